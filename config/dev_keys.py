@@ -1,0 +1,59 @@
+"""Development-only key material for the embedded run and the test suite.
+
+Keys are generated once into ``var/dev-keys/`` so that the web process, the worker and
+the sandboxes agree on them across restarts. Production settings never call this.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+KEY_DIR = Path(__file__).resolve().parent.parent / "var" / "dev-keys"
+
+
+def _write_once(path: Path, data: bytes) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    try:
+        os.link(tmp, path)  # atomic: the first writer wins, later ones read its key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
+
+
+def rsa_private_pem(name: str) -> str:
+    path = KEY_DIR / f"{name}.pem"
+    if path.exists():
+        return path.read_text()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return _write_once(path, pem).decode()
+
+
+def rsa_public_pem(name: str) -> str:
+    private = serialization.load_pem_private_key(rsa_private_pem(name).encode(), password=None)
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def secret_b64(name: str, size: int = 32) -> str:
+    path = KEY_DIR / f"{name}.key"
+    if path.exists():
+        return path.read_text().strip()
+    return _write_once(path, base64.b64encode(secrets.token_bytes(size))).decode().strip()

@@ -1,0 +1,19 @@
+"""The test suite: the real PostgreSQL and RabbitMQ running on this machine."""
+
+import os
+import uuid
+
+from config.env import env
+from config.settings.local import *  # noqa: F403
+
+DATABASES = {  # noqa: F405
+    "default": database_from_url(  # noqa: F405
+        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gov_payments")
+    )
+}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_ALWAYS_EAGER = False
+# Each test process gets a queue of its own so that parallel runs never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+SANDBOX_PUBLIC_PLATFORM["time_scale"] = 1000.0  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,101 @@
+"""Bearer API keys for machine clients, and the roles that views require."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from core.models import ApiClient, ApiRole
+
+KEY_PREFIX = "gpk_"
+FINANCE_GROUP = "finance"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_client_create(*, name: str, role: str) -> tuple[ApiClient, str]:
+    """Create a client and return it with its key; the key is never retrievable again."""
+    if role not in ApiRole.values:
+        raise ValueError(f"role must be one of {', '.join(ApiRole.values)}")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        name=name, role=role, key_prefix=key[:12], key_hash=hash_api_key(key)
+    )
+    return client, key
+
+
+def api_client_revoke(*, client: ApiClient) -> None:
+    ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API client or a staff user, with the role that decides access."""
+
+    kind: str  # "client" or "user"
+    name: str
+    role: str | None
+    client: ApiClient | None = None
+    user: object | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+def principal_for_user(user) -> Principal:
+    in_finance = user.is_superuser or user.groups.filter(name=FINANCE_GROUP).exists()
+    return Principal(
+        kind="user", name=user.get_username(), role=ApiRole.FINANCE if in_finance else None, user=user
+    )
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        if scheme != self.keyword or not key.strip():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
+        client = ApiClient.objects.filter(key_hash=hash_api_key(key.strip())).first()
+        if client is None or not client.is_active:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        return Principal(kind="client", name=client.name, role=client.role, client=client), client
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="api"'
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """Finance staff logged in to the admin or console use the API with their session."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, auth = result
+        return principal_for_user(user), auth
+
+
+def require_roles(*roles: str) -> type[permissions.BasePermission]:
+    class HasRole(permissions.BasePermission):
+        message = f"This operation needs the role {' or '.join(roles)}."
+
+        def has_permission(self, request, view) -> bool:
+            principal = request.user
+            return isinstance(principal, Principal) and principal.role in roles
+
+    HasRole.__name__ = "Has" + "Or".join(role.title() for role in roles) + "Role"
+    return HasRole

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from config.celery_app import app as celery_app
+
+
+@pytest.fixture
+def live_service(live_server, settings):
+    """The whole service on a real port, with the sandboxes as its outside parties.
+
+    Providers send their notifications to this server, and the adapters call the sandboxes
+    mounted in it, over HTTP on loopback.
+    """
+    settings.SERVICE_BASE_URL = live_server.url
+    settings.PUBLIC_PLATFORM = {
+        **settings.PUBLIC_PLATFORM,
+        "base_url": f"{live_server.url}/sandbox/public_platform",
+    }
+    return live_server
+
+
+@pytest.fixture
+def task_worker(transactional_db):
+    """A real Celery worker consuming this test run's queue on the local RabbitMQ."""
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_test_queue():
+    yield
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_delete(celery_app.conf.task_default_queue)
