@@ -13,8 +13,9 @@ def liveness(request):
 def readiness(request):
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     ready = all(value in ("ok", "in-process") for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
 
 
 def _database_ok() -> str:

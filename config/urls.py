@@ -12,7 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
-    path("notify/", include("billing.notify_urls")),
+    path("notify/", include("billing.api.notify")),
 ]
 
 if settings.SANDBOXES_ENABLED:

@@ -19,11 +19,15 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
 def api_client_create(*, name: str, role: str) -> tuple[ApiClient, str]:
     """Create a client and return it with its key; the key is never retrievable again."""
     if role not in ApiRole.values:
         raise ValueError(f"role must be one of {', '.join(ApiRole.values)}")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = new_api_key()
     client = ApiClient.objects.create(
         name=name, role=role, key_prefix=key[:12], key_hash=hash_api_key(key)
     )
@@ -31,7 +35,9 @@ def api_client_create(*, name: str, role: str) -> tuple[ApiClient, str]:
 
 
 def api_client_revoke(*, client: ApiClient) -> None:
-    ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,10 @@ class Principal:
 def principal_for_user(user) -> Principal:
     in_finance = user.is_superuser or user.groups.filter(name=FINANCE_GROUP).exists()
     return Principal(
-        kind="user", name=user.get_username(), role=ApiRole.FINANCE if in_finance else None, user=user
+        kind="user",
+        name=user.get_username(),
+        role=ApiRole.FINANCE if in_finance else None,
+        user=user,
     )
 
 

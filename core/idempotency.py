@@ -75,7 +75,5 @@ def idempotent_call(
 def _replay(*, client: ApiClient, scope: str, key: str, fingerprint: str) -> IdempotentResult:
     first = IdempotencyRecord.objects.get(client=client, scope=scope, key=key)
     if first.request_hash != fingerprint:
-        raise IdempotencyConflict(
-            "This Idempotency-Key was used with a different request body."
-        )
+        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
     return IdempotentResult(status=first.response_status, body=first.response_body, replayed=True)

@@ -14,7 +14,9 @@ class ApiClient(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     role = models.CharField(max_length=16, choices=ApiRole.choices)
-    key_prefix = models.CharField(max_length=16, help_text="First characters of the key, to tell keys apart.")
+    key_prefix = models.CharField(
+        max_length=16, help_text="First characters of the key, to tell keys apart."
+    )
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -67,5 +69,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["client", "scope", "key"], name="idempotency_key_unique")
+            models.UniqueConstraint(
+                fields=["client", "scope", "key"], name="idempotency_key_unique"
+            )
         ]

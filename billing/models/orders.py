@@ -37,7 +37,9 @@ class PaymentOrder(models.Model):
     payer_phone_index = models.CharField(max_length=64, blank=True, db_index=True)
     amount = models.BigIntegerField(help_text="Total in fen.")
     currency = models.CharField(max_length=3, default="CNY")
-    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.UNPAID)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.UNPAID
+    )
     expires_at = models.DateTimeField(db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     refunded_amount = models.BigIntegerField(default=0)
@@ -118,7 +120,9 @@ class PaymentAttempt(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["order"], condition=Q(settles_order=True), name="one_settling_attempt_per_order"
+                fields=["order"],
+                condition=Q(settles_order=True),
+                name="one_settling_attempt_per_order",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive"),
             models.CheckConstraint(
@@ -153,7 +157,11 @@ class PaymentNotification(models.Model):
     notify_id = models.CharField(max_length=128, blank=True)
     out_trade_no = models.CharField(max_length=64, blank=True, db_index=True)
     attempt = models.ForeignKey(
-        PaymentAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+        PaymentAttempt,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
     )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     detail = models.CharField(max_length=255, blank=True)

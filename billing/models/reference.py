@@ -22,7 +22,9 @@ class Department(models.Model):
     settlement_account_name = models.CharField(max_length=200)
     settlement_account_number = models.CharField(max_length=40)
     settlement_bank = models.CharField(max_length=200)
-    accepted_channels = models.JSONField(default=list, help_text="Channel codes, e.g. [\"public_platform\"].")
+    accepted_channels = models.JSONField(
+        default=list, help_text='Channel codes, e.g. ["public_platform"].'
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -42,8 +44,12 @@ class FeeItem(models.Model):
     standard_amount = models.BigIntegerField(
         null=True, blank=True, help_text="Fixed amount in fen; leave empty for a range."
     )
-    min_amount = models.BigIntegerField(null=True, blank=True, help_text="Range lower bound in fen.")
-    max_amount = models.BigIntegerField(null=True, blank=True, help_text="Range upper bound in fen.")
+    min_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Range lower bound in fen."
+    )
+    max_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Range upper bound in fen."
+    )
     waiver_reasons = models.JSONField(
         default=list, blank=True, help_text="Reasons (减免) that allow less than the standard."
     )

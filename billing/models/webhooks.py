@@ -9,8 +9,12 @@ from core.models import ApiClient
 
 
 class WebhookEndpoint(models.Model):
-    public_id = models.CharField(max_length=40, unique=True, default=ids.endpoint_id, editable=False)
-    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="webhook_endpoints")
+    public_id = models.CharField(
+        max_length=40, unique=True, default=ids.endpoint_id, editable=False
+    )
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, related_name="webhook_endpoints"
+    )
     url = models.URLField(max_length=500)
     events = models.JSONField(default=list)
     secret_encrypted = models.TextField()
@@ -44,7 +48,9 @@ class DeliveryStatus(models.TextChoices):
 
 class WebhookDelivery(models.Model):
     event = models.ForeignKey(WebhookEvent, on_delete=models.PROTECT, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries"
+    )
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

@@ -98,8 +98,8 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Government payments, logistics and reconciliation back-office",
-    "DESCRIPTION": "Payment orders, channels, ledger and webhooks for a government services portal. "
-    "Amounts are integer fen (CNY minor units).",
+    "DESCRIPTION": "Payment orders, channels, ledger and webhooks for a government services "
+    "portal. Amounts are integer fen (CNY minor units).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -120,7 +120,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.sweep_overdue_attempts",
         "schedule": 60.0,
     },
-    "sweep-webhook-deliveries": {"task": "billing.tasks.sweep_webhook_deliveries", "schedule": 30.0},
+    "sweep-webhook-deliveries": {
+        "task": "billing.tasks.sweep_webhook_deliveries",
+        "schedule": 30.0,
+    },
 }
 
 # Where providers send their asynchronous notifications back to us.

@@ -27,7 +27,9 @@ PUBLIC_PLATFORM = {
 }
 SANDBOX_PUBLIC_PLATFORM = {
     "platform_private_key_pem": dev_keys.rsa_private_pem("public-platform-platform"),
-    "merchant_public_keys": {"sandbox-app-0001": dev_keys.rsa_public_pem("public-platform-merchant")},
+    "merchant_public_keys": {
+        "sandbox-app-0001": dev_keys.rsa_public_pem("public-platform-merchant")
+    },
     # Real-world seconds between notification retries are divided by this factor.
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }

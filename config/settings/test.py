@@ -6,7 +6,7 @@ import uuid
 from config.env import env
 from config.settings.local import *  # noqa: F403
 
-DATABASES = {  # noqa: F405
+DATABASES = {
     "default": database_from_url(  # noqa: F405
         env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gov_payments")
     )

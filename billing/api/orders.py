@@ -1,0 +1,209 @@
+"""Payment orders: create, read, list, cancel, and start paying."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from billing import selectors
+from billing.api import serializers as s
+from billing.api.schema import IDEMPOTENCY_KEY, errors
+from billing.models import PaymentOrder
+from billing.services import attempts, orders
+from core.auth import require_roles
+from core.errors import NotFound
+from core.idempotency import idempotent_call, validate_idempotency_key
+from core.models import ApiRole
+
+PortalOnly = require_roles(ApiRole.PORTAL)
+PortalOrFinance = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
+
+
+class OrderCursor(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _visible_order(request, public_id: str) -> PaymentOrder:
+    order = (
+        selectors.visible_orders(request.user)
+        .prefetch_related("lines__fee_item")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound("No such payment order.")
+    return order
+
+
+class PaymentOrderListCreate(APIView):
+    def get_permissions(self):
+        return [PortalOnly() if self.request.method == "POST" else PortalOrFinance()]
+
+    @extend_schema(
+        operation_id="payment_orders_create",
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.PaymentOrderCreateSerializer,
+        responses={201: s.PaymentOrderCreatedSerializer, **errors(400, 401, 403, 422)},
+    )
+    def post(self, request):
+        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        incoming = s.PaymentOrderCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+
+        def create() -> tuple[int, dict]:
+            created = orders.payment_order_create(
+                client=request.user.client,
+                case_number=data["case_number"],
+                service_item_code=data["service_item_code"],
+                department_code=data["department"],
+                region_code=data["region_code"],
+                payer=orders.PayerInput(**data["payer"]),
+                lines=[orders.LineInput(**line) for line in data["lines"]],
+                expires_at=data.get("expires_at"),
+            )
+            created.order.verification_code = created.verification_code
+            return 201, s.PaymentOrderCreatedSerializer(created.order).data
+
+        result = idempotent_call(
+            client=request.user.client,
+            scope="payment_order.create",
+            key=key,
+            payload=request.data,
+            operation=create,
+        )
+        response = Response(result.body, status=result.status)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        operation_id="payment_orders_list",
+        parameters=[s.PaymentOrderFilterSerializer],
+        responses={200: s.PaymentOrderSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def get(self, request):
+        filters = s.PaymentOrderFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.filter_orders(
+            selectors.visible_orders(request.user).prefetch_related("lines__fee_item"),
+            **filters.validated_data,
+        )
+        paginator = OrderCursor()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(s.PaymentOrderSerializer(page, many=True).data)
+
+
+class PaymentOrderDetail(APIView):
+    permission_classes = [PortalOrFinance]
+
+    @extend_schema(
+        operation_id="payment_orders_retrieve",
+        responses={200: s.PaymentOrderSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, public_id: str):
+        return Response(s.PaymentOrderSerializer(_visible_order(request, public_id)).data)
+
+
+class PaymentOrderCancel(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="payment_orders_cancel",
+        request=s.CancelSerializer,
+        responses={200: s.PaymentOrderSerializer, **errors(400, 401, 403, 404, 409, 503)},
+    )
+    def post(self, request, public_id: str):
+        incoming = s.CancelSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        order = _visible_order(request, public_id)
+        orders.payment_order_cancel(
+            public_id=order.public_id,
+            actor=request.user.actor,
+            reason=incoming.validated_data["reason"],
+        )
+        return Response(s.PaymentOrderSerializer(_visible_order(request, public_id)).data)
+
+
+class PaymentAttemptCreate(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="payment_orders_payments_create",
+        request=s.PaymentStartSerializer,
+        responses={201: s.PaymentAttemptSerializer, **errors(400, 401, 403, 404, 409, 422, 503)},
+    )
+    def post(self, request, public_id: str):
+        incoming = s.PaymentStartSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        order = _visible_order(request, public_id)
+        attempt = attempts.payment_attempt_start(
+            order_public_id=order.public_id,
+            channel_code=incoming.validated_data["channel"],
+            actor=request.user.actor,
+        )
+        return Response(s.PaymentAttemptSerializer(attempt).data, status=201)
+
+
+class LookupThrottle(AnonRateThrottle):
+    rate = "30/minute"
+
+
+class PaymentCodeLookup(APIView):
+    """For the public: a payment code and its verification code show the slip."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [LookupThrottle]
+
+    @extend_schema(
+        operation_id="payment_codes_lookup",
+        parameters=[OpenApiParameter("verification_code", str, required=True)],
+        responses={200: s.PublicOrderSerializer, **errors(400, 404)},
+    )
+    def get(self, request, payment_code: str):
+        incoming = s.PaymentCodeLookupSerializer(
+            data={"payment_code": payment_code, **request.query_params.dict()}
+        )
+        incoming.is_valid(raise_exception=True)
+        order = (
+            PaymentOrder.objects.select_related("department")
+            .prefetch_related("lines__fee_item")
+            .filter(
+                payment_code=payment_code,
+                verification_code_hash=orders.verification_code_hash(
+                    incoming.validated_data["verification_code"]
+                ),
+            )
+            .first()
+        )
+        if order is None:
+            raise NotFound("No order with this payment code and verification code.")
+        return Response(s.PublicOrderSerializer(order).data)
+
+
+urlpatterns = [
+    path("payment-orders", PaymentOrderListCreate.as_view(), name="payment-orders"),
+    path("payment-orders/<str:public_id>", PaymentOrderDetail.as_view(), name="payment-order"),
+    path(
+        "payment-orders/<str:public_id>/cancel",
+        PaymentOrderCancel.as_view(),
+        name="payment-order-cancel",
+    ),
+    path(
+        "payment-orders/<str:public_id>/payments",
+        PaymentAttemptCreate.as_view(),
+        name="payment-order-payments",
+    ),
+    path(
+        "payment-codes/<str:payment_code>", PaymentCodeLookup.as_view(), name="payment-code-lookup"
+    ),
+]

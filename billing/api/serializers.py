@@ -1,0 +1,180 @@
+"""Input and output shapes of the payment-order API."""
+
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+from stdnum.cn import ric, uscc
+
+from billing.models import OrderStatus, PayerType, PaymentAttempt, PaymentOrder, PaymentOrderLine
+from billing.payment_codes import payment_code_format
+
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+MAX_FEN = 10**13  # 1,000 億 yuan: far above any fee, far below 64-bit overflow
+
+
+def normalize_id_number(value: str) -> str:
+    return value.strip().upper()
+
+
+class PayerInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=PayerType.choices)
+    name = serializers.CharField(max_length=200)
+    id_number = serializers.CharField(
+        max_length=18, help_text="Resident ID (natural) or unified social credit code (legal)."
+    )
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        number = normalize_id_number(attrs["id_number"])
+        checker = ric if attrs["type"] == PayerType.NATURAL else uscc
+        if not checker.is_valid(number):
+            kind = (
+                "resident ID number"
+                if attrs["type"] == PayerType.NATURAL
+                else "unified social credit code"
+            )
+            raise serializers.ValidationError({"id_number": [f"Not a valid {kind} (check digit)."]})
+        attrs["id_number"] = number
+        phone = attrs.get("phone", "").strip()
+        if phone and not PHONE.match(phone):
+            raise serializers.ValidationError(
+                {"phone": ["Not a mainland mobile or landline number."]}
+            )
+        attrs["phone"] = phone
+        return attrs
+
+
+class LineInputSerializer(serializers.Serializer):
+    fee_item = serializers.CharField(max_length=32)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    amount = serializers.IntegerField(min_value=0, max_value=MAX_FEN, help_text="Per unit, in fen.")
+    waiver_reason = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+class PaymentOrderCreateSerializer(serializers.Serializer):
+    case_number = serializers.CharField(max_length=64)
+    service_item_code = serializers.CharField(max_length=64)
+    department = serializers.CharField(max_length=32)
+    region_code = serializers.RegexField(r"^\d{6}$", error_messages={"invalid": "Six digits."})
+    payer = PayerInputSerializer()
+    lines = serializers.ListField(child=LineInputSerializer(), min_length=1, max_length=100)
+    expires_at = serializers.DateTimeField(required=False)
+
+
+class PaymentOrderLineSerializer(serializers.ModelSerializer):
+    fee_item = serializers.CharField(source="fee_item.code")
+    fee_item_name = serializers.CharField(source="fee_item.name")
+
+    class Meta:
+        model = PaymentOrderLine
+        fields = ["fee_item", "fee_item_name", "quantity", "unit_amount", "amount", "waiver_reason"]
+
+
+class PayerOutputSerializer(serializers.Serializer):
+    type = serializers.CharField(source="payer_type")
+    name = serializers.CharField(source="payer_name")
+    id_number = serializers.CharField(source="payer_id_number_masked", help_text="Masked.")
+
+
+class PaymentOrderSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    department = serializers.CharField(source="department.code")
+    payer = PayerOutputSerializer(source="*")
+    lines = PaymentOrderLineSerializer(many=True)
+
+    class Meta:
+        model = PaymentOrder
+        fields = [
+            "id",
+            "payment_code",
+            "status",
+            "amount",
+            "currency",
+            "case_number",
+            "service_item_code",
+            "department",
+            "region_code",
+            "payer",
+            "lines",
+            "expires_at",
+            "paid_at",
+            "refunded_amount",
+            "created_at",
+        ]
+
+
+class PaymentOrderCreatedSerializer(PaymentOrderSerializer):
+    verification_code = serializers.CharField(
+        help_text="Shown once: printed on the slip, needed for the public lookup by payment code."
+    )
+
+    class Meta(PaymentOrderSerializer.Meta):
+        fields = [*PaymentOrderSerializer.Meta.fields, "verification_code"]
+
+
+class PaymentOrderFilterSerializer(serializers.Serializer):
+    case_number = serializers.CharField(max_length=64, required=False)
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    department = serializers.CharField(max_length=32, required=False)
+    payer_id_number = serializers.CharField(max_length=18, required=False)
+    created_from = serializers.DateField(required=False)
+    created_to = serializers.DateField(required=False)
+
+    def validate_payer_id_number(self, value: str) -> str:
+        return normalize_id_number(value)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class PaymentStartSerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=32)
+
+
+class PaymentAttemptSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    order = serializers.CharField(source="order.public_id")
+
+    class Meta:
+        model = PaymentAttempt
+        fields = ["id", "order", "channel", "status", "amount", "pay_url", "paid_at", "created_at"]
+
+
+class PaymentCodeLookupSerializer(serializers.Serializer):
+    payment_code = serializers.CharField(max_length=32)
+    verification_code = serializers.RegexField(r"^\d{6}$")
+
+    def validate_payment_code(self, value: str) -> str:
+        if not payment_code_format().is_valid(value):
+            raise serializers.ValidationError("Not a valid payment code (length or check digit).")
+        return value
+
+
+class PublicOrderSerializer(serializers.ModelSerializer):
+    """What anyone holding the slip may see: no payer identity beyond a masked name."""
+
+    department_name = serializers.CharField(source="department.name")
+    payer_name = serializers.SerializerMethodField()
+    lines = PaymentOrderLineSerializer(many=True)
+
+    class Meta:
+        model = PaymentOrder
+        fields = [
+            "payment_code",
+            "status",
+            "amount",
+            "currency",
+            "department_name",
+            "payer_name",
+            "lines",
+            "expires_at",
+        ]
+
+    def get_payer_name(self, order: PaymentOrder) -> str:
+        name = order.payer_name
+        return name[0] + "*" * (len(name) - 1) if name else ""

@@ -1,0 +1,84 @@
+"""Reads that are more than a one-line queryset, with each caller's visibility applied."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from billing.models import LedgerAccount, LedgerEntry, PaymentOrder, StaffScope
+from core import pii
+from core.auth import Principal
+from core.models import ApiRole
+
+
+def visible_orders(principal: Principal) -> QuerySet[PaymentOrder]:
+    """A portal client sees the orders it created; finance staff see their departments'."""
+    orders = PaymentOrder.objects.select_related("department")
+    if principal.role == ApiRole.PORTAL:
+        return orders.filter(created_by=principal.client)
+    if principal.role == ApiRole.FINANCE:
+        scope = StaffScope.objects.filter(user=principal.user).first() if principal.user else None
+        return orders.filter(department__in=scope.departments.all()) if scope else orders
+    return orders.none()
+
+
+def filter_orders(
+    orders: QuerySet[PaymentOrder],
+    *,
+    case_number: str | None = None,
+    status: str | None = None,
+    department: str | None = None,
+    payer_id_number: str | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+) -> QuerySet[PaymentOrder]:
+    if case_number:
+        orders = orders.filter(case_number=case_number)
+    if status:
+        orders = orders.filter(status=status)
+    if department:
+        orders = orders.filter(department__code=department)
+    if payer_id_number:
+        orders = orders.filter(
+            payer_id_number_index=pii.blind_index(payer_id_number, purpose="id_number")
+        )
+    if created_from:
+        orders = orders.filter(created_at__date__gte=created_from)
+    if created_to:
+        orders = orders.filter(created_at__date__lte=created_to)
+    return orders
+
+
+def trial_balance(business_date: date) -> dict:
+    """Per-account debits and credits posted for one business date, with totals."""
+    rows = (
+        LedgerEntry.objects.filter(posting__business_date=business_date)
+        .values("account_id")
+        .annotate(debit=Coalesce(Sum("debit"), 0), credit=Coalesce(Sum("credit"), 0))
+        .order_by()
+    )
+    accounts = LedgerAccount.objects.in_bulk([row["account_id"] for row in rows])
+    lines = sorted(
+        (
+            {
+                "account": accounts[row["account_id"]].code,
+                "name": accounts[row["account_id"]].name,
+                "kind": accounts[row["account_id"]].kind,
+                "debit": row["debit"],
+                "credit": row["credit"],
+            }
+            for row in rows
+        ),
+        key=lambda line: line["account"],
+    )
+    total_debit = sum(line["debit"] for line in lines)
+    total_credit = sum(line["credit"] for line in lines)
+    return {
+        "business_date": business_date,
+        "accounts": lines,
+        "total_debit": total_debit,
+        "total_credit": total_credit,
+        "balanced": total_debit == total_credit,
+    }

@@ -1,0 +1,342 @@
+"""Payment attempts on a channel, and applying what the channel says about them.
+
+Calls to a channel never happen inside a transaction: lock and record the intent,
+commit; call the channel; lock again and apply its answer. Every answer, from a
+notification or a status query, goes through ``_apply_locked`` under the order's and
+the attempt's row locks, so it is applied once whatever the order of arrival.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing import states
+from billing.errors import ChannelDeclined, ChannelNotAccepted, ChannelUnavailable
+from billing.models import (
+    AttemptStatus,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentNotification,
+    PaymentOrder,
+)
+from billing.services import ledger
+from billing.services.orders import get_order, lock_order, payment_order_transition
+from core.audit import audit_record
+from core.errors import IllegalTransition, NotFound
+from integrations.payments.base import (
+    CreateTrade,
+    InvalidNotification,
+    NotificationAck,
+    ProviderDeclined,
+    ProviderError,
+    TradeResult,
+    TradeStatus,
+)
+from integrations.payments.registry import get_channel
+
+logger = logging.getLogger(__name__)
+
+# After the notification is overdue, ask the channel at these intervals, then daily.
+QUERY_BACKOFF = (
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(days=1),
+)
+MAX_STORED_BODY = 65_536
+Outcome = PaymentNotification.Outcome
+
+
+def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str) -> PaymentAttempt:
+    """Open a trade for the order on the channel and return the attempt with its pay_url."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        order = lock_order(get_order(order_public_id).pk)
+        _check_payable(order, now)
+        if channel_code not in order.department.accepted_channels:
+            raise ChannelNotAccepted(
+                f"Department {order.department.code} does not accept the channel {channel_code}."
+            )
+        reusable = order.attempts.filter(channel=channel_code, status=AttemptStatus.PENDING).first()
+        if reusable is not None:
+            return reusable
+        attempt = PaymentAttempt.objects.create(
+            order=order,
+            channel=channel_code,
+            amount=order.amount,
+            next_query_at=now + settings.NOTIFICATION_OVERDUE_AFTER,
+        )
+        audit_record(
+            actor=actor, action="payment_attempt.created", obj=attempt, to_status=attempt.status
+        )
+        if order.status == OrderStatus.UNPAID:
+            payment_order_transition(order=order, to=OrderStatus.PAYING, actor=actor)
+
+    channel = get_channel(channel_code)
+    try:
+        created = channel.create_trade(
+            CreateTrade(
+                out_trade_no=attempt.out_trade_no,
+                payment_code=order.payment_code,
+                amount=attempt.amount,
+                subject=f"{order.department.name} {order.case_number}",
+                department_code=order.department.code,
+                notify_url=f"{settings.SERVICE_BASE_URL}/notify/{channel_code}",
+                expires_at=order.expires_at,
+            )
+        )
+    except ProviderDeclined as exc:
+        _settle_attempt(
+            attempt, to=AttemptStatus.FAILED, actor=actor, reason=f"declined: {exc.code}"
+        )
+        raise ChannelDeclined(f"The channel refused the payment: {exc}") from exc
+    except ProviderError as exc:
+        _settle_attempt(attempt, to=AttemptStatus.UNKNOWN, actor=actor, reason=type(exc).__name__)
+        raise ChannelUnavailable(
+            "The channel did not answer; the payment's status will be checked with it."
+        ) from exc
+
+    with transaction.atomic(durable=True):
+        lock_order(attempt.order_id)
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        attempt.provider_trade_no = created.provider_trade_no
+        attempt.pay_url = created.pay_url
+        attempt.save(update_fields=["provider_trade_no", "pay_url", "updated_at"])
+        if attempt.status in (AttemptStatus.CREATED, AttemptStatus.UNKNOWN):
+            _move_attempt(attempt, to=AttemptStatus.PENDING, actor=actor)
+    return attempt
+
+
+def _check_payable(order: PaymentOrder, now: datetime) -> None:
+    if order.status not in states.PAYABLE_ORDER_STATUSES:
+        raise IllegalTransition(
+            f"The order is {order.status} and cannot be paid.", code="order_not_payable"
+        )
+    if order.expires_at <= now:
+        raise IllegalTransition("The order has expired.", code="order_expired")
+
+
+def _settle_attempt(attempt: PaymentAttempt, *, to: str, actor: str, reason: str) -> None:
+    with transaction.atomic(durable=True):
+        order = lock_order(attempt.order_id)
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status in states.OPEN_ATTEMPT_STATUSES and locked.status != to:
+            locked.failure_reason = reason[:255]
+            _move_attempt(locked, to=to, actor=actor, reason=reason)
+            _reopen_order_if_idle(order, actor=actor)
+
+
+def payment_attempt_apply_result(*, result: TradeResult, actor: str) -> str:
+    """Apply a channel's answer from a status query; returns the outcome."""
+    ids = (
+        PaymentAttempt.objects.filter(public_id=result.out_trade_no)
+        .values("pk", "order_id")
+        .first()
+    )
+    if ids is None:
+        raise NotFound(f"No attempt {result.out_trade_no}.")
+    with transaction.atomic(durable=True):
+        order = lock_order(ids["order_id"])
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=ids["pk"])
+        return _apply_locked(order, attempt, result, actor=actor)
+
+
+def payment_notification_receive(
+    *, channel_code: str, headers: dict[str, str], body: bytes
+) -> NotificationAck:
+    """Verify, store and apply one inbound notification; answer as the channel expects."""
+    channel = get_channel(channel_code)
+    raw = {
+        "channel": channel_code,
+        "headers": headers,
+        "raw_body": body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+    }
+    try:
+        notification = channel.parse_notification(headers, body)
+    except InvalidNotification as exc:
+        PaymentNotification.objects.create(**raw, outcome=Outcome.REJECTED, detail=str(exc)[:255])
+        logger.warning("rejected a %s notification: %s", channel_code, exc)
+        return channel.acknowledge(accepted=False)
+
+    result = notification.result
+    known = {
+        "notify_id": notification.notify_id,
+        "out_trade_no": result.out_trade_no,
+        "verified": True,
+    }
+    ids = (
+        PaymentAttempt.objects.filter(public_id=result.out_trade_no, channel=channel_code)
+        .values("pk", "order_id")
+        .first()
+    )
+    if ids is None:
+        PaymentNotification.objects.create(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
+        logger.error(
+            "a %s notification names an unknown trade %s", channel_code, result.out_trade_no
+        )
+        return channel.acknowledge(accepted=False)
+    with transaction.atomic(durable=True):
+        order = lock_order(ids["order_id"])
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=ids["pk"])
+        outcome = _apply_locked(order, attempt, result, actor=f"channel:{channel_code}")
+        PaymentNotification.objects.create(**raw, **known, attempt=attempt, outcome=outcome)
+    return channel.acknowledge(accepted=True)
+
+
+def _apply_locked(
+    order: PaymentOrder, attempt: PaymentAttempt, result: TradeResult, *, actor: str
+) -> str:
+    if result.status == TradeStatus.SUCCEEDED:
+        return _apply_success(order, attempt, result, actor=actor)
+    if result.status == TradeStatus.PENDING:
+        if attempt.status in (AttemptStatus.CREATED, AttemptStatus.UNKNOWN):
+            _move_attempt(attempt, to=AttemptStatus.PENDING, actor=actor)
+            return Outcome.APPLIED
+        return Outcome.DUPLICATE
+    if attempt.status not in states.OPEN_ATTEMPT_STATUSES:
+        return Outcome.DUPLICATE
+    to = AttemptStatus.CLOSED if result.status == TradeStatus.CLOSED else AttemptStatus.FAILED
+    attempt.failure_reason = (result.failure_reason or result.status)[:255]
+    _move_attempt(attempt, to=to, actor=actor, reason=attempt.failure_reason)
+    _reopen_order_if_idle(order, actor=actor)
+    return Outcome.APPLIED
+
+
+def _apply_success(
+    order: PaymentOrder, attempt: PaymentAttempt, result: TradeResult, *, actor: str
+) -> str:
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        return Outcome.DUPLICATE
+    attempt.provider_trade_no = result.provider_trade_no or attempt.provider_trade_no
+    attempt.paid_at = result.paid_at or timezone.now()
+    attempt.next_query_at = None
+    settles = order.status in states.PAYABLE_ORDER_STATUSES and result.amount == attempt.amount
+    if not settles:
+        attempt.refund_due = True
+    _move_attempt(attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount})
+    business_date = ledger.business_date_of(attempt.paid_at)
+    clearing = ledger.clearing_account(attempt.channel)
+    if settles:
+        attempt.settles_order = True
+        attempt.save(update_fields=["settles_order"])
+        ledger.ledger_post(
+            kind="payment",
+            reference=attempt.public_id,
+            business_date=business_date,
+            memo=f"order {order.public_id}",
+            legs=[
+                ledger.Leg(clearing, debit=result.amount),
+                ledger.Leg(
+                    ledger.department_payable_account(order.department.code), credit=result.amount
+                ),
+            ],
+        )
+        order.paid_at = attempt.paid_at
+        payment_order_transition(order=order, to=OrderStatus.PAID, actor=actor)
+        return Outcome.APPLIED
+    reason = (
+        f"paid {result.amount} fen, expected {attempt.amount}"
+        if result.amount != attempt.amount
+        else f"order already {order.status}"
+    )
+    ledger.ledger_post(
+        kind="unsettled_payment",
+        reference=attempt.public_id,
+        business_date=business_date,
+        memo=f"order {order.public_id}: {reason}",
+        legs=[
+            ledger.Leg(clearing, debit=result.amount),
+            ledger.Leg(ledger.payer_refunds_due_account(), credit=result.amount),
+        ],
+    )
+    audit_record(actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=reason)
+    logger.warning(
+        "money for order %s cannot settle it (%s): flagged for refund", order.public_id, reason
+    )
+    return Outcome.REFUND_DUE
+
+
+def _move_attempt(
+    attempt: PaymentAttempt, *, to: str, actor: str, reason: str = "", data: dict | None = None
+) -> None:
+    states.check_transition(
+        states.ATTEMPT_TRANSITIONS, kind="payment attempt", current=attempt.status, new=to
+    )
+    previous = attempt.status
+    attempt.status = to
+    if to not in states.OPEN_ATTEMPT_STATUSES:
+        attempt.next_query_at = None
+    attempt.save()
+    audit_record(
+        actor=actor,
+        action=f"payment_attempt.{to}",
+        obj=attempt,
+        from_status=previous,
+        to_status=to,
+        reason=reason,
+        data=data,
+    )
+
+
+def _reopen_order_if_idle(order: PaymentOrder, *, actor: str) -> None:
+    if order.status != OrderStatus.PAYING:
+        return
+    if not order.attempts.filter(status__in=states.OPEN_ATTEMPT_STATUSES).exists():
+        payment_order_transition(
+            order=order, to=OrderStatus.UNPAID, actor=actor, reason="no open attempt"
+        )
+
+
+def payment_attempts_close_open(*, order: PaymentOrder, actor: str) -> None:
+    """Close the order's open trades at their channels and apply what each channel says."""
+    for attempt in order.attempts.filter(status__in=states.OPEN_ATTEMPT_STATUSES):
+        channel = get_channel(attempt.channel)
+        try:
+            result = channel.close_trade(attempt.out_trade_no)
+        except ProviderDeclined:
+            result = _query_or_unavailable(channel, attempt)
+        except ProviderError as exc:
+            raise ChannelUnavailable("The channel could not close the trade; try again.") from exc
+        if result.status == TradeStatus.NOT_FOUND:
+            result = TradeResult(out_trade_no=attempt.out_trade_no, status=TradeStatus.CLOSED)
+        payment_attempt_apply_result(result=result, actor=actor)
+
+
+def _query_or_unavailable(channel, attempt: PaymentAttempt) -> TradeResult:
+    try:
+        return channel.query_trade(attempt.out_trade_no)
+    except ProviderError as exc:
+        raise ChannelUnavailable("The channel could not close the trade; try again.") from exc
+
+
+def payment_attempts_query_overdue(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Ask the channel about attempts whose notification is overdue; returns how many were asked."""
+    now = now or timezone.now()
+    due = PaymentAttempt.objects.filter(
+        status__in=states.OPEN_ATTEMPT_STATUSES, next_query_at__lte=now
+    ).order_by("next_query_at")[:limit]
+    asked = 0
+    for attempt in list(due):
+        backoff = QUERY_BACKOFF[min(attempt.query_count, len(QUERY_BACKOFF) - 1)]
+        leased = PaymentAttempt.objects.filter(
+            pk=attempt.pk,
+            next_query_at=attempt.next_query_at,
+            status__in=states.OPEN_ATTEMPT_STATUSES,
+        ).update(next_query_at=now + backoff, query_count=attempt.query_count + 1)
+        if not leased:
+            continue  # another sweeper took it
+        asked += 1
+        try:
+            result = get_channel(attempt.channel).query_trade(attempt.out_trade_no)
+        except ProviderError as exc:
+            logger.info(
+                "status query for %s failed (%s); next try by backoff", attempt.public_id, exc
+            )
+            continue
+        payment_attempt_apply_result(result=result, actor=f"channel:{attempt.channel}:query")
+    return asked

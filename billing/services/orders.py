@@ -1,0 +1,291 @@
+"""Payment orders: creation against the fee catalogue, cancel, expiry and status moves."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import states
+from billing.errors import ChannelUnavailable
+from billing.models import (
+    Department,
+    FeeItem,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentOrder,
+    PaymentOrderLine,
+)
+from billing.payment_codes import payment_code_format
+from billing.webhooks import webhook_event_emit
+from core import pii
+from core.audit import audit_record
+from core.errors import IllegalTransition, InvalidRequest, NotFound
+from core.models import ApiClient
+
+VERIFICATION_CODE_DIGITS = 6
+PAYMENT_CODE_TRIES = 5
+
+
+@dataclass(frozen=True)
+class PayerInput:
+    type: str
+    name: str
+    id_number: str
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class LineInput:
+    fee_item: str
+    quantity: int
+    amount: int  # charged per unit, in fen
+    waiver_reason: str = ""
+
+
+@dataclass(frozen=True)
+class CreatedOrder:
+    order: PaymentOrder
+    verification_code: str
+
+
+def verification_code_hash(code: str) -> str:
+    return hmac.new(settings.PII_HASH_KEY, f"verify:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def payment_order_create(
+    *,
+    client: ApiClient | None,
+    case_number: str,
+    service_item_code: str,
+    department_code: str,
+    region_code: str,
+    payer: PayerInput,
+    lines: list[LineInput],
+    expires_at: datetime | None = None,
+) -> CreatedOrder:
+    """Create an unpaid order; runs inside the caller's (idempotent) transaction."""
+    department = Department.objects.filter(code=department_code, active=True).first()
+    if department is None:
+        raise InvalidRequest(
+            "Unknown or inactive department.", fields={"department": ["No such department."]}
+        )
+    priced_lines = _priced_lines(department, lines)
+    total = sum(line.amount for line in priced_lines)
+    if total == 0:
+        raise InvalidRequest(
+            "The fee items total zero: the service is free and needs no payment order.",
+            code="zero_amount",
+        )
+    now = timezone.now()
+    expires_at = expires_at or now + settings.PAYMENT_ORDER_TTL
+    if expires_at <= now:
+        raise InvalidRequest(
+            "expires_at must be in the future.", fields={"expires_at": ["In the past."]}
+        )
+    verification_code = str(secrets.randbelow(10**VERIFICATION_CODE_DIGITS)).zfill(
+        VERIFICATION_CODE_DIGITS
+    )
+    order = _insert_with_unique_payment_code(
+        PaymentOrder(
+            verification_code_hash=verification_code_hash(verification_code),
+            case_number=case_number,
+            service_item_code=service_item_code,
+            department=department,
+            region_code=region_code,
+            payer_type=payer.type,
+            payer_name=payer.name,
+            payer_id_number_encrypted=pii.encrypt(payer.id_number, column="order.payer_id_number"),
+            payer_id_number_index=pii.blind_index(payer.id_number, purpose="id_number"),
+            payer_id_number_masked=pii.mask_id_number(payer.id_number),
+            payer_phone_encrypted=pii.encrypt(payer.phone, column="order.payer_phone")
+            if payer.phone
+            else "",
+            payer_phone_index=pii.blind_index(payer.phone, purpose="phone") if payer.phone else "",
+            amount=total,
+            expires_at=expires_at,
+            created_by=client,
+        )
+    )
+    for line in priced_lines:
+        line.order = order
+    PaymentOrderLine.objects.bulk_create(priced_lines)
+    audit_record(
+        actor=f"client:{client.name}" if client else "system",
+        action="payment_order.created",
+        obj=order,
+        to_status=order.status,
+        data={"amount": total, "case_number": case_number},
+    )
+    return CreatedOrder(order=order, verification_code=verification_code)
+
+
+def _priced_lines(department: Department, lines: list[LineInput]) -> list[PaymentOrderLine]:
+    if not lines:
+        raise InvalidRequest("An order needs at least one line.", fields={"lines": ["Empty."]})
+    catalogue = {
+        item.code: item
+        for item in FeeItem.objects.filter(code__in=[line.fee_item for line in lines], active=True)
+    }
+    priced, errors = [], {}
+    for index, line in enumerate(lines):
+        item = catalogue.get(line.fee_item)
+        problem = _line_problem(item, department, line)
+        if problem:
+            errors[str(index)] = [problem]
+            continue
+        priced.append(
+            PaymentOrderLine(
+                fee_item=item,
+                quantity=line.quantity,
+                unit_amount=line.amount,
+                amount=line.quantity * line.amount,
+                waiver_reason=line.waiver_reason,
+            )
+        )
+    if errors:
+        raise InvalidRequest(
+            "Some lines do not match the fee catalogue.",
+            code="fee_item_mismatch",
+            fields={"lines": errors},
+        )
+    return priced
+
+
+def _line_problem(item: FeeItem | None, department: Department, line: LineInput) -> str:
+    if item is None:
+        return f"Unknown or inactive fee item {line.fee_item}."
+    if item.department_id != department.pk:
+        return f"Fee item {item.code} is not collected by department {department.code}."
+    if item.standard_amount is not None:
+        if line.amount > item.standard_amount:
+            return f"{line.amount} fen is above the standard amount {item.standard_amount} fen."
+        reduced = line.amount < item.standard_amount
+    else:
+        if line.amount > item.max_amount:
+            return f"{line.amount} fen is above the range maximum {item.max_amount} fen."
+        reduced = line.amount < item.min_amount
+    if reduced and not line.waiver_reason:
+        return "A reduced amount needs a waiver_reason."
+    if line.waiver_reason and line.waiver_reason not in item.waiver_reasons:
+        return f"Waiver reason {line.waiver_reason!r} is not allowed for fee item {item.code}."
+    return ""
+
+
+def _insert_with_unique_payment_code(order: PaymentOrder) -> PaymentOrder:
+    code_format = payment_code_format()
+    for _ in range(PAYMENT_CODE_TRIES):
+        order.payment_code = code_format.generate(region_code=order.region_code)
+        try:
+            with transaction.atomic():
+                order.save(force_insert=True)
+            return order
+        except IntegrityError:
+            if PaymentOrder.objects.filter(payment_code=order.payment_code).exists():
+                order.pk = None
+                continue
+            raise
+    raise RuntimeError("could not draw an unused payment code")
+
+
+def lock_order(order_id: int) -> PaymentOrder:
+    return PaymentOrder.objects.select_for_update().select_related("department").get(pk=order_id)
+
+
+def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason: str = "") -> None:
+    """Move a locked order to a new status, with its audit row and outbox event."""
+    states.check_transition(
+        states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
+    )
+    previous = order.status
+    order.status = to
+    order.save(update_fields=["status", "paid_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=f"payment_order.{to}",
+        obj=order,
+        from_status=previous,
+        to_status=to,
+        reason=reason,
+    )
+    if to in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+        webhook_event_emit(event_type=f"payment_order.{to}", payload=order_event_payload(order))
+
+
+def order_event_payload(order: PaymentOrder) -> dict:
+    """What the portal is told about an order: no personal data."""
+    return {
+        "id": order.public_id,
+        "payment_code": order.payment_code,
+        "case_number": order.case_number,
+        "department": order.department.code,
+        "status": order.status,
+        "amount": order.amount,
+        "currency": order.currency,
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+    }
+
+
+def get_order(public_id: str) -> PaymentOrder:
+    order = PaymentOrder.objects.filter(public_id=public_id).first()
+    if order is None:
+        raise NotFound("No such payment order.")
+    return order
+
+
+def payment_order_cancel(*, public_id: str, actor: str, reason: str = "") -> PaymentOrder:
+    """Cancel an unpaid order, closing its open channel trades first."""
+    return _close_order(public_id=public_id, to=OrderStatus.CANCELLED, actor=actor, reason=reason)
+
+
+def payment_order_expire(*, public_id: str) -> PaymentOrder:
+    return _close_order(
+        public_id=public_id, to=OrderStatus.EXPIRED, actor="system", reason="expires_at passed"
+    )
+
+
+def _close_order(*, public_id: str, to: str, actor: str, reason: str) -> PaymentOrder:
+    from billing.services.attempts import payment_attempts_close_open
+
+    order = get_order(public_id)
+    states.check_transition(
+        states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
+    )
+    payment_attempts_close_open(order=order, actor=actor)
+    with transaction.atomic(durable=True):
+        order = lock_order(order.pk)
+        states.check_transition(
+            states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
+        )
+        still_open = PaymentAttempt.objects.filter(
+            order=order, status__in=states.OPEN_ATTEMPT_STATUSES
+        ).exists()
+        if still_open:
+            raise IllegalTransition(
+                "A channel trade of this order is still open; try again shortly.",
+                code="attempt_still_open",
+            )
+        payment_order_transition(order=order, to=to, actor=actor, reason=reason)
+    return order
+
+
+def payment_orders_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Expire unpaid orders past expires_at; an order whose trade cannot be closed yet waits."""
+    now = now or timezone.now()
+    due = PaymentOrder.objects.filter(
+        status__in=states.PAYABLE_ORDER_STATUSES, expires_at__lte=now
+    ).values_list("public_id", flat=True)[:limit]
+    expired = 0
+    for public_id in list(due):
+        try:
+            payment_order_expire(public_id=public_id)
+            expired += 1
+        except (IllegalTransition, ChannelUnavailable):
+            continue
+    return expired

@@ -1,0 +1,37 @@
+"""Every status field's legal transitions, in one table each."""
+
+from __future__ import annotations
+
+from billing.models import AttemptStatus as A
+from billing.models import OrderStatus as O
+from core.errors import IllegalTransition
+
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    O.UNPAID: frozenset({O.PAYING, O.PAID, O.CANCELLED, O.EXPIRED}),
+    O.PAYING: frozenset({O.UNPAID, O.PAID, O.CANCELLED, O.EXPIRED}),
+    O.PAID: frozenset({O.PARTIALLY_REFUNDED, O.REFUNDED}),
+    O.PARTIALLY_REFUNDED: frozenset({O.PARTIALLY_REFUNDED, O.REFUNDED}),
+    O.CANCELLED: frozenset(),
+    O.EXPIRED: frozenset(),
+    O.REFUNDED: frozenset(),
+}
+
+ATTEMPT_TRANSITIONS: dict[str, frozenset[str]] = {
+    A.CREATED: frozenset({A.PENDING, A.UNKNOWN, A.FAILED, A.SUCCEEDED, A.CLOSED}),
+    A.UNKNOWN: frozenset({A.PENDING, A.FAILED, A.SUCCEEDED, A.CLOSED}),
+    A.PENDING: frozenset({A.FAILED, A.SUCCEEDED, A.CLOSED}),
+    # A provider may report money for a trade we had closed or seen fail: money wins.
+    A.FAILED: frozenset({A.SUCCEEDED}),
+    A.CLOSED: frozenset({A.SUCCEEDED}),
+    A.SUCCEEDED: frozenset(),
+}
+
+OPEN_ATTEMPT_STATUSES = frozenset({A.CREATED, A.PENDING, A.UNKNOWN})
+PAYABLE_ORDER_STATUSES = frozenset({O.UNPAID, O.PAYING})
+
+
+def check_transition(
+    table: dict[str, frozenset[str]], *, kind: str, current: str, new: str
+) -> None:
+    if new not in table[current]:
+        raise IllegalTransition(f"A {kind} cannot go from {current} to {new}.")

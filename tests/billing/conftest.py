@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.models import Department, FeeItem
+from core.auth import api_client_create
+
+NATURAL_ID = "11010519491231002X"
+LEGAL_ID = "91110000600037341L"
+_keys = itertools.count()
+
+
+@pytest.fixture
+def department(db):
+    return Department.objects.create(
+        code="SCJG01",
+        name="市市场监督管理局",
+        region_code="330100",
+        settlement_account_name="市市场监督管理局非税收入专户",
+        settlement_account_number="1202020209000012345",
+        settlement_bank="中国工商银行杭州分行",
+        accepted_channels=["public_platform"],
+    )
+
+
+@pytest.fixture
+def other_department(db):
+    return Department.objects.create(
+        code="GA01",
+        name="市公安局",
+        region_code="330100",
+        settlement_account_name="市公安局非税专户",
+        settlement_account_number="3301040160000000001",
+        settlement_bank="中国农业银行杭州分行",
+        accepted_channels=["public_platform"],
+    )
+
+
+@pytest.fixture
+def fixed_fee(department):
+    return FeeItem.objects.create(
+        code="FEE-LIC",
+        name="营业执照工本费",
+        department=department,
+        legal_basis="《行政事业性收费标准管理办法》 发改价格规〔2018〕988号",
+        standard_amount=1500,
+        waiver_reasons=["小微企业免收", "低保对象减半"],
+    )
+
+
+@pytest.fixture
+def range_fee(department):
+    return FeeItem.objects.create(
+        code="FEE-RNG",
+        name="检验检测费",
+        department=department,
+        legal_basis="《检验检测收费标准》",
+        min_amount=10000,
+        max_amount=50000,
+    )
+
+
+def portal_api(name: str = "portal") -> APIClient:
+    client, key = api_client_create(name=name, role="portal")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    api.api_client = client
+    return api
+
+
+@pytest.fixture
+def portal(db) -> APIClient:
+    return portal_api()
+
+
+@pytest.fixture
+def finance(db) -> APIClient:
+    _, key = api_client_create(name="finance-scripts", role="finance")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return api
+
+
+def order_body(**overrides) -> dict:
+    body = {
+        "case_number": "BJ-2026-000123",
+        "service_item_code": "11330100MB0000000X-001",
+        "department": "SCJG01",
+        "region_code": "330100",
+        "payer": {
+            "type": "natural",
+            "name": "张三",
+            "id_number": NATURAL_ID,
+            "phone": "13800138000",
+        },
+        "lines": [{"fee_item": "FEE-LIC", "quantity": 2, "amount": 1500}],
+    }
+    body.update(overrides)
+    return body
+
+
+def create_order(api: APIClient, **overrides) -> dict:
+    response = api.post(
+        "/api/v1/payment-orders",
+        order_body(**overrides),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"key-{next(_keys)}",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
