@@ -13,10 +13,23 @@ from billing.models import (
     PaymentOrderLine,
     StaffScope,
 )
+from billing.selectors import scoped_department_ids
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records change only through services; the admin shows them."""
+    """Money records change only through services; the admin shows them.
+
+    ``department_path`` names the lookup to the department, for staff limited to some.
+    """
+
+    department_path = ""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        departments = scoped_department_ids(request.user)
+        if departments is None or not self.department_path:
+            return queryset
+        return queryset.filter(**{f"{self.department_path}__in": departments})
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -72,6 +85,7 @@ class PaymentAttemptInline(admin.TabularInline):
 
 @admin.register(PaymentOrder)
 class PaymentOrderAdmin(ReadOnlyAdmin):
+    department_path = "department"
     list_display = [
         "public_id",
         "payment_code",
@@ -95,6 +109,7 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentAttempt)
 class PaymentAttemptAdmin(ReadOnlyAdmin):
+    department_path = "order__department"
     list_display = ["public_id", "order", "channel", "status", "amount", "refund_due", "created_at"]
     list_filter = ["channel", "status", "refund_due"]
     search_fields = ["public_id", "provider_trade_no"]

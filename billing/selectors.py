@@ -13,14 +13,22 @@ from core.auth import Principal
 from core.models import ApiRole
 
 
+def scoped_department_ids(user) -> list[int] | None:
+    """The departments a staff user is limited to, or None when the user sees them all."""
+    if user is None or user.is_superuser:
+        return None
+    scope = StaffScope.objects.filter(user=user).first()
+    return list(scope.departments.values_list("pk", flat=True)) if scope else None
+
+
 def visible_orders(principal: Principal) -> QuerySet[PaymentOrder]:
     """A portal client sees the orders it created; finance staff see their departments'."""
     orders = PaymentOrder.objects.select_related("department")
     if principal.role == ApiRole.PORTAL:
         return orders.filter(created_by=principal.client)
     if principal.role == ApiRole.FINANCE:
-        scope = StaffScope.objects.filter(user=principal.user).first() if principal.user else None
-        return orders.filter(department__in=scope.departments.all()) if scope else orders
+        departments = scoped_department_ids(principal.user)
+        return orders if departments is None else orders.filter(department__in=departments)
     return orders.none()
 
 

@@ -2,8 +2,13 @@ from __future__ import annotations
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.core.servers import basehttp
 
 from config.celery_app import app as celery_app
+
+# Django's live test server listens with a backlog of 10 connections; the concurrency
+# tests open 50 at once, as a portal under load would.
+basehttp.WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture

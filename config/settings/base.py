@@ -104,6 +104,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "billing.models.orders.OrderStatus",
+        "AttemptStatusEnum": "billing.models.orders.AttemptStatus",
+        "DeliveryStatusEnum": "billing.models.webhooks.DeliveryStatus",
+    },
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")

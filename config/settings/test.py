@@ -11,6 +11,8 @@ DATABASES = {
         env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gov_payments")
     )
 }
+# Live-server and worker threads must not keep connections that block dropping the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_ALWAYS_EAGER = False
 # Each test process gets a queue of its own so that parallel runs never take each other's tasks.

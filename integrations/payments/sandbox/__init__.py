@@ -1,0 +1,1 @@
+"""Sandboxes of the payment providers: real HTTP peers speaking each provider's protocol."""
