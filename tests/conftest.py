@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.servers import basehttp
@@ -26,11 +28,21 @@ def live_service(live_server, settings):
     return live_server
 
 
-@pytest.fixture
-def task_worker(transactional_db):
-    """A real Celery worker consuming this test run's queue on the local RabbitMQ."""
+@pytest.fixture(scope="session")
+def _running_worker(django_db_setup):
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # The worker says it is ready before its consumer loop runs; a task published in
+        # that gap would wait for the loop's ten-second poll.
+        time.sleep(0.5)
         yield
+
+
+@pytest.fixture
+def task_worker(_running_worker, transactional_db):
+    """A real Celery worker consuming this test run's queue on the local RabbitMQ.
+
+    One worker serves the whole session; each test that uses it has a real transaction.
+    """
 
 
 @pytest.fixture(scope="session", autouse=True)

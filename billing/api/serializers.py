@@ -9,6 +9,7 @@ from stdnum.cn import ric, uscc
 
 from billing.models import OrderStatus, PayerType, PaymentAttempt, PaymentOrder, PaymentOrderLine
 from billing.payment_codes import payment_code_format
+from integrations.payments.registry import CHANNEL_CODES
 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 MAX_FEN = 10**13  # 1,000 億 yuan: far above any fee, far below 64-bit overflow
@@ -133,7 +134,7 @@ class CancelSerializer(serializers.Serializer):
 
 
 class PaymentStartSerializer(serializers.Serializer):
-    channel = serializers.CharField(max_length=32)
+    channel = serializers.ChoiceField(choices=CHANNEL_CODES)
 
 
 class PaymentAttemptSerializer(serializers.ModelSerializer):

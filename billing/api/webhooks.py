@@ -1,1 +1,151 @@
-urlpatterns = []
+"""The portal's webhook endpoints: register, list, disable, and read the delivery log."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import webhooks
+from billing.api.schema import errors
+from billing.models import DeliveryStatus, WebhookEndpoint
+from core.auth import require_roles
+from core.errors import NotFound
+from core.models import ApiRole
+
+PortalOnly = require_roles(ApiRole.PORTAL)
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, help_text="An http or https URL.")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=[*webhooks.WEBHOOK_EVENT_TYPES, webhooks.ALL_EVENTS]),
+        min_length=1,
+        help_text="Event types to receive; '*' subscribes to every type, present and future.",
+    )
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    events = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "active", "created_at"]
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        help_text="Shown once: the whsec_ signing secret for verifying deliveries."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    event_id = serializers.CharField(source="event.public_id", help_text="The webhook-id header.")
+    event_type = serializers.CharField(source="event.type")
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    attempts = serializers.IntegerField(source="attempt_count")
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WebhookDeliveryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = WebhookDeliverySerializer(many=True)
+
+
+class DeliveryCursor(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _own_endpoint(request, public_id: str) -> WebhookEndpoint:
+    own = WebhookEndpoint.objects.filter(client=request.user.client)
+    endpoint = own.filter(public_id=public_id).first()
+    if endpoint is None:
+        raise NotFound("No such webhook endpoint.")
+    return endpoint
+
+
+class WebhookEndpointListCreate(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        request=WebhookEndpointInputSerializer,
+        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request):
+        incoming = WebhookEndpointInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        endpoint, secret = webhooks.webhook_endpoint_create(
+            client=request.user.client, **incoming.validated_data
+        )
+        endpoint.secret = secret
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=201)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        responses={200: WebhookEndpointSerializer(many=True), **errors(401, 403)},
+    )
+    def get(self, request):
+        endpoints = WebhookEndpoint.objects.filter(client=request.user.client).order_by("id")
+        return Response(WebhookEndpointSerializer(endpoints, many=True).data)
+
+
+class WebhookEndpointDetail(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="webhook_endpoints_disable",
+        description="Stops deliveries to the endpoint; its pending deliveries are given up.",
+        responses={204: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, public_id: str):
+        webhooks.webhook_endpoint_disable(client=request.user.client, endpoint_public_id=public_id)
+        return Response(status=204)
+
+
+class WebhookEndpointDeliveries(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="webhook_endpoints_deliveries_list",
+        description="The delivery log of one endpoint, newest first.",
+        parameters=[
+            OpenApiParameter("cursor", str, description="From the previous page's links."),
+            OpenApiParameter("page_size", int, description="At most 200; 50 by default."),
+        ],
+        responses={200: WebhookDeliveryPageSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, public_id: str):
+        deliveries = _own_endpoint(request, public_id).deliveries.select_related("event")
+        paginator = DeliveryCursor()
+        page = paginator.paginate_queryset(deliveries, request, view=self)
+        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+
+urlpatterns = [
+    path("webhook-endpoints", WebhookEndpointListCreate.as_view(), name="webhook-endpoints"),
+    path(
+        "webhook-endpoints/<str:public_id>",
+        WebhookEndpointDetail.as_view(),
+        name="webhook-endpoint",
+    ),
+    path(
+        "webhook-endpoints/<str:public_id>/deliveries",
+        WebhookEndpointDeliveries.as_view(),
+        name="webhook-endpoint-deliveries",
+    ),
+]

@@ -70,7 +70,7 @@ def wait_for_status(http, order, status, seconds=10.0) -> dict:
 
 
 def platform_notification(
-    attempt: PaymentAttempt, *, amount=None, key_name="public-platform-platform"
+    attempt: PaymentAttempt, *, amount=None, status="SUCCESS", key_name="public-platform-platform"
 ) -> bytes:
     """A notification as the platform signs it (or as a forger would, with another key)."""
     message = {
@@ -82,7 +82,7 @@ def platform_notification(
         "trade_no": attempt.provider_trade_no or "T-unknown",
         "payment_code": attempt.order.payment_code,
         "amount": attempt.amount if amount is None else amount,
-        "trade_status": "SUCCESS",
+        "trade_status": status,
         "paid_time": timezone.now().isoformat(),
         "sign_type": "RSA2",
     }
@@ -253,16 +253,19 @@ def test_a_second_start_reuses_the_pending_trade(portal_http):
     assert start_payment(portal_http, order)["id"] == start_payment(portal_http, order)["id"]
 
 
-def test_a_channel_the_department_does_not_accept_is_refused(portal_http):
+def test_a_channel_the_department_does_not_accept_is_refused(portal_http, department):
     order = new_order(portal_http)
+    department.accepted_channels = []
+    department.save()
+    url = f"{portal_http.base}/api/v1/payment-orders/{order['id']}/payments"
 
-    response = portal_http.post(
-        f"{portal_http.base}/api/v1/payment-orders/{order['id']}/payments",
-        json={"channel": "alipay"},
-    )
+    refused = portal_http.post(url, json={"channel": "public_platform"})
+    unknown = portal_http.post(url, json={"channel": "alipay"})
 
-    assert response.status_code == 422
-    assert response.json()["error"]["code"] == "channel_not_accepted"
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "channel_not_accepted"
+    assert unknown.status_code == 400
+    assert "channel" in unknown.json()["error"]["fields"]
 
 
 def test_an_unreachable_platform_leaves_the_attempt_unknown_for_the_sweeper(portal_http, settings):
@@ -282,3 +285,31 @@ def test_an_unreachable_platform_leaves_the_attempt_unknown_for_the_sweeper(port
     attempt = PaymentAttempt.objects.get(order__public_id=order["id"])
     assert attempt.status == AttemptStatus.UNKNOWN
     assert attempt.next_query_at is not None
+
+
+def test_a_late_failure_notification_does_not_unpay_a_paid_order(portal_http):
+    order = new_order(portal_http)
+    started = start_payment(portal_http, order)
+    requests.post(started["pay_url"], json={"result": "success"})
+    wait_for_status(portal_http, order, "paid")
+    attempt = PaymentAttempt.objects.select_related("order").get(public_id=started["id"])
+
+    response = post_notification(portal_http, platform_notification(attempt, status="FAILED"))
+
+    assert response.status_code == 200
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAID
+    assert PaymentAttempt.objects.get(public_id=started["id"]).status == AttemptStatus.SUCCEEDED
+    assert PaymentNotification.objects.filter(outcome="duplicate").count() == 1
+
+
+def test_a_success_after_a_failure_still_pays_the_order(portal_http):
+    order = new_order(portal_http)
+    started = start_payment(portal_http, order)
+    attempt = PaymentAttempt.objects.select_related("order").get(public_id=started["id"])
+    post_notification(portal_http, platform_notification(attempt, status="FAILED"))
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.UNPAID
+
+    post_notification(portal_http, platform_notification(attempt))
+
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAID
+    assert LedgerPosting.objects.filter(kind="payment", reference=started["id"]).count() == 1

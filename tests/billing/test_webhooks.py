@@ -1,0 +1,579 @@
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.db import transaction
+from django.test import RequestFactory
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from billing.admin_webhooks import WebhookDeliveryAdmin
+from billing.models import (
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from billing.webhook_signing import verify
+from billing.webhooks import (
+    DEFAULT_RETRY_SCHEDULE,
+    webhook_deliveries_redispatch,
+    webhook_delivery_attempt,
+    webhook_delivery_retry_now,
+    webhook_endpoint_create,
+    webhook_endpoint_disable,
+    webhook_event_emit,
+)
+from core import pii
+from core.auth import api_client_create
+from core.errors import IllegalTransition
+from core.models import AuditRecord
+
+PAID = {"id": "po_test", "status": "paid", "amount": 1500, "currency": "CNY"}
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A portal's webhook receiver on loopback: records requests, answers given statuses."""
+
+    url: str = ""
+    statuses: list[int] = field(default_factory=lambda: [200])
+    delay_seconds: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+
+    def take(self, received: Received) -> int:
+        self.requests.append(received)
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+    def wait_for(self, count: int) -> list[Received]:
+        eventually(lambda: len(self.requests) >= count)
+        return self.requests
+
+
+def receiver_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = receiver.take(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            time.sleep(receiver.delay_seconds)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver_handler(receiver))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_port}/hooks"
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def portal():
+    client, _key = api_client_create(name="portal", role="portal")
+    return client
+
+
+def eventually(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not become true in time")
+        time.sleep(0.05)
+    return result
+
+
+def emit(event_type: str = "payment_order.paid", payload: dict = PAID) -> WebhookEvent:
+    with transaction.atomic():
+        return webhook_event_emit(event_type=event_type, payload=payload)
+
+
+def delivery_of(event: WebhookEvent) -> WebhookDelivery:
+    return WebhookDelivery.objects.get(event=event)
+
+
+def settled(delivery: WebhookDelivery) -> WebhookDelivery | None:
+    delivery.refresh_from_db()
+    return delivery if delivery.status != DeliveryStatus.PENDING else None
+
+
+def wait_for_attempt(delivery: WebhookDelivery, number: int) -> timedelta | None:
+    """Wait until the worker has recorded attempt ``number``; return the wait it scheduled."""
+
+    def recorded():
+        delivery.refresh_from_db()
+        return delivery.attempt_count >= number
+
+    eventually(recorded)
+    assert delivery.attempt_count == number
+    if delivery.next_attempt_at is None:
+        return None
+    return delivery.next_attempt_at - delivery.last_attempt_at
+
+
+def sweep_when_due(delivery: WebhookDelivery) -> None:
+    eventually(lambda: timezone.now() >= delivery.next_attempt_at)
+    assert webhook_deliveries_redispatch() == 1
+
+
+def make_due(delivery: WebhookDelivery) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+
+
+# Delivery by the real worker
+
+
+def test_event_emitted_in_a_transaction_is_delivered_by_the_worker_signed_with_the_secret(
+    task_worker, receiver, portal
+):
+    _endpoint, secret = webhook_endpoint_create(
+        client=portal, url=receiver.url, events=["payment_order.paid"]
+    )
+
+    event = emit()
+
+    [request] = receiver.wait_for(1)
+    verify(secret, request.headers, request.body)
+    assert request.headers["webhook-id"] == event.public_id
+    assert request.headers["content-type"] == "application/json"
+    assert request.json()["type"] == "payment_order.paid"
+    assert request.json()["data"] == PAID
+    assert request.json()["timestamp"].endswith("Z")
+    delivery = eventually(lambda: settled(delivery_of(event)))
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.attempt_count == 1
+    assert delivery.next_attempt_at is None
+    assert delivery.attempts.get().status_code == 200
+
+
+def test_a_rolled_back_transaction_sends_nothing(task_worker, receiver, portal):
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        webhook_event_emit(event_type="payment_order.paid", payload=PAID)
+        _ = 1 / 0
+    committed = emit("payment_order.expired")
+
+    # The worker takes tasks in order, so a task for the rolled-back event would come first.
+    eventually(lambda: settled(delivery_of(committed)))
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [committed.public_id]
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_a_failing_receiver_is_retried_through_the_sweep_until_the_delivery_fails(
+    task_worker, receiver, portal, settings
+):
+    schedule = (timedelta(milliseconds=300), timedelta(milliseconds=600))
+    settings.WEBHOOK_RETRY_SCHEDULE = schedule
+    receiver.statuses = [500]
+    _endpoint, secret = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+
+    delivery = delivery_of(emit())
+    waits = [wait_for_attempt(delivery, 1)]
+    for attempt in (2, 3):
+        sweep_when_due(delivery)
+        waits.append(wait_for_attempt(delivery, attempt))
+
+    assert waits == [*schedule, None]
+    assert delivery.status == DeliveryStatus.FAILED
+    assert [a.status_code for a in delivery.attempts.all()] == [500, 500, 500]
+    assert len(receiver.requests) == 3
+    for request in receiver.requests:
+        assert request.headers["webhook-id"] == delivery.event.public_id
+        verify(secret, request.headers, request.body)
+
+
+def test_a_receiver_that_recovers_gets_the_event_on_a_later_attempt(
+    task_worker, receiver, portal, settings
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = (timedelta(milliseconds=300),)
+    receiver.statuses = [503, 200]
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+
+    delivery = delivery_of(emit())
+    wait_for_attempt(delivery, 1)
+    sweep_when_due(delivery)
+    wait_for_attempt(delivery, 2)
+
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert [a.status_code for a in delivery.attempts.all()] == [503, 200]
+
+
+def test_the_sweep_redispatches_a_pending_delivery_whose_task_was_lost(
+    task_worker, receiver, portal
+):
+    endpoint, secret = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    # What a commit leaves behind when its task never reaches the broker.
+    event = WebhookEvent.objects.create(type="payment_order.paid", payload=PAID)
+    delivery = WebhookDelivery.objects.create(
+        event=event, endpoint=endpoint, next_attempt_at=timezone.now()
+    )
+
+    assert webhook_deliveries_redispatch() == 1
+
+    [request] = receiver.wait_for(1)
+    verify(secret, request.headers, request.body)
+    assert eventually(lambda: settled(delivery)).status == DeliveryStatus.SUCCEEDED
+
+
+def test_a_delivery_in_flight_is_not_dispatched_again_by_the_sweep(task_worker, receiver, portal):
+    receiver.delay_seconds = 1.0
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+
+    event = emit()
+    receiver.wait_for(1)
+
+    assert webhook_deliveries_redispatch() == 0
+    assert eventually(lambda: settled(delivery_of(event))).status == DeliveryStatus.SUCCEEDED
+    assert len(receiver.requests) == 1
+
+
+def test_emitting_outside_a_transaction_is_refused(transactional_db):
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        webhook_event_emit(event_type="payment_order.paid", payload=PAID)
+
+
+# Fan-out and the retry schedule, one attempt at a time
+
+
+def test_only_active_endpoints_subscribed_to_the_type_get_a_delivery(db, receiver, portal):
+    paid_only, _ = webhook_endpoint_create(
+        client=portal, url=receiver.url, events=["payment_order.paid"]
+    )
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["payment_order.expired"])
+    everything, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    disabled, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    webhook_endpoint_disable(client=portal, endpoint_public_id=disabled.public_id)
+
+    event = emit()
+
+    assert {d.endpoint for d in event.deliveries.all()} == {paid_only, everything}
+
+
+def test_an_unknown_event_type_is_a_programming_error(db):
+    with pytest.raises(ValueError, match="unknown webhook event type"):
+        emit("payment_order.teleported")
+
+
+def test_a_failing_receiver_is_retried_on_the_schedule_then_the_delivery_fails(
+    db, receiver, portal
+):
+    receiver.statuses = [500]
+    _endpoint, secret = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+
+    waits = []
+    for _ in DEFAULT_RETRY_SCHEDULE:
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.PENDING
+        waits.append(delivery.next_attempt_at - delivery.last_attempt_at)
+        make_due(delivery)
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    assert waits == list(DEFAULT_RETRY_SCHEDULE)
+    assert waits == sorted(waits)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempt_count == len(DEFAULT_RETRY_SCHEDULE) + 1
+    assert delivery.next_attempt_at is None
+    assert len(receiver.requests) == len(DEFAULT_RETRY_SCHEDULE) + 1
+    for request in receiver.requests:
+        verify(secret, request.headers, request.body)
+    assert len({request.body for request in receiver.requests}) == 1
+
+
+def test_a_delivery_that_is_not_yet_due_is_not_sent(db, receiver, portal):
+    receiver.statuses = [500]
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    assert len(receiver.requests) == 1
+    assert webhook_deliveries_redispatch() == 0
+
+
+@pytest.mark.parametrize("status", [410, 302, 400])
+def test_gone_redirects_and_client_errors_are_retried_like_any_failure(
+    db, receiver, portal, status
+):
+    receiver.statuses = [status]
+    endpoint, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.last_status_code == status
+    assert delivery.next_attempt_at == delivery.last_attempt_at + DEFAULT_RETRY_SCHEDULE[0]
+    assert endpoint.active
+    assert len(receiver.requests) == 1
+
+
+def test_a_receiver_that_times_out_is_retried_with_the_error_recorded(
+    db, receiver, portal, settings
+):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.2
+    receiver.delay_seconds = 1.0
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    attempt = delivery.attempts.get()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert attempt.status_code is None
+    assert "Timeout" in attempt.error
+    assert delivery.last_error == attempt.error
+    assert 200 <= attempt.duration_ms < 1000
+
+
+def test_a_refused_connection_is_recorded_as_an_error(db, portal):
+    webhook_endpoint_create(client=portal, url="http://127.0.0.1:9/hooks", events=["*"])
+    delivery = delivery_of(emit())
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    attempt = WebhookDeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code is None
+    assert "ConnectionError" in attempt.error
+
+
+def test_a_delivery_to_an_endpoint_disabled_after_the_emit_is_given_up_unsent(db, receiver, portal):
+    endpoint, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False)
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error == "endpoint disabled"
+    assert receiver.requests == []
+
+
+# Staff: retry now
+
+
+def test_retry_now_makes_a_failed_delivery_due_again_and_audits_it(db, receiver, portal):
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=None, attempt_count=9
+    )
+
+    webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.attempt_count == 10
+    audit = AuditRecord.objects.get(action="webhook_delivery.retry_now")
+    assert audit.actor == "user:finance"
+    assert (audit.from_status, audit.to_status) == ("failed", "pending")
+
+
+def test_a_failed_delivery_retried_now_fails_again_after_one_more_failure(db, receiver, portal):
+    receiver.statuses = [500]
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=None, attempt_count=9
+    )
+
+    webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert len(receiver.requests) == 1
+
+
+def test_a_succeeded_delivery_cannot_be_retried(db, receiver, portal):
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    with pytest.raises(IllegalTransition):
+        webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
+
+
+def test_the_admin_retry_action_queues_the_selected_deliveries(db, receiver, portal):
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    delivery = delivery_of(emit())
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
+    staff = get_user_model().objects.create_superuser("finance", password="x")
+    request = RequestFactory().post("/admin/billing/webhookdelivery/")
+    request.user = staff
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    model_admin = WebhookDeliveryAdmin(WebhookDelivery, admin.site)
+
+    model_admin.retry_now(request, WebhookDelivery.objects.filter(pk=delivery.pk))
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert AuditRecord.objects.get(action="webhook_delivery.retry_now").actor == "user:finance"
+    assert model_admin.check() == []
+
+
+# The API
+
+
+@pytest.fixture
+def portal_api(portal):
+    _client, key = api_client_create(name="portal-api", role="portal")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return api
+
+
+def create_endpoint(api: APIClient, url: str, events=("payment_order.paid",)):
+    return api.post(
+        "/api/v1/webhook-endpoints", {"url": url, "events": list(events)}, format="json"
+    )
+
+
+def test_creating_an_endpoint_returns_its_whsec_secret_once(db, portal_api, receiver):
+    response = create_endpoint(portal_api, receiver.url)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"].startswith("we_")
+    assert body["url"] == receiver.url
+    assert body["events"] == ["payment_order.paid"]
+    assert body["secret"].startswith("whsec_")
+    stored = WebhookEndpoint.objects.get(public_id=body["id"])
+    assert body["secret"] not in stored.secret_encrypted
+    assert pii.decrypt(stored.secret_encrypted, column="webhook_endpoint.secret") == body["secret"]
+    audit = AuditRecord.objects.get(action="webhook_endpoint.create")
+    assert audit.actor == "client:portal-api"
+    assert body["secret"] not in json.dumps(audit.data)
+
+
+def test_listing_endpoints_shows_only_the_callers_own_and_never_a_secret(
+    db, portal_api, portal, receiver
+):
+    webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+    own = create_endpoint(portal_api, receiver.url).json()
+
+    response = portal_api.get("/api/v1/webhook-endpoints")
+
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()] == [own["id"]]
+    assert "secret" not in response.json()[0]
+    assert own["secret"] not in response.content.decode()
+
+
+def test_a_client_without_the_portal_role_gets_403_with_a_json_error(db, receiver):
+    _client, key = api_client_create(name="courier", role="courier")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    response = create_endpoint(api, receiver.url)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert api.get("/api/v1/webhook-endpoints").status_code == 403
+
+
+def test_a_request_without_an_api_key_gets_401(db):
+    response = APIClient().get("/api/v1/webhook-endpoints")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "field"),
+    [
+        ("https://portal.example/hooks", ["payment_order.teleported"], "events"),
+        ("https://portal.example/hooks", [], "events"),
+        ("ftp://portal.example/hooks", ["*"], "url"),
+        ("not a url", ["*"], "url"),
+    ],
+)
+def test_an_unknown_event_type_or_a_non_http_url_is_a_400(db, portal_api, url, events, field):
+    response = create_endpoint(portal_api, url, events)
+
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_deleting_an_endpoint_disables_it_and_gives_up_its_pending_deliveries(
+    db, portal_api, receiver
+):
+    created = create_endpoint(portal_api, receiver.url).json()
+    delivery = delivery_of(emit())
+
+    response = portal_api.delete(f"/api/v1/webhook-endpoints/{created['id']}")
+
+    assert response.status_code == 204
+    assert not WebhookEndpoint.objects.get(public_id=created["id"]).active
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert not emit().deliveries.exists()
+    assert AuditRecord.objects.filter(action="webhook_endpoint.disable").count() == 1
+
+
+def test_another_clients_endpoint_is_not_found(db, portal_api, portal, receiver):
+    theirs, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
+
+    deleted = portal_api.delete(f"/api/v1/webhook-endpoints/{theirs.public_id}")
+    log = portal_api.get(f"/api/v1/webhook-endpoints/{theirs.public_id}/deliveries")
+
+    assert deleted.status_code == 404
+    assert deleted.json()["error"]["code"] == "not_found"
+    assert log.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.active
+
+
+def test_the_delivery_log_shows_each_event_with_its_attempts(db, portal_api, receiver):
+    receiver.statuses = [500]
+    created = create_endpoint(portal_api, receiver.url).json()
+    event = emit()
+    webhook_delivery_attempt(delivery_id=delivery_of(event).pk)
+
+    response = portal_api.get(f"/api/v1/webhook-endpoints/{created['id']}/deliveries")
+
+    assert response.status_code == 200
+    [entry] = response.json()["results"]
+    assert entry["event_id"] == event.public_id
+    assert entry["event_type"] == "payment_order.paid"
+    assert entry["status"] == "pending"
+    assert entry["attempts"] == 1
+    assert entry["last_status_code"] == 500
+    assert entry["next_attempt_at"] is not None
