@@ -1,0 +1,58 @@
+"""How many payment orders per second the service creates, against a bare one-row insert.
+
+Both endpoints are measured in the same run, on the same server (waitress, PostgreSQL):
+POST /api/v1/payment-orders with a fresh Idempotency-Key each time, then POST
+/bench/insert-one, which does nothing but one ORM insert. Their ratio is what the order
+path costs above the least a Django write endpoint can cost.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import harness
+import requests
+
+
+def order_body() -> dict:
+    return {
+        "case_number": f"BENCH-{uuid.uuid4().hex[:12]}",
+        "service_item_code": "330100-CRJ-PTHZ",
+        "department": "330100-GACRJ",
+        "region_code": "330100",
+        "payer": {"type": "natural", "name": "王小明", "id_number": "11010519491231002X"},
+        "lines": [{"fee_item": "CRJ-PTHZ", "quantity": 1, "amount": 12000}],
+    }
+
+
+def main() -> None:
+    args = harness.arguments(__doc__, seconds=10, warmup=2)
+    port = harness.free_port()
+    harness.setup_django(port)
+    key = harness.portal_key()
+
+    with harness.running_server(port, args.threads) as url:
+
+        def create_order(session: requests.Session) -> int:
+            headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
+            orders_url = f"{url}/api/v1/payment-orders"
+            return session.post(orders_url, json=order_body(), headers=headers).status_code
+
+        def insert_one(session: requests.Session) -> int:
+            return session.post(f"{url}/bench/insert-one").status_code
+
+        for send in (create_order, insert_one):
+            harness.measure(send, clients=args.clients, seconds=args.warmup)
+        orders = harness.measure(create_order, clients=args.clients, seconds=args.seconds)
+        baseline = harness.measure(insert_one, clients=args.clients, seconds=args.seconds)
+
+    print(f"\n{args.clients} clients, {args.threads} server threads, {args.seconds} s each")
+    print(orders.line("POST /api/v1/payment-orders"))
+    print(baseline.line("POST /bench/insert-one"))
+    print(f"ratio orders / bare insert:  {orders.per_second / baseline.per_second:.2f}")
+    if orders.failures or baseline.failures:
+        raise SystemExit("some requests failed; see var/bench-server.log")
+
+
+if __name__ == "__main__":
+    main()

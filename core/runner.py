@@ -1,0 +1,120 @@
+"""What `manage.py serve` runs beside the web server.
+
+Embedded mode runs the periodic jobs of CELERY_BEAT_SCHEDULE on a thread of this
+process (tasks themselves already run in-process, eagerly); broker mode runs a Celery
+worker and Celery beat as child processes that live and die with this one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import close_old_connections
+
+from config.celery_app import app as celery_app
+
+logger = logging.getLogger(__name__)
+CHILD_STOP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    run: Callable[[], object]
+    interval: float  # seconds
+
+
+def periodic_jobs_from(schedule: Mapping[str, Mapping]) -> list[PeriodicJob]:
+    """The jobs of a Celery beat schedule whose entries have interval schedules."""
+    celery_app.loader.import_default_modules()
+    jobs = []
+    for name, entry in schedule.items():
+        interval = entry["schedule"]
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else float(interval)
+        jobs.append(PeriodicJob(name=name, run=celery_app.tasks[entry["task"]], interval=seconds))
+    return jobs
+
+
+@contextmanager
+def periodic_jobs(jobs: list[PeriodicJob]) -> Iterator[None]:
+    """Run each job every interval (the first after one interval) on a daemon thread."""
+    stop = threading.Event()
+    thread = threading.Thread(target=_run_periodic, args=(jobs, stop), name="periodic", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _run_periodic(jobs: list[PeriodicJob], stop: threading.Event) -> None:
+    due = {job.name: time.monotonic() + job.interval for job in jobs}
+    while jobs and not stop.wait(max(0.0, min(due.values()) - time.monotonic())):
+        for job in jobs:
+            if due[job.name] <= time.monotonic():
+                due[job.name] = time.monotonic() + job.interval
+                _run_once(job)
+
+
+def _run_once(job: PeriodicJob) -> None:
+    close_old_connections()
+    try:
+        job.run()
+    except Exception:  # a failing job must not stop the others; the next interval retries
+        logger.exception("periodic job %s failed", job.name)
+    finally:
+        close_old_connections()
+
+
+@contextmanager
+def celery_processes(*, cwd: Path, beat_schedule: Path) -> Iterator[None]:
+    """Run a Celery worker and Celery beat as children, in this process's environment.
+
+    On exit they get SIGTERM (a warm shutdown) and are killed if still running after
+    CHILD_STOP_SECONDS. If one dies on its own, this process gets SIGTERM, so the
+    whole service stops rather than run half of itself.
+    """
+    beat_schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
+    commands = {
+        "worker": [*celery, "worker", "--loglevel=INFO"],
+        "beat": [*celery, "beat", "--loglevel=INFO", f"--schedule={beat_schedule}"],
+    }
+    stopping = threading.Event()
+    children: list[subprocess.Popen] = []
+    try:
+        for name, command in commands.items():
+            # A process group of its own: the terminal's Ctrl-C reaches it only through us.
+            child = subprocess.Popen(command, cwd=cwd, process_group=0)  # noqa: S603 (our own argv)
+            children.append(child)
+            threading.Thread(target=_watch, args=(name, child, stopping), daemon=True).start()
+        yield
+    finally:
+        stopping.set()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=CHILD_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _watch(name: str, child: subprocess.Popen, stopping: threading.Event) -> None:
+    status = child.wait()
+    if not stopping.is_set():
+        logger.error("celery %s exited with status %s; stopping the service", name, status)
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,146 @@
+"""`make run` end to end: the embedded service in a subprocess, started as a user starts it.
+
+No settings module and no broker in the environment: manage.py's default settings,
+SQLite in a temporary folder, tasks and periodic jobs in-process, the sandbox mounted
+in the same server and notifying it over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTAL_KEY = re.compile(r"Portal API key\s+(gpk_[\w-]+)")
+STARTUP_SECONDS = 120
+CONCURRENT_ORDERS = 40
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    headers: dict[str, str]
+    output: list[str]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def embedded_service(tmp_path: Path) -> Iterator[Service]:
+    port = _free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL")
+    }
+    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and manage.py)
+        [sys.executable, "manage.py", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    threading.Thread(target=_collect, args=(process, output), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_healthy(url, process, output)
+        key = PORTAL_KEY.search("".join(output))
+        assert key, "the banner shows no portal key:\n" + "".join(output)
+        yield Service(url=url, headers={"Authorization": f"Bearer {key.group(1)}"}, output=output)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _collect(process: subprocess.Popen, output: list[str]) -> None:
+    for line in process.stdout:
+        output.append(line)
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen, output: list[str]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}:\n" + "".join(output))
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("serve did not answer /healthz in time:\n" + "".join(output))
+
+
+def order_body(case_number: str) -> dict:
+    return {
+        "case_number": case_number,
+        "service_item_code": "330100-CRJ-PTHZ",
+        "department": "330100-GACRJ",
+        "region_code": "330100",
+        "payer": {"type": "natural", "name": "王小明", "id_number": "11010519491231002X"},
+        "lines": [{"fee_item": "CRJ-PTHZ", "quantity": 1, "amount": 12000}],
+    }
+
+
+def test_embedded_run_takes_concurrent_orders_and_gets_one_paid(embedded_service: Service):
+    service = embedded_service
+    start = threading.Barrier(CONCURRENT_ORDERS)
+
+    def create_order(index: int) -> requests.Response:
+        start.wait()
+        return requests.post(
+            f"{service.url}/api/v1/payment-orders",
+            json=order_body(f"ZJ2025-{index:04d}"),
+            headers={**service.headers, "Idempotency-Key": str(uuid.uuid4())},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_ORDERS) as pool:
+        responses = list(pool.map(create_order, range(CONCURRENT_ORDERS)))
+
+    failures = [f"{r.status_code} {r.text[:300]}" for r in responses if r.status_code != 201]
+    assert not failures, failures
+    assert len({r.json()["id"] for r in responses}) == CONCURRENT_ORDERS
+
+    order_url = f"{service.url}/api/v1/payment-orders/{responses[0].json()['id']}"
+    attempt = requests.post(
+        f"{order_url}/payments",
+        json={"channel": "public_platform"},
+        headers=service.headers,
+        timeout=30,
+    )
+    assert attempt.status_code == 201, attempt.text
+    paid = requests.post(attempt.json()["pay_url"], json={"result": "success"}, timeout=30)
+    assert paid.status_code == 200, paid.text
+
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline and status != "paid":
+        time.sleep(0.2)
+        status = requests.get(order_url, headers=service.headers, timeout=10).json()["status"]
+    assert status == "paid"
+    assert not any("database is locked" in line for line in service.output)
