@@ -215,48 +215,43 @@ def _apply_success(
     attempt.provider_trade_no = result.provider_trade_no or attempt.provider_trade_no
     attempt.paid_at = result.paid_at or timezone.now()
     attempt.next_query_at = None
-    settles = order.status in states.PAYABLE_ORDER_STATUSES and result.amount == attempt.amount
-    if not settles:
-        attempt.refund_due = True
+    if result.amount != attempt.amount:
+        refund_reason = f"paid {result.amount} fen, expected {attempt.amount}"
+    elif order.status not in states.PAYABLE_ORDER_STATUSES:
+        refund_reason = f"order already {order.status}"
+    else:
+        refund_reason = ""
+    attempt.settles_order = not refund_reason
+    attempt.refund_due = bool(refund_reason)
     _move_attempt(attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount})
-    business_date = ledger.business_date_of(attempt.paid_at)
-    clearing = ledger.clearing_account(attempt.channel)
-    if settles:
-        attempt.settles_order = True
-        attempt.save(update_fields=["settles_order"])
-        ledger.ledger_post(
-            kind="payment",
-            reference=attempt.public_id,
-            business_date=business_date,
-            memo=f"order {order.public_id}",
-            legs=[
-                ledger.Leg(clearing, debit=result.amount),
-                ledger.Leg(
-                    ledger.department_payable_account(order.department.code), credit=result.amount
-                ),
-            ],
-        )
+    # The money is at the channel either way; it is owed to the department or back to the payer.
+    owed_to = (
+        ledger.payer_refunds_due_account()
+        if refund_reason
+        else ledger.department_payable_account(order.department.code)
+    )
+    ledger.ledger_post(
+        kind="unsettled_payment" if refund_reason else "payment",
+        reference=attempt.public_id,
+        business_date=ledger.business_date_of(attempt.paid_at),
+        memo=f"order {order.public_id} {refund_reason}".strip(),
+        legs=[
+            ledger.Leg(ledger.clearing_account(attempt.channel), debit=result.amount),
+            ledger.Leg(owed_to, credit=result.amount),
+        ],
+    )
+    if not refund_reason:
         order.paid_at = attempt.paid_at
         payment_order_transition(order=order, to=OrderStatus.PAID, actor=actor)
         return Outcome.APPLIED
-    reason = (
-        f"paid {result.amount} fen, expected {attempt.amount}"
-        if result.amount != attempt.amount
-        else f"order already {order.status}"
+    _reopen_order_if_idle(order, actor=actor)
+    audit_record(
+        actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=refund_reason
     )
-    ledger.ledger_post(
-        kind="unsettled_payment",
-        reference=attempt.public_id,
-        business_date=business_date,
-        memo=f"order {order.public_id}: {reason}",
-        legs=[
-            ledger.Leg(clearing, debit=result.amount),
-            ledger.Leg(ledger.payer_refunds_due_account(), credit=result.amount),
-        ],
-    )
-    audit_record(actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=reason)
     logger.warning(
-        "money for order %s cannot settle it (%s): flagged for refund", order.public_id, reason
+        "money for order %s cannot settle it (%s): flagged for refund",
+        order.public_id,
+        refund_reason,
     )
     return Outcome.REFUND_DUE
 

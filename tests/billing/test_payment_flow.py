@@ -106,6 +106,8 @@ def test_an_order_paid_at_the_platform_is_paid_posted_and_announced(portal_http)
     assert attempt["status"] == "pending"
     assert attempt["pay_url"].startswith(f"{portal_http.base}/sandbox/public_platform/")
     assert portal_http.get(attempt["pay_url"]).status_code == 200  # the cashier page
+    front = requests.get(f"{portal_http.base}/sandbox/public_platform/")
+    assert attempt["pay_url"].removeprefix(portal_http.base) in front.text
 
     paid = requests.post(attempt["pay_url"], json={"result": "success"})
     assert paid.status_code == 200
@@ -313,3 +315,18 @@ def test_a_success_after_a_failure_still_pays_the_order(portal_http):
 
     assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAID
     assert LedgerPosting.objects.filter(kind="payment", reference=started["id"]).count() == 1
+
+
+def test_money_in_a_different_amount_does_not_pay_the_order_and_is_owed_back(portal_http):
+    order = new_order(portal_http)
+    start_payment(portal_http, order)
+    attempt = PaymentAttempt.objects.select_related("order").get(order__public_id=order["id"])
+
+    response = post_notification(portal_http, platform_notification(attempt, amount=2999))
+
+    assert response.status_code == 200
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.refund_due, attempt.settles_order) == ("succeeded", True, False)
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.UNPAID
+    posting = LedgerPosting.objects.get(kind="unsettled_payment", reference=attempt.public_id)
+    assert sorted(posting.entries.values_list("debit", "credit")) == [(0, 2999), (2999, 0)]

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -331,7 +331,6 @@ _STATUS_NAMES = {
 
 
 def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
-    amount = trade.params["amount"]  # fen, shown in yuan
     if trade.status == "WAIT_PAY":
         actions = format_html(
             '<form method="post" action="{}">'
@@ -352,10 +351,43 @@ def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
         title="统一公共支付平台 收银台（沙箱）",
         subject=trade.params["subject"],
         payment_code=trade.params["payment_code"],
-        yuan=f"{amount // 100}.{amount % 100:02d}",
+        yuan=_yuan(trade.params["amount"]),
         status=_STATUS_NAMES[trade.status],
         actions=actions,
     )
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """The sandbox's front page: every trade it holds, newest first, with its cashier."""
+    with _lock:
+        trades = list(_trades.values())[::-1]
+    rows = format_html_join(
+        "",
+        '<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td><td><a href="{}">收银台</a></td></tr>',
+        (
+            (
+                trade.params["out_trade_no"],
+                trade.params["payment_code"],
+                _yuan(trade.params["amount"]),
+                _STATUS_NAMES[trade.status],
+                f"{request.path.rstrip('/')}/cashier/{trade.trade_no}",
+            )
+            for trade in trades
+        ),
+    )
+    return HttpResponse(
+        format_html(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
+            "</head><body><h1>{title}</h1><table><tr><th>商户订单号</th><th>缴款码</th>"
+            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
+            title="统一公共支付平台（沙箱）交易",
+            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
+        )
+    )
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
 
 
 # -- notifications ----------------------------------------------------------------------
@@ -469,6 +501,7 @@ def control_deliveries(request: HttpRequest, out_trade_no: str) -> JsonResponse:
 
 app_name = "public_platform_sandbox"
 urlpatterns = [
+    path("", index, name="index"),
     path("gateway/trade/<slug:action>", gateway, name="gateway"),
     path("cashier/<slug:trade_no>", cashier, name="cashier"),
     path("_control/trades/<str:out_trade_no>/notify", control_notify, name="control-notify"),
