@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 KEY_DIR = Path(__file__).resolve().parent.parent / "var" / "dev-keys"
 
@@ -57,3 +60,24 @@ def secret_b64(name: str, size: int = 32) -> str:
     if path.exists():
         return path.read_text().strip()
     return _write_once(path, base64.b64encode(secrets.token_bytes(size))).decode().strip()
+
+
+def self_signed_certificate_pem(name: str, common_name: str) -> str:
+    """A development X.509 certificate for the RSA key ``name``, stable across restarts."""
+    path = KEY_DIR / f"{name}.crt"
+    if path.exists():
+        return path.read_text()
+    key = serialization.load_pem_private_key(rsa_private_pem(name).encode(), password=None)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return _write_once(path, certificate.public_bytes(serialization.Encoding.PEM)).decode()

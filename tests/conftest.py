@@ -12,6 +12,9 @@ from config.celery_app import app as celery_app
 # tests open 50 at once, as a portal under load would.
 basehttp.WSGIServer.request_queue_size = 128
 
+# Settings of the outside parties whose base_url points at a sandbox in this server.
+PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY")
+
 
 @pytest.fixture
 def live_service(live_server, settings):
@@ -20,11 +23,15 @@ def live_service(live_server, settings):
     Providers send their notifications to this server, and the adapters call the sandboxes
     mounted in it, over HTTP on loopback.
     """
+    default_base = settings.SERVICE_BASE_URL
     settings.SERVICE_BASE_URL = live_server.url
-    settings.PUBLIC_PLATFORM = {
-        **settings.PUBLIC_PLATFORM,
-        "base_url": f"{live_server.url}/sandbox/public_platform",
-    }
+    for provider in PROVIDER_SETTINGS:
+        config = getattr(settings, provider)
+        setattr(
+            settings,
+            provider,
+            {**config, "base_url": config["base_url"].replace(default_base, live_server.url, 1)},
+        )
     return live_server
 
 

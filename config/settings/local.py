@@ -33,3 +33,53 @@ SANDBOX_PUBLIC_PLATFORM = {
     # Real-world seconds between notification retries are divided by this factor.
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
+
+# Licensed processors, each pointed at its sandbox with development keys. A deployment
+# points base_url at the real gateway and supplies its own keys (see production.py).
+ALIPAY = {
+    "base_url": f"{SERVICE_BASE_URL}/sandbox/alipay/gateway.do",  # noqa: F405
+    "app_id": "2021000000000001",
+    "private_key_pem": dev_keys.rsa_private_pem("alipay-app"),
+    "alipay_public_key_pem": dev_keys.rsa_public_pem("alipay-platform"),
+}
+SANDBOX_ALIPAY = {
+    "alipay_private_key_pem": dev_keys.rsa_private_pem("alipay-platform"),
+    "app_public_keys": {"2021000000000001": dev_keys.rsa_public_pem("alipay-app")},
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}
+WECHATPAY = {
+    "base_url": f"{SERVICE_BASE_URL}/sandbox/wechatpay",  # noqa: F405
+    "mchid": "1900000001",
+    "appid": "wx0000000000000001",
+    "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000001",
+    "private_key_pem": dev_keys.rsa_private_pem("wechatpay-merchant"),
+    "apiv3_key": dev_keys.secret_b64("wechatpay-apiv3", 24),  # 32 characters, as WeChat issues
+    "platform_serial_no": "5157F09EFDC096DE15EBE81A47057A7200000001",
+    "platform_public_key_pem": dev_keys.rsa_public_pem("wechatpay-platform"),
+}
+SANDBOX_WECHATPAY = {
+    "platform_private_key_pem": dev_keys.rsa_private_pem("wechatpay-platform"),
+    "merchants": {
+        "1900000001": {
+            "serial_no": WECHATPAY["merchant_serial_no"],
+            "public_key_pem": dev_keys.rsa_public_pem("wechatpay-merchant"),
+            "apiv3_key": WECHATPAY["apiv3_key"],
+        }
+    },
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}
+UNIONPAY = {
+    "base_url": f"{SERVICE_BASE_URL}/sandbox/unionpay",  # noqa: F405
+    "mer_id": "777290058110048",
+    "private_key_pem": dev_keys.rsa_private_pem("unionpay-merchant"),
+    "certificate_pem": dev_keys.self_signed_certificate_pem("unionpay-merchant", "777290058110048"),
+    "unionpay_certificate_pem": dev_keys.self_signed_certificate_pem(
+        "unionpay-platform", "中国银联股份有限公司 sandbox signing"
+    ),
+}
+SANDBOX_UNIONPAY = {
+    "private_key_pem": dev_keys.rsa_private_pem("unionpay-platform"),
+    "certificate_pem": UNIONPAY["unionpay_certificate_pem"],
+    "merchant_certificates": {"777290058110048": UNIONPAY["certificate_pem"]},
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}

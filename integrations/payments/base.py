@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -77,12 +77,45 @@ class TradeResult:
     raw: dict = field(default_factory=dict, compare=False)
 
 
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    out_trade_no: str
+    out_refund_no: str  # our refund id; the provider's idempotency key for the refund
+    amount: int  # this refund, in fen
+    total_amount: int  # the original trade's amount, in fen
+    reason: str
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    out_refund_no: str
+    status: RefundStatus
+    amount: int = 0
+    out_trade_no: str = ""
+    provider_refund_no: str = ""
+    refunded_at: datetime | None = None
+    failure_reason: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+
 @dataclass(frozen=True)
 class Notification:
-    """A verified inbound notification: its provider-unique id and what it says."""
+    """A verified inbound notification: its provider-unique id and what it says.
+
+    A payment notification carries ``result``; a refund notification carries ``refund``.
+    """
 
     notify_id: str
-    result: TradeResult
+    result: TradeResult | None = None
+    refund: RefundResult | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,16 @@ class PaymentChannel(Protocol):
     def query_trade(self, out_trade_no: str) -> TradeResult: ...
 
     def close_trade(self, out_trade_no: str) -> TradeResult: ...
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        """Ask for a refund; calling again with the same out_refund_no never refunds twice."""
+        ...
+
+    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult: ...
+
+    def fetch_statement(self, business_date: date) -> bytes:
+        """The provider's daily bill (对账单) for a date, as the raw bytes it serves."""
+        ...
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
         """Verify the signature over the raw body and parse it; raise InvalidNotification."""
