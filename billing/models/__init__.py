@@ -7,7 +7,9 @@ from billing.models.orders import (
     PaymentOrder,
     PaymentOrderLine,
 )
+from billing.models.processors import ChannelHealth, Processor
 from billing.models.reference import Department, FeeItem, PayerType, StaffScope
+from billing.models.refunds import Refund, RefundStatus
 from billing.models.webhooks import (
     DeliveryStatus,
     WebhookDelivery,
@@ -18,6 +20,7 @@ from billing.models.webhooks import (
 
 __all__ = [
     "AttemptStatus",
+    "ChannelHealth",
     "DeliveryStatus",
     "Department",
     "FeeItem",
@@ -30,6 +33,9 @@ __all__ = [
     "PaymentNotification",
     "PaymentOrder",
     "PaymentOrderLine",
+    "Processor",
+    "Refund",
+    "RefundStatus",
     "StaffScope",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",

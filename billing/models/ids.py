@@ -22,3 +22,7 @@ def endpoint_id() -> str:
 
 def event_id() -> str:
     return new_public_id("evt")
+
+
+def refund_id() -> str:
+    return new_public_id("rf")

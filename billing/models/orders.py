@@ -113,6 +113,11 @@ class PaymentAttempt(models.Model):
     refund_due = models.BooleanField(default=False)
     next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
     query_count = models.PositiveIntegerField(default=0)
+    routing = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The router's decision: what was asked, chosen, and why.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from billing.models import ids
+from billing.models.orders import PaymentAttempt, PaymentOrder
+from core.models import ApiClient
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(models.Model):
+    """A refund (退付) of part or all of the money an attempt took."""
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested"  # asked for by the portal
+        UNSETTLED_PAYMENT = "unsettled_payment"  # money that could not settle its order
+
+    public_id = models.CharField(max_length=40, unique=True, default=ids.refund_id, editable=False)
+    order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="refunds")
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REQUESTED)
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    provider_refund_no = models.CharField(max_length=64, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    query_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def out_refund_no(self) -> str:
+        return self.public_id
