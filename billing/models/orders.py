@@ -113,6 +113,9 @@ class PaymentAttempt(models.Model):
     refund_due = models.BooleanField(default=False)
     next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
     query_count = models.PositiveIntegerField(default=0)
+    received_amount = models.BigIntegerField(
+        default=0, help_text="What the channel says it took, in fen; normally equal to amount."
+    )
     routing = models.JSONField(
         default=dict,
         blank=True,
