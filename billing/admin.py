@@ -1,7 +1,14 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from billing import admin_webhooks  # noqa: F401  (registers the webhook admin)
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from billing import (
+    admin_revenue,  # noqa: F401  (registers the revenue push admin)
+    admin_webhooks,  # noqa: F401  (registers the webhook admin)
+)
 from billing.models import (
+    ChannelHealth,
     Department,
     FeeItem,
     LedgerAccount,
@@ -11,9 +18,14 @@ from billing.models import (
     PaymentNotification,
     PaymentOrder,
     PaymentOrderLine,
+    Processor,
+    Refund,
     StaffScope,
 )
 from billing.selectors import scoped_department_ids
+from billing.services.ledger import business_date_of
+
+LICENCE_WARNING_DAYS = 30
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -136,6 +148,56 @@ class LedgerPostingAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "business_date"]
     search_fields = ["reference"]
     inlines = [LedgerEntryInline]
+
+
+@admin.register(Processor)
+class ProcessorAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "legal_name",
+        "licence_number",
+        "licence_valid_until",
+        "licence_warning",
+        "status",
+        "min_amount",
+        "max_amount",
+        "priority",
+    ]
+    list_filter = ["status", "licensed"]
+
+    @admin.display(description="Licence")
+    def licence_warning(self, processor: Processor) -> str:
+        if not processor.licensed:
+            return "not required"
+        days = (processor.licence_valid_until - business_date_of(timezone.now())).days
+        if days < 0:
+            return "EXPIRED"
+        return f"expires in {days} days" if days <= LICENCE_WARNING_DAYS else "valid"
+
+    def changelist_view(self, request, extra_context=None):
+        today = business_date_of(timezone.now())
+        for processor in Processor.objects.filter(
+            licensed=True, licence_valid_until__lte=today + timedelta(days=LICENCE_WARNING_DAYS)
+        ):
+            messages.warning(
+                request,
+                f"The licence of {processor.legal_name} ({processor.licence_number}) "
+                f"ends on {processor.licence_valid_until}.",
+            )
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ChannelHealth)
+class ChannelHealthAdmin(ReadOnlyAdmin):
+    list_display = ["channel", "state", "consecutive_failures", "open_until", "updated_at"]
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    department_path = "order__department"
+    list_display = ["public_id", "order", "kind", "amount", "status", "created_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["public_id", "provider_refund_no"]
 
 
 @admin.register(LedgerAccount)

@@ -7,10 +7,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from billing.revenue import revenue_system_configure
 from billing.services.catalogue import CatalogueCounts, catalogue_load
 from core.audit import audit_record
 from core.auth import FINANCE_GROUP, api_client_create, hash_api_key, new_api_key
@@ -20,6 +22,12 @@ DEMO_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "demo_catalogue.
 PORTAL_CLIENT = "demo-portal"
 FINANCE_USERNAME = "finance"
 FINANCE_VIEWS_APPS = ("billing", "core")
+# The demo catalogue's departments are all in Hangzhou (3301xx).
+DEMO_REVENUE_SYSTEM = {
+    "code": "hz-fiscal",
+    "name": "杭州市非税收入征管系统",
+    "region_prefix": "3301",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ def demo_seed() -> DemoAccess:
     with transaction.atomic(durable=True):
         password = _ensure_finance_user()
         key = _new_portal_key()
+    if settings.SANDBOXES_ENABLED:
+        _register_sandbox_revenue_system()
     return DemoAccess(
         catalogue=catalogue,
         finance_username=FINANCE_USERNAME,
@@ -92,3 +102,14 @@ def _new_portal_key() -> str:
         data={"previous_key_prefix": previous_prefix},
     )
     return key
+
+
+def _register_sandbox_revenue_system() -> None:
+    code = DEMO_REVENUE_SYSTEM["code"]
+    revenue_system_configure(
+        **DEMO_REVENUE_SYSTEM,
+        base_url=f"{settings.SERVICE_BASE_URL}/sandbox/revenue/{code}",
+        app_key=f"{code}-backoffice",
+        secret=settings.SANDBOX_REVENUE["systems"][code],
+        actor="system:seed_demo",
+    )

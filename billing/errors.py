@@ -16,3 +16,8 @@ class ChannelDeclined(DomainError):
 class ChannelNotAccepted(DomainError):
     status = 422
     code = "channel_not_accepted"
+
+
+class RefundNotAllowed(DomainError):
+    status = 422
+    code = "refund_not_allowed"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing import webhooks
-from billing.services import attempts, orders
+from billing import revenue, webhooks
+from billing.services import attempts, orders, refunds
 
 
 @shared_task(name="billing.tasks.deliver_webhook")
@@ -26,3 +26,26 @@ def expire_due_orders() -> int:
 @shared_task(name="billing.tasks.sweep_overdue_attempts")
 def sweep_overdue_attempts() -> int:
     return attempts.payment_attempts_query_overdue()
+
+
+@shared_task(name="billing.tasks.refund_unsettled_payment")
+def refund_unsettled_payment(attempt_id: int) -> None:
+    refunds.refund_unsettled_payment(attempt_id=attempt_id)
+
+
+@shared_task(name="billing.tasks.sweep_refunds")
+def sweep_refunds() -> int:
+    """Ask channels about pending refunds, and give back money no refund has taken yet."""
+    for attempt_id in refunds.attempts_refund_due():
+        refunds.refund_unsettled_payment(attempt_id=attempt_id)
+    return refunds.refunds_query_pending()
+
+
+@shared_task(name="billing.tasks.push_revenue_record")
+def push_revenue_record(record_id: int) -> None:
+    revenue.revenue_record_send(record_id=record_id)
+
+
+@shared_task(name="billing.tasks.sweep_revenue_records")
+def sweep_revenue_records() -> int:
+    return revenue.revenue_records_redispatch()

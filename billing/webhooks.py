@@ -43,6 +43,8 @@ WEBHOOK_EVENT_TYPES = (
     "payment_order.paid",
     "payment_order.expired",
     "payment_order.cancelled",
+    "refund.succeeded",
+    "refund.failed",
 )
 ALL_EVENTS = "*"
 SECRET_COLUMN = "webhook_endpoint.secret"  # noqa: S105 - a column name for pii

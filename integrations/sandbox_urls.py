@@ -3,5 +3,9 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("wechatpay/", include("integrations.payments.sandbox.wechatpay")),
+    path("unionpay/", include("integrations.payments.sandbox.unionpay")),
     path("public_platform/", include("integrations.payments.sandbox.public_platform")),
+    path("alipay/", include("integrations.payments.sandbox.alipay")),
+    path("revenue/<str:system_code>/", include("integrations.revenue.sandbox.views")),
 ]

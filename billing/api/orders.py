@@ -31,7 +31,7 @@ class OrderCursor(CursorPagination):
     max_page_size = 200
 
 
-def _visible_order(request, public_id: str) -> PaymentOrder:
+def visible_order(request, public_id: str) -> PaymentOrder:
     order = (
         selectors.visible_orders(request.user)
         .prefetch_related("lines__fee_item")
@@ -110,7 +110,7 @@ class PaymentOrderDetail(APIView):
         responses={200: s.PaymentOrderSerializer, **errors(401, 403, 404)},
     )
     def get(self, request, public_id: str):
-        return Response(s.PaymentOrderSerializer(_visible_order(request, public_id)).data)
+        return Response(s.PaymentOrderSerializer(visible_order(request, public_id)).data)
 
 
 class PaymentOrderCancel(APIView):
@@ -124,13 +124,13 @@ class PaymentOrderCancel(APIView):
     def post(self, request, public_id: str):
         incoming = s.CancelSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        order = _visible_order(request, public_id)
+        order = visible_order(request, public_id)
         orders.payment_order_cancel(
             public_id=order.public_id,
             actor=request.user.actor,
             reason=incoming.validated_data["reason"],
         )
-        return Response(s.PaymentOrderSerializer(_visible_order(request, public_id)).data)
+        return Response(s.PaymentOrderSerializer(visible_order(request, public_id)).data)
 
 
 class PaymentAttemptCreate(APIView):
@@ -144,7 +144,7 @@ class PaymentAttemptCreate(APIView):
     def post(self, request, public_id: str):
         incoming = s.PaymentStartSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        order = _visible_order(request, public_id)
+        order = visible_order(request, public_id)
         attempt = attempts.payment_attempt_start(
             order_public_id=order.public_id,
             channel_code=incoming.validated_data["channel"],

@@ -9,6 +9,7 @@ from stdnum.cn import ric, uscc
 
 from billing.models import OrderStatus, PayerType, PaymentAttempt, PaymentOrder, PaymentOrderLine
 from billing.payment_codes import payment_code_format
+from billing.routing import AUTO
 from integrations.payments.registry import CHANNEL_CODES
 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -134,7 +135,9 @@ class CancelSerializer(serializers.Serializer):
 
 
 class PaymentStartSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=CHANNEL_CODES)
+    channel = serializers.ChoiceField(
+        choices=[*CHANNEL_CODES, AUTO], help_text="A channel code, or auto: the router chooses."
+    )
 
 
 class PaymentAttemptSerializer(serializers.ModelSerializer):

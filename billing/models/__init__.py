@@ -10,6 +10,13 @@ from billing.models.orders import (
 from billing.models.processors import ChannelHealth, Processor
 from billing.models.reference import Department, FeeItem, PayerType, StaffScope
 from billing.models.refunds import Refund, RefundStatus
+from billing.models.revenue import (
+    RevenuePushAttempt,
+    RevenueRecord,
+    RevenueRecordKind,
+    RevenueRecordStatus,
+    RevenueSystem,
+)
 from billing.models.webhooks import (
     DeliveryStatus,
     WebhookDelivery,
@@ -36,6 +43,11 @@ __all__ = [
     "Processor",
     "Refund",
     "RefundStatus",
+    "RevenuePushAttempt",
+    "RevenueRecord",
+    "RevenueRecordKind",
+    "RevenueRecordStatus",
+    "RevenueSystem",
     "StaffScope",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from billing import states
 from billing.errors import ChannelDeclined, ChannelNotAccepted, ChannelUnavailable
+from billing.health import channel_failed, channel_succeeded
 from billing.models import (
     AttemptStatus,
     OrderStatus,
@@ -24,8 +26,10 @@ from billing.models import (
     PaymentNotification,
     PaymentOrder,
 )
+from billing.routing import AUTO, RoutingDecision, route
 from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.services.refunds import refund_notification_receive
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
 from integrations.payments.base import (
@@ -53,23 +57,48 @@ Outcome = PaymentNotification.Outcome
 
 
 def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str) -> PaymentAttempt:
-    """Open a trade for the order on the channel and return the attempt with its pay_url."""
+    """Open a trade for the order and return the attempt with its pay_url.
+
+    ``channel_code`` is a channel or ``auto``. With ``auto`` a channel that does not answer
+    is left ``unknown`` (a status query settles it) and the next eligible channel is tried.
+    """
     now = timezone.now()
     with transaction.atomic(durable=True):
         order = lock_order(get_order(order_public_id).pk)
         _check_payable(order, now)
-        if channel_code not in order.department.accepted_channels:
-            raise ChannelNotAccepted(
-                f"Department {order.department.code} does not accept the channel {channel_code}."
-            )
-        reusable = order.attempts.filter(channel=channel_code, status=AttemptStatus.PENDING).first()
-        if reusable is not None:
+        pending = order.attempts.filter(status=AttemptStatus.PENDING)
+        if channel_code != AUTO:
+            pending = pending.filter(channel=channel_code)
+        if reusable := pending.first():
             return reusable
+        decision = route(order=order, requested=channel_code, now=now)
+    if not decision.candidates:
+        reasons = "; ".join(f"{code}: {why}" for code, why in decision.rejected.items())
+        raise ChannelNotAccepted(
+            f"No channel can take this payment ({reasons}).", fields={"channel": [reasons]}
+        )
+    unanswered = None
+    for channel in decision.candidates:
+        try:
+            return _start_on_channel(order_public_id, channel, decision=decision, actor=actor)
+        except ChannelUnavailable as exc:
+            unanswered = exc
+    raise unanswered
+
+
+def _start_on_channel(
+    order_public_id: str, channel_code: str, *, decision: RoutingDecision, actor: str
+) -> PaymentAttempt:
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        order = lock_order(get_order(order_public_id).pk)
+        _check_payable(order, now)
         attempt = PaymentAttempt.objects.create(
             order=order,
             channel=channel_code,
             amount=order.amount,
             next_query_at=now + settings.NOTIFICATION_OVERDUE_AFTER,
+            routing=decision.as_record(channel_code),
         )
         audit_record(
             actor=actor, action="payment_attempt.created", obj=attempt, to_status=attempt.status
@@ -91,15 +120,18 @@ def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str
             )
         )
     except ProviderDeclined as exc:
+        channel_succeeded(channel_code)  # it answered: a refusal is not an outage
         _settle_attempt(
             attempt, to=AttemptStatus.FAILED, actor=actor, reason=f"declined: {exc.code}"
         )
         raise ChannelDeclined(f"The channel refused the payment: {exc}") from exc
     except ProviderError as exc:
+        channel_failed(channel_code)
         _settle_attempt(attempt, to=AttemptStatus.UNKNOWN, actor=actor, reason=type(exc).__name__)
         raise ChannelUnavailable(
             "The channel did not answer; the payment's status will be checked with it."
         ) from exc
+    channel_succeeded(channel_code)
 
     with transaction.atomic(durable=True):
         lock_order(attempt.order_id)
@@ -163,6 +195,14 @@ def payment_notification_receive(
         logger.warning("rejected a %s notification: %s", channel_code, exc)
         return channel.acknowledge(accepted=False)
 
+    if notification.refund is not None:
+        known = refund_notification_receive(
+            channel_code=channel_code,
+            notify_id=notification.notify_id,
+            result=notification.refund,
+            raw=raw,
+        )
+        return channel.acknowledge(accepted=known)
     result = notification.result
     known = {
         "notify_id": notification.notify_id,
@@ -214,6 +254,7 @@ def _apply_success(
         return Outcome.DUPLICATE
     attempt.provider_trade_no = result.provider_trade_no or attempt.provider_trade_no
     attempt.paid_at = result.paid_at or timezone.now()
+    attempt.received_amount = result.amount
     attempt.next_query_at = None
     if result.amount != attempt.amount:
         refund_reason = f"paid {result.amount} fen, expected {attempt.amount}"
@@ -245,6 +286,7 @@ def _apply_success(
         payment_order_transition(order=order, to=OrderStatus.PAID, actor=actor)
         return Outcome.APPLIED
     _reopen_order_if_idle(order, actor=actor)
+    transaction.on_commit(partial(_queue_unsettled_refund, attempt.pk), robust=True)
     audit_record(
         actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=refund_reason
     )
@@ -254,6 +296,12 @@ def _apply_success(
         refund_reason,
     )
     return Outcome.REFUND_DUE
+
+
+def _queue_unsettled_refund(attempt_id: int) -> None:
+    from billing import tasks  # the tasks module imports this one
+
+    tasks.refund_unsettled_payment.delay(attempt_id)
 
 
 def _move_attempt(

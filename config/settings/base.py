@@ -125,10 +125,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.sweep_overdue_attempts",
         "schedule": 60.0,
     },
+    "sweep-refunds": {"task": "billing.tasks.sweep_refunds", "schedule": 60.0},
     "sweep-webhook-deliveries": {
         "task": "billing.tasks.sweep_webhook_deliveries",
         "schedule": 30.0,
     },
+    "sweep-revenue-records": {"task": "billing.tasks.sweep_revenue_records", "schedule": 30.0},
 }
 
 # Where providers send their asynchronous notifications back to us.
@@ -139,6 +141,8 @@ PAYMENT_CODE_GENERATOR = env("PAYMENT_CODE_GENERATOR", "billing.payment_codes.Re
 # A channel that has not notified by then is asked for the trade's status.
 NOTIFICATION_OVERDUE_AFTER = timedelta(minutes=env_int("NOTIFICATION_OVERDUE_MINUTES", 1))
 WEBHOOK_TIMEOUT_SECONDS = 5
+# (connect, read) seconds for a call to a revenue-collection system.
+REVENUE_PUSH_TIMEOUT_SECONDS = (3.0, 10.0)
 
 SANDBOXES_ENABLED = False
 

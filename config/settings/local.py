@@ -83,3 +83,7 @@ SANDBOX_UNIONPAY = {
     "merchant_certificates": {"777290058110048": UNIONPAY["certificate_pem"]},
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
+
+# Each sandbox revenue system checks request signatures with its secret, which the
+# demo seed also registers on the RevenueSystem row pointed at it.
+SANDBOX_REVENUE = {"systems": {"hz-fiscal": dev_keys.secret_b64("revenue-hz-fiscal")}}

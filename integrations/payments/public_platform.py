@@ -2,16 +2,19 @@
 
 The wire protocol is described in docs/public_platform.md; this module is the only code
 that knows it. Every request is signed with the merchant's key and every answer and
-notification must carry a valid signature by the platform's key.
+notification must carry a valid signature by the platform's key. A daily bill is checked
+against the SHA-256 that the signed answer carries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
-from collections.abc import Collection
-from datetime import datetime, timedelta, timezone
-from typing import Any, TypeGuard
+from collections.abc import Callable, Collection, Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, TypeGuard, TypeVar
 
 import requests
 
@@ -25,13 +28,19 @@ from integrations.payments.base import (
     ProviderDeclined,
     ProviderError,
     ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
     TradeResult,
     TradeStatus,
 )
 
+_T = TypeVar("_T")
+
 BEIJING = timezone(timedelta(hours=8))
 PROTOCOL_VERSION = "1.0"
 NOTIFY_TYPE = "trade.status_sync"
+REFUND_NOTIFY_TYPE = "refund.status_sync"
 
 _STATUSES = {
     "WAIT_PAY": TradeStatus.PENDING,
@@ -39,20 +48,37 @@ _STATUSES = {
     "FAILED": TradeStatus.FAILED,
     "CLOSED": TradeStatus.CLOSED,
 }
+_REFUND_STATUSES = {
+    "PROCESSING": RefundStatus.PENDING,
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "FAILED": RefundStatus.FAILED,
+}
 # The platform could not decide now; whether the call took effect is unknown.
 _RETRYABLE_CODES = frozenset({"SYSTEM_BUSY"})
-_NOTIFICATION_FIELDS = (
-    "notify_id",
-    "notify_time",
-    "notify_type",
-    "app_id",
-    "out_trade_no",
-    "trade_no",
-    "payment_code",
-    "amount",
-    "trade_status",
-    "paid_time",
-)
+# The biz_content fields that a successful answer's data must repeat.
+_TRADE_KEYS = ("out_trade_no",)
+_REFUND_KEYS = ("out_trade_no", "out_refund_no")
+_BILL_KEYS = ("bill_date",)
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_NOTIFICATION_HEADER = ("notify_id", "notify_time", "notify_type", "app_id", "out_trade_no")
+_NOTIFICATION_FIELDS = {
+    NOTIFY_TYPE: (
+        *_NOTIFICATION_HEADER,
+        "trade_no",
+        "payment_code",
+        "amount",
+        "trade_status",
+        "paid_time",
+    ),
+    REFUND_NOTIFY_TYPE: (
+        *_NOTIFICATION_HEADER,
+        "out_refund_no",
+        "refund_no",
+        "refund_amount",
+        "refund_status",
+        "refund_time",
+    ),
+}
 _ACCEPTED = NotificationAck(200, b'{"code":"SUCCESS"}', "application/json")
 _REFUSED = NotificationAck(
     400, b'{"code":"FAIL","message":"notification not accepted"}', "application/json"
@@ -95,7 +121,7 @@ class PublicPlatformChannel:
             },
         )
         trade_no, pay_url = data.get("trade_no"), data.get("pay_url")
-        if not (_is_text(trade_no) and _is_text(pay_url) and pay_url.startswith("http")):
+        if not (_is_text(trade_no) and _is_http_url(pay_url)):
             raise ProviderError("trade.create answered without a trade_no or a pay_url")
         return CreatedTrade(
             out_trade_no=request.out_trade_no, provider_trade_no=trade_no, pay_url=pay_url
@@ -107,7 +133,7 @@ class PublicPlatformChannel:
         )
         if code == "TRADE_NOT_EXIST":
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
-        return _answered_result("trade.query", data)
+        return _answered("trade.query", _trade_result, data)
 
     def close_trade(self, out_trade_no: str) -> TradeResult:
         code, data = self._call(
@@ -119,37 +145,98 @@ class PublicPlatformChannel:
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
         if code == "TRADE_HAS_SUCCESS":
             return self.query_trade(out_trade_no)
-        return _answered_result("trade.close", data)
+        return _answered("trade.close", _trade_result, data)
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        _, data = self._call(
+            "trade.refund",
+            {
+                "out_trade_no": request.out_trade_no,
+                "out_refund_no": request.out_refund_no,
+                "refund_amount": request.amount,
+                "reason": request.reason,
+                "notify_url": request.notify_url,
+            },
+            about=_REFUND_KEYS,
+        )
+        return _answered("trade.refund", _refund_result, data)
+
+    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+        code, data = self._call(
+            "refund.query",
+            {"out_trade_no": out_trade_no, "out_refund_no": out_refund_no},
+            about=_REFUND_KEYS,
+            accept={"REFUND_NOT_EXIST"},
+        )
+        if code == "REFUND_NOT_EXIST":
+            return RefundResult(
+                out_refund_no=out_refund_no,
+                status=RefundStatus.NOT_FOUND,
+                out_trade_no=out_trade_no,
+            )
+        return _answered("refund.query", _refund_result, data)
+
+    def fetch_statement(self, business_date: date) -> bytes:
+        """The date's bill as downloaded (UTF-8 CSV), once it matches the signed SHA-256."""
+        _, data = self._call(
+            "bill.download", {"bill_date": business_date.isoformat()}, about=_BILL_KEYS
+        )
+        url, digest = data.get("download_url"), data.get("sha256")
+        if not (_is_http_url(url) and isinstance(digest, str) and _SHA256_HEX.fullmatch(digest)):
+            raise ProviderError("bill.download answered without a download_url or a sha256")
+        response = self._http(
+            "bill download",
+            lambda: self.session.get(url, timeout=self.timeout, allow_redirects=False),
+        )
+        if hashlib.sha256(response.content).hexdigest() != digest:
+            raise ProviderError("bill download: the file does not match the signed sha256")
+        return response.content
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        message = self._verified_notification(body)
+        try:
+            if message["notify_type"] == REFUND_NOTIFY_TYPE:
+                return Notification(notify_id=message["notify_id"], refund=_refund_result(message))
+            return Notification(notify_id=message["notify_id"], result=_trade_result(message))
+        except ValueError as exc:
+            raise InvalidNotification(str(exc)) from exc
+
+    def acknowledge(self, *, accepted: bool) -> NotificationAck:
+        return _ACCEPTED if accepted else _REFUSED
+
+    def _verified_notification(self, body: bytes) -> dict[str, Any]:
+        """The notification's fields, once its signature, type, fields and app_id check out."""
         try:
             message = signing.loads_object(body)
         except signing.MalformedJson as exc:
             raise InvalidNotification(str(exc)) from exc
         if not signing.verify(message, self._platform_key):
             raise InvalidNotification("the notification's signature does not verify")
-        missing = [name for name in _NOTIFICATION_FIELDS if name not in message]
+        notify_type = message.get("notify_type")
+        required = _NOTIFICATION_FIELDS.get(notify_type) if isinstance(notify_type, str) else None
+        if required is None:
+            raise InvalidNotification("the notification has an unknown notify_type")
+        missing = [name for name in required if name not in message]
         if missing:
             raise InvalidNotification(f"the notification lacks {', '.join(missing)}")
         if message["app_id"] != self.app_id:
             raise InvalidNotification("the notification is addressed to another app_id")
-        if message["notify_type"] != NOTIFY_TYPE or not _is_text(message["notify_id"]):
-            raise InvalidNotification("the notification has no notify_id or an unknown type")
-        try:
-            result = _trade_result(message)
-        except ValueError as exc:
-            raise InvalidNotification(str(exc)) from exc
-        return Notification(notify_id=message["notify_id"], result=result)
-
-    def acknowledge(self, *, accepted: bool) -> NotificationAck:
-        return _ACCEPTED if accepted else _REFUSED
+        if not _is_text(message["notify_id"]):
+            raise InvalidNotification("the notification has no notify_id")
+        return message
 
     def _call(
-        self, method: str, biz: dict[str, Any], *, accept: Collection[str] = ()
+        self,
+        method: str,
+        biz: dict[str, Any],
+        *,
+        about: tuple[str, ...] = _TRADE_KEYS,
+        accept: Collection[str] = (),
     ) -> tuple[str, dict[str, Any]]:
         """POST one signed request; return the answer's code and data.
 
-        Codes other than SUCCESS and those in ``accept`` raise ProviderDeclined.
+        A successful answer's data must repeat the ``about`` fields of ``biz``. Codes other
+        than SUCCESS and those in ``accept`` raise ProviderDeclined.
         """
         envelope = signing.signed(
             {
@@ -162,30 +249,39 @@ class PublicPlatformChannel:
             },
             self._private_key,
         )
-        try:
-            response = self.session.post(
+        response = self._http(
+            method,
+            lambda: self.session.post(
                 f"{self.base_url}/gateway/{method.replace('.', '/')}",
                 data=json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self.timeout,
                 allow_redirects=False,
-            )
+            ),
+        )
+        subject = {name: biz[name] for name in about}
+        return self._read_answer(method, subject, response.content, accept)
+
+    def _http(self, what: str, send: Callable[[], requests.Response]) -> requests.Response:
+        """Send one HTTP request and return its 200 answer; no answer or a 5xx is unavailable."""
+        try:
+            response = send()
         except (
             requests.ConnectionError,
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            raise ProviderUnavailable(f"{method}: no answer ({type(exc).__name__})") from exc
+            raise ProviderUnavailable(f"{what}: no answer ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
-            raise ProviderError(f"{method}: the request failed ({type(exc).__name__})") from exc
+            raise ProviderError(f"{what}: the request failed ({type(exc).__name__})") from exc
         if response.status_code >= 500:
-            raise ProviderUnavailable(f"{method}: HTTP {response.status_code}")
+            raise ProviderUnavailable(f"{what}: HTTP {response.status_code}")
         if response.status_code != 200:
-            raise ProviderError(f"{method}: unexpected HTTP {response.status_code}")
-        return self._read_answer(method, biz["out_trade_no"], response.content, accept)
+            raise ProviderError(f"{what}: unexpected HTTP {response.status_code}")
+        return response
 
     def _read_answer(
-        self, method: str, out_trade_no: str, body: bytes, accept: Collection[str]
+        self, method: str, subject: dict[str, Any], body: bytes, accept: Collection[str]
     ) -> tuple[str, dict[str, Any]]:
         try:
             answer = signing.loads_object(body)
@@ -199,8 +295,9 @@ class PublicPlatformChannel:
         if code in _RETRYABLE_CODES:
             raise ProviderUnavailable(f"{method}: {code} {message}")
         if code == "SUCCESS":
-            if not isinstance(data, dict) or data.get("out_trade_no") != out_trade_no:
-                raise ProviderError(f"{method}: the answer is not about {out_trade_no}")
+            if not isinstance(data, dict) or any(data.get(k) != v for k, v in subject.items()):
+                about = ", ".join(str(value) for value in subject.values())
+                raise ProviderError(f"{method}: the answer is not about {about}")
             return code, data
         if code in accept:
             return code, {}
@@ -214,45 +311,84 @@ def _beijing_time(moment: datetime) -> str:
     return moment.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
-def _answered_result(method: str, data: dict[str, Any]) -> TradeResult:
+def _answered(method: str, parse: Callable[[dict[str, Any]], _T], data: dict[str, Any]) -> _T:
     try:
-        return _trade_result(data)
+        return parse(data)
     except ValueError as exc:
         raise ProviderError(f"{method}: {exc}") from exc
 
 
 def _trade_result(fields: dict[str, Any]) -> TradeResult:
     """The trade fields shared by answers and notifications; raises ValueError."""
-    status = _STATUSES.get(fields.get("trade_status"))
-    amount = fields.get("amount")
-    if status is None:
-        raise ValueError(f"unknown trade_status {fields.get('trade_status')!r}")
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise ValueError("amount is not a whole number of fen")
+    status = _status(_STATUSES, fields.get("trade_status"), "trade_status")
     if not (_is_text(fields.get("out_trade_no")) and _is_text(fields.get("trade_no"))):
         raise ValueError("out_trade_no or trade_no is missing")
-    failure_reason = fields.get("fail_reason") or ""
-    if not isinstance(failure_reason, str):
-        raise ValueError("fail_reason is not text")
+    paid = status is TradeStatus.SUCCEEDED
     return TradeResult(
         out_trade_no=fields["out_trade_no"],
         status=status,
-        amount=amount,
+        amount=_fen(fields.get("amount"), "amount"),
         provider_trade_no=fields["trade_no"],
-        paid_at=_paid_at(fields.get("paid_time")) if status is TradeStatus.SUCCEEDED else None,
-        failure_reason=failure_reason,
+        paid_at=_aware_time(fields.get("paid_time"), "paid_time") if paid else None,
+        failure_reason=_reason(fields.get("fail_reason")),
         raw=dict(fields),
     )
 
 
-def _paid_at(value: object) -> datetime:
+def _refund_result(fields: dict[str, Any]) -> RefundResult:
+    """The refund fields shared by answers and notifications; raises ValueError."""
+    status = _status(_REFUND_STATUSES, fields.get("refund_status"), "refund_status")
+    if not all(
+        _is_text(fields.get(name)) for name in ("out_trade_no", "out_refund_no", "refund_no")
+    ):
+        raise ValueError("out_trade_no, out_refund_no or refund_no is missing")
+    refunded = status is RefundStatus.SUCCEEDED
+    return RefundResult(
+        out_refund_no=fields["out_refund_no"],
+        status=status,
+        amount=_fen(fields.get("refund_amount"), "refund_amount"),
+        out_trade_no=fields["out_trade_no"],
+        provider_refund_no=fields["refund_no"],
+        refunded_at=_aware_time(fields.get("refund_time"), "refund_time") if refunded else None,
+        failure_reason=_reason(fields.get("fail_reason")),
+        raw=dict(fields),
+    )
+
+
+def _status(statuses: Mapping[str, _T], value: object, name: str) -> _T:
+    status = statuses.get(value) if isinstance(value, str) else None
+    if status is None:
+        raise ValueError(f"unknown {name} {value!r}")
+    return status
+
+
+def _fen(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} is not a whole number of fen")
+    return value
+
+
+def _reason(value: object) -> str:
+    """``fail_reason``: absent, null and "" all mean none."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("fail_reason is not text")
+    return value
+
+
+def _aware_time(value: object, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise ValueError("paid_time is not an ISO 8601 time with an offset")
+        raise ValueError(f"{name} is not an ISO 8601 time with an offset")
     return moment
+
+
+def _is_http_url(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
 def _is_text(value: object) -> TypeGuard[str]:

@@ -5,7 +5,7 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import Department, FeeItem
+from billing.models import Department, FeeItem, Processor
 from core.auth import api_client_create
 
 NATURAL_ID = "11010519491231002X"
@@ -14,7 +14,16 @@ _keys = itertools.count()
 
 
 @pytest.fixture
-def department(db):
+def public_platform(db):
+    """Transactional tests empty every table, so the migration's row is made again here."""
+    return Processor.objects.get_or_create(
+        code="public_platform",
+        defaults={"legal_name": "统一公共支付平台", "licensed": False, "max_amount": 10**11},
+    )[0]
+
+
+@pytest.fixture
+def department(public_platform):
     return Department.objects.create(
         code="SCJG01",
         name="市市场监督管理局",

@@ -262,7 +262,7 @@ def test_a_channel_the_department_does_not_accept_is_refused(portal_http, depart
     url = f"{portal_http.base}/api/v1/payment-orders/{order['id']}/payments"
 
     refused = portal_http.post(url, json={"channel": "public_platform"})
-    unknown = portal_http.post(url, json={"channel": "alipay"})
+    unknown = portal_http.post(url, json={"channel": "paypal"})
 
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "channel_not_accepted"

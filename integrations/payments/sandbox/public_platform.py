@@ -1,7 +1,8 @@
 """A sandbox of the unified public payment platform: the platform's side of the protocol.
 
 It checks each gateway request's app, signature, timestamp and nonce as the platform
-does, keeps trades in memory, serves a cashier page at each trade's ``pay_url`` and
+does, keeps trades and refunds in memory, serves a cashier page at each trade's
+``pay_url``, settles refunds shortly after they are asked for, serves daily bills, and
 sends signed notifications on the platform's retry schedule (sped up by
 ``SANDBOX_PUBLIC_PLATFORM["time_scale"]``). Tests and operators drive it through the
 ``_control/`` endpoints. The protocol is described in docs/public_platform.md.
@@ -9,15 +10,18 @@ sends signed notifications on the platform's retry schedule (sped up by
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import re
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import requests
@@ -37,6 +41,21 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 RETRY_DELAYS = (15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 NOTIFY_TIMEOUT = (3.0, 10.0)
 MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
+REFUND_SETTLE_DELAY = 2.0  # seconds from trade.refund to the refund's outcome
+REFUND_FAIL_REASON = "PAYER_ACCOUNT_ABNORMAL"
+BILL_URL_LIFETIME = timedelta(minutes=30)
+BILL_COLUMNS = (
+    "record_type",
+    "trade_no",
+    "out_trade_no",
+    "out_refund_no",
+    "payment_code",
+    "department_code",
+    "amount_fen",
+    "fee_fen",
+    "status",
+    "time",
+)
 
 
 class _Refused(Exception):
@@ -49,6 +68,45 @@ class _Refused(Exception):
 
 
 @dataclass
+class _Outbox:
+    """The delivery of one notification: its id, the tries so far, whether one was acked."""
+
+    notify_id: str = ""  # set when its trade or refund settles: one id for every try
+    acknowledged: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Refund:
+    app_id: str
+    params: dict[str, Any]  # the trade.refund biz_content, normalised
+    refund_no: str
+    fails: bool  # settles FAILED instead of SUCCESS (the fail-next-refund control)
+    status: str = "PROCESSING"
+    refund_time: str | None = None
+    fail_reason: str = ""
+    outbox: _Outbox = field(default_factory=_Outbox)
+
+    def view(self) -> dict[str, Any]:
+        """The refund object of trade.refund and refund.query answers."""
+        return {
+            "out_trade_no": self.params["out_trade_no"],
+            "out_refund_no": self.params["out_refund_no"],
+            "refund_no": self.refund_no,
+            "refund_amount": self.params["refund_amount"],
+            "refund_status": self.status,
+            "refund_time": self.refund_time,
+            "fail_reason": self.fail_reason,
+        }
+
+    def notification(self, now: datetime) -> dict[str, Any]:
+        return {
+            **_notification_header(self.outbox, "refund.status_sync", self.app_id, now),
+            **self.view(),
+        }
+
+
+@dataclass
 class _Trade:
     app_id: str
     params: dict[str, Any]  # the trade.create biz_content, normalised
@@ -57,14 +115,33 @@ class _Trade:
     status: str = "WAIT_PAY"
     paid_time: str | None = None
     fail_reason: str = ""
-    notify_id: str = ""  # set when the trade settles: one id for every try
-    acknowledged: bool = False
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    outbox: _Outbox = field(default_factory=_Outbox)
+    refunds: list[_Refund] = field(default_factory=list)
+    fail_next_refund: bool = False
+
+    def refundable(self) -> int:
+        """Fen that may still be refunded: the amount minus refunds that have not failed."""
+        taken = sum(r.params["refund_amount"] for r in self.refunds if r.status != "FAILED")
+        return self.params["amount"] - taken
+
+    def notification(self, now: datetime) -> dict[str, Any]:
+        return {
+            **_notification_header(self.outbox, "trade.status_sync", self.app_id, now),
+            "out_trade_no": self.params["out_trade_no"],
+            "trade_no": self.trade_no,
+            "payment_code": self.params["payment_code"],
+            "amount": self.params["amount"],
+            "trade_status": self.status,
+            "paid_time": self.paid_time,
+            "fail_reason": self.fail_reason,
+        }
 
 
 _lock = threading.Lock()
 _trades: dict[str, _Trade] = {}  # by out_trade_no
 _out_trade_nos: dict[str, str] = {}  # trade_no -> out_trade_no
+_refunds: dict[str, _Refund] = {}  # by out_refund_no
+_bills: dict[str, tuple[datetime, bytes]] = {}  # download token -> (expiry, CSV)
 _nonces: dict[tuple[str, str], datetime] = {}  # (app_id, nonce) -> when it may be forgotten
 
 
@@ -78,6 +155,15 @@ def _parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _parse_date(value: object) -> date | None:
+    if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.A) is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _is_text(limit: int) -> Callable[[object], bool]:
@@ -99,6 +185,17 @@ _CREATE_FIELDS: dict[str, Callable[[object], bool]] = {
     "expire_time": lambda v: _parse_time(v) is not None,
     "return_url": lambda v: v == "" or _is_http_url(v),
 }
+_REFUND_FIELDS: dict[str, Callable[[object], bool]] = {
+    "out_trade_no": _matches(r"[\w-]{1,64}"),
+    "out_refund_no": _matches(r"[\w-]{1,64}"),
+    "refund_amount": lambda v: type(v) is int and 0 < v <= MAX_AMOUNT,
+    "reason": lambda v: isinstance(v, str) and len(v) <= 256,
+    "notify_url": _is_http_url,
+}
+_REFUND_QUERY_FIELDS = {name: _REFUND_FIELDS[name] for name in ("out_trade_no", "out_refund_no")}
+_BILL_FIELDS: dict[str, Callable[[object], bool]] = {
+    "bill_date": lambda v: _parse_date(v) is not None,
+}
 
 
 def _now() -> datetime:
@@ -114,12 +211,13 @@ def _platform_key() -> rsa.RSAPrivateKey:
 
 @csrf_exempt
 @require_POST
-def gateway(request: HttpRequest, action: str) -> JsonResponse:
-    handler = _HANDLERS.get(action)
+def gateway(request: HttpRequest, group: str, action: str) -> JsonResponse:
+    method = f"{group}.{action}"
+    handler = _HANDLERS.get(method)
     if handler is None:
         raise Http404("no such gateway method")
     try:
-        app_id, biz = _authenticate(request, f"trade.{action}")
+        app_id, biz = _authenticate(request, method)
         answer = {"code": "SUCCESS", "message": "OK", "data": handler(request, app_id, biz)}
     except _Refused as refusal:
         answer = {"code": refusal.code, "message": refusal.message, "data": None}
@@ -157,11 +255,19 @@ def _authenticate(request: HttpRequest, method: str) -> tuple[str, dict[str, Any
     return app_id, biz
 
 
-def _create(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
-    params = {"return_url": ""} | {name: biz[name] for name in _CREATE_FIELDS if name in biz}
-    invalid = [name for name, valid in _CREATE_FIELDS.items() if not valid(params.get(name))]
+def _params(
+    biz: dict[str, Any], fields: dict[str, Callable[[object], bool]], **defaults: object
+) -> dict[str, Any]:
+    """The method's parameters from biz_content, with defaults; refuses invalid ones."""
+    params = defaults | {name: biz[name] for name in fields if name in biz}
+    invalid = [name for name, valid in fields.items() if not valid(params.get(name))]
     if invalid:
         raise _Refused("INVALID_PARAMETER", f"missing or invalid: {', '.join(invalid)}")
+    return params
+
+
+def _create(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    params = _params(biz, _CREATE_FIELDS, return_url="")
     now = _now()
     with _lock:
         trade = _trades.get(params["out_trade_no"])
@@ -201,10 +307,78 @@ def _close(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, 
         return _trade_view(request, trade, now)
 
 
+def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    params = _params(biz, _REFUND_FIELDS, reason="")
+    with _lock:
+        trade = _merchant_trade(app_id, params)
+        refund = _refunds.get(params["out_refund_no"])
+        if refund is not None:
+            if refund.app_id != app_id or refund.params != params:
+                raise _Refused("OUT_REFUND_NO_USED", "out_refund_no was used with other parameters")
+            return refund.view()
+        if trade.status != "SUCCESS":
+            raise _Refused("TRADE_NOT_PAID", f"the trade is {trade.status}, not paid")
+        if params["refund_amount"] > trade.refundable():
+            raise _Refused(
+                "REFUND_AMOUNT_EXCEEDED", f"at most {trade.refundable()} fen can still be refunded"
+            )
+        refund = _Refund(
+            app_id=app_id,
+            params=params,
+            refund_no=f"{_now():%Y%m%d}{secrets.randbelow(10**16):016d}",
+            fails=trade.fail_next_refund,
+        )
+        trade.fail_next_refund = False
+        trade.refunds.append(refund)
+        _refunds[params["out_refund_no"]] = refund
+        answer = refund.view()
+    threading.Thread(
+        target=_settle_refund_later,
+        args=(refund, _platform_key(), _time_scale()),
+        name=f"public-platform-refund-{refund.refund_no}",
+        daemon=True,
+    ).start()
+    return answer
+
+
+def _refund_query(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    params = _params(biz, _REFUND_QUERY_FIELDS)
+    with _lock:
+        refund = _refunds.get(params["out_refund_no"])
+        if (
+            refund is None
+            or refund.app_id != app_id
+            or refund.params["out_trade_no"] != params["out_trade_no"]
+        ):
+            raise _Refused("REFUND_NOT_EXIST", "no such refund of this trade")
+        return refund.view()
+
+
+def _bill_download(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    bill_date, now = date.fromisoformat(_params(biz, _BILL_FIELDS)["bill_date"]), _now()
+    if bill_date > now.date():
+        raise _Refused("INVALID_PARAMETER", "bill_date is in the future")
+    token = secrets.token_urlsafe(24)
+    with _lock:
+        content = _bill(app_id, bill_date)
+        for expired in [key for key, (until, _) in _bills.items() if until < now]:
+            del _bills[expired]
+        _bills[token] = (now + BILL_URL_LIFETIME, content)
+    download = reverse("public_platform_sandbox:bill", args=[token])
+    return {
+        "bill_date": bill_date.isoformat(),
+        "download_url": request.build_absolute_uri(download),
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+
+
 _HANDLERS: dict[str, Callable[[HttpRequest, str, dict[str, Any]], dict[str, Any]]] = {
-    "create": _create,
-    "query": _query,
-    "close": _close,
+    "trade.create": _create,
+    "trade.query": _query,
+    "trade.close": _close,
+    "trade.refund": _refund,
+    "refund.query": _refund_query,
+    "bill.download": _bill_download,
 }
 
 
@@ -284,7 +458,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
     if notify:
         threading.Thread(
             target=_notify_until_acknowledged,
-            args=(answer["out_trade_no"], _platform_key(), _time_scale()),
+            args=(trade, _platform_key(), _time_scale()),
             name=f"public-platform-notify-{trade_no}",
             daemon=True,
         ).start()
@@ -319,7 +493,7 @@ def _settle(trade: _Trade, *, paid: bool, now: datetime) -> None:
         trade.status, trade.paid_time = "SUCCESS", now.isoformat(timespec="seconds")
     else:
         trade.status, trade.fail_reason = "FAILED", "BANK_DECLINED"
-    trade.notify_id = uuid.uuid4().hex
+    trade.outbox.notify_id = uuid.uuid4().hex
 
 
 _STATUS_NAMES = {
@@ -390,34 +564,114 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
-# -- notifications ----------------------------------------------------------------------
+# -- bills ------------------------------------------------------------------------------
+
+
+def _bill(app_id: str, bill_date: date) -> bytes:
+    """The app's bill of a date as UTF-8 CSV; call with the lock held."""
+    # By time (the last column), then by the columns in order.
+    rows = sorted(_bill_rows(app_id, bill_date), key=lambda row: (row[-1], *row))
+    amount = BILL_COLUMNS.index("amount_fen")
+    payments = sum(row[amount] for row in rows if row[0] == "PAYMENT")
+    refunds = sum(row[amount] for row in rows if row[0] == "REFUND")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(BILL_COLUMNS)
+    writer.writerows(rows)
+    writer.writerow(("#total", len(rows), payments, refunds))
+    return text.getvalue().encode("utf-8")
+
+
+def _bill_rows(app_id: str, bill_date: date) -> Iterator[tuple[Any, ...]]:
+    """The app's payments and refunds that succeeded on the date, in BILL_COLUMNS order."""
+    for trade in _trades.values():
+        if trade.app_id != app_id:
+            continue
+        if trade.status == "SUCCESS" and _on(bill_date, trade.paid_time):
+            yield _bill_row("PAYMENT", trade, "", trade.params["amount"], trade.paid_time)
+        for refund in trade.refunds:
+            if refund.status == "SUCCESS" and _on(bill_date, refund.refund_time):
+                yield _bill_row(
+                    "REFUND",
+                    trade,
+                    refund.params["out_refund_no"],
+                    refund.params["refund_amount"],
+                    refund.refund_time,
+                )
+
+
+def _bill_row(
+    record_type: str, trade: _Trade, out_refund_no: str, amount: int, moment: str | None
+) -> tuple[Any, ...]:
+    return (
+        record_type,
+        trade.trade_no,
+        trade.params["out_trade_no"],
+        out_refund_no,
+        trade.params["payment_code"],
+        trade.params["department_code"],
+        amount,
+        0,  # fee_fen: the platform takes no fee from government collections
+        "SUCCESS",
+        moment,
+    )
+
+
+def _on(bill_date: date, moment: str | None) -> bool:
+    parsed = _parse_time(moment)
+    return parsed is not None and parsed.astimezone(BEIJING).date() == bill_date
+
+
+@require_GET
+def bill(request: HttpRequest, token: str) -> HttpResponse:
+    """A bill at the download_url of a bill.download answer, while the link is valid."""
+    with _lock:
+        until, content = _bills.get(token, (None, b""))
+    if until is None or until < _now():
+        raise Http404("no such bill, or its link has expired")
+    return HttpResponse(content, content_type="text/csv; charset=utf-8")
+
+
+# -- refunds and notifications ----------------------------------------------------------
 
 
 def _time_scale() -> float:
     return float(settings.SANDBOX_PUBLIC_PLATFORM["time_scale"])
 
 
+def _settle_refund_later(
+    refund: _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
+) -> None:
+    time.sleep(REFUND_SETTLE_DELAY / time_scale)
+    with _lock:
+        if refund.fails:
+            refund.status, refund.fail_reason = "FAILED", REFUND_FAIL_REASON
+        else:
+            refund.status, refund.refund_time = "SUCCESS", _now().isoformat(timespec="seconds")
+        refund.outbox.notify_id = uuid.uuid4().hex
+    _notify_until_acknowledged(refund, platform_key, time_scale)
+
+
 def _notify_until_acknowledged(
-    out_trade_no: str, platform_key: rsa.RSAPrivateKey, time_scale: float
+    subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
     for delay in (0, *RETRY_DELAYS):
         time.sleep(delay / time_scale)
         with _lock:
-            if _trades[out_trade_no].acknowledged:
+            if subject.outbox.acknowledged:
                 return
-        if _deliver(out_trade_no, platform_key, trigger="schedule")[0]["acknowledged"]:
+        if _deliver(subject, platform_key, trigger="schedule")[0]["acknowledged"]:
             return
 
 
 def _deliver(
-    out_trade_no: str, platform_key: rsa.RSAPrivateKey, *, trigger: str
+    subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, *, trigger: str
 ) -> tuple[dict[str, Any], str]:
-    """POST the trade's notification once; return the logged try and the service's answer."""
+    """POST the notification once; return the logged try and the service's answer."""
     now = _now()
     with _lock:
-        trade = _trades[out_trade_no]
-        notification = signing.signed(_notification(trade, now), platform_key)
-        notify_url = trade.params["notify_url"]
+        notification = signing.signed(subject.notification(now), platform_key)
+        notify_url = subject.params["notify_url"]
     try:
         response = requests.post(
             notify_url,
@@ -437,24 +691,19 @@ def _deliver(
         "acknowledged": status_code == 200 and _is_acknowledgement(body),
     }
     with _lock:
-        trade.deliveries.append(attempt)
-        trade.acknowledged = trade.acknowledged or attempt["acknowledged"]
+        subject.outbox.deliveries.append(attempt)
+        subject.outbox.acknowledged = subject.outbox.acknowledged or attempt["acknowledged"]
     return attempt, body
 
 
-def _notification(trade: _Trade, now: datetime) -> dict[str, Any]:
+def _notification_header(
+    outbox: _Outbox, notify_type: str, app_id: str, now: datetime
+) -> dict[str, Any]:
     return {
-        "notify_id": trade.notify_id,
+        "notify_id": outbox.notify_id,
         "notify_time": now.isoformat(timespec="seconds"),
-        "notify_type": "trade.status_sync",
-        "app_id": trade.app_id,
-        "out_trade_no": trade.params["out_trade_no"],
-        "trade_no": trade.trade_no,
-        "payment_code": trade.params["payment_code"],
-        "amount": trade.params["amount"],
-        "trade_status": trade.status,
-        "paid_time": trade.paid_time,
-        "fail_reason": trade.fail_reason,
+        "notify_type": notify_type,
+        "app_id": app_id,
     }
 
 
@@ -480,12 +729,13 @@ def _trade_or_404(out_trade_no: str) -> _Trade:
 @require_POST
 def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     """Send the trade's notification once more, now, and answer with what the service said."""
-    if not _trade_or_404(out_trade_no).notify_id:
+    trade = _trade_or_404(out_trade_no)
+    if not trade.outbox.notify_id:
         return JsonResponse(
             {"code": "NO_NOTIFICATION", "message": "the trade has not been paid or failed yet"},
             status=409,
         )
-    attempt, body = _deliver(out_trade_no, _platform_key(), trigger="control")
+    attempt, body = _deliver(trade, _platform_key(), trigger="control")
     return JsonResponse(
         {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
     )
@@ -495,19 +745,35 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
 def control_deliveries(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     trade = _trade_or_404(out_trade_no)
     with _lock:
-        answer = {"notify_id": trade.notify_id, "deliveries": list(trade.deliveries)}
+        answer = {"notify_id": trade.outbox.notify_id, "deliveries": list(trade.outbox.deliveries)}
     return JsonResponse({"out_trade_no": out_trade_no, **answer})
+
+
+@csrf_exempt
+@require_POST
+def control_fail_next_refund(request: HttpRequest, out_trade_no: str) -> JsonResponse:
+    """Make the trade's next new refund settle FAILED instead of SUCCESS."""
+    trade = _trade_or_404(out_trade_no)
+    with _lock:
+        trade.fail_next_refund = True
+    return JsonResponse({"out_trade_no": out_trade_no, "fail_next_refund": True})
 
 
 app_name = "public_platform_sandbox"
 urlpatterns = [
     path("", index, name="index"),
-    path("gateway/trade/<slug:action>", gateway, name="gateway"),
+    path("gateway/<slug:group>/<slug:action>", gateway, name="gateway"),
     path("cashier/<slug:trade_no>", cashier, name="cashier"),
+    path("bills/<str:token>", bill, name="bill"),
     path("_control/trades/<str:out_trade_no>/notify", control_notify, name="control-notify"),
     path(
         "_control/trades/<str:out_trade_no>/deliveries",
         control_deliveries,
         name="control-deliveries",
+    ),
+    path(
+        "_control/trades/<str:out_trade_no>/fail-next-refund",
+        control_fail_next_refund,
+        name="control-fail-next-refund",
     ),
 ]

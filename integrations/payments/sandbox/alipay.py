@@ -1,0 +1,757 @@
+"""A sandbox of the Alipay open platform gateway: Alipay's side of the protocol.
+
+It checks each gateway request's app, RSA2 signature and common parameters as Alipay
+does, keeps pre-orders and trades in memory, serves the QR code's target as a cashier
+page, sends signed notifications on Alipay's retry schedule (sped up by
+``SANDBOX_ALIPAY["time_scale"]``) and serves the daily trade bill as Alipay formats it.
+Tests and operators drive it through the ``_control/`` endpoints. The protocol is
+described in docs/alipay.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from integrations.payments import signing
+from integrations.payments.alipay import (
+    BEIJING,
+    beijing_time,
+    fen,
+    parse_beijing_time,
+    sign_content,
+    signed_content,
+    verify_content,
+    yuan,
+)
+
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+QR_CODE_LIFETIME = timedelta(hours=2)  # a pre-order without time_expire
+BILL_LINK_LIFETIME = timedelta(seconds=30)
+# Seconds between one notification try and the next: 8 tries over about 25 hours.
+RETRY_DELAYS = (240, 600, 600, 3600, 7200, 21600, 54000)
+NOTIFY_TIMEOUT = (3.0, 10.0)
+SELLER_ID = "2088000000000001"  # the sandbox merchant's Alipay user id (PID)
+BUYER = {"buyer_id": "2088000000000002", "buyer_logon_id": "san***@sandbox.com"}
+MAX_FEN = 10_000_000_000  # 100,000,000.00 yuan, Alipay's largest total_amount
+
+
+class _Refused(Exception):
+    """A request Alipay refuses with a signed error answer."""
+
+    def __init__(self, sub_code: str, sub_msg: str, *, code: str = "40004") -> None:
+        super().__init__(sub_msg)
+        self.code, self.sub_code, self.sub_msg = code, sub_code, sub_msg
+
+
+_MESSAGES = {"10000": "Success", "40002": "Invalid Arguments", "40004": "Business Failed"}
+
+
+@dataclass
+class _Refund:
+    out_request_no: str
+    amount: int
+    reason: str
+    refunded_at: datetime
+
+
+@dataclass
+class _Trade:
+    app_id: str
+    biz: dict[str, Any]  # the precreate biz_content, as sent
+    amount: int
+    notify_url: str
+    qr_token: str
+    expires_at: datetime
+    trade_no: str = ""  # assigned when the payer scans the QR code
+    status: str = ""  # "" until scanned, then WAIT_BUYER_PAY, TRADE_SUCCESS or TRADE_CLOSED
+    created_at: datetime | None = None
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    refunds: dict[str, _Refund] = field(default_factory=dict)  # by out_request_no
+    notify_id: str = ""
+    acknowledged: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def out_trade_no(self) -> str:
+        return self.biz["out_trade_no"]
+
+    def refunded(self) -> int:
+        return sum(refund.amount for refund in self.refunds.values())
+
+
+_lock = threading.Lock()
+_trades: dict[tuple[str, str], _Trade] = {}  # by (app_id, out_trade_no)
+_qr_codes: dict[str, _Trade] = {}  # by QR token
+_bill_links: dict[str, tuple[str, date, datetime]] = {}  # token -> app_id, date, expiry
+
+
+def _now() -> datetime:
+    return datetime.now(BEIJING).replace(microsecond=0)
+
+
+def _alipay_key() -> rsa.RSAPrivateKey:
+    return signing.load_private_key(settings.SANDBOX_ALIPAY["alipay_private_key_pem"])
+
+
+# -- the gateway ------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def gateway(request: HttpRequest) -> HttpResponse:
+    """gateway.do: common parameters in the query string or the form, both as Alipay takes."""
+    params = {**request.GET.dict(), **request.POST.dict()}
+    method = params.get("method", "")
+    node = f"{method.replace('.', '_')}_response" if method in _HANDLERS else "error_response"
+    try:
+        app_id, biz = _authenticate(params)
+        answer = {"code": "10000", "msg": "Success", **_HANDLERS[method](request, app_id, biz)}
+    except _Refused as refusal:
+        answer = {
+            "code": refusal.code,
+            "msg": _MESSAGES[refusal.code],
+            "sub_code": refusal.sub_code,
+            "sub_msg": refusal.sub_msg,
+        }
+    text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    sign = sign_content(text, _alipay_key())
+    body = f'{{"{node}":{text},"sign":"{sign}"}}'
+    return HttpResponse(body.encode(), content_type="application/json;charset=utf-8")
+
+
+def _authenticate(params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """The verified app_id and biz_content of a request, checked in the gateway's order."""
+    app_keys = settings.SANDBOX_ALIPAY["app_public_keys"]
+    app_id = params.get("app_id", "")
+    if app_id not in app_keys:
+        raise _Refused("isv.invalid-app-id", "无效的AppID参数", code="40002")
+    if params.get("method") not in _HANDLERS:
+        raise _Refused("isv.invalid-method", "不存在的方法名", code="40002")
+    if params.get("sign_type") != "RSA2" or not params.get("sign"):
+        raise _Refused("isv.invalid-signature-type", "无效的签名类型", code="40002")
+    content = signed_content({k: v for k, v in params.items() if v}, exclude=("sign",))
+    if not verify_content(content, params["sign"], signing.load_public_key(app_keys[app_id])):
+        raise _Refused("isv.invalid-signature", "验签出错", code="40002")
+    if params.get("charset", "").lower() != "utf-8" or params.get("version") != "1.0":
+        raise _Refused("isv.invalid-charset", "charset must be utf-8, version 1.0", code="40002")
+    try:
+        sent_at = parse_beijing_time(params.get("timestamp"))
+    except ValueError:
+        sent_at = None
+    if sent_at is None or abs(_now() - sent_at) > MAX_CLOCK_SKEW:
+        raise _Refused("isv.invalid-timestamp", "非法的时间戳参数", code="40002")
+    try:
+        biz = signing.loads_object(params.get("biz_content", ""))
+    except signing.MalformedJson as exc:
+        raise _Refused(
+            "isv.invalid-parameter", "biz_content is not a JSON object", code="40002"
+        ) from exc
+    if params.get("notify_url"):
+        biz["notify_url"] = params["notify_url"]
+    return app_id, biz
+
+
+def _precreate(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    fields = {name: biz.get(name) for name in ("out_trade_no", "total_amount", "subject")}
+    if not _matches(r"[A-Za-z0-9_\-]{1,64}", fields["out_trade_no"]) or not (
+        _matches(r"\S.{0,255}", fields["subject"])
+    ):
+        raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: out_trade_no or subject")
+    amount = _amount(fields["total_amount"])
+    now = _now()
+    expires_at = _expiry(biz.get("time_expire"), now)
+    with _lock:
+        trade = _trades.get((app_id, fields["out_trade_no"]))
+        if trade is not None:
+            return _replayed_precreate(request, trade, biz)
+        trade = _Trade(
+            app_id=app_id,
+            biz=biz,
+            amount=amount,
+            notify_url=biz.get("notify_url", ""),
+            qr_token=secrets.token_hex(12),
+            expires_at=expires_at,
+        )
+        _trades[app_id, trade.out_trade_no] = trade
+        _qr_codes[trade.qr_token] = trade
+        return {"out_trade_no": trade.out_trade_no, "qr_code": _qr_url(request, trade)}
+
+
+def _replayed_precreate(request: HttpRequest, trade: _Trade, biz: dict[str, Any]) -> dict[str, Any]:
+    """A repeated precreate: the same QR code for the same order; call with the lock held."""
+    _expire_if_due(trade, _now())
+    if trade.status == "TRADE_SUCCESS":
+        raise _Refused("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
+    if trade.status == "TRADE_CLOSED":
+        raise _Refused("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
+    if trade.biz != biz:
+        raise _Refused("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
+    return {"out_trade_no": trade.out_trade_no, "qr_code": _qr_url(request, trade)}
+
+
+def _query(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    with _lock:
+        trade = _scanned_trade(app_id, biz)
+        answer = {
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            **BUYER,
+            "trade_status": trade.status,
+            "total_amount": yuan(trade.amount),
+        }
+        if trade.paid_at is not None:
+            paid = yuan(trade.amount)
+            answer |= {"receipt_amount": paid, "buyer_pay_amount": paid, "point_amount": "0.00"}
+            answer |= {"invoice_amount": paid, "send_pay_date": beijing_time(trade.paid_at)}
+        return answer
+
+
+def _close(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    with _lock:
+        trade = _scanned_trade(app_id, biz)
+        if trade.status != "WAIT_BUYER_PAY":
+            raise _Refused("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+        trade.status, trade.closed_at = "TRADE_CLOSED", _now()
+        return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
+
+
+def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    amount = _amount(biz.get("refund_amount"))
+    reason = biz.get("refund_reason") or ""
+    with _lock:
+        trade = _scanned_trade(app_id, biz)
+        out_request_no = biz.get("out_request_no") or trade.out_trade_no
+        if not _matches(r"[A-Za-z0-9_\-]{1,64}", out_request_no) or not isinstance(reason, str):
+            raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: out_request_no or refund_reason")
+        fund_change = out_request_no not in trade.refunds
+        if fund_change:
+            _check_refundable(trade, amount, out_request_no)
+            trade.refunds[out_request_no] = _Refund(out_request_no, amount, reason, _now())
+        if trade.refunded() == trade.amount:
+            trade.status, trade.closed_at = "TRADE_CLOSED", trade.closed_at or _now()
+        return {
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            **BUYER,
+            "fund_change": "Y" if fund_change else "N",
+            "refund_fee": yuan(trade.refunded()),
+            "gmt_refund_pay": beijing_time(trade.refunds[out_request_no].refunded_at),
+            "send_back_fee": yuan(trade.refunds[out_request_no].amount),
+        }
+
+
+def _check_refundable(trade: _Trade, amount: int, out_request_no: str) -> None:
+    if trade.paid_at is None:
+        raise _Refused("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+    if out_request_no == trade.out_trade_no and amount != trade.amount:
+        raise _Refused("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额与订单金额不一致")
+    if amount > trade.amount - trade.refunded():
+        raise _Refused("ACQ.REASON_TRADE_REFUND_FEE_ERR", "退款金额无效")
+
+
+def _refund_query(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    with _lock:
+        trade = _scanned_trade(app_id, biz)
+        out_request_no = biz.get("out_request_no")
+        answer = {
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "out_request_no": out_request_no,
+        }
+        refund = trade.refunds.get(out_request_no) if isinstance(out_request_no, str) else None
+        if refund is None:
+            return answer  # no refund_status: Alipay never received such a refund
+        answer |= {
+            "total_amount": yuan(trade.amount),
+            "refund_amount": yuan(refund.amount),
+            "refund_status": "REFUND_SUCCESS",
+        }
+        if "gmt_refund_pay" in (biz.get("query_options") or []):
+            answer["gmt_refund_pay"] = beijing_time(refund.refunded_at)
+        return answer
+
+
+def _bill_url(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
+    if biz.get("bill_type") != "trade":
+        raise _Refused("isv.invalid-arguments", "参数不合法: the sandbox serves bill_type trade")
+    try:
+        bill_date = date.fromisoformat(biz.get("bill_date") or "")
+    except ValueError as exc:
+        raise _Refused("isv.invalid-arguments", "参数不合法: bill_date yyyy-MM-dd") from exc
+    now = _now()
+    if bill_date > now.date():
+        raise _Refused("isp.bill_not_exist", "账单不存在")
+    token = secrets.token_urlsafe(18)
+    with _lock:
+        for stale in [key for key, (_, _, until) in _bill_links.items() if until < now]:
+            del _bill_links[stale]
+        _bill_links[token] = (app_id, bill_date, now + BILL_LINK_LIFETIME)
+    url = request.build_absolute_uri(reverse("alipay_sandbox:bill", args=[token]))
+    return {"bill_download_url": url}
+
+
+_HANDLERS: dict[str, Callable[[HttpRequest, str, dict[str, Any]], dict[str, Any]]] = {
+    "alipay.trade.precreate": _precreate,
+    "alipay.trade.query": _query,
+    "alipay.trade.close": _close,
+    "alipay.trade.refund": _refund,
+    "alipay.trade.fastpay.refund.query": _refund_query,
+    "alipay.data.dataservice.bill.downloadurl.query": _bill_url,
+}
+
+
+def _matches(pattern: str, value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(pattern, value, re.A) is not None
+
+
+def _amount(value: object) -> int:
+    try:
+        amount = fen(value)
+    except ValueError as exc:
+        raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: amount") from exc
+    if not 0 < amount <= MAX_FEN:
+        raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: amount out of range")
+    return amount
+
+
+def _expiry(time_expire: object, now: datetime) -> datetime:
+    if time_expire is None:
+        return now + QR_CODE_LIFETIME
+    try:
+        expires_at = parse_beijing_time(time_expire)
+    except ValueError as exc:
+        raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: time_expire") from exc
+    if expires_at <= now:
+        raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: time_expire is in the past")
+    return expires_at
+
+
+def _scanned_trade(app_id: str, biz: dict[str, Any]) -> _Trade:
+    """The trade named by biz_content, once its payer has scanned it; hold the lock."""
+    trade = _trades.get((app_id, biz.get("out_trade_no") or ""))
+    if trade is not None:
+        _expire_if_due(trade, _now())
+    if trade is None or not trade.status:
+        raise _Refused("ACQ.TRADE_NOT_EXIST", "交易不存在")
+    return trade
+
+
+def _expire_if_due(trade: _Trade, now: datetime) -> None:
+    if trade.status == "WAIT_BUYER_PAY" and now >= trade.expires_at:
+        trade.status, trade.closed_at = "TRADE_CLOSED", trade.expires_at
+
+
+def _qr_url(request: HttpRequest, trade: _Trade) -> str:
+    return request.build_absolute_uri(reverse("alipay_sandbox:cashier", args=[trade.qr_token]))
+
+
+# -- the cashier: the QR code's target --------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def cashier(request: HttpRequest, token: str) -> HttpResponse:
+    """The payer's page. Opening it is the scan that creates the trade at Alipay.
+
+    POST takes the page's form (``result``) or JSON ``{"result": "success" | "failed"}``,
+    where ``"notify": false`` settles the trade without sending its notification. A
+    failed payment closes the trade (as its timeout would) and notifies TRADE_CLOSED.
+    """
+    if request.method == "GET":
+        with _lock:
+            return HttpResponse(_cashier_page(request, _scan(token)))
+    wants_json = request.content_type == "application/json"
+    choice = _cashier_choice(request, wants_json)
+    if choice is None:
+        return JsonResponse({"code": "INVALID_PARAMETER", "message": "result"}, status=400)
+    result, notify = choice
+    with _lock:
+        trade = _scan(token)
+        if trade.status != "WAIT_BUYER_PAY":
+            message = f"the trade is {trade.status} and cannot be paid"
+            return JsonResponse({"trade_status": trade.status, "message": message}, status=409)
+        _settle(trade, paid=result == "success", now=_now())
+        answer = {
+            "out_trade_no": trade.out_trade_no,
+            "trade_no": trade.trade_no,
+            "trade_status": trade.status,
+        }
+        page = _cashier_page(request, trade)
+        key, notify = (trade.app_id, trade.out_trade_no), notify and bool(trade.notify_url)
+    if notify:
+        threading.Thread(
+            target=_notify_until_acknowledged,
+            args=(key, _alipay_key(), float(settings.SANDBOX_ALIPAY["time_scale"])),
+            name=f"alipay-notify-{answer['trade_no']}",
+            daemon=True,
+        ).start()
+    return JsonResponse(answer) if wants_json else HttpResponse(page)
+
+
+def _scan(token: str) -> _Trade:
+    """The pre-order behind a QR code, made a trade on its first scan; hold the lock."""
+    trade = _qr_codes.get(token)
+    if trade is None:
+        raise Http404("no such QR code")
+    now = _now()
+    if not trade.status and now < trade.expires_at:
+        trade.status, trade.created_at = "WAIT_BUYER_PAY", now
+        trade.trade_no = f"{now:%Y%m%d}2200{secrets.randbelow(10**14):014d}"
+    _expire_if_due(trade, now)
+    return trade
+
+
+def _cashier_choice(request: HttpRequest, wants_json: bool) -> tuple[str, bool] | None:
+    if wants_json:
+        try:
+            body = signing.loads_object(request.body)
+        except signing.MalformedJson:
+            return None
+        result, notify = body.get("result"), body.get("notify", True)
+    else:
+        result, notify = request.POST.get("result"), True
+    if result not in ("success", "failed") or not isinstance(notify, bool):
+        return None
+    return result, notify
+
+
+def _settle(trade: _Trade, *, paid: bool, now: datetime) -> None:
+    if paid:
+        trade.status, trade.paid_at = "TRADE_SUCCESS", now
+    else:
+        trade.status, trade.closed_at = "TRADE_CLOSED", now
+    trade.notify_id = uuid.uuid4().hex
+
+
+_STATUS_NAMES = {
+    "": "未扫码",
+    "WAIT_BUYER_PAY": "等待付款",
+    "TRADE_SUCCESS": "支付成功",
+    "TRADE_CLOSED": "交易关闭",
+}
+
+
+def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
+    actions = ""
+    if trade.status == "WAIT_BUYER_PAY":
+        actions = format_html(
+            '<form method="post" action="{}">'
+            '<button name="result" value="success">确认付款</button> '
+            '<button name="result" value="failed">模拟支付失败</button></form>',
+            request.path,
+        )
+    return format_html(
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
+        "<dt>商品</dt><dd>{subject}</dd><dt>金额</dt><dd>¥{amount}</dd>"
+        "<dt>状态</dt><dd>{status}</dd></dl>{actions}</body></html>",
+        title="支付宝 收银台（沙箱）",
+        subject=trade.biz["subject"],
+        amount=yuan(trade.amount),
+        status=_STATUS_NAMES[trade.status],
+        actions=actions,
+    )
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """The sandbox's front page: every pre-order and trade, newest first, with its cashier."""
+    with _lock:
+        trades = list(_trades.values())[::-1]
+    rows = format_html_join(
+        "",
+        '<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td><td><a href="{}">收银台</a></td></tr>',
+        (
+            (
+                trade.out_trade_no,
+                trade.trade_no,
+                yuan(trade.amount),
+                _STATUS_NAMES[trade.status],
+                reverse("alipay_sandbox:cashier", args=[trade.qr_token]),
+            )
+            for trade in trades
+        ),
+    )
+    return HttpResponse(
+        format_html(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
+            "</head><body><h1>{title}</h1><table><tr><th>商户订单号</th><th>支付宝交易号</th>"
+            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
+            title="支付宝开放平台（沙箱）交易",
+            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
+        )
+    )
+
+
+# -- notifications ----------------------------------------------------------------------
+
+
+def _notify_until_acknowledged(
+    key: tuple[str, str], alipay_key: rsa.RSAPrivateKey, time_scale: float
+) -> None:
+    for delay in (0, *RETRY_DELAYS):
+        time.sleep(delay / time_scale)
+        with _lock:
+            if _trades[key].acknowledged:
+                return
+        if _deliver(key, alipay_key, trigger="schedule")[0]["acknowledged"]:
+            return
+
+
+def _deliver(
+    key: tuple[str, str], alipay_key: rsa.RSAPrivateKey, *, trigger: str
+) -> tuple[dict[str, Any], str]:
+    """POST the trade's notification once; return the logged try and the merchant's answer."""
+    now = _now()
+    with _lock:
+        trade = _trades[key]
+        fields = _notification(trade, now)
+        notify_url = trade.notify_url
+    content = signed_content(fields, exclude=("sign", "sign_type"))
+    fields["sign"] = sign_content(content, alipay_key)
+    try:
+        response = requests.post(
+            notify_url,
+            data={name: value.encode() for name, value in fields.items()},
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            timeout=NOTIFY_TIMEOUT,
+            allow_redirects=False,
+        )
+        status_code, body, error = response.status_code, response.text[:2000], ""
+    except requests.RequestException as exc:
+        status_code, body, error = None, "", type(exc).__name__
+    attempt = {
+        "time": now.isoformat(),
+        "trigger": trigger,
+        "status_code": status_code,
+        "error": error,
+        "acknowledged": status_code == 200 and body.strip() == "success",
+    }
+    with _lock:
+        trade.deliveries.append(attempt)
+        trade.acknowledged = trade.acknowledged or attempt["acknowledged"]
+    return attempt, body
+
+
+def _notification(trade: _Trade, now: datetime) -> dict[str, str]:
+    """The notification's fields, unsigned; call with the lock held."""
+    fields = {
+        "notify_time": beijing_time(now),
+        "notify_type": "trade_status_sync",
+        "notify_id": trade.notify_id,
+        "app_id": trade.app_id,
+        "charset": "utf-8",
+        "version": "1.0",
+        "sign_type": "RSA2",
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        **BUYER,
+        "seller_id": SELLER_ID,
+        "trade_status": trade.status,
+        "total_amount": yuan(trade.amount),
+        "subject": trade.biz["subject"],
+        "body": trade.biz.get("body") or "",
+        "gmt_create": beijing_time(trade.created_at or now),
+    }
+    if trade.paid_at is not None:
+        paid = yuan(trade.amount)
+        fields |= {"receipt_amount": paid, "invoice_amount": paid, "buyer_pay_amount": paid}
+        fields |= {"point_amount": "0.00", "gmt_payment": beijing_time(trade.paid_at)}
+        fields["fund_bill_list"] = json.dumps([{"amount": paid, "fundChannel": "ALIPAYACCOUNT"}])
+    if trade.closed_at is not None:
+        fields["gmt_close"] = beijing_time(trade.closed_at)
+    return {name: value for name, value in fields.items() if value}
+
+
+# -- the bill ---------------------------------------------------------------------------
+
+_BILL_HEADER = [
+    "支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号",
+    "门店名称", "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）",
+    "支付宝红包（元）", "集分宝（元）", "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）",
+    "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号", "服务费（元）",
+    "分润（元）", "备注",
+]  # fmt: skip
+_SUMMARY_HEADER = [
+    "门店编号", "门店名称", "交易订单总笔数", "退款订单总笔数", "订单金额（元）",
+    "商家实收（元）", "支付宝优惠（元）", "商家优惠（元）", "卡消费金额（元）", "服务费（元）",
+    "分润（元）", "实收净额（元）",
+]  # fmt: skip
+
+
+@require_GET
+def bill(request: HttpRequest, token: str) -> HttpResponse:
+    """The bill_download_url target: ``<PID>_<yyyyMMdd>.csv.zip`` holding two GBK CSV files."""
+    now = _now()
+    with _lock:
+        app_id, bill_date, until = _bill_links.get(token) or ("", date.min, now)
+        if until <= now:
+            raise Http404("the bill link has expired")
+        rows = _bill_rows(app_id, bill_date)
+    stem = f"{SELLER_ID}_{bill_date:%Y%m%d}"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{stem}_业务明细.csv", _detail_csv(rows, bill_date, now))
+        archive.writestr(f"{stem}_业务明细(汇总).csv", _summary_csv(rows, bill_date, now))
+    response = HttpResponse(buffer.getvalue(), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.csv.zip"'
+    return response
+
+
+def _bill_rows(app_id: str, bill_date: date) -> list[list[str]]:
+    """One row per payment and per refund completed on the date; hold the lock.
+
+    A refund row carries the refunded amount as a negative 订单金额 and 商家实收.
+    """
+    rows = []
+    for trade in _trades.values():
+        if trade.app_id != app_id or trade.paid_at is None:
+            continue
+        if trade.paid_at.date() == bill_date:
+            rows.append(_bill_row(trade, "交易", trade.paid_at, trade.amount, ""))
+        rows.extend(
+            _bill_row(trade, "退款", refund.refunded_at, -refund.amount, refund.out_request_no)
+            for refund in trade.refunds.values()
+            if refund.refunded_at.date() == bill_date
+        )
+    return sorted(rows, key=lambda row: row[5])
+
+
+def _bill_row(trade: _Trade, kind: str, done: datetime, amount: int, request_no: str) -> list[str]:
+    money = _signed_yuan(amount)
+    created = beijing_time(trade.created_at or done)
+    return [
+        f"{trade.trade_no}\t", f"{trade.out_trade_no}\t", kind, trade.biz["subject"], created,
+        beijing_time(done), "", "", "", "", BUYER["buyer_logon_id"], money, money, "0.00",
+        "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", request_no, "0.00", "0.00", "",
+    ]  # fmt: skip
+
+
+def _detail_csv(rows: list[list[str]], bill_date: date, now: datetime) -> bytes:
+    payments = sum(1 for row in rows if row[2] == "交易")
+    lines = [
+        ["#支付宝业务明细查询"],
+        [f"#账号：[{SELLER_ID}]"],
+        [f"#起始日期：[{bill_date:%Y年%m月%d日} 00:00:00]   终止日期：[{_next_day(bill_date)}]"],
+        ["#-----------------------------------------业务明细列表----------------------------------------"],
+        _BILL_HEADER,
+        *rows,
+        ["#-----------------------------------------业务明细列表结束------------------------------------"],
+        [f"#交易合计：{payments}笔，退款合计：{len(rows) - payments}笔"],
+        [f"#导出时间：[{now:%Y年%m月%d日 %H:%M:%S}]"],
+    ]  # fmt: skip
+    return _gbk_csv(lines)
+
+
+def _summary_csv(rows: list[list[str]], bill_date: date, now: datetime) -> bytes:
+    payments = sum(1 for row in rows if row[2] == "交易")
+    money = _signed_yuan(sum(_signed_fen(row[11]) for row in rows))
+    lines = [
+        ["#支付宝业务汇总查询"],
+        [f"#账号：[{SELLER_ID}]"],
+        [f"#起始日期：[{bill_date:%Y年%m月%d日} 00:00:00]   终止日期：[{_next_day(bill_date)}]"],
+        ["#-----------------------------------------业务汇总列表----------------------------------------"],
+        _SUMMARY_HEADER,
+        ["", "", str(payments), str(len(rows) - payments), money, money,
+         "0.00", "0.00", "0.00", "0.00", "0.00", money],
+        ["#-----------------------------------------业务汇总列表结束------------------------------------"],
+        [f"#导出时间：[{now:%Y年%m月%d日 %H:%M:%S}]"],
+    ]  # fmt: skip
+    return _gbk_csv(lines)
+
+
+def _signed_yuan(amount: int) -> str:
+    return f"-{yuan(-amount)}" if amount < 0 else yuan(amount)
+
+
+def _signed_fen(money: str) -> int:
+    return -fen(money[1:]) if money.startswith("-") else fen(money)
+
+
+def _next_day(bill_date: date) -> str:
+    return f"{bill_date + timedelta(days=1):%Y年%m月%d日} 00:00:00"
+
+
+def _gbk_csv(lines: list[list[str]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    for line in lines:
+        if line[0].startswith("#"):
+            text.write(line[0] + "\r\n")
+        else:
+            writer.writerow(line)
+    return text.getvalue().encode("gbk", errors="replace")
+
+
+# -- controls for tests and operators ---------------------------------------------------
+
+
+def _trade_or_404(out_trade_no: str) -> tuple[str, str]:
+    with _lock:
+        key = next((key for key in _trades if key[1] == out_trade_no), None)
+    if key is None:
+        raise Http404("no such trade")
+    return key
+
+
+@csrf_exempt
+@require_POST
+def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
+    """Send the trade's notification once more, now, and answer with what the merchant said."""
+    key = _trade_or_404(out_trade_no)
+    with _lock:
+        settled = bool(_trades[key].notify_id)
+    if not settled:
+        return JsonResponse(
+            {"code": "NO_NOTIFICATION", "message": "the trade has not been paid or closed yet"},
+            status=409,
+        )
+    attempt, body = _deliver(key, _alipay_key(), trigger="control")
+    return JsonResponse(
+        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
+    )
+
+
+@require_GET
+def control_deliveries(request: HttpRequest, out_trade_no: str) -> JsonResponse:
+    key = _trade_or_404(out_trade_no)
+    with _lock:
+        trade = _trades[key]
+        answer = {"notify_id": trade.notify_id, "deliveries": list(trade.deliveries)}
+    return JsonResponse({"out_trade_no": out_trade_no, **answer})
+
+
+app_name = "alipay_sandbox"
+urlpatterns = [
+    path("", index, name="index"),
+    path("gateway.do", gateway, name="gateway"),
+    path("qr/<slug:token>", cashier, name="cashier"),
+    path("bill/<str:token>", bill, name="bill"),
+    path("_control/trades/<str:out_trade_no>/notify", control_notify, name="control-notify"),
+    path(
+        "_control/trades/<str:out_trade_no>/deliveries",
+        control_deliveries,
+        name="control-deliveries",
+    ),
+]

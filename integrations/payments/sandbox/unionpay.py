@@ -1,0 +1,665 @@
+"""A sandbox of the UnionPay online gateway (version 5.1.0): UnionPay's side of the protocol.
+
+It checks each request's merchant certificate and signature as the gateway does, keeps
+transactions in memory, serves the cashier at the front-transaction URL, sends signed
+back-end notifications on UnionPay's retry schedule (sped up by
+``SANDBOX_UNIONPAY["time_scale"]``) and serves the daily reconciliation zip. Tests and
+operators drive it through the ``_control/`` endpoints. See docs/unionpay.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import secrets
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from integrations.payments import unionpay
+from integrations.payments.unionpay import BEIJING
+
+# Seconds between one notification try and the next, after the first try.
+RETRY_DELAYS = (1, 2, 4, 8, 16)
+NOTIFY_TIMEOUT = (3.0, 10.0)
+SETTLEMENT_CUTOFF = timedelta(hours=1)  # the settlement date turns at 23:00 Beijing time
+ACQUIRER = "48020000"  # the sandbox's acquiring and sending institution code
+MASKED_CARD = "621626******0018"  # a made-up test card, masked as the bill shows it
+
+
+class _Refused(Exception):
+    """A request the gateway answers with a signed error respCode."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Txn:
+    """One consume (txnType 01) or refund (txnType 04) as the gateway holds it."""
+
+    request: dict[str, str]  # the merchant's signed fields, without certId and signature
+    pay_url: str = ""
+    status: str = "open"  # open, succeeded, failed
+    query_id: str = ""
+    trace_no: str = ""
+    trace_time: str = ""
+    settle_date: date | None = None
+    refunded: int = 0  # consumes: fen refunded so far
+    acknowledged: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.request["merId"], self.request["orderId"], self.request["txnTime"]
+
+    @property
+    def amount(self) -> int:
+        return int(self.request["txnAmt"])
+
+
+_lock = threading.Lock()
+_txns: dict[tuple[str, str, str], _Txn] = {}  # by merId, orderId, txnTime
+_by_query_id: dict[str, _Txn] = {}
+
+
+def _now() -> datetime:
+    return datetime.now(BEIJING)
+
+
+def _config() -> dict[str, Any]:
+    return settings.SANDBOX_UNIONPAY
+
+
+def _sign(fields: dict[str, str]) -> dict[str, str]:
+    """UnionPay's signature: signPubKeyCert is one of the signed fields."""
+    config = _config()
+    with_cert = {**fields, "signPubKeyCert": config["certificate_pem"]}
+    key = unionpay.load_private_key(config["private_key_pem"])
+    return {**with_cert, "signature": unionpay.sign(with_cert, key)}
+
+
+def _is_http_url(value: str) -> bool:
+    return re.fullmatch(r"https?://[^\s/]+\S*", value) is not None
+
+
+_COMMON = {
+    "version": lambda v: v == unionpay.VERSION,
+    "encoding": lambda v: v.upper() == "UTF-8",
+    "signMethod": lambda v: v == unionpay.SIGN_METHOD,
+    "accessType": lambda v: v == "0",
+    "channelType": lambda v: v in ("07", "08"),
+    "merId": lambda v: re.fullmatch(r"[0-9A-Za-z]{15}", v) is not None,
+    "txnTime": lambda v: re.fullmatch(r"20\d{12}", v) is not None,
+}
+_ORDER = {
+    "orderId": lambda v: re.fullmatch(r"[0-9A-Za-z]{8,40}", v) is not None,
+    "txnAmt": lambda v: re.fullmatch(r"[1-9]\d{0,11}", v) is not None,
+    "backUrl": _is_http_url,
+}
+_FIELDS: dict[tuple[str, str], dict[str, Callable[[str], bool]]] = {
+    ("01", "01"): {
+        **_ORDER,
+        "bizType": lambda v: v == "000201",
+        "currencyCode": lambda v: v == "156",
+        "payTimeout": lambda v: re.fullmatch(r"20\d{12}", v) is not None,
+    },
+    ("04", "00"): {
+        **_ORDER,
+        "bizType": lambda v: v == "000201",
+        "origQryId": lambda v: re.fullmatch(r"\d{21}", v) is not None,
+    },
+    ("00", "00"): {"orderId": _ORDER["orderId"], "bizType": lambda v: v == "000000"},
+    ("76", "01"): {
+        "bizType": lambda v: v == "000000",
+        "fileType": lambda v: v == "00",
+        "settleDate": lambda v: re.fullmatch(r"(0[1-9]|1[0-2])[0-3]\d", v) is not None,
+    },
+}
+
+
+def _authenticate(fields: dict[str, str], allowed: set[tuple[str, str]]) -> dict[str, str]:
+    """The verified request without certId and signature, checked in the gateway's order."""
+    kind = (fields.get("txnType", ""), fields.get("txnSubType", ""))
+    if kind not in allowed:
+        raise _Refused("10", "报文格式错误: txnType/txnSubType not served at this address")
+    certificate_pem = _config()["merchant_certificates"].get(fields.get("merId", ""))
+    if certificate_pem is None:
+        raise _Refused("31", "商户状态不正确: unknown merId")
+    certificate = unionpay.load_certificate(certificate_pem)
+    if fields.get("certId") != unionpay.cert_id(certificate):
+        raise _Refused("11", "验证签名失败: certId is not the merchant's signing certificate")
+    if fields.get("signMethod") != unionpay.SIGN_METHOD or not unionpay.verify(fields, certificate):
+        raise _Refused("11", "验证签名失败")
+    checks = {**_COMMON, **_FIELDS[kind]}
+    invalid = [name for name, valid in checks.items() if not valid(fields.get(name, ""))]
+    if invalid:
+        raise _Refused("13", f"报文交易要素缺失或格式错误: {', '.join(invalid)}")
+    return {name: value for name, value in fields.items() if name not in ("certId", "signature")}
+
+
+def _answer(request: dict[str, str], code: str, message: str, **extra: str) -> HttpResponse:
+    echoed = ("version", "encoding", "signMethod", "txnType", "txnSubType", "bizType")
+    fields = {name: request[name] for name in (*echoed, "accessType", "merId") if name in request}
+    fields |= {name: request[name] for name in ("orderId", "txnTime", "txnAmt") if name in request}
+    fields |= {"respCode": code, "respMsg": message, **extra}
+    present = {name: value for name, value in fields.items() if value != ""}
+    body = unionpay.format_answer(_sign(present))
+    return HttpResponse(body.encode("utf-8"), content_type="text/plain; charset=UTF-8")
+
+
+def _served(
+    allowed: set[tuple[str, str]], handler: Callable[[dict[str, str]], HttpResponse]
+) -> Callable[[HttpRequest], HttpResponse]:
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest) -> HttpResponse:
+        fields = request.POST.dict()
+        try:
+            return handler(_authenticate(fields, allowed))
+        except _Refused as refusal:
+            return _answer(fields, refusal.code, refusal.message)
+
+    return view
+
+
+# -- back-end transactions ----------------------------------------------------------------
+
+
+def _refund(request: dict[str, str]) -> HttpResponse:
+    now = _now()
+    with _lock:
+        if any(key[:2] == (request["merId"], request["orderId"]) for key in _txns):
+            raise _Refused(unionpay.DUPLICATE_CODE, "重复交易")
+        original = _by_query_id.get(request["origQryId"])
+        if (
+            original is None
+            or original.request["merId"] != request["merId"]
+            or original.request["txnType"] != unionpay.TXN_CONSUME
+            or original.status != "succeeded"
+        ):
+            raise _Refused("35", "原交易不存在或状态不正确")
+        if int(request["txnAmt"]) > original.amount - original.refunded:
+            raise _Refused("33", "交易金额超限: more than the consume has left to refund")
+        refund = _Txn(request=request)
+        _store(refund)
+        original.refunded += refund.amount
+        _complete(refund, succeeded=True, now=now)
+    _start_notifying(refund)
+    return _answer(request, "00", "成功[0000000]", queryId=refund.query_id)
+
+
+def _query(request: dict[str, str]) -> HttpResponse:
+    now = _now()
+    with _lock:
+        txn = _txns.get((request["merId"], request["orderId"], request["txnTime"]))
+        if txn is None:
+            raise _Refused(unionpay.NOT_FOUND_CODE, "查无此交易")
+        code, message = _result_code(txn, now)
+        extra = {
+            "origRespCode": code,
+            "origRespMsg": message,
+            "queryId": txn.query_id,
+            "traceNo": txn.trace_no,
+            "traceTime": txn.trace_time,
+            "settleDate": txn.settle_date.strftime("%m%d") if txn.settle_date else "",
+            "origQryId": txn.request.get("origQryId", ""),
+        }
+    return _answer(txn.request, "00", "成功[0000000]", **extra)
+
+
+def _file(request: dict[str, str]) -> HttpResponse:
+    settle_date = _settle_date_for(request["settleDate"], _now())
+    with _lock:
+        txns = [
+            txn
+            for txn in _txns.values()
+            if txn.request["merId"] == request["merId"] and txn.settle_date == settle_date
+        ]
+        records = [_zm_record(txn) for txn in sorted(txns, key=lambda t: t.trace_no)]
+    if not records:
+        raise _Refused(unionpay.NO_FILE_CODE, "文件不存在")
+    content = _bill_zip(request["merId"], settle_date, records)
+    return _answer(
+        request,
+        "00",
+        "成功[0000000]",
+        settleDate=request["settleDate"],
+        fileType="00",
+        fileName=f"{request['merId']}_{settle_date:%Y%m%d}.zip",
+        fileContent=base64.b64encode(zlib.compress(content)).decode("ascii"),
+    )
+
+
+back_trans = _served({("04", "00")}, _refund)
+query_trans = _served({("00", "00")}, _query)
+file_trans = _served({("76", "01")}, _file)
+
+
+def _store(txn: _Txn) -> None:
+    """Hold the lock."""
+    _txns[txn.key] = txn
+
+
+def _complete(txn: _Txn, *, succeeded: bool, now: datetime) -> None:
+    """Settle a transaction at UnionPay: numbers, times and the settlement date; hold the lock."""
+    txn.status = "succeeded" if succeeded else "failed"
+    txn.query_id = f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**7):07d}"
+    txn.trace_no = f"{secrets.randbelow(10**6):06d}"
+    txn.trace_time = f"{now:%m%d%H%M%S}"
+    txn.settle_date = (now + SETTLEMENT_CUTOFF).date()
+    _by_query_id[txn.query_id] = txn
+
+
+def _result_code(txn: _Txn, now: datetime) -> tuple[str, str]:
+    if txn.status == "succeeded":
+        return "00", "成功[0000000]"
+    if txn.status == "failed":
+        return "01", "交易失败: 发卡行拒绝"
+    if _expired(txn, now):
+        return "01", "交易失败: 已超过支付时限"
+    return "05", "交易已受理，请稍后查询交易结果"
+
+
+def _expired(txn: _Txn, now: datetime) -> bool:
+    timeout = datetime.strptime(txn.request["payTimeout"], "%Y%m%d%H%M%S")
+    return now >= timeout.replace(tzinfo=BEIJING)
+
+
+def _settle_date_for(mmdd: str, now: datetime) -> date:
+    """The latest settlement date with this month and day, not after today's."""
+    today = (now + SETTLEMENT_CUTOFF).date()
+    for year in (today.year, today.year - 1):
+        try:
+            candidate = date(year, int(mmdd[:2]), int(mmdd[2:]))
+        except ValueError:
+            continue
+        if candidate <= today:
+            return candidate
+    raise _Refused(unionpay.NO_FILE_CODE, "文件不存在")
+
+
+# -- the cashier (front transaction) ------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def front_trans(request: HttpRequest) -> HttpResponse:
+    """The payer's page at the signed consume form's address.
+
+    GET (or the merchant's auto-submitted POST form) shows the cashier; POST with the
+    page's ``result`` button, or JSON ``{"result": "success" | "failed", "notify": bool}``
+    to the same URL, settles the consume.
+    """
+    wants_json = request.content_type == "application/json"
+    fields = {**request.GET.dict(), **({} if wants_json else request.POST.dict())}
+    choice = _cashier_choice(request, fields.pop("result", None), wants_json)
+    try:
+        form = _authenticate(fields, {("01", "01")})
+        txn = _open_consume(form, request.get_full_path() if request.GET else "")
+    except _Refused as refusal:
+        return _refusal_page(refusal, wants_json)
+    if choice is None:
+        with _lock:
+            return HttpResponse(_cashier_page(request, txn, fields))
+    result, notify = choice
+    with _lock:
+        code, _ = _result_code(txn, _now())
+        if code != "05":
+            return JsonResponse(
+                {"respCode": code, "message": "the order can no longer be paid"}, status=409
+            )
+        _complete(txn, succeeded=result == "success", now=_now())
+        answer = {"orderId": txn.request["orderId"], "queryId": txn.query_id, "status": txn.status}
+        page = _cashier_page(request, txn, fields)
+    if notify:
+        _start_notifying(txn)
+    return JsonResponse(answer) if wants_json else HttpResponse(page)
+
+
+def _cashier_choice(
+    request: HttpRequest, form_result: str | None, wants_json: bool
+) -> tuple[str, bool] | None:
+    if wants_json:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = {}
+        result, notify = body.get("result"), body.get("notify", True)
+    else:
+        result, notify = form_result, True
+    if result not in ("success", "failed") or not isinstance(notify, bool):
+        return None
+    return result, notify
+
+
+def _open_consume(form: dict[str, str], pay_url: str) -> _Txn:
+    """The consume this form names, registered the first time the gateway sees it."""
+    key = (form["merId"], form["orderId"], form["txnTime"])
+    with _lock:
+        txn = _txns.get(key)
+        if txn is None:
+            if any(k[:2] == key[:2] for k in _txns):
+                raise _Refused(unionpay.DUPLICATE_CODE, "重复交易: orderId already used")
+            txn = _Txn(request=form, pay_url=pay_url)
+            _store(txn)
+        elif txn.request != form:
+            raise _Refused(unionpay.DUPLICATE_CODE, "重复交易: the order has other elements")
+        return txn
+
+
+def _refusal_page(refusal: _Refused, wants_json: bool) -> HttpResponse:
+    if wants_json:
+        return JsonResponse({"respCode": refusal.code, "message": refusal.message}, status=400)
+    return HttpResponse(
+        format_html(
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{0}</title>'
+            "<h1>{0}</h1><p>{1} {2}</p></html>",
+            "银联在线支付（沙箱）",
+            refusal.code,
+            refusal.message,
+        )
+    )
+
+
+_STATUS_NAMES = {"open": "待支付", "succeeded": "支付成功", "failed": "支付失败"}
+
+
+def _cashier_page(request: HttpRequest, txn: _Txn, fields: dict[str, str]) -> str:
+    """Hold the lock."""
+    status = (
+        "已超时" if txn.status == "open" and _expired(txn, _now()) else _STATUS_NAMES[txn.status]
+    )
+    if txn.status == "open" and status != "已超时":
+        hidden = format_html_join(
+            "", '<input type="hidden" name="{}" value="{}">', sorted(fields.items())
+        )
+        actions = format_html(
+            '<form method="post" action="{}">{}<button name="result" value="success">支付</button> '
+            '<button name="result" value="failed">模拟支付失败</button></form>',
+            request.path,
+            hidden,
+        )
+    elif txn.request.get("frontUrl"):
+        actions = format_html('<p><a href="{}">返回商户</a></p>', txn.request["frontUrl"])
+    else:
+        actions = ""
+    return format_html(
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
+        "<dt>商户代码</dt><dd>{mer_id}</dd><dt>订单号</dt><dd>{order_id}</dd>"
+        "<dt>金额</dt><dd>¥{yuan}</dd><dt>状态</dt><dd>{status}</dd></dl>"
+        "{actions}</body></html>",
+        title="银联在线支付 收银台（沙箱）",
+        mer_id=txn.request["merId"],
+        order_id=txn.request["orderId"],
+        yuan=_yuan(txn.amount),
+        status=status,
+        actions=actions,
+    )
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """The sandbox's front page: every consume the gateway has seen, newest first."""
+    with _lock:
+        consumes = [txn for txn in _txns.values() if txn.request["txnType"] == "01"][::-1]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td>"
+            '<td><a href="{}">收银台</a></td></tr>',
+            (
+                (
+                    txn.request["merId"],
+                    txn.request["orderId"],
+                    _yuan(txn.amount),
+                    _STATUS_NAMES[txn.status],
+                    txn.pay_url or request.path,
+                )
+                for txn in consumes
+            ),
+        )
+    return HttpResponse(
+        format_html(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
+            "</head><body><h1>{title}</h1><table><tr><th>商户代码</th><th>订单号</th>"
+            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
+            title="银联在线网关（沙箱）交易",
+            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
+        )
+    )
+
+
+# -- back-end notifications ---------------------------------------------------------------
+
+
+def _start_notifying(txn: _Txn) -> None:
+    threading.Thread(
+        target=_notify_until_acknowledged,
+        args=(txn, float(_config()["time_scale"])),
+        name=f"unionpay-notify-{txn.request['orderId']}",
+        daemon=True,
+    ).start()
+
+
+def _notify_until_acknowledged(txn: _Txn, time_scale: float) -> None:
+    for delay in (0, *RETRY_DELAYS):
+        time.sleep(delay / time_scale)
+        with _lock:
+            if txn.acknowledged:
+                return
+        if _deliver(txn, trigger="schedule")[0]["acknowledged"]:
+            return
+
+
+def _deliver(txn: _Txn, *, trigger: str) -> tuple[dict[str, Any], str]:
+    """POST the transaction's notification once; return the logged try and the answer body."""
+    now = _now()
+    with _lock:
+        notification = _sign(_notification(txn))
+        back_url = txn.request["backUrl"]
+    try:
+        response = requests.post(
+            back_url,
+            data=notification,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
+            timeout=NOTIFY_TIMEOUT,
+            allow_redirects=False,
+        )
+        status_code, body, error = response.status_code, response.text[:2000], ""
+    except requests.RequestException as exc:
+        status_code, body, error = None, "", type(exc).__name__
+    attempt = {
+        "time": now.isoformat(timespec="milliseconds"),
+        "trigger": trigger,
+        "status_code": status_code,
+        "error": error,
+        "acknowledged": status_code == 200,
+    }
+    with _lock:
+        txn.deliveries.append(attempt)
+        txn.acknowledged = txn.acknowledged or attempt["acknowledged"]
+    return attempt, body
+
+
+def _notification(txn: _Txn) -> dict[str, str]:
+    """Hold the lock."""
+    code, message = _result_code(txn, _now())
+    request = txn.request
+    fields = {name: request[name] for name in ("version", "encoding", "signMethod", "txnType")}
+    fields |= {name: request[name] for name in ("txnSubType", "bizType", "accessType", "merId")}
+    fields |= {
+        "orderId": request["orderId"],
+        "txnTime": request["txnTime"],
+        "txnAmt": request["txnAmt"],
+        "currencyCode": "156",
+        "queryId": txn.query_id,
+        "traceNo": txn.trace_no,
+        "traceTime": txn.trace_time,
+        "settleDate": txn.settle_date.strftime("%m%d") if txn.settle_date else "",
+        "settleAmt": request["txnAmt"],
+        "settleCurrencyCode": "156",
+        "origQryId": request.get("origQryId", ""),
+        "respCode": code,
+        "respMsg": message,
+    }
+    return {name: value for name, value in fields.items() if value != ""}
+
+
+# -- the reconciliation file (fileType 00) ------------------------------------------------
+
+# 全渠道商户一般交易明细流水文件 (…ZM_…): fixed-width fields in GBK, one space between them.
+ZM_FIELDS: tuple[tuple[str, int], ...] = (
+    ("交易代码", 3),
+    ("代理机构标识码", 11),
+    ("发送机构标识码", 11),
+    ("系统跟踪号", 6),
+    ("交易传输时间", 10),
+    ("主账号", 19),
+    ("交易金额", 12),
+    ("商户类别", 4),
+    ("终端类型", 2),
+    ("查询流水号", 21),
+    ("支付方式（旧）", 2),
+    ("商户订单号", 32),
+    ("支付卡类型", 2),
+    ("原始交易的系统跟踪号", 6),
+    ("原始交易日期时间", 10),
+    ("商户手续费", 13),
+    ("结算金额", 13),
+    ("支付方式", 4),
+    ("集团商户代码", 15),
+    ("交易类型", 2),
+    ("交易子类", 2),
+    ("业务类型", 6),
+    ("账号类型", 2),
+    ("账单类型", 4),
+    ("账单号码", 32),
+    ("交互方式", 1),
+    ("原交易查询流水号", 21),
+    ("商户代码", 15),
+    ("分账入账方式", 1),
+    ("二级商户代码", 15),
+    ("二级商户简称", 32),
+    ("二级商户分账入账金额", 13),
+    ("清算净额", 13),
+    ("终端号", 8),
+    ("商户自定义域", 32),
+    ("优惠金额", 13),
+    ("发票金额", 13),
+    ("分期付款附加手续费", 12),
+    ("分期付款期数", 2),
+    ("交易介质", 1),
+    ("字段41", 32),
+    ("保留使用", 98),
+)
+TRANSACTION_CODES = {"01": "S22", "04": "S30"}
+
+
+def _zm_record(txn: _Txn) -> str:
+    """One line of the ZM file for a completed transaction; hold the lock."""
+    request = txn.request
+    original = _by_query_id.get(request.get("origQryId", ""))
+    sign = "D" if request["txnType"] == "04" else "C"
+    values = {
+        "交易代码": TRANSACTION_CODES[request["txnType"]],
+        "代理机构标识码": ACQUIRER,
+        "发送机构标识码": ACQUIRER,
+        "系统跟踪号": txn.trace_no,
+        "交易传输时间": txn.trace_time,
+        "主账号": MASKED_CARD,
+        "交易金额": f"{txn.amount:012d}",
+        "商户类别": "9399",
+        "终端类型": request["channelType"],
+        "查询流水号": txn.query_id,
+        "商户订单号": request["orderId"],
+        "支付卡类型": "01",
+        "原始交易的系统跟踪号": original.trace_no if original else "",
+        "原始交易日期时间": original.trace_time if original else "",
+        "商户手续费": "D000000000000",
+        "结算金额": f"{sign}{txn.amount:012d}",
+        "交易类型": request["txnType"],
+        "交易子类": request["txnSubType"],
+        "业务类型": request["bizType"],
+        "原交易查询流水号": request.get("origQryId", ""),
+        "商户代码": request["merId"],
+        "清算净额": f"{sign}{txn.amount:012d}",
+    }
+    return " ".join(values.get(name, "").ljust(width) for name, width in ZM_FIELDS)
+
+
+def _bill_zip(mer_id: str, settle_date: date, records: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        text = "".join(f"{record}\r\n" for record in records)
+        archive.writestr(f"INN{settle_date:%y%m%d}88ZM_{mer_id}", text.encode("gbk"))
+    return buffer.getvalue()
+
+
+# -- controls for tests and operators ------------------------------------------------------
+
+
+def _latest(order_id: str) -> _Txn:
+    with _lock:
+        found = [txn for key, txn in _txns.items() if key[1] == order_id]
+    if not found:
+        raise Http404("no such order")
+    return found[-1]
+
+
+@csrf_exempt
+@require_POST
+def control_notify(request: HttpRequest, order_id: str) -> JsonResponse:
+    """Send the order's back-end notification once more, now; answer what the service said."""
+    txn = _latest(order_id)
+    if txn.status == "open":
+        return JsonResponse(
+            {"code": "NO_NOTIFICATION", "message": "the order has not completed yet"}, status=409
+        )
+    attempt, body = _deliver(txn, trigger="control")
+    return JsonResponse(
+        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
+    )
+
+
+@require_GET
+def control_deliveries(request: HttpRequest, order_id: str) -> JsonResponse:
+    txn = _latest(order_id)
+    with _lock:
+        answer = {"queryId": txn.query_id, "deliveries": list(txn.deliveries)}
+    return JsonResponse({"orderId": order_id, **answer})
+
+
+app_name = "unionpay_sandbox"
+urlpatterns = [
+    path("", index, name="index"),
+    path("gateway/api/frontTransReq.do", front_trans, name="front-trans"),
+    path("gateway/api/backTransReq.do", back_trans, name="back-trans"),
+    path("gateway/api/queryTrans.do", query_trans, name="query-trans"),
+    path("gateway/api/fileTransReq.do", file_trans, name="file-trans"),
+    path("_control/trades/<str:order_id>/notify", control_notify, name="control-notify"),
+    path(
+        "_control/trades/<str:order_id>/deliveries", control_deliveries, name="control-deliveries"
+    ),
+]

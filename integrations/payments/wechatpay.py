@@ -1,0 +1,700 @@
+"""WeChat Pay API v3 (微信支付 APIv3), Native payments: gateway calls, notifications, bills.
+
+The wire protocol is described in docs/wechatpay.md; this module is the only code that
+knows it. Every request carries a ``WECHATPAY2-SHA256-RSA2048`` signature by the
+merchant's key; every answer and notification must carry a valid signature by the
+platform's key, made within five minutes, under the platform serial number we trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, TypeGuard
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from integrations.payments import signing
+from integrations.payments.base import (
+    CreatedTrade,
+    CreateTrade,
+    InvalidNotification,
+    Notification,
+    NotificationAck,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+    TradeResult,
+    TradeStatus,
+)
+
+BEIJING = timezone(timedelta(hours=8))
+AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
+AEAD_ALGORITHM = "AEAD_AES_256_GCM"
+MAX_CLOCK_SKEW = 300  # seconds between a signature's timestamp and our clock
+
+_TRADE_STATES = {
+    "NOTPAY": TradeStatus.PENDING,
+    "USERPAYING": TradeStatus.PENDING,
+    "SUCCESS": TradeStatus.SUCCEEDED,
+    "REFUND": TradeStatus.SUCCEEDED,  # paid, then (partly) refunded: the payment stands
+    "PAYERROR": TradeStatus.FAILED,
+    "CLOSED": TradeStatus.CLOSED,
+    "REVOKED": TradeStatus.CLOSED,
+}
+# ABNORMAL is not final: the money left the merchant but did not reach the payer, and
+# the merchant must redirect it; treating it as failed would invite a second refund.
+_REFUND_STATES = {
+    "PROCESSING": RefundStatus.PENDING,
+    "ABNORMAL": RefundStatus.PENDING,
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "CLOSED": RefundStatus.FAILED,
+}
+_REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
+# WeChat could not decide now; whether the call took effect is unknown.
+_RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED"})
+# Close answers these when the trade is already final: the query says which way.
+_CLOSE_SETTLED_CODES = frozenset({"ORDERPAID", "ORDER_CLOSED"})
+
+_ACCEPTED = NotificationAck(204, b"", "application/json")
+_REFUSED = NotificationAck(
+    400, b'{"code":"FAIL","message":"notification not accepted"}', "application/json"
+)
+
+BILL_COLUMNS = (
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "特约商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "微信退款单号",
+    "商户退款单号",
+    "退款金额",
+    "充值券退款金额",
+    "退款类型",
+    "退款状态",
+    "商品名称",
+    "商户数据包",
+    "手续费",
+    "费率",
+    "订单金额",
+    "申请退款金额",
+    "费率备注",
+)
+BILL_TOTAL_COLUMNS = (
+    "总交易单数",
+    "应结订单总金额",
+    "退款总金额",
+    "充值券退款总金额",
+    "手续费总金额",
+    "订单总金额",
+    "申请退款总金额",
+)
+
+
+@dataclass(frozen=True)
+class WechatPayCredentials:
+    """What the merchant holds: its ids, its key, the APIv3 key and the platform's key."""
+
+    mchid: str
+    appid: str
+    merchant_serial_no: str
+    private_key_pem: str = field(repr=False)
+    apiv3_key: str = field(repr=False)  # 32 characters; their UTF-8 bytes are the AES key
+    platform_serial_no: str
+    platform_public_key_pem: str = field(repr=False)
+
+
+# -- signatures and encryption: pure functions ------------------------------------------
+
+
+def signing_text(*lines: str) -> bytes:
+    """The signed text: each line followed by ``\\n``, the last one included."""
+    return "".join(f"{line}\n" for line in lines).encode("utf-8")
+
+
+def request_text(method: str, url_path: str, timestamp: str, nonce: str, body: str) -> bytes:
+    """What the merchant signs: method, path with query, timestamp, nonce, body (GET: "")."""
+    return signing_text(method, url_path, timestamp, nonce, body)
+
+
+def sign(text: bytes, private_key: rsa.RSAPrivateKey) -> str:
+    signature = private_key.sign(text, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+def verify(text: bytes, signature: str, public_key: rsa.RSAPublicKey) -> bool:
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        public_key.verify(raw, text, padding.PKCS1v15(), hashes.SHA256())
+    except (binascii.Error, ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def authorization(*, mchid: str, serial_no: str, nonce: str, timestamp: str, signature: str) -> str:
+    return (
+        f'{AUTH_SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{serial_no}"'
+    )
+
+
+def decrypt_resource(apiv3_key: str, resource: Mapping[str, Any]) -> bytes:
+    """The plaintext of a notification's ``resource``; raises ValueError if it will not open."""
+    if resource.get("algorithm") != AEAD_ALGORITHM:
+        raise ValueError(f"resource.algorithm is not {AEAD_ALGORITHM}")
+    texts = [resource.get(name) for name in ("ciphertext", "nonce", "associated_data")]
+    if not all(isinstance(text, str) for text in texts):
+        raise ValueError("resource lacks ciphertext, nonce or associated_data")
+    ciphertext, nonce, associated_data = texts
+    try:
+        return AESGCM(apiv3_key.encode("utf-8")).decrypt(
+            nonce.encode("utf-8"),
+            base64.b64decode(ciphertext, validate=True),
+            associated_data.encode("utf-8"),
+        )
+    except (binascii.Error, InvalidTag) as exc:
+        raise ValueError("resource does not decrypt with the APIv3 key") from exc
+
+
+def encrypt_resource(apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str) -> str:
+    """Base64 of AES-256-GCM ciphertext with its 16-byte tag appended, as WeChat sends it."""
+    sealed = AESGCM(apiv3_key.encode("utf-8")).encrypt(
+        nonce.encode("utf-8"), plaintext, associated_data.encode("utf-8")
+    )
+    return base64.b64encode(sealed).decode("ascii")
+
+
+# -- amounts in yuan (bill files only; the JSON API speaks fen) -------------------------
+
+
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.([0-9]+))?")
+
+
+def yuan_to_fen(text: str, *, places: int = 2) -> int:
+    """``"12.30"`` -> 1230. Refuses more than ``places`` decimals and fractions of a fen."""
+    match = _DECIMAL.fullmatch(text)
+    if match is None or len(match.group(1) or "") > places:
+        raise ValueError(f"{text!r} is not an amount in yuan with at most {places} decimals")
+    fen = Decimal(text) * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of fen")
+    return int(fen)
+
+
+def fen_to_yuan(fen: int, *, places: int = 2) -> str:
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}{'0' * (places - 2)}"
+
+
+# -- the trade bill ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One line of the ALL trade bill: a payment (交易状态 SUCCESS) or a refund (REFUND)."""
+
+    trade_time: datetime
+    transaction_id: str
+    out_trade_no: str
+    trade_state: str
+    settlement_amount: int  # 应结订单金额, fen
+    refund_id: str
+    out_refund_no: str
+    refund_amount: int  # 退款金额, fen
+    refund_status: str
+    fee: int  # 手续费, fen
+    order_amount: int  # 订单金额, fen
+    requested_refund_amount: int  # 申请退款金额, fen
+
+
+@dataclass(frozen=True)
+class TradeBill:
+    rows: tuple[BillRow, ...]
+    count: int
+    settlement_total: int
+    refund_total: int
+    fee_total: int
+
+
+def parse_trade_bill(content: bytes) -> TradeBill:
+    """Read a trade bill file and check its totals; raises ValueError."""
+    try:
+        lines = content.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError("the bill is not UTF-8") from exc
+    if len(lines) < 3 or tuple(lines[0].split(",")) != BILL_COLUMNS:
+        raise ValueError("the bill does not start with the trade bill header")
+    if tuple(lines[-2].split(",")) != BILL_TOTAL_COLUMNS:
+        raise ValueError("the bill does not end with the totals header and row")
+    rows = tuple(_bill_row(_bill_fields(line, len(BILL_COLUMNS))) for line in lines[1:-2])
+    totals = _bill_fields(lines[-1], len(BILL_TOTAL_COLUMNS))
+    bill = TradeBill(
+        rows=rows,
+        count=_whole_number(totals[0]),
+        settlement_total=yuan_to_fen(totals[1]),
+        refund_total=yuan_to_fen(totals[2]),
+        fee_total=yuan_to_fen(totals[4]),
+    )
+    sums = (
+        len(rows),
+        sum(row.settlement_amount for row in rows),
+        sum(row.refund_amount for row in rows),
+        sum(row.fee for row in rows),
+    )
+    if sums != (bill.count, bill.settlement_total, bill.refund_total, bill.fee_total):
+        raise ValueError("the bill's totals row does not match its lines")
+    return bill
+
+
+def _bill_fields(line: str, width: int) -> list[str]:
+    fields = line.split(",")
+    if len(fields) != width or not all(value.startswith("`") for value in fields):
+        raise ValueError(f"a bill line does not have {width} backtick-prefixed fields")
+    return [value[1:] for value in fields]
+
+
+def _bill_row(fields: list[str]) -> BillRow:
+    column = dict(zip(BILL_COLUMNS, fields, strict=True))
+    return BillRow(
+        trade_time=datetime.strptime(column["交易时间"], "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=BEIJING
+        ),
+        transaction_id=column["微信订单号"],
+        out_trade_no=column["商户订单号"],
+        trade_state=column["交易状态"],
+        settlement_amount=yuan_to_fen(column["应结订单金额"]),
+        refund_id=column["微信退款单号"],
+        out_refund_no=column["商户退款单号"],
+        refund_amount=yuan_to_fen(column["退款金额"]),
+        refund_status=column["退款状态"],
+        fee=yuan_to_fen(column["手续费"], places=5),
+        order_amount=yuan_to_fen(column["订单金额"]),
+        requested_refund_amount=yuan_to_fen(column["申请退款金额"]),
+    )
+
+
+def _whole_number(text: str) -> int:
+    """A count such as ``45``; some files write it ``45.0``."""
+    match = re.fullmatch(r"([0-9]+)(?:\.0+)?", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a count")
+    return int(match.group(1))
+
+
+# -- the channel ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    data: dict[str, Any]
+    signed: bool  # whether the platform signed this answer (2xx answers always are)
+
+
+class WechatPayChannel:
+    code = "wechatpay"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: WechatPayCredentials,
+        timeout: tuple[float, float] = (3.0, 10.0),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self._private_key = signing.load_private_key(credentials.private_key_pem)
+        self._platform_key = signing.load_public_key(credentials.platform_public_key_pem)
+        if len(credentials.apiv3_key.encode("utf-8")) != 32:
+            raise ValueError("the APIv3 key must be 32 bytes")
+
+    # -- trades
+
+    def create_trade(self, request: CreateTrade) -> CreatedTrade:
+        answer = self._call(
+            "POST",
+            "/v3/pay/transactions/native",
+            {
+                "appid": self.credentials.appid,
+                "mchid": self.credentials.mchid,
+                "description": request.subject,
+                "out_trade_no": request.out_trade_no,
+                "time_expire": _rfc3339(request.expires_at),
+                "attach": request.payment_code,
+                "notify_url": request.notify_url,
+                "amount": {"total": request.amount, "currency": "CNY"},
+            },
+        )
+        code_url = answer.data.get("code_url")
+        if not _is_text(code_url):
+            raise ProviderError("native: the answer has no code_url")
+        return CreatedTrade(
+            out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=code_url
+        )
+
+    def query_trade(self, out_trade_no: str) -> TradeResult:
+        path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}"
+        query = urlencode({"mchid": self.credentials.mchid})
+        answer = self._call("GET", f"{path}?{query}", not_found_ok=True)
+        if answer.status == 404:
+            return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
+        try:
+            result = self._trade_result(answer.data)
+        except ValueError as exc:
+            raise ProviderError(f"query: {exc}") from exc
+        if result.out_trade_no != out_trade_no:
+            raise ProviderError(f"query: the answer is not about {out_trade_no}")
+        return result
+
+    def close_trade(self, out_trade_no: str) -> TradeResult:
+        path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}/close"
+        try:
+            self._call("POST", path, {"mchid": self.credentials.mchid})
+        except ProviderDeclined as declined:
+            if declined.code not in _CLOSE_SETTLED_CODES:
+                raise
+        # Close answers 204 with no body, even for a trade it does not know.
+        return self.query_trade(out_trade_no)
+
+    # -- refunds
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        body = {
+            "out_trade_no": request.out_trade_no,
+            "out_refund_no": request.out_refund_no,
+            "notify_url": request.notify_url,
+            "amount": {
+                "refund": request.amount,
+                "total": request.total_amount,
+                "currency": "CNY",
+            },
+        }
+        if request.reason:
+            body["reason"] = request.reason
+        answer = self._call("POST", "/v3/refund/domestic/refunds", body)
+        return self._answered_refund("refund", answer.data, request.out_refund_no)
+
+    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+        path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
+        answer = self._call("GET", path, not_found_ok=True)
+        if answer.status == 404:
+            return RefundResult(
+                out_refund_no=out_refund_no,
+                status=RefundStatus.NOT_FOUND,
+                out_trade_no=out_trade_no,
+            )
+        result = self._answered_refund("refund query", answer.data, out_refund_no)
+        if result.out_trade_no != out_trade_no:
+            raise ProviderError(f"refund query: {out_refund_no} is not a refund of {out_trade_no}")
+        return result
+
+    # -- the bill
+
+    def fetch_statement(self, business_date: date) -> bytes:
+        query = urlencode({"bill_date": business_date.isoformat(), "bill_type": "ALL"})
+        answer = self._call("GET", f"/v3/bill/tradebill?{query}")
+        download_url, hash_value = answer.data.get("download_url"), answer.data.get("hash_value")
+        if answer.data.get("hash_type") != "SHA1" or not _is_text(hash_value):
+            raise ProviderError("tradebill: the answer has no SHA1 hash")
+        if not _is_text(download_url) or not self._is_own_origin(download_url):
+            raise ProviderError("tradebill: the download_url is not on the gateway's host")
+        content = self._download(download_url)
+        digest = hashlib.sha1(content, usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(digest, hash_value.lower()):
+            raise ProviderError("bill download: the file does not match hash_value")
+        try:
+            parse_trade_bill(content)
+        except ValueError as exc:
+            raise ProviderError(f"bill download: {exc}") from exc
+        return content
+
+    # -- notifications
+
+    def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        try:
+            self._check_signature(headers, body)
+        except ValueError as exc:
+            raise InvalidNotification(f"notification: {exc}") from exc
+        try:
+            event = signing.loads_object(body)
+            plaintext = decrypt_resource(self.credentials.apiv3_key, self._resource(event))
+            resource = signing.loads_object(plaintext)
+            return self._notification(event, resource)
+        except ValueError as exc:  # MalformedJson is a ValueError too
+            raise InvalidNotification(f"notification: {exc}") from exc
+
+    def acknowledge(self, *, accepted: bool) -> NotificationAck:
+        return _ACCEPTED if accepted else _REFUSED
+
+    def _resource(self, event: dict[str, Any]) -> dict[str, Any]:
+        resource = event.get("resource")
+        if event.get("resource_type") != "encrypt-resource" or not isinstance(resource, dict):
+            raise ValueError("the notification has no encrypt-resource")
+        return resource
+
+    def _notification(self, event: dict[str, Any], resource: dict[str, Any]) -> Notification:
+        notify_id, event_type = event.get("id"), event.get("event_type")
+        if not _is_text(notify_id):
+            raise ValueError("the notification has no id")
+        if event_type == "TRANSACTION.SUCCESS":
+            return Notification(notify_id=notify_id, result=self._trade_result(resource))
+        if event_type in _REFUND_EVENTS:
+            refund = self._refund_result(resource, status_field="refund_status")
+            return Notification(notify_id=notify_id, refund=refund)
+        raise ValueError(f"unknown event_type {event_type!r}")
+
+    # -- reading answers
+
+    def _trade_result(self, fields: dict[str, Any]) -> TradeResult:
+        """A trade from a query answer or a decrypted notification; raises ValueError."""
+        self._check_merchant(fields)
+        status = _TRADE_STATES.get(fields.get("trade_state"))
+        if status is None:
+            raise ValueError(f"unknown trade_state {fields.get('trade_state')!r}")
+        out_trade_no, transaction_id = fields.get("out_trade_no"), fields.get("transaction_id", "")
+        if not _is_text(out_trade_no) or not isinstance(transaction_id, str):
+            raise ValueError("out_trade_no or transaction_id is missing")
+        if status is TradeStatus.SUCCEEDED and not transaction_id:
+            raise ValueError("a paid trade has no transaction_id")
+        amount = _amount(fields, "total", required=status is TradeStatus.SUCCEEDED)
+        return TradeResult(
+            out_trade_no=out_trade_no,
+            status=status,
+            amount=amount,
+            provider_trade_no=transaction_id,
+            paid_at=_time(fields.get("success_time")) if status is TradeStatus.SUCCEEDED else None,
+            failure_reason=_text(fields.get("trade_state_desc"))
+            if status is TradeStatus.FAILED
+            else "",
+            raw=dict(fields),
+        )
+
+    def _refund_result(self, fields: dict[str, Any], *, status_field: str) -> RefundResult:
+        """A refund from an answer (``status``) or a notification (``refund_status``)."""
+        self._check_merchant(fields)
+        state = fields.get(status_field)
+        status = _REFUND_STATES.get(state)
+        if status is None:
+            raise ValueError(f"unknown {status_field} {state!r}")
+        names = ("out_refund_no", "out_trade_no", "refund_id")
+        if not all(_is_text(fields.get(name)) for name in names):
+            raise ValueError("out_refund_no, out_trade_no or refund_id is missing")
+        return RefundResult(
+            out_refund_no=fields["out_refund_no"],
+            status=status,
+            amount=_amount(fields, "refund", required=True),
+            out_trade_no=fields["out_trade_no"],
+            provider_refund_no=fields["refund_id"],
+            refunded_at=_time(fields.get("success_time")) if state == "SUCCESS" else None,
+            failure_reason="" if state in ("SUCCESS", "PROCESSING") else state,
+            raw=dict(fields),
+        )
+
+    def _answered_refund(self, call: str, data: dict[str, Any], out_refund_no: str) -> RefundResult:
+        try:
+            result = self._refund_result(data, status_field="status")
+        except ValueError as exc:
+            raise ProviderError(f"{call}: {exc}") from exc
+        if result.out_refund_no != out_refund_no:
+            raise ProviderError(f"{call}: the answer is not about {out_refund_no}")
+        return result
+
+    def _check_merchant(self, fields: dict[str, Any]) -> None:
+        """Refund answers carry no mchid; where one is given it must be ours."""
+        if fields.get("mchid", self.credentials.mchid) != self.credentials.mchid:
+            raise ValueError("the message is about another merchant")
+
+    # -- HTTP
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        not_found_ok: bool = False,
+    ) -> _Answer:
+        """Send one signed request; return its verified 2xx answer.
+
+        With ``not_found_ok``, a signed 404 saying the trade or refund does not exist is
+        returned too; other 4xx answers raise ProviderDeclined with WeChat's code.
+        """
+        text = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        response = self._send(method, self.base_url + path, text)
+        answer = self._read(method, path, response)
+        if answer.status < 300 or (not_found_ok and _is_signed_not_found(answer)):
+            return answer
+        code, message = answer.data.get("code"), answer.data.get("message")
+        if code in _RETRYABLE_CODES:
+            raise ProviderUnavailable(f"{method} {_route(path)}: {code}")
+        raise ProviderDeclined(
+            f"{method} {_route(path)} refused: HTTP {answer.status} {_text(message)}",
+            code=_text(code),
+        )
+
+    def _send(self, method: str, url: str, body: str) -> requests.Response:
+        parts = urlsplit(url)
+        url_path = parts.path + (f"?{parts.query}" if parts.query else "")
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(16).upper()
+        signature = sign(request_text(method, url_path, timestamp, nonce, body), self._private_key)
+        headers = {
+            "Accept": "application/json",
+            "Authorization": authorization(
+                mchid=self.credentials.mchid,
+                serial_no=self.credentials.merchant_serial_no,
+                nonce=nonce,
+                timestamp=timestamp,
+                signature=signature,
+            ),
+        }
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+        try:
+            return self.session.request(
+                method,
+                url,
+                data=body.encode("utf-8") if method == "POST" else None,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise ProviderUnavailable(
+                f"{method} {_route(url_path)}: no answer ({type(exc).__name__})"
+            ) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"{method} {_route(url_path)}: the request failed ({type(exc).__name__})"
+            ) from exc
+
+    def _read(self, method: str, path: str, response: requests.Response) -> _Answer:
+        where = f"{method} {_route(path)}"
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"{where}: HTTP {response.status_code}")
+        if response.status_code < 200 or 300 <= response.status_code < 400:
+            raise ProviderError(f"{where}: unexpected HTTP {response.status_code}")
+        signed = "wechatpay-signature" in {name.lower() for name in response.headers}
+        if response.status_code < 300 or signed:
+            try:
+                self._check_signature(response.headers, response.content)
+            except ValueError as exc:
+                raise ProviderError(f"{where}: {exc}") from exc
+        if response.status_code == 204:
+            return _Answer(204, {}, signed=True)
+        try:
+            data = signing.loads_object(response.content)
+        except signing.MalformedJson as exc:
+            raise ProviderError(f"{where}: unreadable answer: {exc}") from exc
+        return _Answer(response.status_code, data, signed=signed)
+
+    def _check_signature(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise ValueError unless the platform signed ``body`` recently, under our serial."""
+        lower = {name.lower(): value for name, value in headers.items()}
+        serial, timestamp, nonce, signature = (
+            lower.get(f"wechatpay-{name}", "")
+            for name in ("serial", "timestamp", "nonce", "signature")
+        )
+        if not (serial and timestamp and nonce and signature):
+            raise ValueError("the Wechatpay-* signature headers are missing")
+        if serial != self.credentials.platform_serial_no:
+            raise ValueError("signed under an unknown platform serial number")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
+            raise ValueError("the signature's timestamp is more than 5 minutes off")
+        try:
+            text = signing_text(timestamp, nonce, body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError("the body is not UTF-8") from exc
+        if not verify(text, signature, self._platform_key):
+            raise ValueError("the signature does not verify with the platform key")
+
+    def _download(self, url: str) -> bytes:
+        """GET the bill file: the request is signed, the file is not (its hash is)."""
+        response = self._send("GET", url, "")
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"bill download: HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise ProviderError(f"bill download: unexpected HTTP {response.status_code}")
+        return response.content
+
+    def _is_own_origin(self, url: str) -> bool:
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+def _is_signed_not_found(answer: _Answer) -> bool:
+    codes = ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS")
+    return answer.status == 404 and answer.signed and answer.data.get("code") in codes
+
+
+def _route(path: str) -> str:
+    """A path for messages, without its query string."""
+    return path.split("?", 1)[0]
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("the protocol's times must be timezone-aware")
+    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+
+
+def _time(value: object) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError("success_time is not an RFC 3339 time with an offset")
+    return moment
+
+
+def _amount(fields: dict[str, Any], name: str, *, required: bool) -> int:
+    amount = fields.get("amount")
+    value = amount.get(name) if isinstance(amount, dict) else None
+    if value is None and not required:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"amount.{name} is not a whole number of fen")
+    return value
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value != ""

@@ -1,0 +1,70 @@
+"""The contract between the service and the revenue-collection systems.
+
+Only a protocol's own module touches its wire format; the service sees these frozen
+dataclasses, with amounts in integer fen.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """The receiver answered something we cannot use (malformed body, unexpected status)."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class ProviderUnavailable(ProviderError):
+    """The receiver could not be reached, timed out or is down: the only retryable error.
+
+    Whether a push took effect is unknown; pushing again is safe, the receiver dedupes.
+    """
+
+
+class ProviderDeclined(ProviderError):
+    """The receiver understood the request and refused it (signature, fields, conflict)."""
+
+    def __init__(self, message: str, *, code: str = "", http_status: int | None = None) -> None:
+        super().__init__(message, http_status=http_status)
+        self.code = code
+
+
+class ReceiptStatus(enum.StrEnum):
+    RECEIVED = "received"  # stored, no receipt number yet
+    RECEIPTED = "receipted"  # stored and given the receiver's receipt number
+    NOT_FOUND = "not_found"  # the receiver has no such record
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    record_id: str  # our record id (rv_…); the receiver dedupes on it
+    kind: str  # "payment" or "refund"
+    sequence: int  # 1 for an order's payment, then 2, 3… for its refunds
+    content: dict[str, Any]  # the record's business fields, amounts in fen
+
+
+@dataclass(frozen=True)
+class PushResult:
+    record_id: str
+    status: ReceiptStatus
+    receipt_no: str = ""
+    http_status: int = 200
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class RevenueSystem(Protocol):
+    def push(self, request: PushRequest) -> PushResult:
+        """Send one record; sending the same record_id again never stores it twice."""
+        ...
+
+    def query(self, record_id: str) -> PushResult: ...
+
+    def fetch_daily_records(self, business_date: date) -> bytes:
+        """The receiver's record file (CSV) for a date, as the raw bytes it serves."""
+        ...

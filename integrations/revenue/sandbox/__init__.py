@@ -1,0 +1,1 @@
+"""Sandboxes of the revenue-collection systems: real HTTP peers speaking the push protocol."""

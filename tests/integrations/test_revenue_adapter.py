@@ -1,0 +1,96 @@
+import base64
+import hashlib
+import hmac
+
+from integrations.revenue import signing
+from integrations.revenue.http_json import HttpJsonRevenueSystem
+
+SECRET = "c2FuZGJveC1zZWNyZXQtZm9yLXRlc3Rz"
+BODY = b'{"record_id":"rv_abc","total_fen":3000}'
+
+
+def headers_for(adapter: HttpJsonRevenueSystem, query=None, body: bytes = BODY) -> dict:
+    url = f"{adapter.base_url}/records"
+    return adapter.signed_headers("POST", url, query or {}, body)
+
+
+def text_for(headers: dict, *, path="/revenue/hz/records", query=None, body=BODY) -> bytes:
+    return signing.string_to_sign(
+        http_method="POST",
+        path=path,
+        query=query or {},
+        app_key=headers["X-App-Key"],
+        timestamp=headers["X-Timestamp"],
+        nonce=headers["X-Nonce"],
+        body=body,
+    )
+
+
+def adapter(secret: str = SECRET) -> HttpJsonRevenueSystem:
+    return HttpJsonRevenueSystem(
+        base_url="https://fiscal.example.gov.cn/revenue/hz/", app_key="app-1", secret=secret
+    )
+
+
+def test_the_string_to_sign_is_eight_lines_ending_with_the_body_hash():
+    text = signing.string_to_sign(
+        http_method="post",
+        path="/revenue/hz/daily-records",
+        query={"date": "2026-03-01", "b": "x y"},
+        app_key="app-1",
+        timestamp="1767225600",
+        nonce="0123456789abcdef",
+        body=b"",
+    )
+
+    assert text.decode().split("\n") == [
+        "HMAC-SHA256",
+        "POST",
+        "/revenue/hz/daily-records",
+        "b=x%20y&date=2026-03-01",
+        "app-1",
+        "1767225600",
+        "0123456789abcdef",
+        hashlib.sha256(b"").hexdigest(),
+    ]
+
+
+def test_the_signature_is_base64_hmac_sha256_keyed_with_the_secret():
+    text = b"some\ntext"
+    expected = base64.b64encode(hmac.new(SECRET.encode(), text, hashlib.sha256).digest()).decode()
+
+    assert signing.sign(SECRET, text) == expected
+    assert signing.matches(SECRET, text, expected)
+    assert not signing.matches("another-secret", text, expected)
+
+
+def test_signed_headers_carry_the_app_key_a_fresh_nonce_and_a_verifying_signature():
+    first, second = headers_for(adapter()), headers_for(adapter())
+
+    assert first["X-App-Key"] == "app-1"
+    assert first["X-Signature-Method"] == "HMAC-SHA256"
+    assert first["X-Timestamp"].isdigit()
+    assert len(first["X-Nonce"]) == 32 and first["X-Nonce"] != second["X-Nonce"]
+    assert signing.matches(SECRET, text_for(first), first["X-Signature"])
+
+
+def test_a_changed_body_path_or_query_breaks_the_signature():
+    headers = headers_for(adapter())
+    signature = headers["X-Signature"]
+
+    assert not signing.matches(SECRET, text_for(headers, body=BODY + b" "), signature)
+    assert not signing.matches(SECRET, text_for(headers, path="/revenue/zj/records"), signature)
+    assert not signing.matches(SECRET, text_for(headers, query={"date": "x"}), signature)
+
+
+def test_a_request_signed_with_another_secret_does_not_verify():
+    headers = headers_for(adapter(secret="forged"))
+
+    assert not signing.matches(SECRET, text_for(headers), headers["X-Signature"])
+
+
+def test_the_query_is_canonical_whatever_its_order():
+    assert signing.canonical_query({"b": "2", "a": "1"}) == signing.canonical_query(
+        {"a": "1", "b": "2"}
+    )
+    assert signing.canonical_query({}) == ""

@@ -1,0 +1,419 @@
+"""The UnionPay adapter against its sandbox, over real HTTP on loopback.
+
+The service's notify endpoint is stood in for by a small HTTP receiver; nothing here
+patches the adapter's HTTP calls.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import socket
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+
+from integrations.payments import unionpay
+from integrations.payments.base import (
+    CreateTrade,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundStatus,
+    TradeStatus,
+)
+from integrations.payments.registry import get_channel
+from integrations.payments.unionpay import BEIJING, UnionPayChannel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Receiver:
+    """An HTTP server on loopback that records each POST and answers with the next status."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
+        pending, received = list(statuses), self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.put((dict(self.headers), body))
+                self.send_response(pending.pop(0) if pending else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/notify/unionpay"
+
+    def next_request(self, timeout: float = 5) -> tuple[dict[str, str], bytes]:
+        return self.received.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    started: list[Receiver] = []
+
+    def start(statuses: list[int] = ()) -> Receiver:
+        started.append(Receiver(list(statuses)))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.close()
+
+
+@pytest.fixture
+def receiver(receivers) -> Receiver:
+    return receivers()
+
+
+@pytest.fixture
+def channel(live_service) -> UnionPayChannel:
+    return get_channel("unionpay")
+
+
+@pytest.fixture
+def sandbox(live_service) -> str:
+    return f"{live_service.url}/sandbox/unionpay"
+
+
+def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
+    fields = {
+        "out_trade_no": f"pay_{uuid.uuid4().hex[:24]}",
+        "payment_code": "11010012345678901238",
+        "amount": 12345,
+        "subject": "营业执照补办 工本费",
+        "department_code": "110100-SCJG",
+        "notify_url": notify_url,
+        "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
+        "return_url": "https://portal.example.gov.cn/cases/1",
+    }
+    return CreateTrade(**{**fields, **overrides})
+
+
+def new_refund(out_trade_no: str, notify_url: str, amount: int) -> RefundRequest:
+    return RefundRequest(
+        out_trade_no=out_trade_no,
+        out_refund_no=f"rf_{uuid.uuid4().hex[:24]}",
+        amount=amount,
+        total_amount=12345,
+        reason="材料不全，退回工本费",
+        notify_url=notify_url,
+    )
+
+
+def pay(pay_url: str, **choice: object) -> requests.Response:
+    return requests.post(pay_url, json={"result": "success", **choice}, timeout=5)
+
+
+def paid_trade(channel: UnionPayChannel, receiver: Receiver) -> CreateTrade:
+    trade = new_trade(receiver.url)
+    assert pay(channel.create_trade(trade).pay_url).status_code == 200
+    receiver.next_request()
+    return trade
+
+
+def deliveries(sandbox: str, out_trade_no: str) -> list[dict]:
+    url = f"{sandbox}/_control/trades/{unionpay.order_id(out_trade_no)}/deliveries"
+    return requests.get(url, timeout=5).json()["deliveries"]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        time.sleep(0.02)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# -- trades -----------------------------------------------------------------------------
+
+
+def test_a_trade_is_unknown_until_the_payer_opens_it_then_pending_then_paid(channel, receiver):
+    trade = new_trade(receiver.url)
+
+    created = channel.create_trade(trade)
+    unseen = channel.query_trade(trade.out_trade_no)
+    page = requests.get(created.pay_url, timeout=5)
+    waiting = channel.query_trade(trade.out_trade_no)
+    paying = pay(created.pay_url)
+    paid = channel.query_trade(trade.out_trade_no)
+
+    assert "/sandbox/unionpay/gateway/api/frontTransReq.do?" in created.pay_url
+    assert created.provider_trade_no == unionpay.order_id(trade.out_trade_no)
+    assert unseen.status == TradeStatus.NOT_FOUND
+    assert page.status_code == 200
+    assert "¥123.45" in page.text
+    assert 'value="success"' in page.text and 'value="failed"' in page.text
+    assert waiting.status == TradeStatus.PENDING
+    assert paying.json()["status"] == "succeeded"
+    assert paid.status == TradeStatus.SUCCEEDED
+    assert (paid.amount, paid.provider_trade_no) == (12345, paying.json()["queryId"])
+    assert abs(paid.paid_at - datetime.now(BEIJING)) < timedelta(minutes=1)
+
+
+def test_the_merchants_auto_submitted_form_opens_the_cashier_whose_button_pays(channel, receiver):
+    trade = new_trade(receiver.url)
+    action, _, query = channel.create_trade(trade).pay_url.partition("?")
+    form = dict(parse_qsl(query))
+
+    opened = requests.post(action, data=form, timeout=5)
+    page = requests.post(action, data={**form, "result": "success"}, timeout=5)
+
+    assert opened.status_code == 200
+    assert f'name="orderId" value="{form["orderId"]}"' in opened.text
+    assert page.status_code == 200
+    assert "支付成功" in page.text
+    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+
+
+def test_a_failed_payment_is_reported_with_its_response_code(channel, receiver):
+    trade = new_trade(receiver.url)
+    pay(channel.create_trade(trade).pay_url, result="failed")
+
+    result = channel.query_trade(trade.out_trade_no)
+
+    assert result.status == TradeStatus.FAILED
+    assert result.failure_reason.startswith("01 ")
+
+
+def test_creating_the_same_trade_again_returns_the_same_signed_form(channel, receiver):
+    trade = new_trade(receiver.url)
+
+    first = channel.create_trade(trade)
+    requests.get(first.pay_url, timeout=5)
+    replay = channel.create_trade(trade)
+
+    assert replay == first
+    assert requests.get(replay.pay_url, timeout=5).status_code == 200
+
+
+def test_a_tampered_cashier_url_is_refused_by_the_gateway(channel, receiver):
+    created = channel.create_trade(new_trade(receiver.url))
+
+    page = requests.get(created.pay_url.replace("txnAmt=12345", "txnAmt=1"), timeout=5)
+
+    assert page.status_code == 200  # UnionPay shows its error page to the payer
+    assert "11 验证签名失败" in page.text
+    assert "支付</button>" not in page.text
+
+
+def test_closing_a_trade_the_gateway_never_saw_reports_not_found(channel, receiver):
+    trade = new_trade(receiver.url)
+    channel.create_trade(trade)
+
+    assert channel.close_trade(trade.out_trade_no).status == TradeStatus.NOT_FOUND
+
+
+def test_closing_an_open_trade_is_declined_because_unionpay_has_no_close(channel, receiver):
+    trade = new_trade(receiver.url)
+    requests.get(channel.create_trade(trade).pay_url, timeout=5)
+
+    with pytest.raises(ProviderDeclined) as refused:
+        channel.close_trade(trade.out_trade_no)
+
+    assert refused.value.code == "CLOSE_NOT_SUPPORTED"
+
+
+def test_closing_a_paid_trade_reports_that_it_succeeded(channel, receiver):
+    trade = paid_trade(channel, receiver)
+
+    result = channel.close_trade(trade.out_trade_no)
+
+    assert result.status == TradeStatus.SUCCEEDED
+    assert result.amount == 12345
+
+
+def test_a_trade_past_its_pay_timeout_cannot_be_paid(channel, receiver):
+    trade = new_trade(receiver.url, expires_at=datetime.now(BEIJING) + timedelta(seconds=1))
+    created = channel.create_trade(trade)
+    requests.get(created.pay_url, timeout=5)
+
+    time.sleep(1.1)
+    refused = pay(created.pay_url)
+
+    assert refused.status_code == 409
+    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.FAILED
+
+
+# -- notifications ----------------------------------------------------------------------
+
+
+def test_the_gateway_notifies_the_payment_and_the_adapter_accepts_it(channel, receiver):
+    trade = new_trade(receiver.url)
+    pay(channel.create_trade(trade).pay_url)
+
+    headers, body = receiver.next_request()
+    notification = channel.parse_notification(headers, body)
+
+    assert headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert notification.result.out_trade_no == trade.out_trade_no
+    assert notification.result.status == TradeStatus.SUCCEEDED
+    assert notification.result.amount == 12345
+    assert notification.notify_id == f"01-{notification.result.provider_trade_no}"
+
+
+def test_unacknowledged_notifications_are_retried_on_the_schedule_until_http_200(
+    channel, sandbox, receivers
+):
+    receiver = receivers([500, 404, 200])
+    trade = new_trade(receiver.url)
+    pay(channel.create_trade(trade).pay_url)
+
+    wait_for(lambda: len(deliveries(sandbox, trade.out_trade_no)) >= 3)
+    time.sleep(0.1)  # a fourth try would be due 8 ms (8 s / 1000) after the third
+    tries = deliveries(sandbox, trade.out_trade_no)
+
+    assert [(d["status_code"], d["acknowledged"]) for d in tries] == [
+        (500, False),
+        (404, False),
+        (200, True),
+    ]
+    bodies = [receiver.next_request()[1] for _ in range(3)]
+    assert len({channel.parse_notification({}, body).notify_id for body in bodies}) == 1
+
+
+def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
+    channel, sandbox, receiver
+):
+    trade = new_trade(receiver.url)
+    pay(channel.create_trade(trade).pay_url, notify=False)
+    resend = f"{sandbox}/_control/trades/{unionpay.order_id(trade.out_trade_no)}/notify"
+
+    with pytest.raises(queue.Empty):
+        receiver.next_request(timeout=0.3)
+    answer = requests.post(resend, timeout=5).json()
+
+    assert answer == {"status_code": 200, "body": "ok", "error": ""}
+    assert channel.parse_notification(*receiver.next_request()).result.status == "succeeded"
+    assert [d["trigger"] for d in deliveries(sandbox, trade.out_trade_no)] == ["control"]
+
+
+# -- refunds and the bill ---------------------------------------------------------------
+
+
+def test_a_partial_refund_is_accepted_then_notified_and_queried_as_succeeded(channel, receiver):
+    trade = paid_trade(channel, receiver)
+    request = new_refund(trade.out_trade_no, receiver.url, 2000)
+
+    accepted = channel.refund(request)
+    notification = channel.parse_notification(*receiver.next_request())
+    queried = channel.query_refund(
+        out_trade_no=trade.out_trade_no, out_refund_no=request.out_refund_no
+    )
+    again = channel.refund(request)
+
+    assert accepted.status == RefundStatus.PENDING
+    assert notification.refund.out_refund_no == request.out_refund_no
+    assert notification.refund.status == RefundStatus.SUCCEEDED
+    assert notification.refund.amount == 2000
+    assert queried.status == RefundStatus.SUCCEEDED
+    assert (queried.amount, queried.out_trade_no) == (2000, trade.out_trade_no)
+    assert queried.provider_refund_no == accepted.provider_refund_no
+    assert again.status == RefundStatus.SUCCEEDED  # the same out_refund_no refunds once
+
+
+def test_a_refund_above_what_remains_refundable_is_declined(channel, receiver):
+    trade = paid_trade(channel, receiver)
+    channel.refund(new_refund(trade.out_trade_no, receiver.url, 12000))
+
+    with pytest.raises(ProviderDeclined) as refused:
+        channel.refund(new_refund(trade.out_trade_no, receiver.url, 346))
+
+    assert refused.value.code == "33"
+
+
+def test_refunding_an_unpaid_trade_is_declined(channel, receiver):
+    trade = new_trade(receiver.url)
+    requests.get(channel.create_trade(trade).pay_url, timeout=5)
+
+    with pytest.raises(ProviderDeclined) as refused:
+        channel.refund(new_refund(trade.out_trade_no, receiver.url, 100))
+
+    assert refused.value.code == "NOT_PAID"
+
+
+def test_the_settlement_file_holds_the_payment_and_the_refund_as_fixed_width_records(
+    channel, receiver
+):
+    trade = paid_trade(channel, receiver)
+    paid = channel.query_trade(trade.out_trade_no)
+    refund = channel.refund(new_refund(trade.out_trade_no, receiver.url, 2000))
+    settle = datetime.strptime(f"{paid.paid_at.year}{paid.raw['settleDate']}", "%Y%m%d").date()
+
+    archive = zipfile.ZipFile(io.BytesIO(channel.fetch_statement(settle)))
+    (name,) = archive.namelist()
+    lines = archive.read(name).decode("gbk").split("\r\n")
+    records = {line[87:108]: line for line in lines if line}  # 查询流水号, field 10
+
+    assert name == f"INN{settle:%y%m%d}88ZM_{channel.mer_id}"
+    consume, refunded = records[paid.provider_trade_no], records[refund.provider_refund_no]
+    assert consume[:3] == "S22" and refunded[:3] == "S30"
+    assert consume[66:78] == "000000012345" and refunded[66:78] == "000000002000"
+    assert unionpay.order_id(trade.out_trade_no) in consume
+    assert all(len(line.encode("gbk")) == 607 for line in lines if line)
+
+
+def test_a_date_without_transactions_has_no_file(channel):
+    with pytest.raises(ProviderDeclined) as refused:
+        channel.fetch_statement(date.today() - timedelta(days=200))
+
+    assert refused.value.code == "98"
+
+
+# -- failures ---------------------------------------------------------------------------
+
+
+def test_an_unreachable_gateway_is_unavailable(settings, receiver):
+    config = {**settings.UNIONPAY, "base_url": f"http://127.0.0.1:{closed_port()}"}
+    channel = UnionPayChannel(**config)
+    trade = new_trade(receiver.url)
+    channel.create_trade(trade)  # signs locally: no call
+
+    with pytest.raises(ProviderUnavailable):
+        channel.query_trade(trade.out_trade_no)
+
+
+def test_an_answer_signed_with_another_certificate_is_a_provider_error(
+    live_service, settings, receiver
+):
+    stranger = settings.UNIONPAY["certificate_pem"]  # a valid certificate, not UnionPay's
+    channel = UnionPayChannel(**{**settings.UNIONPAY, "unionpay_certificate_pem": stranger})
+    trade = new_trade(receiver.url)
+    channel.create_trade(trade)
+
+    with pytest.raises(ProviderError, match="signature does not verify") as failure:
+        channel.query_trade(trade.out_trade_no)
+
+    assert failure.type is ProviderError
+
+
+def test_querying_a_trade_this_process_never_created_is_a_provider_error(channel):
+    with pytest.raises(ProviderError, match="txnTime"):
+        channel.query_trade(f"pay_{uuid.uuid4().hex[:24]}")
