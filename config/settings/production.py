@@ -22,8 +22,34 @@ PUBLIC_PLATFORM = {
     "platform_public_key_pem": pem_from_env("PUBLIC_PLATFORM_PUBLIC_KEY"),
 }
 
+# Licensed processors are optional: a deployment configures those it has contracts with,
+# registers them (with their licences) in the admin, and lists them on its departments.
+ALIPAY = {
+    "base_url": env("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do"),
+    "app_id": env("ALIPAY_APP_ID"),
+    "private_key_pem": pem_from_env("ALIPAY_APP_PRIVATE_KEY"),
+    "alipay_public_key_pem": pem_from_env("ALIPAY_PUBLIC_KEY"),
+}
+WECHATPAY = {
+    "base_url": env("WECHATPAY_BASE_URL", "https://api.mch.weixin.qq.com"),
+    "mchid": env("WECHATPAY_MCHID"),
+    "appid": env("WECHATPAY_APPID"),
+    "merchant_serial_no": env("WECHATPAY_MERCHANT_SERIAL_NO"),
+    "private_key_pem": pem_from_env("WECHATPAY_MERCHANT_PRIVATE_KEY"),
+    "apiv3_key": env("WECHATPAY_APIV3_KEY"),
+    "platform_serial_no": env("WECHATPAY_PLATFORM_SERIAL_NO"),
+    "platform_public_key_pem": pem_from_env("WECHATPAY_PLATFORM_PUBLIC_KEY"),
+}
+UNIONPAY = {
+    "base_url": env("UNIONPAY_BASE_URL", "https://gateway.95516.com"),
+    "file_transfer_url": env("UNIONPAY_FILE_TRANSFER_URL", "https://filedownload.95516.com/"),
+    "mer_id": env("UNIONPAY_MER_ID"),
+    "private_key_pem": pem_from_env("UNIONPAY_MERCHANT_PRIVATE_KEY"),
+    "certificate_pem": pem_from_env("UNIONPAY_MERCHANT_CERTIFICATE"),
+    "unionpay_certificate_pem": pem_from_env("UNIONPAY_SIGNING_CERTIFICATE"),
+}
+
 SANDBOXES_ENABLED = env_bool("SANDBOXES_ENABLED", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-LOG_FORMAT = env("LOG_FORMAT", "json")
