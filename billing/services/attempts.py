@@ -117,6 +117,7 @@ def _start_on_channel(
                 department_code=order.department.code,
                 notify_url=f"{settings.SERVICE_BASE_URL}/notify/{channel_code}",
                 expires_at=order.expires_at,
+                opened_at=attempt.created_at,
             )
         )
     except ProviderDeclined as exc:
@@ -340,7 +341,7 @@ def payment_attempts_close_open(*, order: PaymentOrder, actor: str) -> None:
     for attempt in order.attempts.filter(status__in=states.OPEN_ATTEMPT_STATUSES):
         channel = get_channel(attempt.channel)
         try:
-            result = channel.close_trade(attempt.out_trade_no)
+            result = channel.close_trade(attempt.out_trade_no, opened_at=attempt.created_at)
         except ProviderDeclined:
             result = _query_or_unavailable(channel, attempt)
         except ProviderError as exc:
@@ -352,7 +353,7 @@ def payment_attempts_close_open(*, order: PaymentOrder, actor: str) -> None:
 
 def _query_or_unavailable(channel, attempt: PaymentAttempt) -> TradeResult:
     try:
-        return channel.query_trade(attempt.out_trade_no)
+        return channel.query_trade(attempt.out_trade_no, opened_at=attempt.created_at)
     except ProviderError as exc:
         raise ChannelUnavailable("The channel could not close the trade; try again.") from exc
 
@@ -375,7 +376,9 @@ def payment_attempts_query_overdue(*, now: datetime | None = None, limit: int = 
             continue  # another sweeper took it
         asked += 1
         try:
-            result = get_channel(attempt.channel).query_trade(attempt.out_trade_no)
+            result = get_channel(attempt.channel).query_trade(
+                attempt.out_trade_no, opened_at=attempt.created_at
+            )
         except ProviderError as exc:
             logger.info(
                 "status query for %s failed (%s); next try by backoff", attempt.public_id, exc

@@ -148,6 +148,8 @@ def _ask_channel(refund: Refund, *, actor: str) -> Refund:
                 total_amount=attempt.received_amount,
                 reason=refund.reason,
                 notify_url=f"{settings.SERVICE_BASE_URL}/notify/{attempt.channel}",
+                opened_at=attempt.created_at,
+                requested_at=refund.created_at,
             )
         )
     except ProviderDeclined as exc:
@@ -294,7 +296,9 @@ def refunds_query_pending(*, now: datetime | None = None, limit: int = 200) -> i
         asked += 1
         try:
             result = get_channel(refund.attempt.channel).query_refund(
-                out_trade_no=refund.attempt.out_trade_no, out_refund_no=refund.out_refund_no
+                out_trade_no=refund.attempt.out_trade_no,
+                out_refund_no=refund.out_refund_no,
+                requested_at=refund.created_at,
             )
         except ProviderError as exc:
             logger.info(

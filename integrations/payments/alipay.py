@@ -105,7 +105,7 @@ class AlipayChannel:
             out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=qr_code
         )
 
-    def query_trade(self, out_trade_no: str) -> TradeResult:
+    def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         sub_code, answer = self._call(
             "alipay.trade.query", {"out_trade_no": out_trade_no}, accept={"ACQ.TRADE_NOT_EXIST"}
         )
@@ -118,7 +118,7 @@ class AlipayChannel:
         except ValueError as exc:
             raise ProviderError(f"alipay.trade.query: {exc}") from exc
 
-    def close_trade(self, out_trade_no: str) -> TradeResult:
+    def close_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         sub_code, _ = self._call(
             "alipay.trade.close",
             {"out_trade_no": out_trade_no},
@@ -126,7 +126,7 @@ class AlipayChannel:
         )
         if sub_code == "ACQ.TRADE_NOT_EXIST":
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
-        return self.query_trade(out_trade_no)
+        return self.query_trade(out_trade_no, opened_at=opened_at)
 
     # -- refunds --------------------------------------------------------------------
 
@@ -151,7 +151,9 @@ class AlipayChannel:
             )
         if answer.get("fund_change") != "Y":
             return self.query_refund(
-                out_trade_no=request.out_trade_no, out_refund_no=request.out_refund_no
+                out_trade_no=request.out_trade_no,
+                out_refund_no=request.out_refund_no,
+                requested_at=request.requested_at,
             )
         return RefundResult(
             out_refund_no=request.out_refund_no,
@@ -163,7 +165,9 @@ class AlipayChannel:
             raw=answer,
         )
 
-    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+    def query_refund(
+        self, *, out_trade_no: str, out_refund_no: str, requested_at: datetime
+    ) -> RefundResult:
         method = "alipay.trade.fastpay.refund.query"
         sub_code, answer = self._call(
             method,

@@ -54,6 +54,7 @@ class CreateTrade:
     department_code: str
     notify_url: str
     expires_at: datetime
+    opened_at: datetime  # when we opened the trade (the attempt's created_at); UnionPay's txnTime
     return_url: str = ""
 
 
@@ -92,6 +93,8 @@ class RefundRequest:
     total_amount: int  # the original trade's amount, in fen
     reason: str
     notify_url: str
+    opened_at: datetime  # when the original trade was opened, as passed to create_trade
+    requested_at: datetime  # when we asked for this refund (the refund's created_at)
 
 
 @dataclass(frozen=True)
@@ -128,19 +131,33 @@ class NotificationAck:
 
 
 class PaymentChannel(Protocol):
+    """A provider's adapter: stateless, so any process can act on any trade or refund.
+
+    Every call that names a trade or refund also passes when it was opened or requested:
+    some providers (UnionPay) identify a transaction by its id and its original time.
+    """
+
     code: str
 
     def create_trade(self, request: CreateTrade) -> CreatedTrade: ...
 
-    def query_trade(self, out_trade_no: str) -> TradeResult: ...
+    def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
+        """``opened_at``: the trade's CreateTrade.opened_at."""
+        ...
 
-    def close_trade(self, out_trade_no: str) -> TradeResult: ...
+    def close_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
+        """``opened_at``: the trade's CreateTrade.opened_at."""
+        ...
 
     def refund(self, request: RefundRequest) -> RefundResult:
         """Ask for a refund; calling again with the same out_refund_no never refunds twice."""
         ...
 
-    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult: ...
+    def query_refund(
+        self, *, out_trade_no: str, out_refund_no: str, requested_at: datetime
+    ) -> RefundResult:
+        """``requested_at``: the refund's RefundRequest.requested_at."""
+        ...
 
     def fetch_statement(self, business_date: date) -> bytes:
         """The provider's daily bill (对账单) for a date, as the raw bytes it serves."""

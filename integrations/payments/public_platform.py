@@ -127,7 +127,7 @@ class PublicPlatformChannel:
             out_trade_no=request.out_trade_no, provider_trade_no=trade_no, pay_url=pay_url
         )
 
-    def query_trade(self, out_trade_no: str) -> TradeResult:
+    def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         code, data = self._call(
             "trade.query", {"out_trade_no": out_trade_no}, accept={"TRADE_NOT_EXIST"}
         )
@@ -135,7 +135,7 @@ class PublicPlatformChannel:
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
         return _answered("trade.query", _trade_result, data)
 
-    def close_trade(self, out_trade_no: str) -> TradeResult:
+    def close_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         code, data = self._call(
             "trade.close",
             {"out_trade_no": out_trade_no},
@@ -144,7 +144,7 @@ class PublicPlatformChannel:
         if code == "TRADE_NOT_EXIST":
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
         if code == "TRADE_HAS_SUCCESS":
-            return self.query_trade(out_trade_no)
+            return self.query_trade(out_trade_no, opened_at=opened_at)
         return _answered("trade.close", _trade_result, data)
 
     def refund(self, request: RefundRequest) -> RefundResult:
@@ -161,7 +161,9 @@ class PublicPlatformChannel:
         )
         return _answered("trade.refund", _refund_result, data)
 
-    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+    def query_refund(
+        self, *, out_trade_no: str, out_refund_no: str, requested_at: datetime
+    ) -> RefundResult:
         code, data = self._call(
             "refund.query",
             {"out_trade_no": out_trade_no, "out_refund_no": out_refund_no},

@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import re
-import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -227,30 +226,13 @@ def trace_moment(trace_time: str, sent: str) -> datetime:
 # -- the channel ----------------------------------------------------------------------
 
 
-class TxnTimeBook:
-    """The txnTime each orderId was first sent with, kept for the life of the process.
+class UnionPayChannel:
+    """UnionPay's gateway as a payment channel, holding no state between calls.
 
-    UnionPay identifies a transaction by merId + orderId + txnTime, but the channel
-    contract names a trade by out_trade_no alone; see docs/unionpay.md.
+    UnionPay names a transaction by merId + orderId + txnTime; every call passes that time
+    (the trade's ``opened_at``, the refund's ``requested_at``), so any process can make it.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: dict[tuple[str, str], str] = {}
-
-    def first(self, mer_id: str, unionpay_order_id: str, now: str) -> str:
-        with self._lock:
-            return self._times.setdefault((mer_id, unionpay_order_id), now)
-
-    def get(self, mer_id: str, unionpay_order_id: str) -> str | None:
-        with self._lock:
-            return self._times.get((mer_id, unionpay_order_id))
-
-
-PROCESS_TXN_TIMES = TxnTimeBook()
-
-
-class UnionPayChannel:
     code = "unionpay"
 
     def __init__(
@@ -264,14 +246,12 @@ class UnionPayChannel:
         file_transfer_url: str = "",
         timeout: tuple[float, float] = (3.0, 10.0),
         session: requests.Session | None = None,
-        txn_times: TxnTimeBook = PROCESS_TXN_TIMES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.file_transfer_url = file_transfer_url or f"{self.base_url}{FILE_PATH}"
         self.mer_id = mer_id
         self.timeout = timeout
         self.session = session or requests.Session()
-        self.txn_times = txn_times
         self._private_key = load_private_key(private_key_pem)
         self._certificate = load_certificate(certificate_pem)
         self._unionpay_certificate = load_certificate(unionpay_certificate_pem)
@@ -283,11 +263,10 @@ class UnionPayChannel:
         if request.amount <= 0:
             raise ProviderDeclined("txnAmt must be at least 1 fen", code="INVALID_AMOUNT")
         unionpay_order_id = self._order_id(request.out_trade_no)
-        sent = self.txn_times.first(self.mer_id, unionpay_order_id, txn_time(_now()))
         fields = {
             **self._common(TXN_CONSUME, "01", "000201"),
             "orderId": unionpay_order_id,
-            "txnTime": sent,
+            "txnTime": txn_time(request.opened_at),
             "txnAmt": str(request.amount),
             "currencyCode": "156",
             "backUrl": request.notify_url,
@@ -301,8 +280,8 @@ class UnionPayChannel:
             pay_url=f"{self.base_url}{FRONT_PATH}?{urlencode(form)}",
         )
 
-    def query_trade(self, out_trade_no: str) -> TradeResult:
-        answer = self._query(self._order_id(out_trade_no))
+    def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
+        answer = self._query(self._order_id(out_trade_no), opened_at)
         if answer is None:
             return TradeResult(out_trade_no=out_trade_no, status=TradeStatus.NOT_FOUND)
         try:
@@ -310,13 +289,13 @@ class UnionPayChannel:
         except (KeyError, ValueError) as exc:
             raise ProviderError(f"queryTrans: {exc}") from exc
 
-    def close_trade(self, out_trade_no: str) -> TradeResult:
+    def close_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         """UnionPay cannot close an unpaid gateway trade: it lapses at its payTimeout.
 
         A trade the gateway never saw answers NOT_FOUND, a settled one its result; an
         open one is declined (``CLOSE_NOT_SUPPORTED``) and stays payable until payTimeout.
         """
-        result = self.query_trade(out_trade_no)
+        result = self.query_trade(out_trade_no, opened_at=opened_at)
         if result.status == TradeStatus.PENDING:
             raise ProviderDeclined(
                 "UnionPay has no close for an open gateway trade; it lapses at payTimeout",
@@ -328,14 +307,14 @@ class UnionPayChannel:
 
     def refund(self, request: RefundRequest) -> RefundResult:
         """Send a refund (退货, txnType 04) of the paid trade; the result comes later."""
-        paid = self.query_trade(request.out_trade_no)
+        paid = self.query_trade(request.out_trade_no, opened_at=request.opened_at)
         if paid.status != TradeStatus.SUCCEEDED:
             raise ProviderDeclined(f"the trade is {paid.status}, not paid", code="NOT_PAID")
         refund_order_id = self._order_id(request.out_refund_no)
         fields = {
             **self._common(TXN_REFUND, "00", "000201"),
             "orderId": refund_order_id,
-            "txnTime": self.txn_times.first(self.mer_id, refund_order_id, txn_time(_now())),
+            "txnTime": txn_time(request.requested_at),
             "txnAmt": str(request.amount),
             "origQryId": paid.provider_trade_no,
             "backUrl": request.notify_url,
@@ -343,7 +322,9 @@ class UnionPayChannel:
         answer = self._call("backTransReq", f"{self.base_url}{BACK_PATH}", fields)
         if answer["respCode"] == DUPLICATE_CODE:
             return self.query_refund(
-                out_trade_no=request.out_trade_no, out_refund_no=request.out_refund_no
+                out_trade_no=request.out_trade_no,
+                out_refund_no=request.out_refund_no,
+                requested_at=request.requested_at,
             )
         self._raise_unless_success("backTransReq", answer)
         return RefundResult(
@@ -355,8 +336,10 @@ class UnionPayChannel:
             raw=answer,
         )
 
-    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
-        answer = self._query(self._order_id(out_refund_no))
+    def query_refund(
+        self, *, out_trade_no: str, out_refund_no: str, requested_at: datetime
+    ) -> RefundResult:
+        answer = self._query(self._order_id(out_refund_no), requested_at)
         if answer is None:
             return RefundResult(out_refund_no=out_refund_no, status=RefundStatus.NOT_FOUND)
         try:
@@ -429,18 +412,15 @@ class UnionPayChannel:
         present = {name: value for name, value in fields.items() if value != ""}
         return signed(present, self._private_key, self._certificate)
 
-    def _query(self, unionpay_order_id: str) -> dict[str, str] | None:
-        """The queryTrans (txnType 00) answer about an order we sent, or None if unknown."""
-        sent = self.txn_times.get(self.mer_id, unionpay_order_id)
-        if sent is None:
-            raise ProviderError(
-                f"the txnTime of {unionpay_order_id} is not known to this process; "
-                "UnionPay needs it to find the transaction"
-            )
+    def _query(self, unionpay_order_id: str, sent_at: datetime) -> dict[str, str] | None:
+        """The queryTrans (txnType 00) answer about an order we sent at ``sent_at``.
+
+        None if UnionPay has no transaction with that orderId and txnTime.
+        """
         fields = {
             **self._common("00", "00", "000000"),
             "orderId": unionpay_order_id,
-            "txnTime": sent,
+            "txnTime": txn_time(sent_at),
         }
         answer = self._call("queryTrans", f"{self.base_url}{QUERY_PATH}", fields)
         if answer["respCode"] == NOT_FOUND_CODE:

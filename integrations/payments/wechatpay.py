@@ -363,7 +363,7 @@ class WechatPayChannel:
             out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=code_url
         )
 
-    def query_trade(self, out_trade_no: str) -> TradeResult:
+    def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}"
         query = urlencode({"mchid": self.credentials.mchid})
         answer = self._call("GET", f"{path}?{query}", not_found_ok=True)
@@ -377,7 +377,7 @@ class WechatPayChannel:
             raise ProviderError(f"query: the answer is not about {out_trade_no}")
         return result
 
-    def close_trade(self, out_trade_no: str) -> TradeResult:
+    def close_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:
         path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}/close"
         try:
             self._call("POST", path, {"mchid": self.credentials.mchid})
@@ -385,7 +385,7 @@ class WechatPayChannel:
             if declined.code not in _CLOSE_SETTLED_CODES:
                 raise
         # Close answers 204 with no body, even for a trade it does not know.
-        return self.query_trade(out_trade_no)
+        return self.query_trade(out_trade_no, opened_at=opened_at)
 
     # -- refunds
 
@@ -405,7 +405,9 @@ class WechatPayChannel:
         answer = self._call("POST", "/v3/refund/domestic/refunds", body)
         return self._answered_refund("refund", answer.data, request.out_refund_no)
 
-    def query_refund(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+    def query_refund(
+        self, *, out_trade_no: str, out_refund_no: str, requested_at: datetime
+    ) -> RefundResult:
         path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
         answer = self._call("GET", path, not_found_ok=True)
         if answer.status == 404:

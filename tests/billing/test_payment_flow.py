@@ -330,3 +330,17 @@ def test_money_in_a_different_amount_does_not_pay_the_order_and_is_owed_back(por
     assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.UNPAID
     posting = LedgerPosting.objects.get(kind="unsettled_payment", reference=attempt.public_id)
     assert sorted(posting.entries.values_list("debit", "credit")) == [(0, 2999), (2999, 0)]
+
+
+def test_a_signed_notification_for_an_unknown_trade_is_kept_and_not_acknowledged(portal_http):
+    order = new_order(portal_http)
+    start_payment(portal_http, order)
+    attempt = PaymentAttempt.objects.select_related("order").get(order__public_id=order["id"])
+    attempt.public_id = "pay_doesnotexist000000000000"
+
+    response = post_notification(portal_http, platform_notification(attempt))
+
+    assert response.status_code == 400
+    stored = PaymentNotification.objects.get(out_trade_no="pay_doesnotexist000000000000")
+    assert (stored.verified, stored.outcome) == (True, "unknown_trade")
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAYING

@@ -23,7 +23,7 @@ REQUIRED = {
 
 def load_production(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in REQUIRED}
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 (our own interpreter and argv)
         [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
         env={**clean, **env, "DJANGO_SETTINGS_MODULE": "config.settings.production"},
         capture_output=True,

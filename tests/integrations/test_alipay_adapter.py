@@ -110,6 +110,7 @@ def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
         "department_code": "110100-SCJG",
         "notify_url": notify_url,
         "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
+        "opened_at": datetime.now(BEIJING),
     }
     return CreateTrade(**{**fields, **overrides})
 
@@ -145,6 +146,8 @@ def refund_request(trade: CreateTrade, amount: int, out_refund_no: str = "") -> 
         total_amount=trade.amount,
         reason="申请人撤回申请",
         notify_url="",
+        opened_at=trade.opened_at,
+        requested_at=datetime.now(BEIJING),
     )
 
 
@@ -163,11 +166,11 @@ def test_a_trade_exists_once_scanned_and_succeeds_once_the_payer_pays(channel, r
     trade = new_trade(receiver.url)
 
     created = channel.create_trade(trade)
-    before_scan = channel.query_trade(trade.out_trade_no)
+    before_scan = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     assert requests.get(created.pay_url, timeout=5).status_code == 200
-    waiting = channel.query_trade(trade.out_trade_no)
+    waiting = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     assert pay(created.pay_url).json()["trade_status"] == "TRADE_SUCCESS"
-    paid = channel.query_trade(trade.out_trade_no)
+    paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert "/sandbox/alipay/qr/" in created.pay_url
     assert before_scan.status == TradeStatus.NOT_FOUND
@@ -210,7 +213,7 @@ def test_a_scanned_unpaid_trade_closes_and_can_no_longer_be_paid(channel, receiv
     created = channel.create_trade(trade)
     requests.get(created.pay_url, timeout=5)
 
-    closed = channel.close_trade(trade.out_trade_no)
+    closed = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert closed.status == TradeStatus.CLOSED
     assert pay(created.pay_url).status_code == 409
@@ -220,13 +223,16 @@ def test_closing_a_pre_order_nobody_scanned_finds_no_trade(channel, receiver):
     trade = new_trade(receiver.url)
     channel.create_trade(trade)
 
-    assert channel.close_trade(trade.out_trade_no).status == TradeStatus.NOT_FOUND
+    assert (
+        channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.NOT_FOUND
+    )
 
 
 def test_closing_a_paid_trade_reports_it_paid(channel, receiver):
     trade = paid_trade(channel, receiver.url)
 
-    result = channel.close_trade(trade.out_trade_no)
+    result = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert (result.status, result.amount) == (TradeStatus.SUCCEEDED, 12345)
 
@@ -237,7 +243,10 @@ def test_a_failed_payment_closes_the_trade(channel, receiver):
 
     assert pay(created.pay_url, result="failed", notify=False).status_code == 200
 
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.CLOSED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
 
 
 # -- notifications ----------------------------------------------------------------------
@@ -302,14 +311,19 @@ def test_a_partial_refund_succeeds_once_and_is_found_by_its_query(channel, recei
     refunded = channel.refund(request)
     repeated = channel.refund(request)
     queried = channel.query_refund(
-        out_trade_no=trade.out_trade_no, out_refund_no=request.out_refund_no
+        out_trade_no=trade.out_trade_no,
+        out_refund_no=request.out_refund_no,
+        requested_at=request.requested_at,
     )
 
     assert (refunded.status, refunded.amount) == (RefundStatus.SUCCEEDED, 2345)
     assert (repeated.status, repeated.amount) == (RefundStatus.SUCCEEDED, 2345)
     assert (queried.status, queried.amount) == (RefundStatus.SUCCEEDED, 2345)
     assert queried.refunded_at is not None
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_a_refund_above_what_remains_refundable_is_declined(channel, receiver):
@@ -325,7 +339,11 @@ def test_a_refund_above_what_remains_refundable_is_declined(channel, receiver):
 def test_a_refund_nobody_asked_for_is_not_found(channel, receiver):
     trade = paid_trade(channel, receiver.url)
 
-    result = channel.query_refund(out_trade_no=trade.out_trade_no, out_refund_no="ref_unknown")
+    result = channel.query_refund(
+        out_trade_no=trade.out_trade_no,
+        out_refund_no="ref_unknown",
+        requested_at=datetime.now(BEIJING),
+    )
 
     assert result.status == RefundStatus.NOT_FOUND
 
@@ -335,7 +353,10 @@ def test_a_trade_refunded_in_full_is_still_reported_paid(channel, receiver):
 
     channel.refund(refund_request(trade, 12345))
 
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_an_unpaid_trade_cannot_be_refunded(channel, receiver):
@@ -385,7 +406,7 @@ def test_an_unreachable_gateway_is_unavailable(settings, receiver):
     channel = AlipayChannel(**{**settings.ALIPAY, "base_url": "http://127.0.0.1:9/gateway.do"})
 
     with pytest.raises(ProviderUnavailable):
-        channel.query_trade("pay_any")
+        channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
 
 def test_a_gateway_answering_503_is_unavailable(settings, start_receiver):
@@ -393,7 +414,7 @@ def test_a_gateway_answering_503_is_unavailable(settings, start_receiver):
     channel = AlipayChannel(**{**settings.ALIPAY, "base_url": outage.url})
 
     with pytest.raises(ProviderUnavailable):
-        channel.query_trade("pay_any")
+        channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
 
 def test_a_signed_answer_is_verified_over_its_text_as_sent(settings, start_receiver):
@@ -409,7 +430,7 @@ def test_a_signed_answer_is_verified_over_its_text_as_sent(settings, start_recei
         **{**settings.ALIPAY, "base_url": gateway.url, "alipay_public_key_pem": public_pem(alipay)}
     )
 
-    result = channel.query_trade("pay_1")
+    result = channel.query_trade("pay_1", opened_at=datetime.now(BEIJING))
 
     assert (result.status, result.amount) == (TradeStatus.PENDING, 8880)
 
@@ -419,7 +440,7 @@ def test_answers_signed_by_another_key_are_an_error_not_a_decline(live_service, 
     channel = AlipayChannel(**{**settings.ALIPAY, "alipay_public_key_pem": public_pem(stranger)})
 
     with pytest.raises(ProviderError) as error:
-        channel.query_trade("pay_any")
+        channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
     assert not isinstance(error.value, ProviderDeclined | ProviderUnavailable)
 
@@ -434,7 +455,7 @@ def test_a_request_signed_by_an_unknown_app_key_is_declined(live_service, settin
     channel = AlipayChannel(**{**settings.ALIPAY, "private_key_pem": private_pem})
 
     with pytest.raises(ProviderDeclined) as declined:
-        channel.query_trade("pay_any")
+        channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
     assert declined.value.code == "isv.invalid-signature"
 

@@ -145,6 +145,7 @@ def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
         "department_code": "110100-SCJG",
         "notify_url": notify_url,
         "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
+        "opened_at": datetime.now(BEIJING),
         "return_url": "https://portal.example.gov.cn/cases/1",
     }
     return CreateTrade(**{**fields, **overrides})
@@ -184,6 +185,8 @@ def new_refund(
         "total_amount": trade.amount,
         "reason": "重复缴费",
         "notify_url": notify_url,
+        "opened_at": trade.opened_at,
+        "requested_at": datetime.now(BEIJING),
     }
     return RefundRequest(**{**fields, **overrides})
 
@@ -193,7 +196,9 @@ def settled_refund(channel: PublicPlatformChannel, refund: RefundRequest) -> Ref
     deadline = time.monotonic() + 5
     while True:
         result = channel.query_refund(
-            out_trade_no=refund.out_trade_no, out_refund_no=refund.out_refund_no
+            out_trade_no=refund.out_trade_no,
+            out_refund_no=refund.out_refund_no,
+            requested_at=refund.requested_at,
         )
         if result.status != RefundStatus.PENDING:
             return result
@@ -227,9 +232,9 @@ def test_a_new_trade_waits_for_payment_and_succeeds_once_the_payer_pays(channel,
     trade = new_trade(receiver.url)
 
     created = channel.create_trade(trade)
-    waiting = channel.query_trade(trade.out_trade_no)
+    waiting = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     assert pay(created.pay_url).json()["trade_status"] == "SUCCESS"
-    paid = channel.query_trade(trade.out_trade_no)
+    paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert created.pay_url.endswith(f"/sandbox/public_platform/cashier/{created.provider_trade_no}")
     assert waiting.status == TradeStatus.PENDING
@@ -260,7 +265,10 @@ def test_the_cashier_form_pays_the_trade(channel, receiver):
 
     assert page.status_code == 200
     assert "支付成功" in page.text
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_a_failed_payment_is_reported_with_its_reason(channel, receiver):
@@ -268,7 +276,7 @@ def test_a_failed_payment_is_reported_with_its_reason(channel, receiver):
     created = channel.create_trade(trade)
 
     pay(created.pay_url, result="failed")
-    result = channel.query_trade(trade.out_trade_no)
+    result = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.FAILED
     assert result.failure_reason == "BANK_DECLINED"
@@ -303,7 +311,7 @@ def test_a_trade_with_an_invalid_parameter_is_declined(channel, receiver):
 
 
 def test_querying_an_unknown_trade_reports_not_found(channel):
-    result = channel.query_trade("pay_never_created")
+    result = channel.query_trade("pay_never_created", opened_at=datetime.now(BEIJING))
 
     assert result.status == TradeStatus.NOT_FOUND
 
@@ -312,21 +320,27 @@ def test_closing_an_unpaid_trade_closes_it_and_the_cashier_refuses_payment(chann
     trade = new_trade(receiver.url)
     created = channel.create_trade(trade)
 
-    closed = channel.close_trade(trade.out_trade_no)
+    closed = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
     refused = pay(created.pay_url)
 
     assert closed.status == TradeStatus.CLOSED
     assert refused.status_code == 409
     assert refused.json()["trade_status"] == "CLOSED"
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.CLOSED
-    assert channel.close_trade(trade.out_trade_no).status == TradeStatus.CLOSED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
+    assert (
+        channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
 
 
 def test_closing_a_paid_trade_reports_that_it_succeeded(channel, receiver):
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url)
 
-    result = channel.close_trade(trade.out_trade_no)
+    result = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.SUCCEEDED
     assert result.amount == 12345
@@ -334,7 +348,10 @@ def test_closing_a_paid_trade_reports_that_it_succeeded(channel, receiver):
 
 
 def test_closing_an_unknown_trade_reports_not_found(channel):
-    assert channel.close_trade("pay_never_created").status == TradeStatus.NOT_FOUND
+    assert (
+        channel.close_trade("pay_never_created", opened_at=datetime.now(BEIJING)).status
+        == TradeStatus.NOT_FOUND
+    )
 
 
 def test_a_trade_past_its_expire_time_is_closed_and_cannot_be_paid(channel, receiver):
@@ -345,7 +362,10 @@ def test_a_trade_past_its_expire_time_is_closed_and_cannot_be_paid(channel, rece
     refused = pay(created.pay_url)
 
     assert refused.status_code == 409
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.CLOSED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
 
 
 # -- refusals and failures --------------------------------------------------------------
@@ -357,7 +377,7 @@ def test_an_answer_that_does_not_verify_with_the_platform_key_is_a_provider_erro
     channel = configured_channel(settings, platform_public_key_pem=stranger_pems[1])
 
     with pytest.raises(ProviderError, match="signature does not verify") as failure:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert failure.type is ProviderError
 
@@ -368,7 +388,7 @@ def test_a_request_signed_with_an_unregistered_key_is_declined(
     channel = configured_channel(settings, private_key_pem=stranger_pems[0])
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert refused.value.code == "INVALID_SIGNATURE"
 
@@ -377,7 +397,7 @@ def test_a_request_from_an_unknown_app_is_declined(live_service, settings):
     channel = configured_channel(settings, app_id="unknown-app")
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert refused.value.code == "INVALID_APP_ID"
 
@@ -386,7 +406,7 @@ def test_an_unreachable_platform_is_unavailable(settings):
     channel = configured_channel(settings, base_url=f"http://127.0.0.1:{closed_port()}")
 
     with pytest.raises(ProviderUnavailable):
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
 
 def test_a_platform_answering_a_server_error_is_unavailable(settings, stub_server):
@@ -402,7 +422,7 @@ def test_a_platform_answering_too_slowly_is_unavailable(settings, stub_server):
     channel = configured_channel(settings, base_url=platform.url, timeout=(1, 0.2))
 
     with pytest.raises(ProviderUnavailable, match="ReadTimeout"):
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
 
 def test_an_unsigned_answer_is_a_provider_error(settings, stub_server):
@@ -411,7 +431,7 @@ def test_an_unsigned_answer_is_a_provider_error(settings, stub_server):
     channel = configured_channel(settings, base_url=platform.url)
 
     with pytest.raises(ProviderError, match="signature does not verify") as failure:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert failure.type is ProviderError
 
@@ -421,7 +441,7 @@ def test_requests_are_signed_json_with_a_fresh_timestamp_and_nonce(settings, stu
     channel = configured_channel(settings, base_url=platform.url)
     for _ in range(2):
         with pytest.raises(ProviderUnavailable):
-            channel.query_trade("pay_anything")
+            channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     (headers, first), (_, second) = platform.next_request(), platform.next_request()
     request = signing.loads_object(first)
@@ -554,7 +574,10 @@ def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
     pay(channel.create_trade(trade).pay_url, notify=False)
     resend = f"{sandbox}/_control/trades/{trade.out_trade_no}/notify"
 
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
     assert deliveries(sandbox, trade.out_trade_no) == []
     with pytest.raises(queue.Empty):
         receiver.next_request(timeout=0.3)
@@ -663,11 +686,19 @@ def test_querying_a_refund_the_platform_does_not_have_reports_not_found(channel,
     refund = new_refund(trade, 100, receiver.url)
     channel.refund(refund)
 
-    unknown = channel.query_refund(out_trade_no=trade.out_trade_no, out_refund_no="rf_never")
-    other_trade = channel.query_refund(
-        out_trade_no=other.out_trade_no, out_refund_no=refund.out_refund_no
+    unknown = channel.query_refund(
+        out_trade_no=trade.out_trade_no,
+        out_refund_no="rf_never",
+        requested_at=datetime.now(BEIJING),
     )
-    no_trade = channel.query_refund(out_trade_no="pay_never", out_refund_no="rf_never")
+    other_trade = channel.query_refund(
+        out_trade_no=other.out_trade_no,
+        out_refund_no=refund.out_refund_no,
+        requested_at=refund.requested_at,
+    )
+    no_trade = channel.query_refund(
+        out_trade_no="pay_never", out_refund_no="rf_never", requested_at=datetime.now(BEIJING)
+    )
 
     assert unknown == RefundResult(
         out_refund_no="rf_never", status=RefundStatus.NOT_FOUND, out_trade_no=trade.out_trade_no
@@ -772,7 +803,7 @@ def test_the_statement_lists_the_days_payments_and_refunds_and_their_totals(
     fail_next_refund(sandbox, trade.out_trade_no)
     channel.refund(failing)
     settled_refund(channel, failing)
-    paid_at = channel.query_trade(trade.out_trade_no).paid_at
+    paid_at = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).paid_at
 
     header, records, totals = statement_rows(channel.fetch_statement(paid_at.date()))
     mine = [record for record in records if record["out_trade_no"] == trade.out_trade_no]

@@ -14,7 +14,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
@@ -106,19 +106,22 @@ def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
         "department_code": "110100-SCJG",
         "notify_url": notify_url,
         "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
+        "opened_at": datetime.now(BEIJING),
         "return_url": "https://portal.example.gov.cn/cases/1",
     }
     return CreateTrade(**{**fields, **overrides})
 
 
-def new_refund(out_trade_no: str, notify_url: str, amount: int) -> RefundRequest:
+def new_refund(trade: CreateTrade, notify_url: str, amount: int) -> RefundRequest:
     return RefundRequest(
-        out_trade_no=out_trade_no,
+        out_trade_no=trade.out_trade_no,
         out_refund_no=f"rf_{uuid.uuid4().hex[:24]}",
         amount=amount,
         total_amount=12345,
         reason="材料不全，退回工本费",
         notify_url=notify_url,
+        opened_at=trade.opened_at,
+        requested_at=datetime.now(BEIJING),
     )
 
 
@@ -159,11 +162,11 @@ def test_a_trade_is_unknown_until_the_payer_opens_it_then_pending_then_paid(chan
     trade = new_trade(receiver.url)
 
     created = channel.create_trade(trade)
-    unseen = channel.query_trade(trade.out_trade_no)
+    unseen = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     page = requests.get(created.pay_url, timeout=5)
-    waiting = channel.query_trade(trade.out_trade_no)
+    waiting = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     paying = pay(created.pay_url)
-    paid = channel.query_trade(trade.out_trade_no)
+    paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert "/sandbox/unionpay/gateway/api/frontTransReq.do?" in created.pay_url
     assert created.provider_trade_no == unionpay.order_id(trade.out_trade_no)
@@ -190,14 +193,17 @@ def test_the_merchants_auto_submitted_form_opens_the_cashier_whose_button_pays(c
     assert f'name="orderId" value="{form["orderId"]}"' in opened.text
     assert page.status_code == 200
     assert "支付成功" in page.text
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_a_failed_payment_is_reported_with_its_response_code(channel, receiver):
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url, result="failed")
 
-    result = channel.query_trade(trade.out_trade_no)
+    result = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.FAILED
     assert result.failure_reason.startswith("01 ")
@@ -228,7 +234,10 @@ def test_closing_a_trade_the_gateway_never_saw_reports_not_found(channel, receiv
     trade = new_trade(receiver.url)
     channel.create_trade(trade)
 
-    assert channel.close_trade(trade.out_trade_no).status == TradeStatus.NOT_FOUND
+    assert (
+        channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.NOT_FOUND
+    )
 
 
 def test_closing_an_open_trade_is_declined_because_unionpay_has_no_close(channel, receiver):
@@ -236,7 +245,7 @@ def test_closing_an_open_trade_is_declined_because_unionpay_has_no_close(channel
     requests.get(channel.create_trade(trade).pay_url, timeout=5)
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.close_trade(trade.out_trade_no)
+        channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert refused.value.code == "CLOSE_NOT_SUPPORTED"
 
@@ -244,7 +253,7 @@ def test_closing_an_open_trade_is_declined_because_unionpay_has_no_close(channel
 def test_closing_a_paid_trade_reports_that_it_succeeded(channel, receiver):
     trade = paid_trade(channel, receiver)
 
-    result = channel.close_trade(trade.out_trade_no)
+    result = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.SUCCEEDED
     assert result.amount == 12345
@@ -259,7 +268,10 @@ def test_a_trade_past_its_pay_timeout_cannot_be_paid(channel, receiver):
     refused = pay(created.pay_url)
 
     assert refused.status_code == 409
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.FAILED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.FAILED
+    )
 
 
 # -- notifications ----------------------------------------------------------------------
@@ -320,12 +332,14 @@ def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
 
 def test_a_partial_refund_is_accepted_then_notified_and_queried_as_succeeded(channel, receiver):
     trade = paid_trade(channel, receiver)
-    request = new_refund(trade.out_trade_no, receiver.url, 2000)
+    request = new_refund(trade, receiver.url, 2000)
 
     accepted = channel.refund(request)
     notification = channel.parse_notification(*receiver.next_request())
     queried = channel.query_refund(
-        out_trade_no=trade.out_trade_no, out_refund_no=request.out_refund_no
+        out_trade_no=trade.out_trade_no,
+        out_refund_no=request.out_refund_no,
+        requested_at=request.requested_at,
     )
     again = channel.refund(request)
 
@@ -341,10 +355,10 @@ def test_a_partial_refund_is_accepted_then_notified_and_queried_as_succeeded(cha
 
 def test_a_refund_above_what_remains_refundable_is_declined(channel, receiver):
     trade = paid_trade(channel, receiver)
-    channel.refund(new_refund(trade.out_trade_no, receiver.url, 12000))
+    channel.refund(new_refund(trade, receiver.url, 12000))
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.refund(new_refund(trade.out_trade_no, receiver.url, 346))
+        channel.refund(new_refund(trade, receiver.url, 346))
 
     assert refused.value.code == "33"
 
@@ -354,7 +368,7 @@ def test_refunding_an_unpaid_trade_is_declined(channel, receiver):
     requests.get(channel.create_trade(trade).pay_url, timeout=5)
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.refund(new_refund(trade.out_trade_no, receiver.url, 100))
+        channel.refund(new_refund(trade, receiver.url, 100))
 
     assert refused.value.code == "NOT_PAID"
 
@@ -363,8 +377,8 @@ def test_the_settlement_file_holds_the_payment_and_the_refund_as_fixed_width_rec
     channel, receiver
 ):
     trade = paid_trade(channel, receiver)
-    paid = channel.query_trade(trade.out_trade_no)
-    refund = channel.refund(new_refund(trade.out_trade_no, receiver.url, 2000))
+    paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
+    refund = channel.refund(new_refund(trade, receiver.url, 2000))
     settle = datetime.strptime(f"{paid.paid_at.year}{paid.raw['settleDate']}", "%Y%m%d").date()
 
     archive = zipfile.ZipFile(io.BytesIO(channel.fetch_statement(settle)))
@@ -397,7 +411,7 @@ def test_an_unreachable_gateway_is_unavailable(settings, receiver):
     channel.create_trade(trade)  # signs locally: no call
 
     with pytest.raises(ProviderUnavailable):
-        channel.query_trade(trade.out_trade_no)
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
 
 def test_an_answer_signed_with_another_certificate_is_a_provider_error(
@@ -409,11 +423,41 @@ def test_an_answer_signed_with_another_certificate_is_a_provider_error(
     channel.create_trade(trade)
 
     with pytest.raises(ProviderError, match="signature does not verify") as failure:
-        channel.query_trade(trade.out_trade_no)
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert failure.type is ProviderError
 
 
-def test_querying_a_trade_this_process_never_created_is_a_provider_error(channel):
-    with pytest.raises(ProviderError, match="txnTime"):
-        channel.query_trade(f"pay_{uuid.uuid4().hex[:24]}")
+def test_a_fresh_adapter_queries_closes_and_refunds_a_trade_another_instance_created(
+    channel, receiver
+):
+    def another_process() -> UnionPayChannel:
+        return get_channel("unionpay")  # a new instance built from the settings, sharing nothing
+
+    trade = new_trade(receiver.url, opened_at=datetime.now(UTC))  # as the database gives it
+    created = channel.create_trade(trade)
+    requests.get(created.pay_url, timeout=5)
+
+    waiting = another_process().query_trade(trade.out_trade_no, opened_at=trade.opened_at)
+    with pytest.raises(ProviderDeclined) as still_open:
+        another_process().close_trade(trade.out_trade_no, opened_at=trade.opened_at)
+    pay(created.pay_url)
+    receiver.next_request()
+    closed = another_process().close_trade(trade.out_trade_no, opened_at=trade.opened_at)
+    request = new_refund(trade, receiver.url, 2000)
+    accepted = another_process().refund(request)
+    receiver.next_request()
+    queried = another_process().query_refund(
+        out_trade_no=trade.out_trade_no,
+        out_refund_no=request.out_refund_no,
+        requested_at=request.requested_at,
+    )
+    again = another_process().refund(request)
+
+    assert waiting.status == TradeStatus.PENDING
+    assert still_open.value.code == "CLOSE_NOT_SUPPORTED"
+    assert (closed.status, closed.amount) == (TradeStatus.SUCCEEDED, 12345)
+    assert accepted.status == RefundStatus.PENDING
+    assert (queried.status, queried.amount) == (RefundStatus.SUCCEEDED, 2000)
+    assert queried.provider_refund_no == accepted.provider_refund_no
+    assert again.status == RefundStatus.SUCCEEDED

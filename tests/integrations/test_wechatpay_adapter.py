@@ -137,6 +137,7 @@ def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
         "department_code": "110100-SCJG",
         "notify_url": notify_url,
         "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
+        "opened_at": datetime.now(BEIJING),
     }
     return CreateTrade(**{**fields, **overrides})
 
@@ -149,6 +150,8 @@ def new_refund(trade: CreateTrade, notify_url: str, **overrides: object) -> Refu
         "total_amount": trade.amount,
         "reason": "多缴退费",
         "notify_url": notify_url,
+        "opened_at": trade.opened_at,
+        "requested_at": datetime.now(BEIJING),
     }
     return RefundRequest(**{**fields, **overrides})
 
@@ -183,9 +186,9 @@ def test_a_new_trade_waits_for_payment_and_succeeds_once_the_payer_pays(channel,
     trade = new_trade(receiver.url)
 
     created = channel.create_trade(trade)
-    waiting = channel.query_trade(trade.out_trade_no)
+    waiting = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
     answer = pay(created.pay_url).json()
-    paid = channel.query_trade(trade.out_trade_no)
+    paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert "/sandbox/wechatpay/cashier/" in created.pay_url
     assert waiting.status == TradeStatus.PENDING
@@ -233,14 +236,17 @@ def test_the_cashier_form_pays_the_trade(channel, receiver):
     page = requests.post(created.pay_url, data={"result": "success"}, timeout=5)
 
     assert "支付成功" in page.text
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_a_failed_payment_is_reported_with_its_reason_and_not_notified(channel, receiver):
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url, result="failed")
 
-    result = channel.query_trade(trade.out_trade_no)
+    result = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.FAILED
     assert result.failure_reason == "支付失败，请重新下单支付"
@@ -282,33 +288,42 @@ def test_a_trade_with_an_invalid_parameter_is_declined(channel, receiver):
 
 
 def test_querying_an_unknown_trade_reports_not_found(channel):
-    assert channel.query_trade("pay_never_created").status == TradeStatus.NOT_FOUND
+    assert (
+        channel.query_trade("pay_never_created", opened_at=datetime.now(BEIJING)).status
+        == TradeStatus.NOT_FOUND
+    )
 
 
 def test_closing_an_unpaid_trade_closes_it_and_the_cashier_refuses_payment(channel, receiver):
     trade = new_trade(receiver.url)
     created = channel.create_trade(trade)
 
-    closed = channel.close_trade(trade.out_trade_no)
+    closed = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
     refused = pay(created.pay_url)
 
     assert closed.status == TradeStatus.CLOSED
     assert refused.status_code == 409
     assert refused.json()["trade_state"] == "CLOSED"
-    assert channel.close_trade(trade.out_trade_no).status == TradeStatus.CLOSED
+    assert (
+        channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
 
 
 def test_closing_a_paid_trade_reports_that_it_succeeded(channel, receiver):
     trade = paid_trade(channel, receiver.url)
 
-    result = channel.close_trade(trade.out_trade_no)
+    result = channel.close_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert result.status == TradeStatus.SUCCEEDED
     assert result.amount == 12345
 
 
 def test_closing_an_unknown_trade_reports_not_found(channel):
-    assert channel.close_trade("pay_never_created").status == TradeStatus.NOT_FOUND
+    assert (
+        channel.close_trade("pay_never_created", opened_at=datetime.now(BEIJING)).status
+        == TradeStatus.NOT_FOUND
+    )
 
 
 def test_a_trade_past_its_time_expire_is_closed_and_cannot_be_paid(channel, receiver):
@@ -318,7 +333,10 @@ def test_a_trade_past_its_time_expire_is_closed_and_cannot_be_paid(channel, rece
     time.sleep(2.1)
 
     assert pay(created.pay_url).status_code == 409
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.CLOSED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.CLOSED
+    )
 
 
 # -- refunds ----------------------------------------------------------------------------
@@ -331,7 +349,9 @@ def test_a_partial_refund_is_processed_then_succeeds_and_is_notified(channel, re
     accepted = channel.refund(request)
     wait_for(
         lambda: channel.query_refund(
-            out_trade_no=trade.out_trade_no, out_refund_no=request.out_refund_no
+            out_trade_no=trade.out_trade_no,
+            out_refund_no=request.out_refund_no,
+            requested_at=request.requested_at,
         ).status
         == RefundStatus.SUCCEEDED
     )
@@ -344,7 +364,10 @@ def test_a_partial_refund_is_processed_then_succeeds_and_is_notified(channel, re
     assert notification.refund.status == RefundStatus.SUCCEEDED
     assert notification.refund.amount == 2345
     assert notification.refund.refunded_at is not None
-    assert channel.query_trade(trade.out_trade_no).status == TradeStatus.SUCCEEDED
+    assert (
+        channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at).status
+        == TradeStatus.SUCCEEDED
+    )
 
 
 def test_asking_for_the_same_refund_again_refunds_once(channel, receiver):
@@ -384,7 +407,9 @@ def test_refunding_an_unknown_or_unpaid_trade_is_declined(channel, receiver):
 
 
 def test_querying_an_unknown_refund_reports_not_found(channel):
-    result = channel.query_refund(out_trade_no="pay_x", out_refund_no="rfd_never_created")
+    result = channel.query_refund(
+        out_trade_no="pay_x", out_refund_no="rfd_never_created", requested_at=datetime.now(BEIJING)
+    )
 
     assert result.status == RefundStatus.NOT_FOUND
 
@@ -425,7 +450,7 @@ def test_an_unreachable_gateway_is_unavailable(settings):
     channel = configured_channel(settings, base_url="http://127.0.0.1:9")
 
     with pytest.raises(ProviderUnavailable):
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
 
 def test_an_answer_that_does_not_verify_with_the_platform_key_is_a_provider_error(
@@ -434,7 +459,7 @@ def test_an_answer_that_does_not_verify_with_the_platform_key_is_a_provider_erro
     channel = configured_channel(settings, platform_public_key_pem=stranger_pems[1])
 
     with pytest.raises(ProviderError, match="does not verify") as failure:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert failure.type is ProviderError
 
@@ -445,7 +470,7 @@ def test_an_answer_signed_under_an_unknown_platform_serial_is_a_provider_error(
     channel = configured_channel(settings, platform_serial_no="1DDE55AD98ED71D6EDD4A4A16996DE7B")
 
     with pytest.raises(ProviderError, match="serial") as failure:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert failure.type is ProviderError
 
@@ -456,7 +481,7 @@ def test_a_request_signed_with_an_unregistered_key_is_declined(
     channel = configured_channel(settings, private_key_pem=stranger_pems[0])
 
     with pytest.raises(ProviderDeclined) as refused:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert refused.value.code == "SIGN_ERROR"
 
@@ -474,7 +499,7 @@ def test_an_unsigned_answer_is_a_provider_error(settings, stub_server):
     channel = configured_channel(settings, base_url=gateway.url)
 
     with pytest.raises(ProviderError, match="missing") as failure:
-        channel.query_trade("pay_anything")
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert failure.type is ProviderError
 
@@ -483,7 +508,10 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
     gateway = stub_server([(503, b""), (503, b"")])
     channel = configured_channel(settings, base_url=gateway.url)
     trade = new_trade("https://service.example/notify")
-    for call in (lambda: channel.create_trade(trade), lambda: channel.query_trade("pay_1")):
+    for call in (
+        lambda: channel.create_trade(trade),
+        lambda: channel.query_trade("pay_1", opened_at=datetime.now(BEIJING)),
+    ):
         with pytest.raises(ProviderUnavailable):
             call()
 
