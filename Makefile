@@ -30,6 +30,7 @@ test: install services lint
 bench: install services
 	$(BIN)/python bench/order_creation.py
 	$(BIN)/python bench/notifications.py
+	$(BIN)/python bench/attempt_creation.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 db.sqlite3-*

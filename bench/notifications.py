@@ -1,122 +1,103 @@
-"""How many signed payment notifications per second the service verifies and applies.
+"""How many signed payment notifications per second the service verifies and applies, per channel.
 
-Setup, not measured: orders and payment attempts are created over HTTP, so each attempt
-has an open trade at the public payment platform's sandbox, and each trade is paid at
-the sandbox's cashier without its own notification. Then one "paid" notification per
-trade, signed with the platform's development key as the platform signs them, is
-POSTed concurrently to /notify/public_platform and timed. At the end every order must
-be paid.
+The providers are played by their sandboxes in a second server process, so their signing
+is not done by the server under test. For each channel, setup, not measured: orders and
+payment attempts are created over HTTP, so each attempt has an open trade at the channel's
+sandbox, and each trade is paid at the sandbox's cashier without its notification. Then
+the sandbox is asked (its _control/.../notify endpoint) to send each trade's "paid"
+notification, signed with the provider's own scheme, to /notify/<channel>; it answers
+once the service has. Those round trips, from concurrent clients, are timed. At the end
+every order must be paid.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from queue import Empty, SimpleQueue
+from functools import partial
 
 import harness
 import requests
-from order_creation import order_body
+from order_creation import new_order
 
-BEIJING = timezone(timedelta(hours=8))
+SCHEMES = {
+    "public_platform": "RSA2 over the JSON body",
+    "alipay": "RSA2 over the sorted form",
+    "wechatpay": "RSA over headers, AES-256-GCM resource",
+    "unionpay": "SHA-256 + RSA, certificate in the form",
+}
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, orders=500, warmup=40)
-    port = harness.free_port()
-    harness.setup_django(port)
+    args = harness.arguments(__doc__, orders=100, warmup=10)
+    port, sandbox_port = harness.free_port(), harness.free_port()
+    harness.setup_django(port, sandbox_port)
     key = harness.portal_key()
+    harness.open_every_channel()
 
-    with harness.running_server(port, args.threads) as url:
+    figures, unpaid = {}, {}
+    with harness.running_service_and_sandboxes(port, sandbox_port, args.threads) as servers:
+        url, sandboxes = servers["service"].url, servers["sandboxes"].url
+        for channel in harness.CHANNELS:
+            attempt_ids = harness.prepare(
+                partial(paid_trade, url=url, key=key, channel=channel),
+                count=args.warmup + args.orders,
+                clients=args.clients,
+            )
+            controls = [control_url(sandboxes, channel, id_) for id_ in attempt_ids]
+            warmup, timed = controls[: args.warmup], controls[args.warmup :]
+            harness.measure(harness.once_each(warmup, ask_to_notify), clients=args.clients)
+            figures[channel] = harness.measure(
+                harness.once_each(timed, ask_to_notify), clients=args.clients, servers=servers
+            )
+            unpaid[channel] = unpaid_orders(attempt_ids)
 
-        with ThreadPoolExecutor(args.clients) as pool:
-            count = args.warmup + args.orders
-            attempt_ids = list(pool.map(lambda _: paid_trade(url, key), range(count)))
-        bodies = signed_notifications(attempt_ids)
-
-        harness.measure(sender(url, bodies[: args.warmup]), clients=args.clients)
-        figures = harness.measure(sender(url, bodies[args.warmup :]), clients=args.clients)
-
-    unpaid = unpaid_orders(attempt_ids)
-    print(f"\n{args.clients} clients, {args.threads} server threads, {args.orders} notifications")
-    print(figures.line("POST /notify/public_platform", unit="notifications"))
-    print(f"orders not paid at the end: {unpaid}")
-    if figures.failures or unpaid:
-        raise SystemExit("some notifications were not applied; see var/bench-server.log")
-
-
-def paid_trade(url: str, key: str) -> str:
-    """Create an order and its attempt, pay the trade at the sandbox without a notification;
-    return the attempt's id (the trade's out_trade_no)."""
-    portal = {"Authorization": f"Bearer {key}"}
-    with requests.Session() as session:
-        order = session.post(
-            f"{url}/api/v1/payment-orders",
-            json=order_body(),
-            headers={**portal, "Idempotency-Key": str(uuid.uuid4())},
+    print(
+        f"\n{args.clients} clients, {args.threads} threads in each server, "
+        f"{args.orders} notifications per channel"
+    )
+    base = figures["public_platform"].per_second
+    for channel, measured in figures.items():
+        print(measured.line(f"/notify/{channel}", unit="notifications"))
+    for channel, measured in figures.items():
+        print(
+            f"  {channel:<16} {measured.per_second / base:4.2f} x public_platform   "
+            f"{measured.cpu_line('notification')}   {SCHEMES[channel]}"
         )
-        order.raise_for_status()
-        attempt = session.post(
-            f"{url}/api/v1/payment-orders/{order.json()['id']}/payments",
-            json={"channel": "public_platform"},
-            headers=portal,
+    print("orders not paid at the end:", ", ".join(f"{c} {n}" for c, n in unpaid.items()))
+    if any(measured.failures for measured in figures.values()) or any(unpaid.values()):
+        raise SystemExit(
+            "some notifications were not applied; see var/bench-server.log and bench-sandbox.log"
         )
-        attempt.raise_for_status()
-        paid = {"result": "success", "notify": False}
-        session.post(attempt.json()["pay_url"], json=paid).raise_for_status()
-        return attempt.json()["id"]
 
 
-def sender(url: str, bodies: list[bytes]) -> harness.Send:
-    """POSTs each body once, from whichever client thread asks next."""
-    pending: SimpleQueue[bytes] = SimpleQueue()
-    for body in bodies:
-        pending.put(body)
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-
-    def notify(session: requests.Session) -> int | None:
-        try:
-            body = pending.get_nowait()
-        except Empty:
-            return None
-        return session.post(f"{url}/notify/public_platform", data=body, headers=headers).status_code
-
-    return notify
+def paid_trade(session: requests.Session, *, url: str, key: str, channel: str) -> str:
+    """Create an order and its attempt on the channel, pay the trade at the sandbox without a
+    notification; return the attempt's id (the trade's out_trade_no)."""
+    attempt = session.post(
+        f"{url}/api/v1/payment-orders/{new_order(session, url, key)}/payments",
+        json={"channel": channel},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    attempt.raise_for_status()
+    paid = {"result": "success", "notify": False}
+    session.post(attempt.json()["pay_url"], json=paid).raise_for_status()
+    return attempt.json()["id"]
 
 
-def signed_notifications(attempt_ids: list[str]) -> list[bytes]:
-    """One SUCCESS notification per attempt, as the platform sends it (docs/public_platform.md)."""
-    from django.conf import settings
+def control_url(sandboxes: str, channel: str, attempt_id: str) -> str:
+    """The sandbox's endpoint that sends the trade's notification now (UnionPay names the
+    trade by its orderId)."""
+    from integrations.payments.unionpay import order_id
 
-    from billing.models import PaymentAttempt
-    from integrations.payments import signing
+    trade = order_id(attempt_id) if channel == "unionpay" else attempt_id
+    return f"{sandboxes}/{channel}/_control/trades/{trade}/notify"
 
-    sandbox = settings.SANDBOX_PUBLIC_PLATFORM
-    platform_key = signing.load_private_key(sandbox["platform_private_key_pem"])
-    now = datetime.now(BEIJING).isoformat(timespec="seconds")
-    attempts = PaymentAttempt.objects.filter(public_id__in=attempt_ids).select_related("order")
-    by_id = {attempt.public_id: attempt for attempt in attempts}
-    bodies = []
-    for attempt_id in attempt_ids:
-        attempt = by_id[attempt_id]
-        message = {
-            "notify_id": uuid.uuid4().hex,
-            "notify_time": now,
-            "notify_type": "trade.status_sync",
-            "app_id": settings.PUBLIC_PLATFORM["app_id"],
-            "out_trade_no": attempt.public_id,
-            "trade_no": attempt.provider_trade_no,
-            "payment_code": attempt.order.payment_code,
-            "amount": attempt.amount,
-            "trade_status": "SUCCESS",
-            "paid_time": now,
-            "fail_reason": "",
-        }
-        notification = signing.signed(message, platform_key)
-        bodies.append(json.dumps(notification, ensure_ascii=False).encode("utf-8"))
-    return bodies
+
+def ask_to_notify(session: requests.Session, control: str) -> int:
+    """The status the service answered the sandbox's notification with (0: no answer)."""
+    answer = session.post(control)
+    if not answer.ok:
+        return answer.status_code
+    return answer.json()["status_code"] or 0
 
 
 def unpaid_orders(attempt_ids: list[str]) -> int:

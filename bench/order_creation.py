@@ -25,18 +25,30 @@ def order_body() -> dict:
     }
 
 
+def post_order(session: requests.Session, url: str, key: str) -> requests.Response:
+    """The portal's call: one order, under a fresh Idempotency-Key."""
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
+    return session.post(f"{url}/api/v1/payment-orders", json=order_body(), headers=headers)
+
+
+def new_order(session: requests.Session, url: str, key: str) -> str:
+    """Create an order for a benchmark's setup; return its id."""
+    order = post_order(session, url, key)
+    order.raise_for_status()
+    return order.json()["id"]
+
+
 def main() -> None:
     args = harness.arguments(__doc__, seconds=10, warmup=2)
     port = harness.free_port()
     harness.setup_django(port)
     key = harness.portal_key()
 
-    with harness.running_server(port, args.threads) as url:
+    with harness.running_server(port, args.threads) as server:
+        url = server.url
 
         def create_order(session: requests.Session) -> int:
-            headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
-            orders_url = f"{url}/api/v1/payment-orders"
-            return session.post(orders_url, json=order_body(), headers=headers).status_code
+            return post_order(session, url, key).status_code
 
         def insert_one(session: requests.Session) -> int:
             return session.post(f"{url}/bench/insert-one").status_code

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from integrations.payments.base import (
@@ -39,6 +39,7 @@ from integrations.payments.base import (
     TradeResult,
     TradeStatus,
 )
+from integrations.payments.signing import load_private_key
 
 BEIJING = timezone(timedelta(hours=8))
 VERSION = "5.1.0"
@@ -117,13 +118,6 @@ def cert_id(certificate: x509.Certificate) -> str:
 
 def load_certificate(pem: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode("ascii"))
-
-
-def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the merchant key is not an RSA key")
-    return key
 
 
 def same_certificate(pem: str, certificate: x509.Certificate) -> bool:

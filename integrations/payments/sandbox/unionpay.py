@@ -31,7 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.payments import unionpay
+from integrations.payments import signing, unionpay
 from integrations.payments.unionpay import BEIJING
 
 # Seconds between one notification try and the next, after the first try.
@@ -92,7 +92,7 @@ def _sign(fields: dict[str, str]) -> dict[str, str]:
     """UnionPay's signature: signPubKeyCert is one of the signed fields."""
     config = _config()
     with_cert = {**fields, "signPubKeyCert": config["certificate_pem"]}
-    key = unionpay.load_private_key(config["private_key_pem"])
+    key = signing.load_private_key(config["private_key_pem"])
     return {**with_cert, "signature": unionpay.sign(with_cert, key)}
 
 
