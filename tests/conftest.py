@@ -3,8 +3,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from celery import signals
 from celery.contrib.testing.worker import start_worker
 from django.core.servers import basehttp
+from pytest_django.live_server_helper import LiveServer
 
 from config.celery_app import app as celery_app
 
@@ -17,22 +19,26 @@ PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY")
 
 
 @pytest.fixture
-def live_service(live_server, settings):
+def live_service(transactional_db, settings):
     """The whole service on a real port, with the sandboxes as its outside parties.
 
     Providers send their notifications to this server, and the adapters call the sandboxes
-    mounted in it, over HTTP on loopback.
+    mounted in it, over HTTP on loopback. Each test gets a server on a port of its own, so
+    a sandbox still retrying an earlier test's notification never reaches this test's
+    database, nor holds locks while the database is emptied after a test.
     """
+    server = LiveServer("127.0.0.1:0")
     default_base = settings.SERVICE_BASE_URL
-    settings.SERVICE_BASE_URL = live_server.url
+    settings.SERVICE_BASE_URL = server.url
     for provider in PROVIDER_SETTINGS:
         config = getattr(settings, provider)
         setattr(
             settings,
             provider,
-            {**config, "base_url": config["base_url"].replace(default_base, live_server.url, 1)},
+            {**config, "base_url": config["base_url"].replace(default_base, server.url, 1)},
         )
-    return live_server
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +50,41 @@ def _running_worker(django_db_setup):
         yield
 
 
+_tasks_running = 0
+
+
+@signals.task_prerun.connect
+def _task_started(**kwargs) -> None:
+    global _tasks_running
+    _tasks_running += 1
+
+
+@signals.task_postrun.connect
+def _task_finished(**kwargs) -> None:
+    global _tasks_running
+    _tasks_running -= 1
+
+
 @pytest.fixture
 def task_worker(_running_worker, transactional_db):
     """A real Celery worker consuming this test run's queue on the local RabbitMQ.
 
     One worker serves the whole session; each test that uses it has a real transaction.
+    Afterwards it waits (a few seconds at most) for the queue to drain, so that no task
+    holds locks while the database is emptied for the next test.
     """
+    yield
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (_tasks_running or _queued_tasks()):
+        time.sleep(0.05)
+
+
+def _queued_tasks() -> int:
+    with celery_app.connection_for_write() as connection:
+        declared = connection.default_channel.queue_declare(
+            celery_app.conf.task_default_queue, passive=True
+        )
+    return declared.message_count
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,6 +26,7 @@ from billing.models import (
     PaymentNotification,
     PaymentOrder,
 )
+from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
 from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
@@ -285,6 +286,7 @@ def _apply_success(
     if not refund_reason:
         order.paid_at = attempt.paid_at
         payment_order_transition(order=order, to=OrderStatus.PAID, actor=actor)
+        revenue_record_emit(order=order, kind="payment")
         return Outcome.APPLIED
     _reopen_order_if_idle(order, actor=actor)
     transaction.on_commit(partial(_queue_unsettled_refund, attempt.pk), robust=True)

@@ -25,6 +25,7 @@ from billing.models import (
     Refund,
     RefundStatus,
 )
+from billing.revenue import revenue_record_emit
 from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
 from billing.webhooks import webhook_event_emit
@@ -247,6 +248,7 @@ def _refund_succeeded(
             else OrderStatus.PARTIALLY_REFUNDED
         )
         payment_order_transition(order=order, to=to, actor=actor, reason=refund.reason)
+        revenue_record_emit(order=order, kind="refund", refund=refund)
     webhook_event_emit(event_type="refund.succeeded", payload=refund_event_payload(refund))
 
 
