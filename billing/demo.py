@@ -5,23 +5,32 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from billing.models import Processor
 from billing.revenue import revenue_system_configure
 from billing.services.catalogue import CatalogueCounts, catalogue_load
+from billing.staff import ensure_finance_group
 from core.audit import audit_record
-from core.auth import FINANCE_GROUP, api_client_create, hash_api_key, new_api_key
+from core.auth import api_client_create, hash_api_key, new_api_key
 from core.models import ApiClient, ApiRole
 
 DEMO_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "demo_catalogue.json"
 PORTAL_CLIENT = "demo-portal"
 FINANCE_USERNAME = "finance"
-FINANCE_VIEWS_APPS = ("billing", "core")
+# Licensed processors as the demo registers them; the licence numbers are illustrative.
+DEMO_PROCESSORS = [
+    ("alipay", "支付宝（中国）网络技术有限公司", "Z2007933000010", 20),
+    ("wechatpay", "财付通支付科技有限公司", "Z2000244000011", 30),
+    ("unionpay", "银联商务股份有限公司", "Z2000531000013", 40),
+]
+DEMO_LICENCE_SCOPE = ["internet_payment", "mobile_payment", "bank_card_acquiring"]
+DEMO_PROCESSOR_MAX_FEN = 5_000_000  # 50,000 yuan per payment
 # The demo catalogue's departments are all in Hangzhou (3301xx).
 DEMO_REVENUE_SYSTEM = {
     "code": "hz-fiscal",
@@ -61,6 +70,7 @@ def demo_seed() -> DemoAccess:
         key = _new_portal_key()
     if settings.SANDBOXES_ENABLED:
         _register_sandbox_revenue_system()
+        _register_demo_processors()
     return DemoAccess(
         catalogue=catalogue,
         finance_username=FINANCE_USERNAME,
@@ -71,12 +81,7 @@ def demo_seed() -> DemoAccess:
 
 
 def _ensure_finance_user() -> str | None:
-    group, _ = Group.objects.get_or_create(name=FINANCE_GROUP)
-    group.permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label__in=FINANCE_VIEWS_APPS, codename__startswith="view_"
-        )
-    )
+    group = ensure_finance_group()
     user_model = get_user_model()
     user = user_model.objects.filter(username=FINANCE_USERNAME).first()
     password = None
@@ -113,3 +118,19 @@ def _register_sandbox_revenue_system() -> None:
         secret=settings.SANDBOX_REVENUE["systems"][code],
         actor="system:seed_demo",
     )
+
+
+def _register_demo_processors() -> None:
+    valid_until = date.today() + timedelta(days=3 * 365)
+    for code, legal_name, licence_number, priority in DEMO_PROCESSORS:
+        Processor.objects.update_or_create(
+            code=code,
+            defaults={
+                "legal_name": legal_name,
+                "licence_number": licence_number,
+                "licence_scope": DEMO_LICENCE_SCOPE,
+                "licence_valid_until": valid_until,
+                "max_amount": DEMO_PROCESSOR_MAX_FEN,
+                "priority": priority,
+            },
+        )
