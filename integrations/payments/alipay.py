@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from integrations.payments import signing
+from integrations.payments import http, signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
@@ -216,7 +216,9 @@ class AlipayChannel:
         url = answer.get("bill_download_url")
         if not _is_url(url):
             raise ProviderError("the bill answer has no bill_download_url")
-        response = self._send("bill download", lambda: self.session.get(url, **self._options()))
+        response = http.send_answered(
+            "bill download", lambda: self.session.get(url, **self._options())
+        )
         if response.status_code != 200:
             raise ProviderError(f"bill download: unexpected HTTP {response.status_code}")
         return response.content
@@ -269,7 +271,7 @@ class AlipayChannel:
         }
         params = {key: value for key, value in params.items() if value}
         params["sign"] = sign_content(signed_content(params, exclude=("sign",)), self._private_key)
-        response = self._send(
+        response = http.send_answered(
             method,
             lambda: self.session.post(
                 self.base_url,
@@ -284,21 +286,6 @@ class AlipayChannel:
 
     def _options(self) -> dict[str, Any]:
         return {"timeout": self.timeout, "allow_redirects": False}
-
-    def _send(self, what: str, send: Callable[[], requests.Response]) -> requests.Response:
-        try:
-            response = send()
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            raise ProviderUnavailable(f"{what}: no answer ({type(exc).__name__})") from exc
-        except requests.RequestException as exc:
-            raise ProviderError(f"{what}: the request failed ({type(exc).__name__})") from exc
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"{what}: HTTP {response.status_code}")
-        return response
 
     def _read_answer(
         self, method: str, body: bytes, accept: Collection[str]

@@ -18,7 +18,7 @@ from typing import Any, TypeGuard, TypeVar
 
 import requests
 
-from integrations.payments import signing
+from integrations.payments import http, signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
@@ -266,18 +266,7 @@ class PublicPlatformChannel:
 
     def _http(self, what: str, send: Callable[[], requests.Response]) -> requests.Response:
         """Send one HTTP request and return its 200 answer; no answer or a 5xx is unavailable."""
-        try:
-            response = send()
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            raise ProviderUnavailable(f"{what}: no answer ({type(exc).__name__})") from exc
-        except requests.RequestException as exc:
-            raise ProviderError(f"{what}: the request failed ({type(exc).__name__})") from exc
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"{what}: HTTP {response.status_code}")
+        response = http.send_answered(what, send)
         if response.status_code != 200:
             raise ProviderError(f"{what}: unexpected HTTP {response.status_code}")
         return response

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from integrations.payments import http
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
@@ -426,24 +427,16 @@ class UnionPayChannel:
 
     def _call(self, name: str, url: str, fields: dict[str, str]) -> dict[str, str]:
         """POST one signed form; return the verified answer (any respCode)."""
-        try:
-            response = self.session.post(
+        response = http.send_answered(
+            name,
+            lambda: self.session.post(
                 url,
                 data=self._signed(fields),
                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
                 timeout=self.timeout,
                 allow_redirects=False,
-            )
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            raise ProviderUnavailable(f"{name}: no answer ({type(exc).__name__})") from exc
-        except requests.RequestException as exc:
-            raise ProviderError(f"{name}: the request failed ({type(exc).__name__})") from exc
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"{name}: HTTP {response.status_code}")
+            ),
+        )
         if response.status_code != 200:
             raise ProviderError(f"{name}: unexpected HTTP {response.status_code}")
         try:

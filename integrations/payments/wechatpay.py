@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from integrations.payments import signing
+from integrations.payments import http, signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
@@ -582,27 +582,17 @@ class WechatPayChannel:
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        try:
-            return self.session.request(
+        return http.send(
+            f"{method} {_route(url_path)}",
+            lambda: self.session.request(
                 method,
                 url,
                 data=body.encode("utf-8") if method == "POST" else None,
                 headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
-            )
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            raise ProviderUnavailable(
-                f"{method} {_route(url_path)}: no answer ({type(exc).__name__})"
-            ) from exc
-        except requests.RequestException as exc:
-            raise ProviderError(
-                f"{method} {_route(url_path)}: the request failed ({type(exc).__name__})"
-            ) from exc
+            ),
+        )
 
     def _read(self, method: str, path: str, response: requests.Response) -> _Answer:
         where = f"{method} {_route(path)}"

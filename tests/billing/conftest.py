@@ -22,29 +22,31 @@ def public_platform(db):
     )[0]
 
 
+def make_department(code: str, name: str, **fields: object) -> Department:
+    """A department of the city (region 330100) that accepts the public platform."""
+    defaults = {"region_code": "330100", "accepted_channels": ["public_platform"]}
+    return Department.objects.create(code=code, name=name, **{**defaults, **fields})
+
+
 @pytest.fixture
 def department(public_platform):
-    return Department.objects.create(
-        code="SCJG01",
-        name="市市场监督管理局",
-        region_code="330100",
+    return make_department(
+        "SCJG01",
+        "市市场监督管理局",
         settlement_account_name="市市场监督管理局非税收入专户",
         settlement_account_number="1202020209000012345",
         settlement_bank="中国工商银行杭州分行",
-        accepted_channels=["public_platform"],
     )
 
 
 @pytest.fixture
 def other_department(db):
-    return Department.objects.create(
-        code="GA01",
-        name="市公安局",
-        region_code="330100",
+    return make_department(
+        "GA01",
+        "市公安局",
         settlement_account_name="市公安局非税专户",
         settlement_account_number="3301040160000000001",
         settlement_bank="中国农业银行杭州分行",
-        accepted_channels=["public_platform"],
     )
 
 

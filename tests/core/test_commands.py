@@ -52,10 +52,14 @@ def test_load_catalogue_twice_changes_nothing_the_second_time():
     first = run("load_catalogue", str(DEMO_CATALOGUE))
     second = run("load_catalogue", str(DEMO_CATALOGUE))
 
-    assert first == ["Departments: 5 created, 0 updated, 0 unchanged.",
-                     "Fee items: 10 created, 0 updated, 0 unchanged."]
-    assert second == ["Departments: 0 created, 0 updated, 5 unchanged.",
-                      "Fee items: 0 created, 0 updated, 10 unchanged."]
+    assert first == [
+        "Departments: 5 created, 0 updated, 0 unchanged.",
+        "Fee items: 10 created, 0 updated, 0 unchanged.",
+    ]
+    assert second == [
+        "Departments: 0 created, 0 updated, 5 unchanged.",
+        "Fee items: 0 created, 0 updated, 10 unchanged.",
+    ]
     assert (Department.objects.count(), FeeItem.objects.count()) == (5, 10)
 
 

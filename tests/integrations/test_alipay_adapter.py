@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import queue
-import threading
-import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integrations.payments.alipay import BEIJING, AlipayChannel, sign_content
 from integrations.payments.base import (
@@ -33,62 +28,32 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.registry import CHANNEL_CODES, get_channel
+from tests.integrations.helpers import (
+    StubServer,
+    deliveries,
+    new_key,
+    new_trade,
+    pay,
+    public_pem,
+    today_in_beijing,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SUCCESS = (200, b"success")
 
 
-class Receiver:
-    """An HTTP server on loopback that records each POST and plays back canned answers."""
-
-    def __init__(self, answers: list[tuple[int, bytes]]) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        pending, received = list(answers), self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.put((dict(self.headers), body))
-                status, answer = pending.pop(0) if pending else SUCCESS
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/notify/alipay"
-
-    def next_request(self, timeout: float = 5) -> tuple[dict[str, str], bytes]:
-        return self.received.get(timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def start_receiver() -> Iterator[Callable[..., Receiver]]:
-    receivers: list[Receiver] = []
-
-    def start(answers: list[tuple[int, bytes]] = ()) -> Receiver:
-        receivers.append(Receiver(list(answers)))
-        return receivers[-1]
-
-    yield start
-    for receiver in receivers:
-        receiver.close()
-
-
-@pytest.fixture
-def receiver(start_receiver) -> Receiver:
-    return start_receiver()
+def stub_server(stub_server) -> Callable[..., StubServer]:
+    """Stand-ins that answer in plain text, as the merchant's notify endpoint does."""
+    return partial(
+        stub_server,
+        default=SUCCESS,
+        content_type="text/plain",
+        path="/notify/alipay",
+        answer_get=False,
+    )
 
 
 @pytest.fixture
@@ -101,41 +66,10 @@ def sandbox(live_service) -> str:
     return f"{live_service.url}/sandbox/alipay"
 
 
-def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
-    fields = {
-        "out_trade_no": f"pay_{uuid.uuid4().hex[:20]}",
-        "payment_code": "11010012345678901238",
-        "amount": 12345,
-        "subject": "营业执照补办 <工本费>",
-        "department_code": "110100-SCJG",
-        "notify_url": notify_url,
-        "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
-        "opened_at": datetime.now(BEIJING),
-    }
-    return CreateTrade(**{**fields, **overrides})
-
-
-def pay(pay_url: str, **choice: object) -> requests.Response:
-    return requests.post(pay_url, json={"result": "success", **choice}, timeout=5)
-
-
 def paid_trade(channel: AlipayChannel, notify_url: str, **overrides: object) -> CreateTrade:
     trade = new_trade(notify_url, **overrides)
     assert pay(channel.create_trade(trade).pay_url, notify=False).status_code == 200
     return trade
-
-
-def deliveries(sandbox: str, out_trade_no: str) -> list[dict]:
-    url = f"{sandbox}/_control/trades/{out_trade_no}/deliveries"
-    return requests.get(url, timeout=5).json()["deliveries"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        time.sleep(0.02)
 
 
 def refund_request(trade: CreateTrade, amount: int, out_refund_no: str = "") -> RefundRequest:
@@ -148,14 +82,6 @@ def refund_request(trade: CreateTrade, amount: int, out_refund_no: str = "") -> 
         notify_url="",
         opened_at=trade.opened_at,
         requested_at=datetime.now(BEIJING),
-    )
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
     )
 
 
@@ -269,9 +195,9 @@ def test_the_payment_notification_reaches_the_merchant_and_parses(channel, recei
 
 
 def test_a_notification_is_retried_until_the_merchant_answers_success(
-    channel, start_receiver, sandbox
+    channel, stub_server, sandbox
 ):
-    receiver = start_receiver([(500, b""), (200, b"fail")])
+    receiver = stub_server([(500, b""), (200, b"fail")])
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url)
 
@@ -377,7 +303,7 @@ def test_todays_bill_lists_the_payment_and_the_refund_in_alipays_format(channel,
     refund = refund_request(trade, 2345)
     channel.refund(refund)
 
-    archive = zipfile.ZipFile(io.BytesIO(channel.fetch_statement(datetime.now(BEIJING).date())))
+    archive = zipfile.ZipFile(io.BytesIO(channel.fetch_statement(today_in_beijing())))
     detail = next(name for name in archive.namelist() if name.endswith("_业务明细.csv"))
     text = archive.read(detail).decode("gbk")
     rows = [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
@@ -394,7 +320,7 @@ def test_todays_bill_lists_the_payment_and_the_refund_in_alipays_format(channel,
 
 def test_a_bill_for_a_day_to_come_is_declined(channel):
     with pytest.raises(ProviderDeclined) as declined:
-        channel.fetch_statement(datetime.now(BEIJING).date() + timedelta(days=2))
+        channel.fetch_statement(today_in_beijing() + timedelta(days=2))
 
     assert declined.value.code == "isp.bill_not_exist"
 
@@ -409,23 +335,23 @@ def test_an_unreachable_gateway_is_unavailable(settings, receiver):
         channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
 
-def test_a_gateway_answering_503_is_unavailable(settings, start_receiver):
-    outage = start_receiver([(503, b"busy")])
+def test_a_gateway_answering_503_is_unavailable(settings, stub_server):
+    outage = stub_server([(503, b"busy")])
     channel = AlipayChannel(**{**settings.ALIPAY, "base_url": outage.url})
 
     with pytest.raises(ProviderUnavailable):
         channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
 
-def test_a_signed_answer_is_verified_over_its_text_as_sent(settings, start_receiver):
-    alipay = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def test_a_signed_answer_is_verified_over_its_text_as_sent(settings, stub_server):
+    alipay = new_key()
     node = (
         '{ "code": "10000", "msg": "Success", "trade_no": "2025060122001400000000000001",\n'
         '  "out_trade_no": "pay_1", "trade_status": "WAIT_BUYER_PAY", "total_amount": "88.80",'
         ' "buyer_logon_id": "\\u6c99***" }'
     )
     body = f'{{"alipay_trade_query_response": {node}, "sign": "{sign_content(node, alipay)}"}}'
-    gateway = start_receiver([(200, body.encode())])
+    gateway = stub_server([(200, body.encode())])
     channel = AlipayChannel(
         **{**settings.ALIPAY, "base_url": gateway.url, "alipay_public_key_pem": public_pem(alipay)}
     )
@@ -435,9 +361,10 @@ def test_a_signed_answer_is_verified_over_its_text_as_sent(settings, start_recei
     assert (result.status, result.amount) == (TradeStatus.PENDING, 8880)
 
 
-def test_answers_signed_by_another_key_are_an_error_not_a_decline(live_service, settings):
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    channel = AlipayChannel(**{**settings.ALIPAY, "alipay_public_key_pem": public_pem(stranger)})
+def test_answers_signed_by_another_key_are_an_error_not_a_decline(
+    live_service, settings, stranger_pems
+):
+    channel = AlipayChannel(**{**settings.ALIPAY, "alipay_public_key_pem": stranger_pems[1]})
 
     with pytest.raises(ProviderError) as error:
         channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
@@ -445,14 +372,8 @@ def test_answers_signed_by_another_key_are_an_error_not_a_decline(live_service, 
     assert not isinstance(error.value, ProviderDeclined | ProviderUnavailable)
 
 
-def test_a_request_signed_by_an_unknown_app_key_is_declined(live_service, settings):
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = stranger.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    channel = AlipayChannel(**{**settings.ALIPAY, "private_key_pem": private_pem})
+def test_a_request_signed_by_an_unknown_app_key_is_declined(live_service, settings, stranger_pems):
+    channel = AlipayChannel(**{**settings.ALIPAY, "private_key_pem": stranger_pems[0]})
 
     with pytest.raises(ProviderDeclined) as declined:
         channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))

@@ -6,7 +6,6 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integrations.payments.alipay import (
@@ -19,6 +18,7 @@ from integrations.payments.alipay import (
     yuan,
 )
 from integrations.payments.base import InvalidNotification, TradeStatus
+from tests.integrations.helpers import key_pems, new_key
 
 APP_ID = "2021000000000001"
 
@@ -47,36 +47,24 @@ DOCUMENTED_NOTIFICATION = {
 }
 
 
-def _pems(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
-
-
 @pytest.fixture(scope="module")
 def alipay_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return new_key()
 
 
 @pytest.fixture(scope="module")
 def stranger_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return new_key()
 
 
 @pytest.fixture(scope="module")
 def channel(alipay_key) -> AlipayChannel:
-    app_private, _ = _pems(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    app_private, _ = key_pems(new_key())
     return AlipayChannel(
         base_url="http://127.0.0.1:9/gateway.do",
         app_id=APP_ID,
         private_key_pem=app_private,
-        alipay_public_key_pem=_pems(alipay_key)[1],
+        alipay_public_key_pem=key_pems(alipay_key)[1],
     )
 
 

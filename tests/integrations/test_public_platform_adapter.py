@@ -11,17 +11,14 @@ import csv
 import hashlib
 import json
 import queue
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 
@@ -39,65 +36,25 @@ from integrations.payments.base import (
 )
 from integrations.payments.public_platform import BEIJING, PublicPlatformChannel
 from integrations.payments.registry import CHANNEL_CODES, UnknownChannel, get_channel
+from tests.integrations import helpers
+from tests.integrations.helpers import (
+    StubServer,
+    deliveries,
+    key_pems,
+    new_key,
+    pay,
+    today_in_beijing,
+    unreachable_url,
+    wait_for,
+)
 
 ACK = (200, b'{"code":"SUCCESS"}')
 
 
-class StubServer:
-    """An HTTP server on loopback that records each request and plays back canned answers."""
-
-    def __init__(self, answers: list[tuple[int, bytes]] = (), *, delay: float = 0) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        pending = list(answers)
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.put((dict(self.headers), body))
-                time.sleep(delay)
-                status, answer = pending.pop(0) if pending else ACK
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def next_request(self, timeout: float = 5) -> tuple[dict[str, str], bytes]:
-        return self.received.get(timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def stub_server() -> Iterator[Callable[..., StubServer]]:
-    servers: list[StubServer] = []
-
-    def start(answers: list[tuple[int, bytes]] = (), **options: float) -> StubServer:
-        servers.append(StubServer(answers, **options))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def receiver(stub_server) -> StubServer:
-    """The service's notify endpoint, acknowledging every notification."""
-    return stub_server()
+def stub_server(stub_server) -> Callable[..., StubServer]:
+    """Stand-ins that acknowledge as the service's notify endpoint once their answers run out."""
+    return partial(stub_server, default=ACK)
 
 
 @pytest.fixture
@@ -110,62 +67,14 @@ def sandbox(live_service) -> str:
     return f"{live_service.url}/sandbox/public_platform"
 
 
-def key_pems(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private.decode(), public.decode()
-
-
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def stranger_pems() -> tuple[str, str]:
-    """A key pair that neither the platform nor the merchant holds."""
-    return key_pems(new_key())
-
-
 def configured_channel(settings, **overrides: object) -> PublicPlatformChannel:
     return PublicPlatformChannel(**{**settings.PUBLIC_PLATFORM, **overrides})
 
 
 def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
-    fields = {
-        "out_trade_no": f"pay_{uuid.uuid4().hex[:20]}",
-        "payment_code": "11010012345678901238",
-        "amount": 12345,
-        "subject": "营业执照补办 <工本费>",
-        "department_code": "110100-SCJG",
-        "notify_url": notify_url,
-        "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
-        "opened_at": datetime.now(BEIJING),
-        "return_url": "https://portal.example.gov.cn/cases/1",
-    }
-    return CreateTrade(**{**fields, **overrides})
-
-
-def pay(pay_url: str, **choice: object) -> requests.Response:
-    return requests.post(pay_url, json={"result": "success", **choice}, timeout=5)
-
-
-def deliveries(sandbox: str, out_trade_no: str) -> list[dict]:
-    url = f"{sandbox}/_control/trades/{out_trade_no}/deliveries"
-    return requests.get(url, timeout=5).json()["deliveries"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        time.sleep(0.02)
+    return helpers.new_trade(
+        notify_url, **{"return_url": "https://portal.example.gov.cn/cases/1", **overrides}
+    )
 
 
 def paid_trade(channel: PublicPlatformChannel) -> CreateTrade:
@@ -217,12 +126,6 @@ def signed_answer(settings, data: dict) -> bytes:
     return json.dumps(
         signing.signed({"code": "SUCCESS", "message": "OK", "data": data}, key)
     ).encode()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- trades ---------------------------------------------------------------------------
@@ -403,7 +306,7 @@ def test_a_request_from_an_unknown_app_is_declined(live_service, settings):
 
 
 def test_an_unreachable_platform_is_unavailable(settings):
-    channel = configured_channel(settings, base_url=f"http://127.0.0.1:{closed_port()}")
+    channel = configured_channel(settings, base_url=unreachable_url())
 
     with pytest.raises(ProviderUnavailable):
         channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
@@ -846,7 +749,7 @@ def test_the_statement_of_a_day_without_trades_has_a_header_and_zero_totals(chan
 
 
 def test_the_statement_of_a_day_to_come_is_declined(channel):
-    tomorrow = datetime.now(BEIJING).date() + timedelta(days=1)
+    tomorrow = today_in_beijing() + timedelta(days=1)
 
     with pytest.raises(ProviderDeclined) as refused:
         channel.fetch_statement(tomorrow)

@@ -9,29 +9,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from integrations.payments import signing
-
-
-def _pem(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
+from tests.integrations.helpers import key_pems, new_key
 
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicKey]:
-    private_pem, public_pem = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    private_pem, public_pem = key_pems(new_key())
     return signing.load_private_key(private_pem), signing.load_public_key(public_pem)
 
 
 @pytest.fixture(scope="module")
 def stranger() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return new_key()
 
 
 MESSAGE = {

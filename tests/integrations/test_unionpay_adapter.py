@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import queue
-import socket
-import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from urllib.parse import parse_qsl
 
 import pytest
@@ -33,58 +31,32 @@ from integrations.payments.base import (
 )
 from integrations.payments.registry import get_channel
 from integrations.payments.unionpay import BEIJING, UnionPayChannel
+from tests.integrations import helpers
+from tests.integrations.helpers import StubServer, pay, unreachable_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Receiver:
-    """An HTTP server on loopback that records each POST and answers with the next status."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        pending, received = list(statuses), self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.put((dict(self.headers), body))
-                self.send_response(pending.pop(0) if pending else 200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/notify/unionpay"
-
-    def next_request(self, timeout: float = 5) -> tuple[dict[str, str], bytes]:
-        return self.received.get(timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+@pytest.fixture
+def stub_server(stub_server) -> Callable[..., StubServer]:
+    """Notify receivers that answer "ok", with no content type, to POSTs only."""
+    return partial(
+        stub_server,
+        default=(200, b"ok"),
+        content_type=None,
+        path="/notify/unionpay",
+        answer_get=False,
+    )
 
 
 @pytest.fixture
-def receivers() -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
+def receivers(stub_server) -> Callable[..., StubServer]:
+    """Starts a notify receiver that answers with the given statuses in turn, then 200."""
 
-    def start(statuses: list[int] = ()) -> Receiver:
-        started.append(Receiver(list(statuses)))
-        return started[-1]
+    def start(statuses: list[int] = ()) -> StubServer:
+        return stub_server([(status, b"ok") for status in statuses])
 
-    yield start
-    for receiver in started:
-        receiver.close()
-
-
-@pytest.fixture
-def receiver(receivers) -> Receiver:
-    return receivers()
+    return start
 
 
 @pytest.fixture
@@ -100,16 +72,10 @@ def sandbox(live_service) -> str:
 def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
     fields = {
         "out_trade_no": f"pay_{uuid.uuid4().hex[:24]}",
-        "payment_code": "11010012345678901238",
-        "amount": 12345,
         "subject": "营业执照补办 工本费",
-        "department_code": "110100-SCJG",
-        "notify_url": notify_url,
-        "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
-        "opened_at": datetime.now(BEIJING),
         "return_url": "https://portal.example.gov.cn/cases/1",
     }
-    return CreateTrade(**{**fields, **overrides})
+    return helpers.new_trade(notify_url, **{**fields, **overrides})
 
 
 def new_refund(trade: CreateTrade, notify_url: str, amount: int) -> RefundRequest:
@@ -125,11 +91,7 @@ def new_refund(trade: CreateTrade, notify_url: str, amount: int) -> RefundReques
     )
 
 
-def pay(pay_url: str, **choice: object) -> requests.Response:
-    return requests.post(pay_url, json={"result": "success", **choice}, timeout=5)
-
-
-def paid_trade(channel: UnionPayChannel, receiver: Receiver) -> CreateTrade:
+def paid_trade(channel: UnionPayChannel, receiver: StubServer) -> CreateTrade:
     trade = new_trade(receiver.url)
     assert pay(channel.create_trade(trade).pay_url).status_code == 200
     receiver.next_request()
@@ -137,22 +99,7 @@ def paid_trade(channel: UnionPayChannel, receiver: Receiver) -> CreateTrade:
 
 
 def deliveries(sandbox: str, out_trade_no: str) -> list[dict]:
-    url = f"{sandbox}/_control/trades/{unionpay.order_id(out_trade_no)}/deliveries"
-    return requests.get(url, timeout=5).json()["deliveries"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        time.sleep(0.02)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return helpers.deliveries(sandbox, unionpay.order_id(out_trade_no))
 
 
 # -- trades -----------------------------------------------------------------------------
@@ -405,7 +352,7 @@ def test_a_date_without_transactions_has_no_file(channel):
 
 
 def test_an_unreachable_gateway_is_unavailable(settings, receiver):
-    config = {**settings.UNIONPAY, "base_url": f"http://127.0.0.1:{closed_port()}"}
+    config = {**settings.UNIONPAY, "base_url": unreachable_url()}
     channel = UnionPayChannel(**config)
     trade = new_trade(receiver.url)
     channel.create_trade(trade)  # signs locally: no call

@@ -3,68 +3,40 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlencode
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from integrations.payments import unionpay
 from integrations.payments.base import InvalidNotification, RefundStatus, TradeStatus
 from integrations.payments.unionpay import BEIJING, UnionPayChannel
+from tests.integrations.helpers import certificate_pem, key_and_certificate, private_pem
 
 MER_ID = "777290058110048"
 
 
-def _key_and_certificate(name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
-
-
-def _pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 @pytest.fixture(scope="module")
 def unionpay_side() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    return _key_and_certificate("unionpay signing")
+    return key_and_certificate("unionpay signing")
 
 
 @pytest.fixture(scope="module")
 def stranger() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    return _key_and_certificate("stranger")
+    return key_and_certificate("stranger")
 
 
 @pytest.fixture(scope="module")
 def channel(unionpay_side) -> UnionPayChannel:
-    merchant_key, merchant_certificate = _key_and_certificate("merchant")
+    merchant_key, merchant_certificate = key_and_certificate("merchant")
     return UnionPayChannel(
         base_url="http://127.0.0.1:9",
         mer_id=MER_ID,
-        private_key_pem=_key_pem(merchant_key),
-        certificate_pem=_pem(merchant_certificate),
-        unionpay_certificate_pem=_pem(unionpay_side[1]),
+        private_key_pem=private_pem(merchant_key),
+        certificate_pem=certificate_pem(merchant_certificate),
+        unionpay_certificate_pem=certificate_pem(unionpay_side[1]),
     )
 
 
@@ -190,7 +162,7 @@ CONSUME_NOTIFICATION = {
 
 
 def _body(fields: dict[str, str], key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> bytes:
-    with_cert = {**fields, "signPubKeyCert": _pem(certificate)}
+    with_cert = {**fields, "signPubKeyCert": certificate_pem(certificate)}
     return urlencode({**with_cert, "signature": unionpay.sign(with_cert, key)}).encode()
 
 
@@ -242,7 +214,7 @@ def test_a_failed_payment_is_notified_with_its_response_code(channel, unionpay_s
 def test_a_notification_signed_by_another_key_is_rejected_even_with_the_right_certificate(
     channel, unionpay_side, stranger
 ):
-    with_cert = {**CONSUME_NOTIFICATION, "signPubKeyCert": _pem(unionpay_side[1])}
+    with_cert = {**CONSUME_NOTIFICATION, "signPubKeyCert": certificate_pem(unionpay_side[1])}
     forged = {**with_cert, "signature": unionpay.sign(with_cert, stranger[0])}
 
     with pytest.raises(InvalidNotification, match="signature"):

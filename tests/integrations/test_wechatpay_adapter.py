@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 import queue
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 
 from integrations.payments import signing, wechatpay
@@ -35,65 +32,24 @@ from integrations.payments.base import (
 )
 from integrations.payments.registry import CHANNEL_CODES, get_channel
 from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
+from tests.integrations.helpers import (
+    StubServer,
+    deliveries,
+    new_trade,
+    pay,
+    today_in_beijing,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACK = (204, b"")
 
 
-class StubServer:
-    """An HTTP server on loopback that records each request and plays back canned answers."""
-
-    def __init__(self, answers: list[tuple[int, bytes]] = ()) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        pending, received = list(answers), self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.put((dict(self.headers), body))
-                status, answer = pending.pop(0) if pending else ACK
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def next_request(self, timeout: float = 5) -> tuple[dict[str, str], bytes]:
-        return self.received.get(timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def stub_server() -> Iterator[Callable[..., StubServer]]:
-    servers: list[StubServer] = []
-
-    def start(answers: list[tuple[int, bytes]] = ()) -> StubServer:
-        servers.append(StubServer(answers))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def receiver(stub_server) -> StubServer:
-    """The service's notify endpoint, acknowledging every notification with 204."""
-    return stub_server()
+def stub_server(stub_server) -> Callable[..., StubServer]:
+    """Stand-ins that acknowledge with 204, as the service's notify endpoint does."""
+    return partial(stub_server, default=ACK)
 
 
 @pytest.fixture
@@ -106,40 +62,11 @@ def sandbox(live_service) -> str:
     return f"{live_service.url}/sandbox/wechatpay"
 
 
-@pytest.fixture(scope="module")
-def stranger_pems() -> tuple[str, str]:
-    """A key pair that neither WeChat nor the merchant holds."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private.decode(), public.decode()
-
-
 def configured_channel(settings, *, base_url: str = "", **overrides: str) -> WechatPayChannel:
     config = {**settings.WECHATPAY, **overrides}
     fields = WechatPayCredentials.__dataclass_fields__
     credentials = WechatPayCredentials(**{name: config[name] for name in fields})
     return WechatPayChannel(base_url=base_url or config["base_url"], credentials=credentials)
-
-
-def new_trade(notify_url: str, **overrides: object) -> CreateTrade:
-    fields = {
-        "out_trade_no": f"pay_{uuid.uuid4().hex[:20]}",
-        "payment_code": "11010012345678901238",
-        "amount": 12345,
-        "subject": "营业执照补办 <工本费>",
-        "department_code": "110100-SCJG",
-        "notify_url": notify_url,
-        "expires_at": datetime.now(BEIJING) + timedelta(hours=1),
-        "opened_at": datetime.now(BEIJING),
-    }
-    return CreateTrade(**{**fields, **overrides})
 
 
 def new_refund(trade: CreateTrade, notify_url: str, **overrides: object) -> RefundRequest:
@@ -156,27 +83,10 @@ def new_refund(trade: CreateTrade, notify_url: str, **overrides: object) -> Refu
     return RefundRequest(**{**fields, **overrides})
 
 
-def pay(pay_url: str, **choice: object) -> requests.Response:
-    return requests.post(pay_url, json={"result": "success", **choice}, timeout=5)
-
-
 def paid_trade(channel: WechatPayChannel, notify_url: str) -> CreateTrade:
     trade = new_trade(notify_url)
     pay(channel.create_trade(trade).pay_url, notify=False)
     return trade
-
-
-def deliveries(sandbox: str, kind: str, number: str) -> list[dict]:
-    url = f"{sandbox}/_control/{kind}/{number}/deliveries"
-    return requests.get(url, timeout=5).json()["deliveries"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        time.sleep(0.02)
 
 
 # -- trades ---------------------------------------------------------------------------
@@ -422,7 +332,7 @@ def test_todays_statement_holds_the_payment_and_the_refund_in_wechats_format(cha
     refund = new_refund(trade, receiver.url)
     channel.refund(refund)
 
-    content = channel.fetch_statement(datetime.now(BEIJING).date())
+    content = channel.fetch_statement(today_in_beijing())
     bill = wechatpay.parse_trade_bill(content)
     rows = [row for row in bill.rows if row.out_trade_no == trade.out_trade_no]
 
@@ -581,9 +491,9 @@ def test_unacknowledged_notifications_are_retried_on_the_schedule_until_acknowle
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url)
 
-    wait_for(lambda: len(deliveries(sandbox, "trades", trade.out_trade_no)) >= 3)
+    wait_for(lambda: len(deliveries(sandbox, trade.out_trade_no)) >= 3)
     time.sleep(0.4)  # a fourth try would be due 180 ms (3 minutes / 1000) after the third
-    tries = deliveries(sandbox, "trades", trade.out_trade_no)
+    tries = deliveries(sandbox, trade.out_trade_no)
 
     assert [(d["status_code"], d["acknowledged"]) for d in tries] == [
         (500, False),
@@ -603,7 +513,7 @@ def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
     trade = paid_trade(channel, receiver.url)
     resend = f"{sandbox}/_control/trades/{trade.out_trade_no}/notify"
 
-    assert deliveries(sandbox, "trades", trade.out_trade_no) == []
+    assert deliveries(sandbox, trade.out_trade_no) == []
     first = requests.post(resend, timeout=5).json()
     again = requests.post(resend, timeout=5).json()
     notifications = [channel.parse_notification(*receiver.next_request()) for _ in range(2)]
@@ -611,7 +521,7 @@ def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
     assert first == {"status_code": 204, "body": "", "error": ""}
     assert again == first
     assert notifications[0].notify_id == notifications[1].notify_id
-    triggers = [d["trigger"] for d in deliveries(sandbox, "trades", trade.out_trade_no)]
+    triggers = [d["trigger"] for d in deliveries(sandbox, trade.out_trade_no)]
     assert triggers == ["control", "control"]
 
 

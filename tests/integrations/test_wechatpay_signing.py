@@ -9,42 +9,26 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integrations.payments import wechatpay
 from integrations.payments.base import InvalidNotification, RefundStatus, TradeStatus
 from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
+from tests.integrations.helpers import key_pems, new_key
 
 SAMPLE_BILL = Path("/work/shared/samples/wechatpay_bill/wechatpay-php__bill.ALL.csv")
 APIV3_KEY = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, as WeChat issues them
 PLATFORM_SERIAL = "5157F09EFDC096DE15EBE81A47057A7200000001"
 
 
-def _pems(key: rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
-
-
-def _new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @pytest.fixture(scope="module")
 def platform() -> rsa.RSAPrivateKey:
-    return _new_key()
+    return new_key()
 
 
 @pytest.fixture(scope="module")
 def stranger() -> rsa.RSAPrivateKey:
-    return _new_key()
+    return new_key()
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +37,10 @@ def channel(platform) -> WechatPayChannel:
         mchid="1900000001",
         appid="wx0000000000000001",
         merchant_serial_no="3775B6A45ACD588826D15E583A95F5DD00000001",
-        private_key_pem=_pems(_new_key())[0],
+        private_key_pem=key_pems(new_key())[0],
         apiv3_key=APIV3_KEY,
         platform_serial_no=PLATFORM_SERIAL,
-        platform_public_key_pem=_pems(platform)[1],
+        platform_public_key_pem=key_pems(platform)[1],
     )
     return WechatPayChannel(base_url="http://127.0.0.1:9", credentials=credentials)
 

@@ -16,7 +16,6 @@ import json
 import re
 import secrets
 import threading
-import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -24,12 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -44,13 +41,13 @@ from integrations.payments.alipay import (
     verify_content,
     yuan,
 )
+from integrations.payments.sandbox import common
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 QR_CODE_LIFETIME = timedelta(hours=2)  # a pre-order without time_expire
 BILL_LINK_LIFETIME = timedelta(seconds=30)
 # Seconds between one notification try and the next: 8 tries over about 25 hours.
 RETRY_DELAYS = (240, 600, 600, 3600, 7200, 21600, 54000)
-NOTIFY_TIMEOUT = (3.0, 10.0)
 SELLER_ID = "2088000000000001"  # the sandbox merchant's Alipay user id (PID)
 BUYER = {"buyer_id": "2088000000000002", "buyer_logon_id": "san***@sandbox.com"}
 MAX_FEN = 10_000_000_000  # 100,000,000.00 yuan, Alipay's largest total_amount
@@ -383,7 +380,7 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
         with _lock:
             return HttpResponse(_cashier_page(request, _scan(token)))
     wants_json = request.content_type == "application/json"
-    choice = _cashier_choice(request, wants_json)
+    choice = common.cashier_choice(request, wants_json, request.POST.get("result"))
     if choice is None:
         return JsonResponse({"code": "INVALID_PARAMETER", "message": "result"}, status=400)
     result, notify = choice
@@ -403,7 +400,7 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
     if notify:
         threading.Thread(
             target=_notify_until_acknowledged,
-            args=(key, _alipay_key(), float(settings.SANDBOX_ALIPAY["time_scale"])),
+            args=(key, _alipay_key(), common.time_scale("SANDBOX_ALIPAY")),
             name=f"alipay-notify-{answer['trade_no']}",
             daemon=True,
         ).start()
@@ -421,20 +418,6 @@ def _scan(token: str) -> _Trade:
         trade.trade_no = f"{now:%Y%m%d}2200{secrets.randbelow(10**14):014d}"
     _expire_if_due(trade, now)
     return trade
-
-
-def _cashier_choice(request: HttpRequest, wants_json: bool) -> tuple[str, bool] | None:
-    if wants_json:
-        try:
-            body = signing.loads_object(request.body)
-        except signing.MalformedJson:
-            return None
-        result, notify = body.get("result"), body.get("notify", True)
-    else:
-        result, notify = request.POST.get("result"), True
-    if result not in ("success", "failed") or not isinstance(notify, bool):
-        return None
-    return result, notify
 
 
 def _settle(trade: _Trade, *, paid: bool, now: datetime) -> None:
@@ -456,22 +439,15 @@ _STATUS_NAMES = {
 def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
     actions = ""
     if trade.status == "WAIT_BUYER_PAY":
-        actions = format_html(
-            '<form method="post" action="{}">'
-            '<button name="result" value="success">确认付款</button> '
-            '<button name="result" value="failed">模拟支付失败</button></form>',
-            request.path,
-        )
-    return format_html(
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
-        "<dt>商品</dt><dd>{subject}</dd><dt>金额</dt><dd>¥{amount}</dd>"
-        "<dt>状态</dt><dd>{status}</dd></dl>{actions}</body></html>",
-        title="支付宝 收银台（沙箱）",
-        subject=trade.biz["subject"],
-        amount=yuan(trade.amount),
-        status=_STATUS_NAMES[trade.status],
-        actions=actions,
+        actions = common.pay_form(request.path, pay="确认付款")
+    return common.cashier_page(
+        "支付宝 收银台（沙箱）",
+        [
+            ("商品", trade.biz["subject"]),
+            ("金额", f"¥{yuan(trade.amount)}"),
+            ("状态", _STATUS_NAMES[trade.status]),
+        ],
+        actions,
     )
 
 
@@ -479,28 +455,20 @@ def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every pre-order and trade, newest first, with its cashier."""
     with _lock:
         trades = list(_trades.values())[::-1]
-    rows = format_html_join(
-        "",
-        '<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td><td><a href="{}">收银台</a></td></tr>',
+    return common.trades_page(
+        "支付宝开放平台（沙箱）交易",
+        ("商户订单号", "支付宝交易号", "金额", "状态"),
         (
             (
                 trade.out_trade_no,
                 trade.trade_no,
-                yuan(trade.amount),
+                f"¥{yuan(trade.amount)}",
                 _STATUS_NAMES[trade.status],
                 reverse("alipay_sandbox:cashier", args=[trade.qr_token]),
             )
             for trade in trades
         ),
-    )
-    return HttpResponse(
-        format_html(
-            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
-            "</head><body><h1>{title}</h1><table><tr><th>商户订单号</th><th>支付宝交易号</th>"
-            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
-            title="支付宝开放平台（沙箱）交易",
-            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
-        )
+        empty="暂无交易",
     )
 
 
@@ -510,13 +478,15 @@ def index(request: HttpRequest) -> HttpResponse:
 def _notify_until_acknowledged(
     key: tuple[str, str], alipay_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
-    for delay in (0, *RETRY_DELAYS):
-        time.sleep(delay / time_scale)
-        with _lock:
-            if _trades[key].acknowledged:
-                return
-        if _deliver(key, alipay_key, trigger="schedule")[0]["acknowledged"]:
-            return
+    with _lock:
+        trade = _trades[key]
+    common.notify_until_acknowledged(
+        _lock,
+        trade,
+        lambda: _deliver(key, alipay_key, trigger="schedule")[0],
+        RETRY_DELAYS,
+        time_scale,
+    )
 
 
 def _deliver(
@@ -530,27 +500,20 @@ def _deliver(
         notify_url = trade.notify_url
     content = signed_content(fields, exclude=("sign", "sign_type"))
     fields["sign"] = sign_content(content, alipay_key)
-    try:
-        response = requests.post(
-            notify_url,
-            data={name: value.encode() for name, value in fields.items()},
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            timeout=NOTIFY_TIMEOUT,
-            allow_redirects=False,
-        )
-        status_code, body, error = response.status_code, response.text[:2000], ""
-    except requests.RequestException as exc:
-        status_code, body, error = None, "", type(exc).__name__
-    attempt = {
-        "time": now.isoformat(),
-        "trigger": trigger,
-        "status_code": status_code,
-        "error": error,
-        "acknowledged": status_code == 200 and body.strip() == "success",
-    }
-    with _lock:
-        trade.deliveries.append(attempt)
-        trade.acknowledged = trade.acknowledged or attempt["acknowledged"]
+    status_code, body, error = common.post_notification(
+        notify_url,
+        data={name: value.encode() for name, value in fields.items()},
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    attempt = common.log_delivery(
+        _lock,
+        trade,
+        at=now.isoformat(),
+        trigger=trigger,
+        status_code=status_code,
+        error=error,
+        acknowledged=status_code == 200 and body.strip() == "success",
+    )
     return attempt, body
 
 
@@ -723,14 +686,8 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     with _lock:
         settled = bool(_trades[key].notify_id)
     if not settled:
-        return JsonResponse(
-            {"code": "NO_NOTIFICATION", "message": "the trade has not been paid or closed yet"},
-            status=409,
-        )
-    attempt, body = _deliver(key, _alipay_key(), trigger="control")
-    return JsonResponse(
-        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
-    )
+        return common.no_notification("the trade has not been paid or closed yet")
+    return common.delivery_answer(*_deliver(key, _alipay_key(), trigger="control"))
 
 
 @require_GET

@@ -24,22 +24,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing
+from integrations.payments.sandbox import common
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Seconds between one notification try and the next, after the first try.
 RETRY_DELAYS = (15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
-NOTIFY_TIMEOUT = (3.0, 10.0)
 MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
 REFUND_SETTLE_DELAY = 2.0  # seconds from trade.refund to the refund's outcome
 REFUND_FAIL_REASON = "PAYER_ACCOUNT_ABNORMAL"
@@ -334,7 +333,7 @@ def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
         answer = refund.view()
     threading.Thread(
         target=_settle_refund_later,
-        args=(refund, _platform_key(), _time_scale()),
+        args=(refund, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
         name=f"public-platform-refund-{refund.refund_no}",
         daemon=True,
     ).start()
@@ -429,7 +428,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
         with _lock:
             return HttpResponse(_cashier_page(request, _cashier_trade(trade_no)))
     wants_json = request.content_type == "application/json"
-    choice = _cashier_choice(request, wants_json)
+    choice = common.cashier_choice(request, wants_json, request.POST.get("result"))
     if choice is None:
         return JsonResponse(
             {"code": "INVALID_PARAMETER", "message": 'result must be "success" or "failed"'},
@@ -458,7 +457,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
     if notify:
         threading.Thread(
             target=_notify_until_acknowledged,
-            args=(trade, _platform_key(), _time_scale()),
+            args=(trade, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
             name=f"public-platform-notify-{trade_no}",
             daemon=True,
         ).start()
@@ -472,20 +471,6 @@ def _cashier_trade(trade_no: str) -> _Trade:
         raise Http404("no such trade")
     _expire_if_due(trade, _now())
     return trade
-
-
-def _cashier_choice(request: HttpRequest, wants_json: bool) -> tuple[str, bool] | None:
-    if wants_json:
-        try:
-            body = signing.loads_object(request.body)
-        except signing.MalformedJson:
-            return None
-        result, notify = body.get("result"), body.get("notify", True)
-    else:
-        result, notify = request.POST.get("result"), True
-    if result not in ("success", "failed") or not isinstance(notify, bool):
-        return None
-    return result, notify
 
 
 def _settle(trade: _Trade, *, paid: bool, now: datetime) -> None:
@@ -506,28 +491,20 @@ _STATUS_NAMES = {
 
 def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
     if trade.status == "WAIT_PAY":
-        actions = format_html(
-            '<form method="post" action="{}">'
-            '<button name="result" value="success">支付</button> '
-            '<button name="result" value="failed">模拟支付失败</button></form>',
-            request.path,
-        )
+        actions = common.pay_form(request.path)
     elif trade.params["return_url"]:
         actions = format_html('<p><a href="{}">返回</a></p>', trade.params["return_url"])
     else:
         actions = ""
-    return format_html(
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
-        "<dt>缴费事项</dt><dd>{subject}</dd><dt>缴款码</dt><dd>{payment_code}</dd>"
-        "<dt>金额</dt><dd>¥{yuan}</dd><dt>状态</dt><dd>{status}</dd></dl>"
-        "{actions}</body></html>",
-        title="统一公共支付平台 收银台（沙箱）",
-        subject=trade.params["subject"],
-        payment_code=trade.params["payment_code"],
-        yuan=_yuan(trade.params["amount"]),
-        status=_STATUS_NAMES[trade.status],
-        actions=actions,
+    return common.cashier_page(
+        "统一公共支付平台 收银台（沙箱）",
+        [
+            ("缴费事项", trade.params["subject"]),
+            ("缴款码", trade.params["payment_code"]),
+            ("金额", f"¥{common.yuan(trade.params['amount'])}"),
+            ("状态", _STATUS_NAMES[trade.status]),
+        ],
+        actions,
     )
 
 
@@ -535,33 +512,21 @@ def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every trade it holds, newest first, with its cashier."""
     with _lock:
         trades = list(_trades.values())[::-1]
-    rows = format_html_join(
-        "",
-        '<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td><td><a href="{}">收银台</a></td></tr>',
+    return common.trades_page(
+        "统一公共支付平台（沙箱）交易",
+        ("商户订单号", "缴款码", "金额", "状态"),
         (
             (
                 trade.params["out_trade_no"],
                 trade.params["payment_code"],
-                _yuan(trade.params["amount"]),
+                f"¥{common.yuan(trade.params['amount'])}",
                 _STATUS_NAMES[trade.status],
                 f"{request.path.rstrip('/')}/cashier/{trade.trade_no}",
             )
             for trade in trades
         ),
+        empty="暂无交易",
     )
-    return HttpResponse(
-        format_html(
-            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
-            "</head><body><h1>{title}</h1><table><tr><th>商户订单号</th><th>缴款码</th>"
-            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
-            title="统一公共支付平台（沙箱）交易",
-            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
-        )
-    )
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 # -- bills ------------------------------------------------------------------------------
@@ -635,10 +600,6 @@ def bill(request: HttpRequest, token: str) -> HttpResponse:
 # -- refunds and notifications ----------------------------------------------------------
 
 
-def _time_scale() -> float:
-    return float(settings.SANDBOX_PUBLIC_PLATFORM["time_scale"])
-
-
 def _settle_refund_later(
     refund: _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
@@ -655,13 +616,13 @@ def _settle_refund_later(
 def _notify_until_acknowledged(
     subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
-    for delay in (0, *RETRY_DELAYS):
-        time.sleep(delay / time_scale)
-        with _lock:
-            if subject.outbox.acknowledged:
-                return
-        if _deliver(subject, platform_key, trigger="schedule")[0]["acknowledged"]:
-            return
+    common.notify_until_acknowledged(
+        _lock,
+        subject.outbox,
+        lambda: _deliver(subject, platform_key, trigger="schedule")[0],
+        RETRY_DELAYS,
+        time_scale,
+    )
 
 
 def _deliver(
@@ -672,27 +633,20 @@ def _deliver(
     with _lock:
         notification = signing.signed(subject.notification(now), platform_key)
         notify_url = subject.params["notify_url"]
-    try:
-        response = requests.post(
-            notify_url,
-            data=json.dumps(notification, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            timeout=NOTIFY_TIMEOUT,
-            allow_redirects=False,
-        )
-        status_code, body, error = response.status_code, response.text[:2000], ""
-    except requests.RequestException as exc:
-        status_code, body, error = None, "", type(exc).__name__
-    attempt = {
-        "time": now.isoformat(timespec="milliseconds"),
-        "trigger": trigger,
-        "status_code": status_code,
-        "error": error,
-        "acknowledged": status_code == 200 and _is_acknowledgement(body),
-    }
-    with _lock:
-        subject.outbox.deliveries.append(attempt)
-        subject.outbox.acknowledged = subject.outbox.acknowledged or attempt["acknowledged"]
+    status_code, body, error = common.post_notification(
+        notify_url,
+        data=json.dumps(notification, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    attempt = common.log_delivery(
+        _lock,
+        subject.outbox,
+        at=now.isoformat(timespec="milliseconds"),
+        trigger=trigger,
+        status_code=status_code,
+        error=error,
+        acknowledged=status_code == 200 and _is_acknowledgement(body),
+    )
     return attempt, body
 
 
@@ -731,14 +685,8 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     """Send the trade's notification once more, now, and answer with what the service said."""
     trade = _trade_or_404(out_trade_no)
     if not trade.outbox.notify_id:
-        return JsonResponse(
-            {"code": "NO_NOTIFICATION", "message": "the trade has not been paid or failed yet"},
-            status=409,
-        )
-    attempt, body = _deliver(trade, _platform_key(), trigger="control")
-    return JsonResponse(
-        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
-    )
+        return common.no_notification("the trade has not been paid or failed yet")
+    return common.delivery_answer(*_deliver(trade, _platform_key(), trigger="control"))
 
 
 @require_GET

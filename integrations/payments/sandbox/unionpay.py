@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import secrets
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -23,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
@@ -32,11 +29,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing, unionpay
+from integrations.payments.sandbox import common
 from integrations.payments.unionpay import BEIJING
 
 # Seconds between one notification try and the next, after the first try.
 RETRY_DELAYS = (1, 2, 4, 8, 16)
-NOTIFY_TIMEOUT = (3.0, 10.0)
 SETTLEMENT_CUTOFF = timedelta(hours=1)  # the settlement date turns at 23:00 Beijing time
 ACQUIRER = "48020000"  # the sandbox's acquiring and sending institution code
 MASKED_CARD = "621626******0018"  # a made-up test card, masked as the bill shows it
@@ -310,7 +307,7 @@ def front_trans(request: HttpRequest) -> HttpResponse:
     """
     wants_json = request.content_type == "application/json"
     fields = {**request.GET.dict(), **({} if wants_json else request.POST.dict())}
-    choice = _cashier_choice(request, fields.pop("result", None), wants_json)
+    choice = common.cashier_choice(request, wants_json, fields.pop("result", None))
     try:
         form = _authenticate(fields, {("01", "01")})
         txn = _open_consume(form, request.get_full_path() if request.GET else "")
@@ -332,22 +329,6 @@ def front_trans(request: HttpRequest) -> HttpResponse:
     if notify:
         _start_notifying(txn)
     return JsonResponse(answer) if wants_json else HttpResponse(page)
-
-
-def _cashier_choice(
-    request: HttpRequest, form_result: str | None, wants_json: bool
-) -> tuple[str, bool] | None:
-    if wants_json:
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            body = {}
-        result, notify = body.get("result"), body.get("notify", True)
-    else:
-        result, notify = form_result, True
-    if result not in ("success", "failed") or not isinstance(notify, bool):
-        return None
-    return result, notify
 
 
 def _open_consume(form: dict[str, str], pay_url: str) -> _Txn:
@@ -391,33 +372,21 @@ def _cashier_page(request: HttpRequest, txn: _Txn, fields: dict[str, str]) -> st
         hidden = format_html_join(
             "", '<input type="hidden" name="{}" value="{}">', sorted(fields.items())
         )
-        actions = format_html(
-            '<form method="post" action="{}">{}<button name="result" value="success">支付</button> '
-            '<button name="result" value="failed">模拟支付失败</button></form>',
-            request.path,
-            hidden,
-        )
+        actions = common.pay_form(request.path, hidden=hidden)
     elif txn.request.get("frontUrl"):
         actions = format_html('<p><a href="{}">返回商户</a></p>', txn.request["frontUrl"])
     else:
         actions = ""
-    return format_html(
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
-        "<dt>商户代码</dt><dd>{mer_id}</dd><dt>订单号</dt><dd>{order_id}</dd>"
-        "<dt>金额</dt><dd>¥{yuan}</dd><dt>状态</dt><dd>{status}</dd></dl>"
-        "{actions}</body></html>",
-        title="银联在线支付 收银台（沙箱）",
-        mer_id=txn.request["merId"],
-        order_id=txn.request["orderId"],
-        yuan=_yuan(txn.amount),
-        status=status,
-        actions=actions,
+    return common.cashier_page(
+        "银联在线支付 收银台（沙箱）",
+        [
+            ("商户代码", txn.request["merId"]),
+            ("订单号", txn.request["orderId"]),
+            ("金额", f"¥{common.yuan(txn.amount)}"),
+            ("状态", status),
+        ],
+        actions,
     )
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 @require_GET
@@ -425,29 +394,18 @@ def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every consume the gateway has seen, newest first."""
     with _lock:
         consumes = [txn for txn in _txns.values() if txn.request["txnType"] == "01"][::-1]
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>¥{}</td><td>{}</td>"
-            '<td><a href="{}">收银台</a></td></tr>',
+        rows = [
             (
-                (
-                    txn.request["merId"],
-                    txn.request["orderId"],
-                    _yuan(txn.amount),
-                    _STATUS_NAMES[txn.status],
-                    txn.pay_url or request.path,
-                )
-                for txn in consumes
-            ),
-        )
-    return HttpResponse(
-        format_html(
-            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
-            "</head><body><h1>{title}</h1><table><tr><th>商户代码</th><th>订单号</th>"
-            "<th>金额</th><th>状态</th><th></th></tr>{rows}</table></body></html>",
-            title="银联在线网关（沙箱）交易",
-            rows=rows or format_html("<tr><td colspan=5>{}</td></tr>", "暂无交易"),
-        )
+                txn.request["merId"],
+                txn.request["orderId"],
+                f"¥{common.yuan(txn.amount)}",
+                _STATUS_NAMES[txn.status],
+                txn.pay_url or request.path,
+            )
+            for txn in consumes
+        ]
+    return common.trades_page(
+        "银联在线网关（沙箱）交易", ("商户代码", "订单号", "金额", "状态"), rows, empty="暂无交易"
     )
 
 
@@ -464,13 +422,9 @@ def _start_notifying(txn: _Txn) -> None:
 
 
 def _notify_until_acknowledged(txn: _Txn, time_scale: float) -> None:
-    for delay in (0, *RETRY_DELAYS):
-        time.sleep(delay / time_scale)
-        with _lock:
-            if txn.acknowledged:
-                return
-        if _deliver(txn, trigger="schedule")[0]["acknowledged"]:
-            return
+    common.notify_until_acknowledged(
+        _lock, txn, lambda: _deliver(txn, trigger="schedule")[0], RETRY_DELAYS, time_scale
+    )
 
 
 def _deliver(txn: _Txn, *, trigger: str) -> tuple[dict[str, Any], str]:
@@ -479,27 +433,20 @@ def _deliver(txn: _Txn, *, trigger: str) -> tuple[dict[str, Any], str]:
     with _lock:
         notification = _sign(_notification(txn))
         back_url = txn.request["backUrl"]
-    try:
-        response = requests.post(
-            back_url,
-            data=notification,
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
-            timeout=NOTIFY_TIMEOUT,
-            allow_redirects=False,
-        )
-        status_code, body, error = response.status_code, response.text[:2000], ""
-    except requests.RequestException as exc:
-        status_code, body, error = None, "", type(exc).__name__
-    attempt = {
-        "time": now.isoformat(timespec="milliseconds"),
-        "trigger": trigger,
-        "status_code": status_code,
-        "error": error,
-        "acknowledged": status_code == 200,
-    }
-    with _lock:
-        txn.deliveries.append(attempt)
-        txn.acknowledged = txn.acknowledged or attempt["acknowledged"]
+    status_code, body, error = common.post_notification(
+        back_url,
+        data=notification,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
+    )
+    attempt = common.log_delivery(
+        _lock,
+        txn,
+        at=now.isoformat(timespec="milliseconds"),
+        trigger=trigger,
+        status_code=status_code,
+        error=error,
+        acknowledged=status_code == 200,
+    )
     return attempt, body
 
 
@@ -634,13 +581,8 @@ def control_notify(request: HttpRequest, order_id: str) -> JsonResponse:
     """Send the order's back-end notification once more, now; answer what the service said."""
     txn = _latest(order_id)
     if txn.status == "open":
-        return JsonResponse(
-            {"code": "NO_NOTIFICATION", "message": "the order has not completed yet"}, status=409
-        )
-    attempt, body = _deliver(txn, trigger="control")
-    return JsonResponse(
-        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
-    )
+        return common.no_notification("the order has not completed yet")
+    return common.delivery_answer(*_deliver(txn, trigger="control"))
 
 
 @require_GET

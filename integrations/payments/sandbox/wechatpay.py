@@ -24,16 +24,15 @@ from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
-from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing
+from integrations.payments.sandbox import common
 from integrations.payments.wechatpay import (
     AEAD_ALGORITHM,
     AUTH_SCHEMA,
@@ -56,7 +55,6 @@ RETRY_DELAYS = (
     15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 )  # fmt: skip
 REFUND_SETTLE_SECONDS = 60  # a refund to the payer's balance lands within minutes
-NOTIFY_TIMEOUT = (3.0, 10.0)
 BILL_LINK_LIFETIME = timedelta(minutes=5)
 FEE_RATE_PER_MILLE = 6  # 0.60%
 MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
@@ -554,12 +552,13 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
         with _lock:
             return HttpResponse(_cashier_page(request, _cashier_trade(token)))
     wants_json = request.content_type == "application/json"
-    choice = _cashier_choice(request, wants_json)
+    choice = common.cashier_choice(request, wants_json, request.POST.get("result"))
     if choice is None:
         return JsonResponse(
             {"code": "PARAM_ERROR", "message": 'result must be "success" or "failed"'}, status=400
         )
-    paid, notify = choice
+    result, notify = choice
+    paid = result == "success"
     with _lock:
         trade = _cashier_trade(token)
         if trade.trade_state != "NOTPAY":
@@ -597,20 +596,6 @@ def _cashier_trade(token: str) -> _Trade:
     return trade
 
 
-def _cashier_choice(request: HttpRequest, wants_json: bool) -> tuple[bool, bool] | None:
-    if wants_json:
-        try:
-            body = signing.loads_object(request.body)
-        except signing.MalformedJson:
-            return None
-        result, notify = body.get("result"), body.get("notify", True)
-    else:
-        result, notify = request.POST.get("result"), True
-    if result not in ("success", "failed") or not isinstance(notify, bool):
-        return None
-    return result == "success", notify
-
-
 def _settle(trade: _Trade, *, paid: bool) -> None:
     """Pay the trade (and prepare its notification) or fail it; hold the lock."""
     if not paid:
@@ -642,24 +627,16 @@ _STATE_NAMES = {
 def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
     actions = ""
     if trade.trade_state == "NOTPAY":
-        actions = format_html(
-            '<form method="post" action="{}">'
-            '<button name="result" value="success">支付</button> '
-            '<button name="result" value="failed">模拟支付失败</button></form>',
-            request.path,
-        )
-    return format_html(
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        "<title>{title}</title></head><body><h1>{title}</h1><dl>"
-        "<dt>商品描述</dt><dd>{description}</dd><dt>商户订单号</dt><dd>{out_trade_no}</dd>"
-        "<dt>金额</dt><dd>¥{yuan}</dd><dt>状态</dt><dd>{state}</dd></dl>"
-        "{actions}</body></html>",
-        title="微信支付 收银台（沙箱）",
-        description=trade.params["description"],
-        out_trade_no=trade.params["out_trade_no"],
-        yuan=fen_to_yuan(trade.params["amount"]["total"]),
-        state=_STATE_NAMES[trade.trade_state],
-        actions=actions,
+        actions = common.pay_form(request.path)
+    return common.cashier_page(
+        "微信支付 收银台（沙箱）",
+        [
+            ("商品描述", trade.params["description"]),
+            ("商户订单号", trade.params["out_trade_no"]),
+            ("金额", f"¥{fen_to_yuan(trade.params['amount']['total'])}"),
+            ("状态", _STATE_NAMES[trade.trade_state]),
+        ],
+        actions,
     )
 
 
@@ -667,27 +644,19 @@ def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every order it holds, newest first, with its cashier."""
     with _lock:
         trades = list(_trades.values())[::-1]
-    rows = format_html_join(
-        "",
-        '<tr><td>{}</td><td>¥{}</td><td>{}</td><td><a href="{}">收银台</a></td></tr>',
+    return common.trades_page(
+        "微信支付（沙箱）订单",
+        ("商户订单号", "金额", "状态"),
         (
             (
                 trade.params["out_trade_no"],
-                fen_to_yuan(trade.params["amount"]["total"]),
+                f"¥{fen_to_yuan(trade.params['amount']['total'])}",
                 _STATE_NAMES[trade.trade_state],
                 reverse("wechatpay_sandbox:cashier", args=[trade.token]),
             )
             for trade in trades
         ),
-    )
-    return HttpResponse(
-        format_html(
-            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
-            "</head><body><h1>{title}</h1><table><tr><th>商户订单号</th><th>金额</th>"
-            "<th>状态</th><th></th></tr>{rows}</table></body></html>",
-            title="微信支付（沙箱）订单",
-            rows=rows or format_html("<tr><td colspan=4>{}</td></tr>", "暂无订单"),
-        )
+        empty="暂无订单",
     )
 
 
@@ -727,40 +696,31 @@ def _notice(
 
 
 def _notify_until_acknowledged(key: str, time_scale: float) -> None:
-    for delay in (0, *RETRY_DELAYS):
-        time.sleep(delay / time_scale)
-        with _lock:
-            if _notices[key].acknowledged:
-                return
-        if _deliver(key, trigger="schedule")[0]["acknowledged"]:
-            return
+    with _lock:
+        notice = _notices[key]
+    common.notify_until_acknowledged(
+        _lock, notice, lambda: _deliver(key, trigger="schedule")[0], RETRY_DELAYS, time_scale
+    )
 
 
 def _deliver(key: str, *, trigger: str) -> tuple[dict[str, Any], str]:
     """POST the notification once; return the logged try and the receiver's answer."""
     with _lock:
         notice = _notices[key]
-    try:
-        response = requests.post(
-            notice.notify_url,
-            data=notice.body,
-            headers={"Content-Type": "application/json", **_signature_headers(notice.body)},
-            timeout=NOTIFY_TIMEOUT,
-            allow_redirects=False,
-        )
-        status_code, body, error = response.status_code, response.text[:2000], ""
-    except requests.RequestException as exc:
-        status_code, body, error = None, "", type(exc).__name__
-    attempt = {
-        "time": _now().isoformat(timespec="milliseconds"),
-        "trigger": trigger,
-        "status_code": status_code,
-        "error": error,
-        "acknowledged": status_code in (200, 204),
-    }
-    with _lock:
-        notice.deliveries.append(attempt)
-        notice.acknowledged = notice.acknowledged or attempt["acknowledged"]
+    status_code, body, error = common.post_notification(
+        notice.notify_url,
+        data=notice.body,
+        headers={"Content-Type": "application/json", **_signature_headers(notice.body)},
+    )
+    attempt = common.log_delivery(
+        _lock,
+        notice,
+        at=_now().isoformat(timespec="milliseconds"),
+        trigger=trigger,
+        status_code=status_code,
+        error=error,
+        acknowledged=status_code in (200, 204),
+    )
     return attempt, body
 
 
@@ -928,11 +888,8 @@ def control_notify(request: HttpRequest, kind: str, number: str) -> JsonResponse
     try:
         key, _ = _notice_or_404(kind, number)
     except _Refused as refusal:
-        return JsonResponse({"code": refusal.code, "message": refusal.message}, status=409)
-    attempt, body = _deliver(key, trigger="control")
-    return JsonResponse(
-        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
-    )
+        return common.no_notification(refusal.message)
+    return common.delivery_answer(*_deliver(key, trigger="control"))
 
 
 @require_GET
