@@ -15,7 +15,7 @@ from config.celery_app import app as celery_app
 basehttp.WSGIServer.request_queue_size = 128
 
 # Settings of the outside parties whose base_url points at a sandbox in this server.
-PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY")
+PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS")
 
 
 @pytest.fixture

@@ -87,3 +87,29 @@ SANDBOX_UNIONPAY = {
 # Each sandbox revenue system checks request signatures with its secret, which the
 # demo seed also registers on the RevenueSystem row pointed at it.
 SANDBOX_REVENUE = {"systems": {"hz-fiscal": dev_keys.secret_b64("revenue-hz-fiscal")}}
+
+# China Post EMS, pointed at its sandbox with development credentials; see docs/ems.md.
+EMS = {
+    "base_url": env("EMS_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/ems",  # noqa: F405
+    "sender_no": "1100000000001",
+    "authorization": dev_keys.secret_b64("ems-authorization", 12),
+    "secret": dev_keys.secret_b64("ems-secret"),
+}
+SANDBOX_EMS = {
+    "senders": {EMS["sender_no"]: {"authorization": EMS["authorization"], "secret": EMS["secret"]}},
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}
+
+# SF Express open platform, pointed at its sandbox. A deployment points base_url at
+# https://sfapi.sf-express.com and supplies its partnerID, checkword and push token.
+SF_EXPRESS = {
+    "base_url": env("SF_EXPRESS_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/sf",  # noqa: F405
+    "partner_id": "SFSANDBOX0001",
+    "checkword": dev_keys.secret_b64("sf-express-checkword", 24),
+    "push_token": dev_keys.secret_b64("sf-express-push-token", 24),
+    "monthly_card": "7551234567",
+}
+SANDBOX_SF_EXPRESS = {
+    "partners": {SF_EXPRESS["partner_id"]: SF_EXPRESS["checkword"]},
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}

@@ -17,6 +17,13 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/
 CELERY_TASK_ALWAYS_EAGER = False
 # Each test process gets a queue of its own so that parallel runs never take each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-for _sandbox in (SANDBOX_PUBLIC_PLATFORM, SANDBOX_ALIPAY, SANDBOX_WECHATPAY, SANDBOX_UNIONPAY):  # noqa: F405
+for _sandbox in (
+    SANDBOX_PUBLIC_PLATFORM,  # noqa: F405
+    SANDBOX_ALIPAY,  # noqa: F405
+    SANDBOX_WECHATPAY,  # noqa: F405
+    SANDBOX_UNIONPAY,  # noqa: F405
+    SANDBOX_SF_EXPRESS,  # noqa: F405
+    SANDBOX_EMS,  # noqa: F405
+):
     _sandbox["time_scale"] = 1000.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

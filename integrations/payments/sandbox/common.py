@@ -36,6 +36,15 @@ def yuan(fen: int) -> str:
 # -- the cashier ------------------------------------------------------------------------
 
 
+def control_body(request: HttpRequest) -> dict[str, Any]:
+    """A control endpoint's JSON object body; anything else reads as no options."""
+    try:
+        body = signing.loads_object(request.body or b"{}")
+    except signing.MalformedJson:
+        return {}
+    return body
+
+
 def cashier_choice(
     request: HttpRequest, wants_json: bool, form_result: str | None
 ) -> tuple[str, bool] | None:

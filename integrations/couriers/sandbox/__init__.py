@@ -1,0 +1,1 @@
+"""Sandboxes that speak each courier's own wire protocol."""

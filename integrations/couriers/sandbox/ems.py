@@ -1,0 +1,339 @@
+"""A sandbox of the EMS open platform that speaks its protocol (see docs/ems.md).
+
+It checks each request's sender, authorisation code and dataDigest as the platform does,
+keeps bookings in memory, and serves tracks and a freight bill per date. Tests and
+operators drive a waybill through its life with ``_control/`` scans; each scan is pushed
+to the booking's pushUrl, signed, until acknowledged (retries sped up by
+``SANDBOX_EMS["time_scale"]``), and ``_control/.../push`` pushes a waybill's traces again,
+duplicated and out of order on request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from integrations.couriers import ems
+from integrations.payments.sandbox import common
+
+RETRY_DELAYS = (15, 60, 300, 1800)  # seconds between push retries, in real time
+FREIGHT_FEN = 1800  # the standard parcel rate; insurance adds 1% of the declared value
+_ORDER_FIELDS = ("logisticsOrderNo", "bizProductNo", "sender", "receiver", "pushUrl")
+_OP_NAMES = {
+    "203": ("收寄", "已收寄"),
+    "306": ("封发", "已封发，发往下一站"),
+    "389": ("解车", "已到达，正在处理"),
+    "912": ("转运", "已交运输，转运中"),
+    "954": ("到达处理中心", "已到达处理中心"),
+    "702": ("投递", "正在投递，投递员电话已提供"),
+    "703": ("待自提", "已到达自提点，请凭取件码领取"),
+    "704": ("妥投", "已妥投，本人签收"),
+    "705": ("未妥投", "未妥投：收件人无人在家"),
+    "706": ("滞留", "滞留：待与收件人联系"),
+    "711": ("退回", "已退回寄件人"),
+    "712": ("退回妥投", "退件已妥投，寄件人签收"),
+    "713": ("丢失/损毁", "邮件丢失或损毁，已启动赔偿"),
+}
+_ORGS = ("北京市邮区中心局", "北京航空邮件处理中心", "上海市邮区中心局", "上海浦东揽投部")
+
+_lock = threading.Lock()
+_shipments: dict[str, _Shipment] = {}  # by waybill number
+_waybills: dict[tuple[str, str], str] = {}  # (senderNo, logisticsOrderNo) -> waybill
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class _Outbox:
+    """The tries of one push (a common.DeliveryLog)."""
+
+    acknowledged: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Shipment:
+    sender_no: str
+    order: dict[str, Any]
+    waybill_no: str
+    booked_on: date
+    cancelled: bool = False
+    traces: list[dict[str, str]] = field(default_factory=list)
+    pushes: list[_Outbox] = field(default_factory=list)
+
+    def billed(self, sender_no: str, bill_date: date) -> bool:
+        """Whether the sender's bill of the date charges this booking."""
+        return self.sender_no == sender_no and self.booked_on == bill_date and not self.cancelled
+
+    def freight(self) -> int:
+        return FREIGHT_FEN + ems.fen(self.order.get("insuranceAmount") or "0") // 100
+
+
+def _config() -> dict[str, Any]:
+    return settings.SANDBOX_EMS
+
+
+def _now() -> datetime:
+    return datetime.now(ems.BEIJING)
+
+
+def _answer(body: dict[str, Any]) -> JsonResponse:
+    return JsonResponse({"retCode": ems.SUCCESS_CODE, "retMsg": "成功", "retBody": body})
+
+
+def _refusal(code: str, message: str) -> JsonResponse:
+    return JsonResponse({"retCode": code, "retMsg": message, "retBody": None})
+
+
+# -- the open API -----------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def api_open(request: HttpRequest) -> HttpResponse:
+    """One call of the open API: check the caller and the digest, then run the apiCode."""
+    form = request.POST
+    sender = _config()["senders"].get(form.get("senderNo", ""))
+    content, given = form.get("logitcsInterface", ""), form.get("dataDigest", "")
+    if sender is None or form.get("authorization") != sender["authorization"]:
+        return _refusal("B00001", "senderNo or authorization is not valid")
+    if not ems.verify_digest(content, sender["secret"], given):
+        return _refusal("B00002", "dataDigest does not verify")
+    handler = _HANDLERS.get(form.get("apiCode", ""))
+    if handler is None:
+        return _refusal("B00003", "unknown apiCode")
+    try:
+        message = json.loads(content)
+        if not isinstance(message, dict):
+            raise _Refused("B00004", "logitcsInterface is not a JSON object")
+        return handler(request, form["senderNo"], message)
+    except ValueError:
+        return _refusal("B00004", "logitcsInterface is not JSON")
+    except _Refused as refused:
+        return _refusal(refused.code, refused.message)
+
+
+def _order_create(request: HttpRequest, sender_no: str, order: dict[str, Any]) -> JsonResponse:
+    missing = [name for name in _ORDER_FIELDS if not order.get(name)]
+    if missing:
+        raise _Refused("B00004", f"missing: {', '.join(missing)}")
+    key = (sender_no, order["logisticsOrderNo"])
+    with _lock:
+        waybill_no = _waybills.get(key)
+        if waybill_no is None:
+            waybill_no = f"11{secrets.randbelow(10**11):011d}"
+            _shipments[waybill_no] = _Shipment(sender_no, order, waybill_no, _now().date())
+            _waybills[key] = waybill_no
+    label = request.build_absolute_uri(f"labels/{waybill_no}")
+    return _answer(
+        {
+            "logisticsOrderNo": order["logisticsOrderNo"],
+            "waybillNo": waybill_no,
+            "labelUrl": label,
+        }
+    )
+
+
+def _order_cancel(request: HttpRequest, sender_no: str, message: dict[str, Any]) -> JsonResponse:
+    with _lock:
+        shipment = _sender_shipment(sender_no, message.get("waybillNo"))
+        if shipment.order["logisticsOrderNo"] != message.get("logisticsOrderNo"):
+            raise _Refused("B00005", "the waybill belongs to another order")
+        if shipment.traces:
+            raise _Refused("B00011", "邮件已收寄，不能取消")
+        shipment.cancelled = True
+    return _answer({"logisticsOrderNo": message["logisticsOrderNo"], "cancelled": True})
+
+
+def _track_query(request: HttpRequest, sender_no: str, message: dict[str, Any]) -> JsonResponse:
+    with _lock:
+        shipment = _sender_shipment(sender_no, message.get("waybillNo"))
+        return _answer({"waybillNo": shipment.waybill_no, "traces": list(shipment.traces)})
+
+
+def _freight_bill(request: HttpRequest, sender_no: str, message: dict[str, Any]) -> HttpResponse:
+    try:
+        bill_date = date.fromisoformat(str(message.get("billDate")))
+    except ValueError as exc:
+        raise _Refused("B00004", "billDate must be yyyy-MM-dd") from exc
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(ems.BILL_COLUMNS)
+    with _lock:
+        for shipment in _shipments.values():
+            if shipment.billed(sender_no, bill_date):
+                order_no = shipment.order["logisticsOrderNo"]
+                freight = common.yuan(shipment.freight())
+                writer.writerow((shipment.waybill_no, order_no, bill_date, freight))
+    return HttpResponse(text.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+
+
+_HANDLERS = {
+    ems.API_ORDER_CREATE: _order_create,
+    ems.API_ORDER_CANCEL: _order_cancel,
+    ems.API_TRACK_QUERY: _track_query,
+    ems.API_FREIGHT_BILL: _freight_bill,
+}
+
+
+def _sender_shipment(sender_no: str, waybill_no: object) -> _Shipment:
+    """The sender's shipment of that waybill; call with the lock held."""
+    shipment = _shipments.get(waybill_no) if isinstance(waybill_no, str) else None
+    if shipment is None or shipment.sender_no != sender_no:
+        raise _Refused("B00006", "no such waybill")
+    return shipment
+
+
+@require_GET
+def label(request: HttpRequest, waybill_no: str) -> HttpResponse:
+    """A plain-text stand-in for the waybill's label: its number, nothing personal."""
+    if waybill_no not in _shipments:
+        raise Http404("no such waybill")
+    return HttpResponse(f"EMS {waybill_no}\n", content_type="text/plain; charset=utf-8")
+
+
+# -- pushes -----------------------------------------------------------------------------
+
+
+def _push_form(shipment: _Shipment, trace: dict[str, str]) -> dict[str, str]:
+    secret = _config()["senders"][shipment.sender_no]["secret"]
+    content = json.dumps({"traces": [trace]}, ensure_ascii=False, separators=(",", ":"))
+    return {
+        "logistics_interface": content,
+        "data_digest": ems.digest(content, secret),
+        "msg_type": "TRACEPUSH",
+        "ecCompanyId": shipment.sender_no,
+    }
+
+
+def _deliver(shipment: _Shipment, outbox: _Outbox, form: dict[str, str], trigger: str) -> dict:
+    status_code, body, error = common.post_notification(shipment.order["pushUrl"], form, {})
+    return common.log_delivery(
+        _lock,
+        outbox,
+        at=_now().isoformat(timespec="milliseconds"),
+        trigger=trigger,
+        status_code=status_code,
+        error=error,
+        acknowledged=status_code == 200 and _is_acknowledgement(body),
+    )
+
+
+def _is_acknowledgement(body: str) -> bool:
+    try:
+        return json.loads(body).get("success") == "true"
+    except (ValueError, AttributeError):
+        return False
+
+
+def _push_until_acknowledged(shipment: _Shipment, trace: dict[str, str]) -> None:
+    outbox, form = _Outbox(), _push_form(shipment, trace)
+    with _lock:
+        shipment.pushes.append(outbox)
+    common.notify_until_acknowledged(
+        _lock,
+        outbox,
+        lambda: _deliver(shipment, outbox, form, "schedule"),
+        RETRY_DELAYS,
+        common.time_scale("SANDBOX_EMS"),
+    )
+
+
+# -- controls for tests and operators ---------------------------------------------------
+
+
+def _shipment_or_404(waybill_no: str) -> _Shipment:
+    shipment = _shipments.get(waybill_no)
+    if shipment is None:
+        raise Http404("no such waybill")
+    return shipment
+
+
+@csrf_exempt
+@require_POST
+def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    """Scan the waybill: ``{"opCode": "203", "opDesc": optional}``; the trace is pushed."""
+    body = common.control_body(request)
+    op_code = body.get("opCode")
+    if op_code not in _OP_NAMES:
+        return JsonResponse({"error": f"opCode must be one of {', '.join(_OP_NAMES)}"}, status=400)
+    op_name, op_desc = _OP_NAMES[op_code]
+    with _lock:
+        shipment = _shipment_or_404(waybill_no)
+        if shipment.cancelled:
+            return JsonResponse({"error": "the booking is cancelled"}, status=409)
+        org = len(shipment.traces) % len(_ORGS)
+        trace = {
+            "traceNo": waybill_no,
+            "opCode": op_code,
+            "opName": op_name,
+            "opTime": _now().strftime(ems.TIME_FORMAT),
+            "opOrgCode": f"1000{org:02d}",
+            "opOrgName": _ORGS[org],
+            "opDesc": str(body.get("opDesc") or op_desc),
+        }
+        shipment.traces.append(trace)
+    threading.Thread(
+        target=_push_until_acknowledged,
+        args=(shipment, trace),
+        name=f"ems-push-{waybill_no}",
+        daemon=True,
+    ).start()
+    return JsonResponse(trace)
+
+
+@csrf_exempt
+@require_POST
+def control_push(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    """Push every trace again now, ``copies`` times each, newest first if ``reverse``."""
+    body = common.control_body(request)
+    copies, reverse = body.get("copies", 1), body.get("reverse", False)
+    if not isinstance(copies, int) or not 1 <= copies <= 5 or not isinstance(reverse, bool):
+        return JsonResponse({"error": "copies is 1 to 5, reverse is a boolean"}, status=400)
+    with _lock:
+        shipment = _shipment_or_404(waybill_no)
+        traces = list(reversed(shipment.traces) if reverse else shipment.traces)
+    tries = [
+        _deliver(shipment, _Outbox(), _push_form(shipment, trace), "control")
+        for trace in traces
+        for _ in range(copies)
+    ]
+    return JsonResponse({"waybillNo": waybill_no, "deliveries": tries})
+
+
+@require_GET
+def control_deliveries(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    with _lock:
+        shipment = _shipment_or_404(waybill_no)
+        tries = [attempt for outbox in shipment.pushes for attempt in outbox.deliveries]
+    return JsonResponse({"waybillNo": waybill_no, "deliveries": tries})
+
+
+app_name = "ems_sandbox"
+urlpatterns = [
+    path("api/open", api_open, name="api"),
+    path("api/labels/<str:waybill_no>", label, name="label"),
+    path("_control/waybills/<str:waybill_no>/scan", control_scan, name="control-scan"),
+    path("_control/waybills/<str:waybill_no>/push", control_push, name="control-push"),
+    path(
+        "_control/waybills/<str:waybill_no>/deliveries",
+        control_deliveries,
+        name="control-deliveries",
+    ),
+]

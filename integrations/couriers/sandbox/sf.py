@@ -1,0 +1,362 @@
+"""A sandbox of the SF Express open platform: SF's side of the protocol.
+
+It checks each request's partner, timestamp and msgDigest as SF does, keeps orders and
+their routes in memory, answers order create / cancel and route queries, and serves a
+freight bill per date. Tests and operators drive a waybill through its life with the
+``_control/`` endpoints: each scan is pushed to the partner's registered push URL as an
+SF route push, retried until acknowledged (sped up by
+``SANDBOX_SF_EXPRESS["time_scale"]``); a replay pushes the routes so far again,
+duplicated and out of order when told to. The protocol is described in docs/sf.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from integrations.couriers import sf
+from integrations.payments.sandbox import common
+
+SETTING = "SANDBOX_SF_EXPRESS"
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+# Seconds between one push try and the next, after the first try.
+RETRY_DELAYS = (60, 300, 900, 1800, 3600)
+FREIGHT_FEN = 2300  # first kilogram, standard express
+WEIGHT_KG = "1.0"
+# The sandbox's business error codes (errorCode in apiResultData).
+DUPLICATE_ORDER = "8016"
+NO_SUCH_ORDER = "8024"
+ALREADY_PICKED_UP = "8037"
+BAD_REQUEST = "1010"
+
+
+@dataclass
+class _Push:
+    """One route push: its tries so far and whether one was acknowledged."""
+
+    acknowledged: bool = False
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Order:
+    partner_id: str
+    order_id: str
+    waybill_no: str
+    booked_on: date
+    routes: list[dict[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def picked_up(self) -> bool:
+        """Any scan at all means SF holds the parcel."""
+        return bool(self.routes)
+
+
+_lock = threading.Lock()
+_orders: dict[str, _Order] = {}  # by orderId
+_push_urls: dict[str, str] = {}  # partnerID -> the push address registered for it
+_pushes: dict[str, list[_Push]] = {}  # waybill -> its pushes
+
+
+class _Refused(Exception):
+    """A request refused at the API level (apiResultCode) or the business level."""
+
+    def __init__(self, code: str, message: str, *, api_code: str = "A1000") -> None:
+        super().__init__(message)
+        self.code, self.message, self.api_code = code, message, api_code
+
+
+def _now() -> datetime:
+    return datetime.now(sf.BEIJING)
+
+
+def _checkword(partner_id: str) -> str | None:
+    return getattr(settings, SETTING)["partners"].get(partner_id)
+
+
+def _authenticate(partner_id: str, signed: str, timestamp: str, digest: str) -> None:
+    checkword = _checkword(partner_id)
+    if checkword is None:
+        raise _Refused("", "无对应服务权限", api_code="A1004")
+    if not timestamp.isdigit():
+        raise _Refused("", "必传参数不可为空", api_code="A1001")
+    sent = datetime.fromtimestamp(int(timestamp) / 1000, sf.BEIJING)
+    if abs(_now() - sent) > MAX_CLOCK_SKEW:
+        raise _Refused("", "请求时效已过期", api_code="A1002")
+    expected = sf.msg_digest(signed, timestamp, checkword)
+    if not hmac.compare_digest(expected.encode(), digest.encode()):
+        raise _Refused("", "数字签名无效", api_code="A1006")
+
+
+# -- the API ----------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def service(request: HttpRequest) -> JsonResponse:
+    form = request.POST
+    request_id = form.get("requestID", "")
+    handler = _HANDLERS.get(form.get("serviceCode", ""))
+    try:
+        if not request_id or handler is None:
+            raise _Refused("", "必传参数不可为空", api_code="A1001")
+        partner_id, msg_data = form.get("partnerID", ""), form.get("msgData", "")
+        _authenticate(partner_id, msg_data, form.get("timestamp", ""), form.get("msgDigest", ""))
+        msg = json.loads(msg_data)
+        if not isinstance(msg, dict):
+            raise _Refused(BAD_REQUEST, "msgData 不是 JSON 对象")
+        result = {"success": True, "errorCode": "S0000", "errorMsg": None}
+        result["msgData"] = handler(partner_id, msg)
+    except ValueError:
+        result = _failure(BAD_REQUEST, "msgData 不是 JSON")
+    except _Refused as refused:
+        if refused.api_code != "A1000":
+            return _answer(request_id, refused.api_code, refused.message, None)
+        result = _failure(refused.code, refused.message)
+    return _answer(request_id, "A1000", "", result)
+
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"success": False, "errorCode": code, "errorMsg": message, "msgData": None}
+
+
+def _answer(request_id: str, code: str, message: str, result: dict | None) -> JsonResponse:
+    return JsonResponse(
+        {
+            "apiResponseID": request_id,
+            "apiResultCode": code,
+            "apiErrorMsg": message,
+            "apiResultData": None if result is None else json.dumps(result, ensure_ascii=False),
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _create(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
+    order_id = msg.get("orderId")
+    contacts = msg.get("contactInfoList")
+    if not isinstance(order_id, str) or not order_id or not isinstance(contacts, list):
+        raise _Refused(BAD_REQUEST, "orderId 与 contactInfoList 必填")
+    with _lock:
+        if order_id in _orders:
+            raise _Refused(DUPLICATE_ORDER, "重复下单")
+        waybill_no = "SF" + "".join(secrets.choice("0123456789") for _ in range(13))
+        _orders[order_id] = _Order(partner_id, order_id, waybill_no, _now().date())
+    return {
+        "orderId": order_id,
+        "waybillNoInfoList": [{"waybillType": 1, "waybillNo": waybill_no}],
+        "filterResult": 2,  # 2: within SF's delivery area
+    }
+
+
+def _update(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
+    order = _partner_order(partner_id, str(msg.get("orderId", "")))
+    if msg.get("dealType") != sf.CANCEL:
+        raise _Refused(BAD_REQUEST, "仅支持 dealType=2 (取消)")
+    with _lock:
+        if order.picked_up:
+            raise _Refused(ALREADY_PICKED_UP, "订单已揽收，不可取消")
+        order.cancelled = True
+    return {"orderId": order.order_id, "resStatus": 2}
+
+
+def _search(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
+    numbers = msg.get("trackingNumber")
+    if not isinstance(numbers, list):
+        raise _Refused(BAD_REQUEST, "trackingNumber 必填")
+    with _lock:
+        orders = [o for o in _orders.values() if o.partner_id == partner_id]
+        by_waybill = {o.waybill_no: o for o in orders}
+        return {
+            "routeResps": [
+                {"mailNo": number, "routes": _query_routes(by_waybill[number])}
+                for number in numbers
+                if number in by_waybill
+            ]
+        }
+
+
+def _query_routes(order: _Order) -> list[dict[str, str]]:
+    keys = ("acceptAddress", "acceptTime", "remark", "opCode")
+    return [{key: route[key] for key in keys} for route in order.routes]
+
+
+def _partner_order(partner_id: str, order_id: str) -> _Order:
+    order = _orders.get(order_id)
+    if order is None or order.partner_id != partner_id:
+        raise _Refused(NO_SUCH_ORDER, "订单不存在")
+    return order
+
+
+_HANDLERS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    sf.CREATE_ORDER: _create,
+    sf.UPDATE_ORDER: _update,
+    sf.SEARCH_ROUTES: _search,
+}
+
+
+# -- the freight bill -------------------------------------------------------------------
+
+
+@require_GET
+def bill(request: HttpRequest, day: str) -> HttpResponse:
+    try:
+        bill_date = date.fromisoformat(day)
+        partner_id = request.GET.get("partnerID", "")
+        digest = request.GET.get("msgDigest", "")
+        _authenticate(partner_id, day, request.GET.get("timestamp", ""), digest)
+    except (ValueError, _Refused):
+        return HttpResponse(status=403)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(sf.BILL_COLUMNS)
+    with _lock:
+        for order in _orders.values():
+            billed = order.partner_id == partner_id and order.booked_on == bill_date
+            if billed and not order.cancelled:
+                row = (order.waybill_no, order.order_id, day, WEIGHT_KG)
+                writer.writerow((*row, common.yuan(FREIGHT_FEN)))
+    return HttpResponse(out.getvalue().encode(), content_type="text/csv; charset=utf-8")
+
+
+# -- driving a waybill and pushing its routes -------------------------------------------
+
+
+def _waybill_order(waybill_no: str) -> _Order:
+    order = next((o for o in _orders.values() if o.waybill_no == waybill_no), None)
+    if order is None:
+        raise Http404("no such waybill")
+    return order
+
+
+def _next_accept_time(order: _Order) -> str:
+    """Now, or a second after the last scan: a waybill's scans never share a time."""
+    moment = _now().replace(microsecond=0, tzinfo=None)
+    if order.routes:
+        last = datetime.strptime(order.routes[-1]["acceptTime"], sf.TIME_FORMAT)
+        moment = max(moment, last + timedelta(seconds=1))
+    return moment.strftime(sf.TIME_FORMAT)
+
+
+@csrf_exempt
+@require_POST
+def control_push_url(request: HttpRequest, partner_id: str) -> JsonResponse:
+    """Register the partner's route push address, as SF's console does."""
+    url = common.control_body(request).get("url")
+    if _checkword(partner_id) is None or not isinstance(url, str):
+        return JsonResponse({"code": "BAD_REQUEST"}, status=400)
+    with _lock:
+        _push_urls[partner_id] = url
+    return JsonResponse({"url": url})
+
+
+@csrf_exempt
+@require_POST
+def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    """Scan the waybill: body {"opCode", "remark"?, "acceptAddress"?, "reasonCode"?}."""
+    body = common.control_body(request)
+    op_code = str(body.get("opCode", ""))
+    if not op_code:
+        return JsonResponse({"code": "BAD_REQUEST", "message": "opCode"}, status=400)
+    with _lock:
+        order = _waybill_order(waybill_no)
+        route = {
+            "mailno": waybill_no,
+            "orderid": order.order_id,
+            "id": str(len(order.routes) + 1) + secrets.token_hex(4),
+            "acceptTime": _next_accept_time(order),
+            "acceptAddress": str(body.get("acceptAddress", "深圳市")),
+            "remark": str(body.get("remark", "")),
+            "opCode": op_code,
+        }
+        if body.get("reasonCode"):
+            route["reasonCode"] = str(body["reasonCode"])
+        order.routes.append(route)
+    _push_later(order.partner_id, waybill_no, [route])
+    return JsonResponse({"route": route})
+
+
+@csrf_exempt
+@require_POST
+def control_replay(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    """Push the routes so far again; body {"duplicate": bool, "reverse": bool}."""
+    body = common.control_body(request)
+    with _lock:
+        order = _waybill_order(waybill_no)
+        routes = list(order.routes)
+    if body.get("reverse"):
+        routes.reverse()
+    if body.get("duplicate"):
+        routes = [route for route in routes for _ in range(2)]
+    for start in range(0, len(routes), sf.MAX_ROUTES_PER_PUSH):
+        _push_later(order.partner_id, waybill_no, routes[start : start + sf.MAX_ROUTES_PER_PUSH])
+    return JsonResponse({"routes": len(routes)})
+
+
+@require_GET
+def control_deliveries(request: HttpRequest, waybill_no: str) -> JsonResponse:
+    with _lock:
+        pushes = _pushes.get(waybill_no, [])
+        return JsonResponse({"pushes": [list(push.deliveries) for push in pushes]})
+
+
+def _push_later(partner_id: str, waybill_no: str, routes: list[dict[str, str]]) -> None:
+    with _lock:
+        url = _push_urls.get(partner_id)
+        push = _Push()
+        _pushes.setdefault(waybill_no, []).append(push)
+    if url is None:
+        return
+    body = json.dumps({"Body": {"WaybillRoute": routes}}, ensure_ascii=False).encode()
+
+    def deliver() -> dict[str, Any]:
+        status, answer, error = common.post_notification(
+            url, body, {"Content-Type": "application/json;charset=UTF-8"}
+        )
+        return common.log_delivery(
+            _lock,
+            push,
+            at=_now().isoformat(),
+            trigger="route",
+            status_code=status,
+            error=error,
+            acknowledged=status == 200 and _is_acknowledgement(answer),
+        )
+
+    threading.Thread(
+        target=common.notify_until_acknowledged,
+        args=(_lock, push, deliver, RETRY_DELAYS, common.time_scale(SETTING)),
+        daemon=True,
+    ).start()
+
+
+def _is_acknowledgement(answer: str) -> bool:
+    try:
+        return json.loads(answer).get("return_code") == "0000"
+    except (ValueError, AttributeError):
+        return False
+
+
+urlpatterns = [
+    path("std/service", service),
+    path("bills/<str:day>", bill),
+    path("_control/partners/<str:partner_id>/push_url", control_push_url),
+    path("_control/waybills/<str:waybill_no>/scan", control_scan),
+    path("_control/waybills/<str:waybill_no>/replay", control_replay),
+    path("_control/waybills/<str:waybill_no>/deliveries", control_deliveries),
+]

@@ -1,0 +1,363 @@
+"""The SF Express adapter: signing, the opCode table, pushes, and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime
+
+import pytest
+import requests
+
+from integrations.couriers import sf
+from integrations.couriers.base import (
+    Address,
+    BookingRequest,
+    FailureReason,
+    InvalidPush,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+    ShipmentStatus,
+)
+from integrations.couriers.registry import get_courier
+from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
+
+TOKEN = "push-token-0001"
+ACCEPTED = json.dumps({"return_code": "0000", "return_msg": "成功"}).encode()
+
+
+def courier(**overrides: str) -> sf.SfExpressCourier:
+    options = {"base_url": "http://127.0.0.1:9", "partner_id": "P", "checkword": "C"}
+    return sf.SfExpressCourier(**{**options, "push_token": TOKEN, **overrides})
+
+
+def route(**overrides: str) -> dict[str, str]:
+    fields = {
+        "mailno": "SF1234567890123",
+        "orderid": "shp_0001",
+        "id": "1001",
+        "acceptTime": "2026-11-26 10:00:00",
+        "acceptAddress": "深圳市",
+        "remark": "顺丰速运 已收取快件",
+        "opCode": "50",
+    }
+    return {**fields, **overrides}
+
+
+def push_body(*routes: dict[str, str]) -> bytes:
+    return json.dumps({"Body": {"WaybillRoute": list(routes)}}, ensure_ascii=False).encode()
+
+
+# -- signing ----------------------------------------------------------------------------
+
+
+def test_msg_digest_matches_the_documented_example() -> None:
+    msg_data = '{"language":"zh-CN","orderId":"QIAO-20200618-004"}'
+    digest = sf.msg_digest(msg_data, "12312334453453", "fjcg5PGKaNpPSHFAZ4QsCOkV71R3zVci")
+    assert digest == "IIKJtuLVzoFTu4kHI8M8vA=="
+
+
+def test_msg_digest_encodes_like_java_url_encoder() -> None:
+    # URLEncoder keeps letters, digits and .-*_, writes a space as + and encodes the rest.
+    encoded = "%7B%22a%22%3A%22b+c*%7E%E9%A1%BA%22%7D1k"
+    expected = base64.b64encode(hashlib.md5(encoded.encode()).digest()).decode()  # noqa: S324
+    assert sf.msg_digest('{"a":"b c*~顺"}', "1", "k") == expected
+
+
+# -- the mapping table ------------------------------------------------------------------
+
+DOCUMENTED = {
+    ShipmentStatus.PICKED_UP: ("50", "54", "607"),
+    ShipmentStatus.IN_TRANSIT: (
+        "30",
+        "31",
+        "36",
+        "3036",
+        "10",
+        "11",
+        "105",
+        "106",
+        "302",
+        "304",
+        "123",
+    ),
+    ShipmentStatus.OUT_FOR_DELIVERY: ("44", "204"),
+    ShipmentStatus.READY_FOR_PICKUP: ("125", "678"),
+    ShipmentStatus.DELIVERY_FAILED: ("70", "33"),
+    ShipmentStatus.ON_HOLD: ("77", "66", "15", "17", "18", "72"),
+    ShipmentStatus.DELIVERED: ("80", "8000", "679", "128"),
+    ShipmentStatus.RETURNING: ("99", "648", "631"),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(code, status) for status, codes in DOCUMENTED.items() for code in codes]
+)
+def test_each_documented_op_code_maps_to_its_status(code: str, status: ShipmentStatus) -> None:
+    assert sf.status_for(code) == status
+
+
+def test_the_table_holds_only_documented_codes() -> None:
+    assert len(sf.STATUS_BY_OP_CODE) == sum(len(codes) for codes in DOCUMENTED.values())
+
+
+def test_an_unknown_op_code_is_a_scan_on_the_way() -> None:
+    assert sf.status_for("9999") == ShipmentStatus.IN_TRANSIT
+
+
+@pytest.mark.parametrize(
+    ("remark", "reason"),
+    [
+        ("客户拒收", FailureReason.REFUSED),
+        ("收件地址不详", FailureReason.BAD_ADDRESS),
+        ("收方客户不在", FailureReason.NOT_HOME),
+        ("电话无人接听", FailureReason.UNREACHABLE),
+        ("天气原因", FailureReason.OTHER),
+    ],
+)
+def test_a_failed_delivery_carries_its_reason(remark: str, reason: FailureReason) -> None:
+    [event] = courier().parse_push(
+        {}, push_body(route(opCode="70", remark=remark)), {"token": TOKEN}
+    )
+    assert (event.status, event.reason) == (ShipmentStatus.DELIVERY_FAILED, reason)
+
+
+def test_yuan_become_fen_without_floats() -> None:
+    assert [sf.fen_from_yuan(text) for text in ("23", "23.5", "0.07", "1234.56")] == [
+        2300,
+        2350,
+        7,
+        123456,
+    ]
+    with pytest.raises(ProviderError):
+        sf.fen_from_yuan("1.234")
+
+
+# -- pushes -----------------------------------------------------------------------------
+
+
+def test_an_accepted_push_gives_one_event_per_route() -> None:
+    body = push_body(route(), route(opCode="30", acceptTime="2026-11-26 11:00:00"))
+    first, second = courier().parse_push({}, body, {"token": TOKEN})
+    assert first.courier == "sf"
+    assert (first.waybill_no, first.code, first.status) == (
+        "SF1234567890123",
+        "50",
+        ShipmentStatus.PICKED_UP,
+    )
+    assert first.occurred_at == datetime(2026, 11, 26, 10, tzinfo=BEIJING)
+    assert first.reason == ""
+    assert (first.location, first.description) == ("深圳市", "顺丰速运 已收取快件")
+    assert second.status == ShipmentStatus.IN_TRANSIT
+    assert first.event_id != second.event_id
+
+
+def test_the_same_scan_has_the_same_event_id_in_every_push() -> None:
+    once = courier().parse_push({}, push_body(route()), {"token": TOKEN})
+    again = courier().parse_push({}, push_body(route(id="other")), {"token": TOKEN})
+    assert once[0].event_id == again[0].event_id
+
+
+@pytest.mark.parametrize("query", [{}, {"token": ""}, {"token": "forged"}])
+def test_a_push_without_the_token_is_refused(query: dict[str, str]) -> None:
+    with pytest.raises(InvalidPush):
+        courier().parse_push({}, push_body(route()), query)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"Body": {}}',
+        push_body(),
+        push_body(*[route(id=str(n)) for n in range(11)]),
+        push_body(route(opCode="")),
+        push_body(route(acceptTime="26/11/2026")),
+        json.dumps({"Body": {"WaybillRoute": ["x"]}}).encode(),
+    ],
+)
+def test_a_malformed_or_tampered_push_is_refused(body: bytes) -> None:
+    with pytest.raises(InvalidPush):
+        courier().parse_push({}, body, {"token": TOKEN})
+
+
+def test_the_acknowledgement_is_sfs_success_body() -> None:
+    ack = courier().acknowledge(True)
+    assert (ack.status, json.loads(ack.body)) == (
+        200,
+        {"return_code": "0000", "return_msg": "成功"},
+    )
+    assert courier().acknowledge(False).status != 200
+
+
+# -- against the sandbox ----------------------------------------------------------------
+
+
+def address(name: str) -> Address:
+    return Address(name, "13800000000", "广东省", "深圳市", "南山区", "科技园路1号", "440305")
+
+
+def booking_request(notify_url: str) -> BookingRequest:
+    return BookingRequest(
+        order_no=f"shp_{uuid.uuid4().hex[:20]}",
+        sender=address("市场监管局"),
+        recipient=address("张三"),
+        items="营业执照正本",
+        declared_value=10000,
+        service_level="1",
+        notify_url=notify_url,
+    )
+
+
+@pytest.fixture
+def sandbox(live_service, settings) -> str:
+    return settings.SF_EXPRESS["base_url"]
+
+
+@pytest.fixture
+def receiver(stub_server, sandbox, settings):
+    """Our push endpoint, registered with the sandbox as the partner's push address."""
+    server = stub_server(default=(200, ACCEPTED))
+    url = f"{server.url}/couriers/sf/push?token={settings.SF_EXPRESS['push_token']}"
+    partner = settings.SF_EXPRESS["partner_id"]
+    answer = requests.post(f"{sandbox}/_control/partners/{partner}/push_url", json={"url": url})
+    answer.raise_for_status()
+    server.notify_url = url
+    return server
+
+
+def scan(sandbox: str, waybill_no: str, op_code: str, remark: str = "") -> None:
+    answer = requests.post(
+        f"{sandbox}/_control/waybills/{waybill_no}/scan",
+        json={"opCode": op_code, "remark": remark},
+        timeout=5,
+    )
+    answer.raise_for_status()
+
+
+def received(receiver, adapter, pushes: int) -> list:
+    """The events of the next ``pushes`` pushes, oldest first."""
+    events = []
+    for _ in range(pushes):
+        _, body = receiver.next_request()
+        token = receiver.notify_url.rsplit("token=", 1)[1]
+        events += adapter.parse_push({}, body, {"token": token})
+    return events
+
+
+pytestmark_db = pytest.mark.django_db(transaction=True)
+
+
+@pytestmark_db
+def test_a_waybill_is_delivered_and_pushed(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(receiver.notify_url))
+    assert booking.waybill_no.startswith("SF")
+    for code in ("50", "30", "44", "80"):
+        scan(sandbox, booking.waybill_no, code)
+    events = sorted(received(receiver, adapter, 4), key=lambda event: event.occurred_at)
+    assert [event.status for event in events] == [
+        ShipmentStatus.PICKED_UP,
+        ShipmentStatus.IN_TRANSIT,
+        ShipmentStatus.OUT_FOR_DELIVERY,
+        ShipmentStatus.DELIVERED,
+    ]
+    assert {event.waybill_no for event in events} == {booking.waybill_no}
+
+
+@pytestmark_db
+def test_a_failed_delivery_then_return(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(receiver.notify_url))
+    scan(sandbox, booking.waybill_no, "50")
+    scan(sandbox, booking.waybill_no, "70", "客户拒收")
+    scan(sandbox, booking.waybill_no, "99", "退回寄件人")
+    events = sorted(received(receiver, adapter, 3), key=lambda event: event.occurred_at)
+    assert [(event.status, event.reason) for event in events] == [
+        (ShipmentStatus.PICKED_UP, ""),
+        (ShipmentStatus.DELIVERY_FAILED, FailureReason.REFUSED),
+        (ShipmentStatus.RETURNING, ""),
+    ]
+
+
+@pytestmark_db
+def test_a_replay_pushes_duplicates_out_of_order(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(receiver.notify_url))
+    for code in ("50", "30", "44"):
+        scan(sandbox, booking.waybill_no, code)
+    first = received(receiver, adapter, 3)
+    answer = requests.post(
+        f"{sandbox}/_control/waybills/{booking.waybill_no}/replay",
+        json={"duplicate": True, "reverse": True},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    replayed = received(receiver, adapter, 1)
+    assert [event.code for event in replayed] == ["44", "44", "30", "30", "50", "50"]
+    assert {event.event_id for event in replayed} == {event.event_id for event in first}
+
+
+@pytestmark_db
+def test_track_returns_the_full_history(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(receiver.notify_url))
+    for code in ("50", "30", "44", "80"):
+        scan(sandbox, booking.waybill_no, code)
+    pushed = received(receiver, adapter, 4)
+    history = adapter.track(booking.waybill_no)
+    assert [event.code for event in history] == ["50", "30", "44", "80"]
+    assert {event.event_id for event in history} == {event.event_id for event in pushed}
+
+
+@pytestmark_db
+def test_cancel_before_pickup_and_not_after(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    waiting = adapter.book(booking_request(receiver.notify_url))
+    adapter.cancel(waiting.order_no, waiting.waybill_no)
+    picked = adapter.book(booking_request(receiver.notify_url))
+    scan(sandbox, picked.waybill_no, "50")
+    with pytest.raises(ProviderDeclined) as refused:
+        adapter.cancel(picked.order_no, picked.waybill_no)
+    assert refused.value.code == "8037"
+
+
+@pytestmark_db
+def test_booking_the_same_order_twice_is_declined(receiver) -> None:
+    adapter = get_courier("sf")
+    request = booking_request(receiver.notify_url)
+    adapter.book(request)
+    with pytest.raises(ProviderDeclined):
+        adapter.book(request)
+
+
+@pytestmark_db
+def test_the_freight_bill_lists_todays_bookings_in_fen(receiver) -> None:
+    adapter = get_courier("sf")
+    bookings = [adapter.book(booking_request(receiver.notify_url)) for _ in range(2)]
+    lines = adapter.parse_freight_bill(adapter.fetch_freight_bill(today_in_beijing()))
+    mine = {line.waybill_no: line for line in lines}
+    for booking in bookings:
+        line = mine[booking.waybill_no]
+        assert (line.order_no, line.amount, line.date) == (
+            booking.order_no,
+            2300,
+            today_in_beijing(),
+        )
+
+
+@pytestmark_db
+def test_a_wrong_checkword_is_refused(sandbox, settings) -> None:
+    settings.SF_EXPRESS = {**settings.SF_EXPRESS, "checkword": "wrong"}
+    with pytest.raises(ProviderError) as refused:
+        get_courier("sf").track("SF0000000000000")
+    assert "A1006" in str(refused.value)
+
+
+def test_an_unreachable_base_url_is_unavailable() -> None:
+    with pytest.raises(ProviderUnavailable):
+        courier(base_url=unreachable_url()).track("SF0000000000000")
