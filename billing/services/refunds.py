@@ -82,12 +82,13 @@ def refund_unsettled_payment(*, attempt_id: int) -> Refund | None:
     with transaction.atomic(durable=True):
         order = lock_order(attempt.order_id)
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
-        if not attempt.refund_due or _reserved(attempt) >= attempt.received_amount:
+        unrefunded = attempt.received_amount - _reserved(attempt)
+        if not attempt.refund_due or unrefunded <= 0:
             return None
         refund = _reserve(
             order,
             attempt,
-            amount=attempt.received_amount - _reserved(attempt),
+            amount=unrefunded,
             reason="money that could not settle the order",
             actor="system",
             kind=Refund.Kind.UNSETTLED_PAYMENT,
