@@ -31,6 +31,7 @@ bench: install services
 	$(BIN)/python bench/order_creation.py
 	$(BIN)/python bench/notifications.py
 	$(BIN)/python bench/attempt_creation.py
+	$(BIN)/python bench/courier_pushes.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 db.sqlite3-*

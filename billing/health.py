@@ -1,9 +1,11 @@
 """A circuit breaker per channel, shared by every web and worker process through the database.
 
 Closed: the channel is in rotation. After FAILURE_THRESHOLD consecutive failures (timeouts,
-unreachable, 5xx) it opens for COOL_OFF: the router skips it. When the cool-off has passed,
-the first caller to ask takes it half-open and makes one trial call; its outcome closes the
-breaker again or re-opens it. A trial whose caller vanished is given up after COOL_OFF.
+unreachable, 5xx) it opens for COOL_OFF: the router skips it. When the cool-off has passed
+the router offers it again (``channel_in_rotation`` only reads), and the first caller about
+to call it takes it half-open (``channel_take_call``) and makes one trial call; its outcome
+closes the breaker again or re-opens it. A trial whose caller vanished is given up after
+COOL_OFF.
 """
 
 from __future__ import annotations
@@ -44,19 +46,29 @@ def _move(
         )
 
 
-def channel_available(channel: str, *, now: datetime | None = None) -> bool:
-    """May a call go to this channel now? Takes the half-open trial when one is due."""
+def channel_in_rotation(channel: str, *, now: datetime | None = None) -> bool:
+    """May the router offer this channel? Reads only: a due trial is taken by the caller."""
     now = now or timezone.now()
     health = ChannelHealth.objects.filter(channel=channel).first()
+    return _may_call(health, now)
+
+
+def _may_call(health: ChannelHealth | None, now: datetime) -> bool:
     if health is None or health.state == State.CLOSED:
         return True
-    if health.open_until and health.open_until > now:
+    return not (health.open_until and health.open_until > now)
+
+
+def channel_take_call(channel: str, *, now: datetime | None = None) -> bool:
+    """May this caller call the channel now? Takes the half-open trial when one is due."""
+    now = now or timezone.now()
+    if not _may_call(ChannelHealth.objects.filter(channel=channel).first(), now):
         return False
     with transaction.atomic():
         health = _locked(channel)
         if health.state == State.CLOSED:
             return True
-        if health.open_until and health.open_until > now:
+        if not _may_call(health, now):
             return False
         _move(
             health, State.HALF_OPEN, open_until=now + COOL_OFF, why="cool-off over: one trial call"

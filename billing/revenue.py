@@ -23,6 +23,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from billing.models import (
+    FeeKind,
     PaymentOrder,
     Refund,
     RevenuePushAttempt,
@@ -143,11 +144,14 @@ def revenue_system_for_region(region_code: str) -> RevenueSystem | None:
 
 def revenue_record_emit(
     *, order: PaymentOrder, kind: str, refund: Refund | None = None
-) -> RevenueRecord:
+) -> RevenueRecord | None:
     """Write the record of a payment or refund in the caller's transaction; send it on commit.
 
-    A region without an active system gets a failed record, so finance sees it.
+    A region without an active system gets a failed record, so finance sees it. Freight
+    is not public revenue: a freight order has no record.
     """
+    if order.purpose == FeeKind.FREIGHT:
+        return None
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("revenue_record_emit must run inside the transaction of its change")
     if (kind == RevenueRecordKind.REFUND) != (refund is not None):

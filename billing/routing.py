@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.health import channel_available
+from billing.health import channel_in_rotation
 from billing.models import PaymentOrder, Processor
 from billing.services.ledger import business_date_of
 
@@ -65,6 +65,6 @@ def _ineligibility(
         return problem
     if not processor.min_amount <= order.amount <= processor.max_amount:
         return f"amount outside its limits {processor.min_amount}..{processor.max_amount} fen"
-    if not channel_available(code, now=now):
+    if not channel_in_rotation(code, now=now):
         return "out of rotation (circuit open)"
     return ""

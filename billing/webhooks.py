@@ -45,6 +45,13 @@ WEBHOOK_EVENT_TYPES = (
     "payment_order.cancelled",
     "refund.succeeded",
     "refund.failed",
+    "shipment.status_changed",
+    "shipment.booked",
+    "shipment.booking_failed",
+    "shipment.undeliverable",
+    "shipment.at_risk",
+    "shipment.overdue",
+    "shipment.stale",
 )
 ALL_EVENTS = "*"
 SECRET_COLUMN = "webhook_endpoint.secret"  # noqa: S105 - a column name for pii

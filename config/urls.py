@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
+    path("api/v1/", include("logistics.urls")),
+    path("notify/couriers/", include("logistics.api.push")),
     path("notify/", include("billing.api.notify")),
 ]
 

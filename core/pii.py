@@ -57,3 +57,8 @@ def mask_phone(value: str) -> str:
     if len(value) < 7:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(value: str) -> str:
+    """``张三`` -> ``张*``, ``欧阳小明`` -> ``欧***``: the surname's first character only."""
+    return value[:1] + "*" * (len(value) - 1)

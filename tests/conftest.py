@@ -8,11 +8,22 @@ from celery.contrib.testing.worker import start_worker
 from django.core.servers import basehttp
 from pytest_django.live_server_helper import LiveServer
 
+from billing.models import Processor
 from config.celery_app import app as celery_app
 
 # Django's live test server listens with a backlog of 10 connections; the concurrency
 # tests open 50 at once, as a portal under load would.
 basehttp.WSGIServer.request_queue_size = 128
+
+
+@pytest.fixture
+def public_platform(db):
+    """Transactional tests empty every table, so the migration's row is made again here."""
+    return Processor.objects.get_or_create(
+        code="public_platform",
+        defaults={"legal_name": "统一公共支付平台", "licensed": False, "max_amount": 10**11},
+    )[0]
+
 
 # Settings of the outside parties whose base_url points at a sandbox in this server.
 PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS")

@@ -8,7 +8,7 @@ from billing.models.orders import (
     PaymentOrderLine,
 )
 from billing.models.processors import ChannelHealth, Processor
-from billing.models.reference import Department, FeeItem, PayerType, StaffScope
+from billing.models.reference import Department, FeeItem, FeeKind, PayerType, StaffScope
 from billing.models.refunds import Refund, RefundStatus
 from billing.models.revenue import (
     RevenuePushAttempt,
@@ -31,6 +31,7 @@ __all__ = [
     "DeliveryStatus",
     "Department",
     "FeeItem",
+    "FeeKind",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerPosting",

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing.models import ids
-from billing.models.reference import Department, FeeItem, PayerType
+from billing.models.reference import Department, FeeItem, FeeKind, PayerType
 from core.models import ApiClient
 
 
@@ -28,6 +28,8 @@ class PaymentOrder(models.Model):
     service_item_code = models.CharField(max_length=64)
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="orders")
     region_code = models.CharField(max_length=6)
+    # What the money is for, from its lines' fee items: freight is owed to a courier.
+    purpose = models.CharField(max_length=8, choices=FeeKind.choices, default=FeeKind.FEE)
     payer_type = models.CharField(max_length=8, choices=PayerType.choices)
     payer_name = models.CharField(max_length=200)
     payer_id_number_encrypted = models.TextField()

@@ -34,11 +34,17 @@ class Department(models.Model):
         return f"{self.code} {self.name}"
 
 
+class FeeKind(models.TextChoices):
+    FEE = "fee", "Public revenue (非税收入), reported to the revenue system"
+    FREIGHT = "freight", "Freight collected for a courier (寄递费), not public revenue"
+
+
 class FeeItem(models.Model):
     """A fee item (收费项目) with its legal basis and its standard (收费标准)."""
 
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=FeeKind.choices, default=FeeKind.FEE)
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="fee_items")
     legal_basis = models.CharField(max_length=500)
     standard_amount = models.BigIntegerField(

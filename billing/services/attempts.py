@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing import states
 from billing.errors import ChannelDeclined, ChannelNotAccepted, ChannelUnavailable
-from billing.health import channel_failed, channel_succeeded
+from billing.health import channel_failed, channel_succeeded, channel_take_call
 from billing.models import (
     AttemptStatus,
     OrderStatus,
@@ -91,6 +91,8 @@ def _start_on_channel(
     order_public_id: str, channel_code: str, *, decision: RoutingDecision, actor: str
 ) -> PaymentAttempt:
     now = timezone.now()
+    if not channel_take_call(channel_code, now=now):
+        raise ChannelUnavailable("The channel is out of rotation while another call tries it.")
     with transaction.atomic(durable=True):
         order = lock_order(get_order(order_public_id).pk)
         _check_payable(order, now)
@@ -269,9 +271,7 @@ def _apply_success(
     _move_attempt(attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount})
     # The money is at the channel either way; it is owed to the department or back to the payer.
     owed_to = (
-        ledger.payer_refunds_due_account()
-        if refund_reason
-        else ledger.department_payable_account(order.department.code)
+        ledger.payer_refunds_due_account() if refund_reason else ledger.order_payable_account(order)
     )
     ledger.ledger_post(
         kind="unsettled_payment" if refund_reason else "payment",

@@ -21,6 +21,7 @@ DEPARTMENT_FIELDS = (
 )
 FEE_ITEM_FIELDS = (
     "name",
+    "kind",
     "legal_basis",
     "standard_amount",
     "min_amount",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 
-from billing.models import LedgerAccount, LedgerEntry, LedgerPosting
+from billing.models import FeeKind, LedgerAccount, LedgerEntry, LedgerPosting, PaymentOrder
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -39,6 +39,21 @@ def department_payable_account(department_code: str) -> LedgerAccount:
         f"Payable to department {department_code}",
         LedgerAccount.Kind.LIABILITY,
     )
+
+
+def freight_payable_account(department_code: str) -> LedgerAccount:
+    return _account(
+        f"freight_payable:{department_code}",
+        f"Freight collected by {department_code}, owed to couriers",
+        LedgerAccount.Kind.LIABILITY,
+    )
+
+
+def order_payable_account(order: PaymentOrder) -> LedgerAccount:
+    """Where an order's money is owed: the department, or the couriers for freight."""
+    if order.purpose == FeeKind.FREIGHT:
+        return freight_payable_account(order.department.code)
+    return department_payable_account(order.department.code)
 
 
 def payer_refunds_due_account() -> LedgerAccount:

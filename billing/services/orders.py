@@ -23,6 +23,7 @@ from billing.models import (
     PaymentOrderLine,
 )
 from billing.payment_codes import payment_code_format
+from billing.signals import payment_order_status_changed
 from billing.webhooks import webhook_event_emit
 from core import pii
 from core.audit import audit_record
@@ -77,6 +78,7 @@ def payment_order_create(
             "Unknown or inactive department.", fields={"department": ["No such department."]}
         )
     priced_lines = _priced_lines(department, lines)
+    purpose = _purpose_of(priced_lines)
     total = sum(line.amount for line in priced_lines)
     if total == 0:
         raise InvalidRequest(
@@ -99,6 +101,7 @@ def payment_order_create(
             service_item_code=service_item_code,
             department=department,
             region_code=region_code,
+            purpose=purpose,
             payer_type=payer.type,
             payer_name=payer.name,
             payer_id_number_encrypted=pii.encrypt(payer.id_number, column="order.payer_id_number"),
@@ -156,6 +159,17 @@ def _priced_lines(department: Department, lines: list[LineInput]) -> list[Paymen
             fields={"lines": errors},
         )
     return priced
+
+
+def _purpose_of(lines: list[PaymentOrderLine]) -> str:
+    kinds = {line.fee_item.kind for line in lines}
+    if len(kinds) > 1:
+        raise InvalidRequest(
+            "Freight and public fees go on separate orders: they are owed to different parties.",
+            code="mixed_purposes",
+            fields={"lines": ["Mixes freight and fee items."]},
+        )
+    return kinds.pop()
 
 
 def _line_problem(item: FeeItem | None, department: Department, line: LineInput) -> str:
@@ -216,6 +230,9 @@ def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason
     )
     if to in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
         webhook_event_emit(event_type=f"payment_order.{to}", payload=order_event_payload(order))
+    payment_order_status_changed.send(
+        sender=PaymentOrder, order=order, previous=previous, status=to
+    )
 
 
 def order_event_payload(order: PaymentOrder) -> dict:
@@ -225,6 +242,7 @@ def order_event_payload(order: PaymentOrder) -> dict:
         "payment_code": order.payment_code,
         "case_number": order.case_number,
         "department": order.department.code,
+        "purpose": order.purpose,
         "status": order.status,
         "amount": order.amount,
         "currency": order.currency,

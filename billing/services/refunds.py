@@ -228,7 +228,7 @@ def _refund_succeeded(
     was_owed_to = (
         ledger.payer_refunds_due_account()
         if refund.kind == Refund.Kind.UNSETTLED_PAYMENT
-        else ledger.department_payable_account(order.department.code)
+        else ledger.order_payable_account(order)
     )
     ledger.ledger_post(
         kind="refund",

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "core",
     "billing",
+    "logistics",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +109,9 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "billing.models.orders.OrderStatus",
         "AttemptStatusEnum": "billing.models.orders.AttemptStatus",
         "DeliveryStatusEnum": "billing.models.webhooks.DeliveryStatus",
+        "ShipmentStatusEnum": "logistics.models.ShipmentStatus",
+        "ShipmentKindEnum": "logistics.models.ShipmentKind",
+        "ItemKindEnum": "logistics.models.ItemKind",
     },
 }
 
@@ -116,7 +120,11 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With late acks and a prefetch of one, RabbitMQ waits for an ack that the worker's event
+# loop only sends on its next turn, and a task published meanwhile waited up to its 10 s
+# poll timeout (measured: 2 in 8 runs of a four-push test). Four in flight keep it moving;
+# unacked messages still go back to the queue if a worker dies.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "backoffice")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
@@ -131,6 +139,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
     },
     "sweep-revenue-records": {"task": "billing.tasks.sweep_revenue_records", "schedule": 30.0},
+    "sweep-shipment-bookings": {"task": "logistics.tasks.sweep_bookings", "schedule": 60.0},
+    "sweep-courier-pushes": {"task": "logistics.tasks.sweep_pushes", "schedule": 60.0},
+    "poll-courier-routes": {"task": "logistics.tasks.poll_routes", "schedule": 300.0},
+    "watch-delivery-time-limits": {"task": "logistics.tasks.watch_time_limits", "schedule": 300.0},
 }
 
 # Where providers send their asynchronous notifications back to us.
@@ -143,6 +155,39 @@ NOTIFICATION_OVERDUE_AFTER = timedelta(minutes=env_int("NOTIFICATION_OVERDUE_MIN
 WEBHOOK_TIMEOUT_SECONDS = 5
 # (connect, read) seconds for a call to a revenue-collection system.
 REVENUE_PUSH_TIMEOUT_SECONDS = (3.0, 10.0)
+
+# Shipments: the couriers the service books with, how it picks one, and the time-limit watch.
+LOGISTICS = {
+    "couriers": {
+        "sf": {
+            # Our service levels to SF's expressTypeId: 1 顺丰特快, 2 顺丰标快.
+            "service_levels": {"express": "1", "standard": "2"},
+            # The freight the applicant pays: a base per service level and insurance (保价)
+            # per mille of the declared value, as agreed in the agency's contract.
+            "tariff": {"base": {"express": 2300, "standard": 2300}, "insurance_permille": 0},
+            # SF signs no push: the addresses it pushes from (CIDRs; empty allows any).
+            "push_sources": env_list("SF_PUSH_SOURCES"),
+        },
+        "ems": {
+            "service_levels": {"standard": "1", "express": "1"},
+            "tariff": {"base": {"express": 1800, "standard": 1800}, "insurance_permille": 10},
+            "push_sources": env_list("EMS_PUSH_SOURCES"),
+        },
+    },
+    # `auto` picks the rule with the longest matching recipient region prefix.
+    "auto_courier": [
+        {"region_prefix": "", "service_level": "express", "courier": "sf"},
+        {"region_prefix": "", "service_level": "standard", "courier": "ems"},
+    ],
+    "default_undeliverable_rule": env("UNDELIVERABLE_RULE", "ask"),
+    # After this many failed delivery attempts the undeliverable rule applies.
+    "max_failed_attempts": env_int("MAX_FAILED_DELIVERIES", 2),
+    "at_risk_before": timedelta(hours=env_int("SHIPMENT_AT_RISK_HOURS", 24)),
+    "stale_after": timedelta(days=env_int("SHIPMENT_STALE_DAYS", 3)),
+    # In-flight shipments are also asked for their route this often; a courier without
+    # pushes gets its own, shorter "poll_every".
+    "poll_every": timedelta(hours=env_int("COURIER_POLL_HOURS", 6)),
+}
 
 SANDBOXES_ENABLED = False
 

@@ -5,6 +5,7 @@ the sandboxes are mounted under /sandbox/ and play every outside party.
 """
 
 import base64
+from urllib.parse import quote
 
 from config import dev_keys
 from config.env import env, env_bool
@@ -111,5 +112,11 @@ SF_EXPRESS = {
 }
 SANDBOX_SF_EXPRESS = {
     "partners": {SF_EXPRESS["partner_id"]: SF_EXPRESS["checkword"]},
+    # Each partner's push URL unless one is registered through _control/: "{service}" is
+    # replaced by SERVICE_BASE_URL at push time.
+    "push_urls": {
+        SF_EXPRESS["partner_id"]: "{service}/notify/couriers/sf/push?token="
+        + quote(SF_EXPRESS["push_token"], safe="")
+    },
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }

@@ -49,6 +49,21 @@ UNIONPAY = {
     "unionpay_certificate_pem": pem_from_env("UNIONPAY_SIGNING_CERTIFICATE"),
 }
 
+# Couriers, like processors, are those the agencies have contracts with.
+SF_EXPRESS = {
+    "base_url": env("SF_EXPRESS_BASE_URL", "https://sfapi.sf-express.com"),
+    "partner_id": env("SF_EXPRESS_PARTNER_ID"),
+    "checkword": env("SF_EXPRESS_CHECKWORD"),
+    "push_token": env("SF_EXPRESS_PUSH_TOKEN"),
+    "monthly_card": env("SF_EXPRESS_MONTHLY_CARD"),
+}
+EMS = {
+    "base_url": env("EMS_BASE_URL"),
+    "sender_no": env("EMS_SENDER_NO"),
+    "authorization": env("EMS_AUTHORIZATION"),
+    "secret": env("EMS_SECRET"),
+}
+
 SANDBOXES_ENABLED = env_bool("SANDBOXES_ENABLED", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True

@@ -109,6 +109,11 @@ class TrackingEvent:
     occurred_at: datetime
     location: str
     description: str
+    # Proof of delivery, on delivered events only: who signed, as the courier reports it,
+    # and a reference to the courier's proof-of-delivery image (a URL or the courier's
+    # image id); "" when the courier does not say.
+    signer: str = ""
+    proof_ref: str = ""
     raw: dict = field(default_factory=dict, compare=False)
 
 

@@ -72,6 +72,9 @@ _REASONS: tuple[tuple[str, FailureReason], ...] = (
     ("无人", FailureReason.NOT_HOME),
     ("电话", FailureReason.UNREACHABLE),
 )
+# Who signed for a delivered item, as opDesc names it: "已妥投，签收人：张三",
+# "他人收，签收人：门卫"; "已妥投，本人签收" names nobody.
+_SIGNER = re.compile(r"签收人是?\s*[:：]\s*([^\s,，.。;；!！、【】]+)")
 _FAILURES = frozenset({ShipmentStatus.DELIVERY_FAILED, ShipmentStatus.ON_HOLD})
 _TRACE_FIELDS = ("traceNo", "opCode", "opName", "opTime", "opOrgName", "opDesc")
 _YUAN = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
@@ -216,6 +219,8 @@ class EmsCourier:
             occurred_at=occurred_at,
             location=trace["opOrgName"],
             description=trace["opDesc"],
+            # EMS traces carry no proof-of-delivery image (docs/ems.md): proof_ref stays "".
+            signer=signer_for(status, trace["opDesc"]),
             raw=dict(trace),
         )
 
@@ -303,6 +308,14 @@ def _reason(status: ShipmentStatus, description: str) -> FailureReason | str:
     if status not in _FAILURES:
         return ""
     return next((r for word, r in _REASONS if word in description), FailureReason.OTHER)
+
+
+def signer_for(status: ShipmentStatus, description: str) -> str:
+    """Who signed, read from a delivered trace's opDesc; "" for any other trace or no name."""
+    if status is not ShipmentStatus.DELIVERED:
+        return ""
+    match = _SIGNER.search(description)
+    return match[1] if match else ""
 
 
 def _single(form: dict[str, list[str]], name: str) -> str | None:

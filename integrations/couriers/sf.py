@@ -47,7 +47,11 @@ MAX_ROUTES_PER_PUSH = 10
 CREATE_ORDER = "EXP_RECE_CREATE_ORDER"
 UPDATE_ORDER = "EXP_RECE_UPDATE_ORDER"
 SEARCH_ROUTES = "EXP_RECE_SEARCH_ROUTES"
+SEARCH_ORDER = "EXP_RECE_SEARCH_ORDER_RESP"  # 订单结果查询: the outcome of a create by orderId
 CANCEL = 2  # EXP_RECE_UPDATE_ORDER's dealType: 1 confirm, 2 cancel
+FORWARD_ORDER = "1"  # EXP_RECE_SEARCH_ORDER_RESP's searchType: 1 forward, 2 return order
+# SF's errorCode for an orderId it already holds (重复下单): an earlier try got through.
+DUPLICATE_ORDER = "8016"
 
 # SF's opCodes, each with the normalised status it means.
 STATUS_BY_OP_CODE: dict[str, ShipmentStatus] = {
@@ -75,6 +79,9 @@ _REASON_PHRASES = (
     ("不在", FailureReason.NOT_HOME),
     ("无人", FailureReason.NOT_HOME),
 )
+# Who signed for a delivered parcel, as SF's remark names it: "快件已签收，签收人：张三" or
+# "签收人是：张三"; a plain "已签收,感谢使用顺丰,期待再次为您服务" names nobody.
+_SIGNER = re.compile(r"签收人是?\s*[:：]\s*([^\s,，.。;；!！、【】]+)")
 # apiResultCode values after which the call's outcome is unknown and worth retrying.
 _RETRYABLE_API_CODES = frozenset({"A1005", "A1099"})
 _YUAN = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
@@ -113,6 +120,14 @@ def reason_for(status: ShipmentStatus, remark: str) -> FailureReason | str:
     )
 
 
+def signer_for(status: ShipmentStatus, remark: str) -> str:
+    """Who signed, read from a delivered scan's remark; "" for any other scan or no name."""
+    if status is not ShipmentStatus.DELIVERED:
+        return ""
+    match = _SIGNER.search(remark)
+    return match[1] if match else ""
+
+
 def fen_from_yuan(text: str) -> int:
     """Yuan with up to two decimals as integer fen, without floats: "23.5" -> 2350."""
     match = _YUAN.fullmatch(text.strip())
@@ -148,6 +163,8 @@ def route_event(waybill_no: str, route: Mapping[str, Any]) -> TrackingEvent:
         occurred_at=occurred_at,
         location=location,
         description=remark,
+        # SF's routes carry no proof-of-delivery image (docs/sf.md): proof_ref stays "".
+        signer=signer_for(status, remark),
         raw=dict(route),
     )
 
@@ -177,12 +194,28 @@ class SfExpressCourier:
     # -- calls --------------------------------------------------------------------------
 
     def book(self, request: BookingRequest) -> Booking:
-        data = self._call(CREATE_ORDER, _order(request, self.monthly_card))
-        waybills = data.get("waybillNoInfoList") or []
-        waybill_no = next((w.get("waybillNo") for w in waybills if w.get("waybillType") == 1), "")
-        if data.get("orderId") != request.order_no or not waybill_no:
-            raise ProviderError(f"{CREATE_ORDER}: the answer names no waybill for the order")
-        return Booking(order_no=request.order_no, waybill_no=waybill_no, label="")
+        """Create the order; idempotent by orderId, so safe to retry after an unknown outcome.
+
+        SF refuses a second create of an orderId with 8016, meaning an earlier try got
+        through (perhaps unanswered): the existing booking is then fetched and returned.
+        """
+        try:
+            data = self._call(CREATE_ORDER, _order(request, self.monthly_card))
+        except ProviderDeclined as declined:
+            if declined.code != DUPLICATE_ORDER:
+                raise
+            return self.find_booking(request.order_no)
+        return _booking(CREATE_ORDER, request.order_no, data)
+
+    def find_booking(self, order_no: str) -> Booking:
+        """The booking already made for ``order_no`` (EXP_RECE_SEARCH_ORDER_RESP).
+
+        ProviderDeclined (SF's errorCode as code) when SF holds no such order.
+        """
+        data = self._call(
+            SEARCH_ORDER, {"orderId": order_no, "searchType": FORWARD_ORDER, "language": "zh-CN"}
+        )
+        return _booking(SEARCH_ORDER, order_no, data)
 
     def cancel(self, order_no: str, waybill_no: str) -> None:
         self._call(
@@ -312,6 +345,15 @@ def _order(request: BookingRequest, monthly_card: str) -> dict[str, Any]:
     if request.pickup_from:
         order["sendStartTm"] = request.pickup_from.astimezone(BEIJING).strftime(TIME_FORMAT)
     return order
+
+
+def _booking(service_code: str, order_no: str, data: dict[str, Any]) -> Booking:
+    """The Booking in a create's or an order search's msgData: its waybillType 1 waybill."""
+    waybills = data.get("waybillNoInfoList") or []
+    waybill_no = next((w.get("waybillNo") for w in waybills if w.get("waybillType") == 1), "")
+    if data.get("orderId") != order_no or not waybill_no:
+        raise ProviderError(f"{service_code}: the answer names no waybill for the order")
+    return Booking(order_no=order_no, waybill_no=waybill_no, label="")
 
 
 def _result(service_code: str, response: requests.Response) -> dict[str, Any]:

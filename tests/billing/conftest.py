@@ -5,21 +5,12 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import Department, FeeItem, Processor
+from billing.models import Department, FeeItem
 from core.auth import api_client_create
 
 NATURAL_ID = "11010519491231002X"
 LEGAL_ID = "91110000600037341L"
 _keys = itertools.count()
-
-
-@pytest.fixture
-def public_platform(db):
-    """Transactional tests empty every table, so the migration's row is made again here."""
-    return Processor.objects.get_or_create(
-        code="public_platform",
-        defaults={"legal_name": "统一公共支付平台", "licensed": False, "max_amount": 10**11},
-    )[0]
 
 
 def make_department(code: str, name: str, **fields: object) -> Department:

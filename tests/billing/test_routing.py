@@ -92,7 +92,7 @@ def test_failures_below_the_threshold_keep_the_circuit_closed():
     health.channel_succeeded("alipay")
     health.channel_failed("alipay", now=NOW)
 
-    assert health.channel_available("alipay", now=NOW)
+    assert health.channel_take_call("alipay", now=NOW)
     assert ChannelHealth.objects.get(channel="alipay").consecutive_failures == 1
 
 
@@ -101,22 +101,35 @@ def test_after_the_cool_off_one_trial_call_decides():
         health.channel_failed("alipay", now=NOW)
     later = NOW + health.COOL_OFF + timedelta(seconds=1)
 
-    assert not health.channel_available("alipay", now=NOW)
-    assert health.channel_available("alipay", now=later)  # this caller takes the trial
-    assert not health.channel_available("alipay", now=later)  # others wait for it
+    assert not health.channel_take_call("alipay", now=NOW)
+    assert health.channel_take_call("alipay", now=later)  # this caller takes the trial
+    assert not health.channel_take_call("alipay", now=later)  # others wait for it
     health.channel_succeeded("alipay")
-    assert health.channel_available("alipay", now=later)
+    assert health.channel_take_call("alipay", now=later)
     assert ChannelHealth.objects.get(channel="alipay").state == ChannelHealth.State.CLOSED
+
+
+def test_routing_offers_a_cooled_off_channel_without_taking_its_trial():
+    for _ in range(health.FAILURE_THRESHOLD):
+        health.channel_failed("alipay", now=NOW)
+    later = NOW + health.COOL_OFF + timedelta(seconds=1)
+
+    # Asked about by the router for every payment, yet only the caller that calls takes it.
+    assert health.channel_in_rotation("alipay", now=later)
+    assert health.channel_in_rotation("alipay", now=later)
+    assert ChannelHealth.objects.get(channel="alipay").state == ChannelHealth.State.OPEN
+    assert health.channel_take_call("alipay", now=later)
+    assert not health.channel_in_rotation("alipay", now=later)
 
 
 def test_a_failed_trial_opens_the_circuit_again():
     for _ in range(health.FAILURE_THRESHOLD):
         health.channel_failed("alipay", now=NOW)
     later = NOW + health.COOL_OFF + timedelta(seconds=1)
-    assert health.channel_available("alipay", now=later)
+    assert health.channel_take_call("alipay", now=later)
 
     health.channel_failed("alipay", now=later)
 
     breaker = ChannelHealth.objects.get(channel="alipay")
     assert breaker.state == ChannelHealth.State.OPEN
-    assert not health.channel_available("alipay", now=later + timedelta(seconds=1))
+    assert not health.channel_take_call("alipay", now=later + timedelta(seconds=1))

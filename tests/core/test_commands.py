@@ -54,13 +54,13 @@ def test_load_catalogue_twice_changes_nothing_the_second_time():
 
     assert first == [
         "Departments: 5 created, 0 updated, 0 unchanged.",
-        "Fee items: 10 created, 0 updated, 0 unchanged.",
+        "Fee items: 15 created, 0 updated, 0 unchanged.",
     ]
     assert second == [
         "Departments: 0 created, 0 updated, 5 unchanged.",
-        "Fee items: 0 created, 0 updated, 10 unchanged.",
+        "Fee items: 0 created, 0 updated, 15 unchanged.",
     ]
-    assert (Department.objects.count(), FeeItem.objects.count()) == (5, 10)
+    assert (Department.objects.count(), FeeItem.objects.count()) == (5, 15)
 
 
 def test_load_catalogue_updates_a_changed_fee_item(tmp_path: Path):
@@ -70,7 +70,8 @@ def test_load_catalogue_updates_a_changed_fee_item(tmp_path: Path):
     changed = tmp_path / "catalogue.json"
     changed.write_text(json.dumps(catalogue, ensure_ascii=False), encoding="utf-8")
 
-    assert run("load_catalogue", str(changed))[1] == "Fee items: 0 created, 1 updated, 9 unchanged."
+    expected = "Fee items: 0 created, 1 updated, 14 unchanged."
+    assert run("load_catalogue", str(changed))[1] == expected
     item = FeeItem.objects.get(code=catalogue["fee_items"][0]["code"])
     assert item.standard_amount == catalogue["fee_items"][0]["standard_amount"]
 
@@ -103,4 +104,4 @@ def test_seed_demo_twice_keeps_one_portal_client_and_replaces_its_key(client):
     assert "shown this once" in first[2] and "shown this once" not in second[2]
     finance = get_user_model().objects.get(username="finance")
     assert finance.is_staff and finance.groups.filter(name="finance").exists()
-    assert (Department.objects.count(), FeeItem.objects.count()) == (5, 10)
+    assert (Department.objects.count(), FeeItem.objects.count()) == (5, 15)

@@ -90,6 +90,28 @@ def test_a_signed_push_is_parsed_into_events():
     assert event.raw == TRACE
 
 
+@pytest.mark.parametrize(
+    ("description", "signer"),
+    [
+        ("已妥投，签收人：张三", "张三"),
+        ("他人收，签收人：门卫", "门卫"),
+        ("已妥投，签收人是:李四。", "李四"),
+        ("已妥投，本人签收", ""),
+    ],
+)
+def test_a_delivered_trace_names_its_signer(description, signer):
+    trace = {**TRACE, "opCode": "704", "opName": "妥投", "opDesc": description}
+    [event] = courier().parse_push({}, push_body([trace]), {})
+    assert event.status is ShipmentStatus.DELIVERED
+    assert (event.signer, event.proof_ref) == (signer, "")
+
+
+def test_only_a_delivered_trace_has_a_signer():
+    trace = {**TRACE, "opDesc": "未妥投：签收人：张三 拒收"}
+    [event] = courier().parse_push({}, push_body([trace]), {})
+    assert event.signer == ""
+
+
 def test_a_push_signed_with_another_secret_is_refused():
     with pytest.raises(InvalidPush):
         courier().parse_push({}, push_body([TRACE], secret="forged"), {})
@@ -182,6 +204,26 @@ def test_a_booking_is_scanned_through_to_delivery_and_pushed(live_service, ems_r
         ShipmentStatus.OUT_FOR_DELIVERY,
         ShipmentStatus.DELIVERED,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivered_scan_pushes_its_signer(live_service, ems_receiver):
+    adapter = get_courier("ems")
+    booking = adapter.book(booking_request(ems_receiver.url))
+    scan(booking.waybill_no, "704", signer="门卫")
+    [event] = received(adapter, ems_receiver, 1)
+    assert (event.status, event.description) == (ShipmentStatus.DELIVERED, "已妥投，签收人：门卫")
+    assert (event.signer, event.proof_ref) == ("门卫", "")
+    [tracked] = adapter.track(booking.waybill_no)
+    assert (tracked.event_id, tracked.signer) == (event.event_id, "门卫")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sandbox_takes_a_signer_only_on_a_delivered_scan(live_service, ems_receiver):
+    booking = get_courier("ems").book(booking_request(ems_receiver.url))
+    url = f"{settings.EMS['base_url']}/_control/waybills/{booking.waybill_no}/scan"
+    for body in ({"opCode": "702", "signer": "张三"}, {"opCode": "704", "signer": ""}):
+        assert requests.post(url, json=body, timeout=5).status_code == 400
 
 
 @pytest.mark.django_db(transaction=True)

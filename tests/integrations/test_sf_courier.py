@@ -7,6 +7,7 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -125,6 +126,34 @@ def test_a_failed_delivery_carries_its_reason(remark: str, reason: FailureReason
     assert (event.status, event.reason) == (ShipmentStatus.DELIVERY_FAILED, reason)
 
 
+@pytest.mark.parametrize(
+    ("remark", "signer"),
+    [
+        ("已签收,感谢使用顺丰,期待再次为您服务", ""),
+        ("快件已签收，签收人：张三", "张三"),
+        ("签收人是：张三", "张三"),
+        ("已签收，签收人: 李四，感谢使用顺丰，期待再次为您服务", "李四"),
+        ("已签收，签收人凭取货码签收", ""),
+    ],
+)
+def test_a_delivered_scan_names_its_signer(remark: str, signer: str) -> None:
+    [event] = courier().parse_push(
+        {}, push_body(route(opCode="80", remark=remark)), {"token": TOKEN}
+    )
+    assert (event.status, event.signer, event.proof_ref) == (
+        ShipmentStatus.DELIVERED,
+        signer,
+        "",
+    )
+
+
+def test_only_a_delivered_scan_has_a_signer() -> None:
+    [event] = courier().parse_push(
+        {}, push_body(route(opCode="70", remark="签收人：张三 拒收")), {"token": TOKEN}
+    )
+    assert event.signer == ""
+
+
 def test_yuan_become_fen_without_floats() -> None:
     assert [sf.fen_from_yuan(text) for text in ("23", "23.5", "0.07", "1234.56")] == [
         2300,
@@ -230,10 +259,10 @@ def receiver(stub_server, sandbox, settings):
     return server
 
 
-def scan(sandbox: str, waybill_no: str, op_code: str, remark: str = "") -> None:
+def scan(sandbox: str, waybill_no: str, op_code: str, remark: str = "", **fields: str) -> None:
     answer = requests.post(
         f"{sandbox}/_control/waybills/{waybill_no}/scan",
-        json={"opCode": op_code, "remark": remark},
+        json={"opCode": op_code, "remark": remark, **fields},
         timeout=5,
     )
     answer.raise_for_status()
@@ -267,6 +296,26 @@ def test_a_waybill_is_delivered_and_pushed(sandbox, receiver) -> None:
         ShipmentStatus.DELIVERED,
     ]
     assert {event.waybill_no for event in events} == {booking.waybill_no}
+
+
+@pytestmark_db
+def test_a_delivered_scan_pushes_its_signer(sandbox, receiver) -> None:
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(receiver.notify_url))
+    scan(sandbox, booking.waybill_no, "80", signer="张三")
+    [event] = received(receiver, adapter, 1)
+    assert (event.status, event.description) == (ShipmentStatus.DELIVERED, "已签收，签收人：张三")
+    assert (event.signer, event.proof_ref) == ("张三", "")
+    [tracked] = adapter.track(booking.waybill_no)
+    assert (tracked.event_id, tracked.signer) == (event.event_id, "张三")
+
+
+@pytestmark_db
+def test_the_sandbox_takes_a_signer_only_on_a_delivered_scan(sandbox, receiver) -> None:
+    booking = get_courier("sf").book(booking_request(receiver.notify_url))
+    url = f"{sandbox}/_control/waybills/{booking.waybill_no}/scan"
+    for body in ({"opCode": "44", "signer": "张三"}, {"opCode": "80", "signer": ""}):
+        assert requests.post(url, json=body, timeout=5).status_code == 400
 
 
 @pytestmark_db
@@ -327,12 +376,22 @@ def test_cancel_before_pickup_and_not_after(sandbox, receiver) -> None:
 
 
 @pytestmark_db
-def test_booking_the_same_order_twice_is_declined(receiver) -> None:
+def test_booking_the_same_order_twice_returns_the_same_waybill(receiver) -> None:
+    """A retry after an unknown outcome: SF answers 8016 and the booking is looked up."""
     adapter = get_courier("sf")
     request = booking_request(receiver.notify_url)
-    adapter.book(request)
-    with pytest.raises(ProviderDeclined):
-        adapter.book(request)
+    first = adapter.book(request)
+    again = adapter.book(request)
+    assert again == first
+    assert (again.order_no, again.label) == (request.order_no, "")
+    assert adapter.find_booking(request.order_no) == first
+
+
+@pytestmark_db
+def test_the_search_of_an_unknown_order_is_declined(sandbox) -> None:
+    with pytest.raises(ProviderDeclined) as refused:
+        get_courier("sf").find_booking(f"shp_{uuid.uuid4().hex[:20]}")
+    assert refused.value.code == "8024"
 
 
 @pytestmark_db
@@ -348,6 +407,68 @@ def test_the_freight_bill_lists_todays_bookings_in_fen(receiver) -> None:
             2300,
             today_in_beijing(),
         )
+
+
+def test_the_dev_partner_pushes_to_the_service_by_default(settings) -> None:
+    config = settings.SF_EXPRESS
+    template = settings.SANDBOX_SF_EXPRESS["push_urls"][config["partner_id"]]
+    url = urlsplit(template.format(service="http://127.0.0.1:8000"))
+    assert url.path == "/notify/couriers/sf/push"
+    # The token survives the query string whatever base64 characters it holds.
+    assert parse_qs(url.query) == {"token": [config["push_token"]]}
+
+
+@pytest.fixture
+def new_partner(settings) -> str:
+    """A partner of its own (so none of its push URLs is registered yet), used by get_courier."""
+    partner = f"SFTEST{uuid.uuid4().hex[:10]}"
+    sandbox_config = settings.SANDBOX_SF_EXPRESS
+    settings.SANDBOX_SF_EXPRESS = {
+        **sandbox_config,
+        "partners": {**sandbox_config["partners"], partner: settings.SF_EXPRESS["checkword"]},
+    }
+    settings.SF_EXPRESS = {**settings.SF_EXPRESS, "partner_id": partner}
+    return partner
+
+
+def default_push_url(settings, partner: str, template: str) -> None:
+    config = settings.SANDBOX_SF_EXPRESS
+    settings.SANDBOX_SF_EXPRESS = {**config, "push_urls": {partner: template}}
+
+
+@pytestmark_db
+def test_without_a_registered_url_the_sandbox_pushes_to_the_default(
+    sandbox, stub_server, settings, new_partner
+) -> None:
+    token = settings.SF_EXPRESS["push_token"]
+    default_push_url(settings, new_partner, "{service}/couriers/sf/push?token=" + token)
+    adapter = get_courier("sf")
+    booking = adapter.book(booking_request(""))
+    target = stub_server(default=(200, ACCEPTED))
+    settings.SERVICE_BASE_URL = target.url  # "{service}" is read when the scan is pushed
+    scan(sandbox, booking.waybill_no, "50")
+    _, body = target.next_request()
+    [event] = adapter.parse_push({}, body, {"token": token})
+    assert (event.waybill_no, event.code) == (booking.waybill_no, "50")
+
+
+@pytestmark_db
+def test_a_registered_url_wins_over_the_default(
+    sandbox, stub_server, settings, new_partner
+) -> None:
+    default = stub_server(default=(200, ACCEPTED))
+    default_push_url(settings, new_partner, default.url + "/couriers/sf/push")
+    registered = stub_server(default=(200, ACCEPTED))
+    answer = requests.post(
+        f"{sandbox}/_control/partners/{new_partner}/push_url",
+        json={"url": registered.url + "/couriers/sf/push"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    booking = get_courier("sf").book(booking_request(""))
+    scan(sandbox, booking.waybill_no, "50")
+    registered.next_request()
+    assert default.received.empty()
 
 
 @pytestmark_db

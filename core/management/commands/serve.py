@@ -13,6 +13,7 @@ from billing.demo import DemoAccess, demo_seed
 from config.env import env_int
 from config.wsgi import application
 from core import runner
+from integrations.couriers.registry import COURIER_CODES
 from integrations.payments.registry import CHANNEL_CODES
 
 HOST = "127.0.0.1"
@@ -54,7 +55,10 @@ class Command(BaseCommand):
             f"  Admin           {base_url}/admin/",
         ]
         if settings.SANDBOXES_ENABLED:
-            lines += [f"  Sandbox         {base_url}/sandbox/{code}/" for code in CHANNEL_CODES]
+            lines += [
+                f"  Sandbox         {base_url}/sandbox/{code}/"
+                for code in (*CHANNEL_CODES, *COURIER_CODES)
+            ]
         lines += [
             f"  Finance login   {access.finance_login}",
             f"  Portal API key  {access.portal_key}",

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.couriers import ems
+from integrations.couriers.base import ShipmentStatus
 from integrations.payments.sandbox import common
 
 RETRY_DELAYS = (15, 60, 300, 1800)  # seconds between push retries, in real time
@@ -268,12 +269,24 @@ def _shipment_or_404(waybill_no: str) -> _Shipment:
 @csrf_exempt
 @require_POST
 def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
-    """Scan the waybill: ``{"opCode": "203", "opDesc": optional}``; the trace is pushed."""
+    """Scan the waybill: ``{"opCode": "203", "opDesc": optional}``; the trace is pushed.
+
+    ``"signer"``, on a 704 (妥投) scan only, is written into opDesc as EMS does:
+    "已妥投，签收人：张三" (after the given opDesc, when there is one).
+    """
     body = common.control_body(request)
     op_code = body.get("opCode")
     if op_code not in _OP_NAMES:
         return JsonResponse({"error": f"opCode must be one of {', '.join(_OP_NAMES)}"}, status=400)
     op_name, op_desc = _OP_NAMES[op_code]
+    op_desc = str(body.get("opDesc") or op_desc)
+    signer = body.get("signer")
+    if signer is not None:
+        if not isinstance(signer, str) or not signer:
+            return JsonResponse({"error": "signer is a non-empty string"}, status=400)
+        if ems.STATUSES[op_code] is not ShipmentStatus.DELIVERED:
+            return JsonResponse({"error": "signer only on a delivered (704) scan"}, status=400)
+        op_desc = f"{body.get('opDesc') or '已妥投'}，签收人：{signer}"
     with _lock:
         shipment = _shipment_or_404(waybill_no)
         if shipment.cancelled:
@@ -286,7 +299,7 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
             "opTime": _now().strftime(ems.TIME_FORMAT),
             "opOrgCode": f"1000{org:02d}",
             "opOrgName": _ORGS[org],
-            "opDesc": str(body.get("opDesc") or op_desc),
+            "opDesc": op_desc,
         }
         shipment.traces.append(trace)
     threading.Thread(

@@ -1,10 +1,11 @@
 """A sandbox of the SF Express open platform: SF's side of the protocol.
 
 It checks each request's partner, timestamp and msgDigest as SF does, keeps orders and
-their routes in memory, answers order create / cancel and route queries, and serves a
-freight bill per date. Tests and operators drive a waybill through its life with the
-``_control/`` endpoints: each scan is pushed to the partner's registered push URL as an
-SF route push, retried until acknowledged (sped up by
+their routes in memory, answers order create / cancel / result queries and route queries,
+and serves a freight bill per date. Tests and operators drive a waybill through its life
+with the ``_control/`` endpoints: each scan is pushed to the partner's push URL (the one
+registered through ``_control/``, else the default of ``SANDBOX_SF_EXPRESS["push_urls"]``)
+as an SF route push, retried until acknowledged (sped up by
 ``SANDBOX_SF_EXPRESS["time_scale"]``); a replay pushes the routes so far again,
 duplicated and out of order when told to. The protocol is described in docs/sf.md.
 """
@@ -29,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.couriers import sf
+from integrations.couriers.base import ShipmentStatus
 from integrations.payments.sandbox import common
 
 SETTING = "SANDBOX_SF_EXPRESS"
@@ -38,7 +40,7 @@ RETRY_DELAYS = (60, 300, 900, 1800, 3600)
 FREIGHT_FEN = 2300  # first kilogram, standard express
 WEIGHT_KG = "1.0"
 # The sandbox's business error codes (errorCode in apiResultData).
-DUPLICATE_ORDER = "8016"
+DUPLICATE_ORDER = sf.DUPLICATE_ORDER
 NO_SUCH_ORDER = "8024"
 ALREADY_PICKED_UP = "8037"
 BAD_REQUEST = "1010"
@@ -70,6 +72,8 @@ class _Order:
 _lock = threading.Lock()
 _orders: dict[str, _Order] = {}  # by orderId
 _push_urls: dict[str, str] = {}  # partnerID -> the push address registered for it
+# In a default push URL (SANDBOX_SF_EXPRESS["push_urls"]), replaced by SERVICE_BASE_URL.
+SERVICE_PLACEHOLDER = "{service}"
 _pushes: dict[str, list[_Push]] = {}  # waybill -> its pushes
 
 
@@ -157,6 +161,11 @@ def _create(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
             raise _Refused(DUPLICATE_ORDER, "重复下单")
         waybill_no = "SF" + "".join(secrets.choice("0123456789") for _ in range(13))
         _orders[order_id] = _Order(partner_id, order_id, waybill_no, _now().date())
+    return _order_result(order_id, waybill_no)
+
+
+def _order_result(order_id: str, waybill_no: str) -> dict[str, Any]:
+    """The msgData of an order create and of an order result query."""
     return {
         "orderId": order_id,
         "waybillNoInfoList": [{"waybillType": 1, "waybillNo": waybill_no}],
@@ -173,6 +182,14 @@ def _update(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
             raise _Refused(ALREADY_PICKED_UP, "订单已揽收，不可取消")
         order.cancelled = True
     return {"orderId": order.order_id, "resStatus": 2}
+
+
+def _search_order(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
+    if str(msg.get("searchType", sf.FORWARD_ORDER)) != sf.FORWARD_ORDER:
+        raise _Refused(BAD_REQUEST, "仅支持 searchType=1 (正向单)")
+    with _lock:
+        order = _partner_order(partner_id, str(msg.get("orderId", "")))
+        return _order_result(order.order_id, order.waybill_no)
 
 
 def _search(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +224,7 @@ _HANDLERS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     sf.CREATE_ORDER: _create,
     sf.UPDATE_ORDER: _update,
     sf.SEARCH_ROUTES: _search,
+    sf.SEARCH_ORDER: _search_order,
 }
 
 
@@ -268,11 +286,23 @@ def control_push_url(request: HttpRequest, partner_id: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
-    """Scan the waybill: body {"opCode", "remark"?, "acceptAddress"?, "reasonCode"?}."""
+    """Scan the waybill: body {"opCode", "remark"?, "acceptAddress"?, "reasonCode"?, "signer"?}.
+
+    ``signer``, on a delivered scan only, is written into the remark as SF does:
+    "已签收，签收人：张三" (after the given remark, when there is one).
+    """
     body = common.control_body(request)
     op_code = str(body.get("opCode", ""))
     if not op_code:
         return JsonResponse({"code": "BAD_REQUEST", "message": "opCode"}, status=400)
+    remark, signer = str(body.get("remark", "")), body.get("signer")
+    if signer is not None:
+        if not isinstance(signer, str) or not signer:
+            return JsonResponse({"code": "BAD_REQUEST", "message": "signer"}, status=400)
+        if sf.status_for(op_code) is not ShipmentStatus.DELIVERED:
+            message = "signer only on a delivered scan"
+            return JsonResponse({"code": "BAD_REQUEST", "message": message}, status=400)
+        remark = f"{remark or '已签收'}，签收人：{signer}"
     with _lock:
         order = _waybill_order(waybill_no)
         route = {
@@ -281,7 +311,7 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
             "id": str(len(order.routes) + 1) + secrets.token_hex(4),
             "acceptTime": _next_accept_time(order),
             "acceptAddress": str(body.get("acceptAddress", "深圳市")),
-            "remark": str(body.get("remark", "")),
+            "remark": remark,
             "opCode": op_code,
         }
         if body.get("reasonCode"):
@@ -315,9 +345,24 @@ def control_deliveries(request: HttpRequest, waybill_no: str) -> JsonResponse:
         return JsonResponse({"pushes": [list(push.deliveries) for push in pushes]})
 
 
-def _push_later(partner_id: str, waybill_no: str, routes: list[dict[str, str]]) -> None:
+def _push_url(partner_id: str) -> str | None:
+    """The partner's registered push URL, else its default from the settings, else None.
+
+    A default's ``{service}`` becomes SERVICE_BASE_URL as it is now (tests change it).
+    """
     with _lock:
-        url = _push_urls.get(partner_id)
+        registered = _push_urls.get(partner_id)
+    if registered is not None:
+        return registered
+    template = getattr(settings, SETTING).get("push_urls", {}).get(partner_id)
+    if not template:
+        return None
+    return template.replace(SERVICE_PLACEHOLDER, settings.SERVICE_BASE_URL.rstrip("/"))
+
+
+def _push_later(partner_id: str, waybill_no: str, routes: list[dict[str, str]]) -> None:
+    url = _push_url(partner_id)
+    with _lock:
         push = _Push()
         _pushes.setdefault(waybill_no, []).append(push)
     if url is None:

@@ -1,0 +1,69 @@
+"""Read-only admin for shipments (personal data masked) and the pushes couriers sent."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from billing.admin_webhooks import ReadOnlyAdmin, ReadOnlyInline
+from billing.selectors import scoped_department_ids
+from logistics.models import CourierPush, Shipment, ShipmentItem, TrackingEvent
+
+
+class ItemInline(ReadOnlyInline):
+    model = ShipmentItem
+    fields = ["kind", "title", "issuing_agency", "number", "copies"]
+    show_change_link = False
+
+
+class EventInline(ReadOnlyInline):
+    model = TrackingEvent
+    fields = [
+        "occurred_at",
+        "code",
+        "status",
+        "reason",
+        "location",
+        "description",
+        "source",
+        "confirmed",
+    ]
+    show_change_link = False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "case_number",
+        "department",
+        "kind",
+        "courier",
+        "waybill_no",
+        "status",
+        "deliver_by",
+        "at_risk_since",
+        "overdue_since",
+        "stale_since",
+        "undeliverable_action",
+    ]
+    list_filter = ["status", "courier", "kind", "freight_payer", "department"]
+    search_fields = ["public_id", "case_number", "waybill_no"]
+    exclude = [
+        "sender_encrypted",
+        "recipient_encrypted",
+        "pod_signer_encrypted",
+        "recipient_phone_index",
+    ]
+    inlines = [ItemInline, EventInline]
+
+    def get_queryset(self, request):
+        departments = scoped_department_ids(request.user)
+        queryset = super().get_queryset(request).select_related("department")
+        return queryset if departments is None else queryset.filter(department__in=departments)
+
+
+@admin.register(CourierPush)
+class CourierPushAdmin(ReadOnlyAdmin):
+    list_display = ["id", "courier", "status", "source_ip", "received_at", "applied_at", "error"]
+    list_filter = ["courier", "status"]
+    exclude = ["body_encrypted", "events_encrypted"]

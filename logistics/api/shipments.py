@@ -1,0 +1,220 @@
+"""Shipments: create, read, list, cancel, contacts, the undeliverable choice and proof."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.api.schema import IDEMPOTENCY_KEY, errors
+from billing.services.orders import PayerInput
+from core.audit import audit_record
+from core.auth import require_roles
+from core.errors import NotFound
+from core.idempotency import idempotent_call, validate_idempotency_key
+from core.models import ApiRole
+from integrations.couriers.base import Address
+from logistics import contacts, selectors
+from logistics.api import serializers as s
+from logistics.models import Shipment
+from logistics.services import shipments
+
+PortalOnly = require_roles(ApiRole.PORTAL)
+PortalOrFinance = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
+
+
+class ShipmentCursor(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def visible_shipment(request, public_id: str) -> Shipment:
+    shipment = (
+        selectors.visible_shipments(request.user)
+        .prefetch_related("items", "events")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if shipment is None:
+        raise NotFound("No such shipment.")
+    return shipment
+
+
+def _new_shipment(data: dict) -> shipments.NewShipment:
+    return shipments.NewShipment(
+        kind=data["kind"],
+        case_number=data["case_number"],
+        department=data["department"],
+        sender=Address(**data["sender"]),
+        recipient=Address(**data["recipient"]),
+        items=[shipments.ItemInput(**item) for item in data["items"]],
+        courier=data["courier"],
+        service_level=data["service_level"],
+        deliver_by=data["deliver_by"],
+        freight_payer=data["freight_payer"],
+        undeliverable_rule=data["undeliverable_rule"],
+        declared_value=data["declared_value"],
+        consolidation=data["consolidation"],
+        parallel_approval_id=data["parallel_approval_id"],
+        payer=PayerInput(**data["payer"]) if data.get("payer") else None,
+    )
+
+
+class ShipmentListCreate(APIView):
+    def get_permissions(self):
+        return [PortalOnly() if self.request.method == "POST" else PortalOrFinance()]
+
+    @extend_schema(
+        operation_id="shipments_create",
+        parameters=[IDEMPOTENCY_KEY],
+        request=s.ShipmentCreateSerializer,
+        responses={201: s.ShipmentCreatedSerializer, **errors(400, 401, 403, 422)},
+    )
+    def post(self, request):
+        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        incoming = s.ShipmentCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        new = _new_shipment(incoming.validated_data)
+
+        def create() -> tuple[int, dict]:
+            created = shipments.shipment_create(client=request.user.client, new=new)
+            created.shipment.freight_verification_code = created.freight_verification_code
+            return 201, s.ShipmentCreatedSerializer(created.shipment).data
+
+        result = idempotent_call(
+            client=request.user.client,
+            scope="shipment.create",
+            key=key,
+            payload=request.data,
+            operation=create,
+        )
+        response = Response(result.body, status=result.status)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        operation_id="shipments_list",
+        parameters=[s.ShipmentFilterSerializer],
+        responses={200: s.ShipmentSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def get(self, request):
+        filters = s.ShipmentFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.filter_shipments(
+            selectors.visible_shipments(request.user).prefetch_related("items"),
+            **filters.validated_data,
+        )
+        paginator = ShipmentCursor()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(s.ShipmentSerializer(page, many=True).data)
+
+
+class ShipmentDetail(APIView):
+    permission_classes = [PortalOrFinance]
+
+    @extend_schema(
+        operation_id="shipments_retrieve",
+        responses={200: s.ShipmentDetailSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, public_id: str):
+        return Response(s.ShipmentDetailSerializer(visible_shipment(request, public_id)).data)
+
+
+class ShipmentCancel(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="shipments_cancel",
+        request=None,
+        responses={200: s.ShipmentSerializer, **errors(401, 403, 404, 409, 503)},
+    )
+    def post(self, request, public_id: str):
+        visible_shipment(request, public_id)
+        shipment = shipments.shipment_cancel(
+            public_id=public_id, actor=request.user.actor, reason="cancelled by the portal"
+        )
+        return Response(s.ShipmentSerializer(shipment).data)
+
+
+class ShipmentContacts(APIView):
+    """The full names, phones and addresses: to the sending portal and permitted staff, audited."""
+
+    permission_classes = [PortalOrFinance]
+
+    @extend_schema(
+        operation_id="shipments_contacts",
+        responses={200: s.ContactsSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, public_id: str):
+        shipment = visible_shipment(request, public_id)
+        if not selectors.may_see_contacts(request.user, shipment):
+            raise PermissionDenied("Full contact details need the view_contacts permission.")
+        audit_record(actor=request.user.actor, action="shipment.contacts_viewed", obj=shipment)
+        body = {
+            "sender": vars(contacts.unseal(shipment.sender_encrypted, column=contacts.SENDER)),
+            "recipient": vars(
+                contacts.unseal(shipment.recipient_encrypted, column=contacts.RECIPIENT)
+            ),
+            "pod_signer": contacts.reveal_signer(shipment.pod_signer_encrypted),
+        }
+        return Response(body)
+
+
+class UndeliverableChoice(APIView):
+    permission_classes = [PortalOnly]
+
+    @extend_schema(
+        operation_id="shipments_undeliverable_choice",
+        request=s.UndeliverableChoiceSerializer,
+        responses={200: s.ShipmentSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request, public_id: str):
+        visible_shipment(request, public_id)
+        incoming = s.UndeliverableChoiceSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        shipment = shipments.undeliverable_choose(
+            public_id=public_id, choice=incoming.validated_data["choice"], actor=request.user.actor
+        )
+        return Response(s.ShipmentSerializer(shipment).data)
+
+
+class ProofAttach(APIView):
+    permission_classes = [PortalOrFinance]
+
+    @extend_schema(
+        operation_id="shipments_proof",
+        request=s.ProofSerializer,
+        responses={200: s.ShipmentSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request, public_id: str):
+        visible_shipment(request, public_id)
+        incoming = s.ProofSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        shipment = shipments.proof_attach(
+            public_id=public_id,
+            image_ref=incoming.validated_data["image_ref"],
+            actor=request.user.actor,
+        )
+        return Response(s.ShipmentSerializer(shipment).data)
+
+
+urlpatterns = [
+    path("shipments", ShipmentListCreate.as_view(), name="shipments"),
+    path("shipments/<str:public_id>", ShipmentDetail.as_view(), name="shipment-detail"),
+    path("shipments/<str:public_id>/cancel", ShipmentCancel.as_view(), name="shipment-cancel"),
+    path(
+        "shipments/<str:public_id>/contacts", ShipmentContacts.as_view(), name="shipment-contacts"
+    ),
+    path(
+        "shipments/<str:public_id>/undeliverable-choice",
+        UndeliverableChoice.as_view(),
+        name="shipment-undeliverable-choice",
+    ),
+    path("shipments/<str:public_id>/proof", ProofAttach.as_view(), name="shipment-proof"),
+]
