@@ -8,7 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.servers import basehttp
 from pytest_django.live_server_helper import LiveServer
 
-from billing.models import Processor
+from billing.models import Department, Processor
 from config.celery_app import app as celery_app
 
 # Django's live test server listens with a backlog of 10 connections; the concurrency
@@ -23,6 +23,23 @@ def public_platform(db):
         code="public_platform",
         defaults={"legal_name": "统一公共支付平台", "licensed": False, "max_amount": 10**11},
     )[0]
+
+
+def make_department(code: str, name: str, **fields: object) -> Department:
+    """A department of the city (region 330100) that accepts the public platform."""
+    defaults = {"region_code": "330100", "accepted_channels": ["public_platform"]}
+    return Department.objects.create(code=code, name=name, **{**defaults, **fields})
+
+
+@pytest.fixture
+def department(public_platform):
+    return make_department(
+        "SCJG01",
+        "市市场监督管理局",
+        settlement_account_name="市市场监督管理局非税收入专户",
+        settlement_account_number="1202020209000012345",
+        settlement_bank="中国工商银行杭州分行",
+    )
 
 
 # Settings of the outside parties whose base_url points at a sandbox in this server.

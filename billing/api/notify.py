@@ -14,18 +14,22 @@ from integrations.payments.registry import CHANNEL_CODES
 DROPPED_HEADERS = {"authorization", "cookie"}
 
 
+def inbound_headers(request) -> dict[str, str]:
+    """A provider's request headers, lower-cased, without credentials we must not store."""
+    return {
+        name.lower(): value
+        for name, value in request.headers.items()
+        if name.lower() not in DROPPED_HEADERS
+    }
+
+
 @csrf_exempt
 @require_POST
 def channel_notification(request, channel_code: str):
     if channel_code not in CHANNEL_CODES:
         return JsonResponse(error_body("not_found", "No such channel."), status=404)
-    headers = {
-        name.lower(): value
-        for name, value in request.headers.items()
-        if name.lower() not in DROPPED_HEADERS
-    }
     ack = payment_notification_receive(
-        channel_code=channel_code, headers=headers, body=request.body
+        channel_code=channel_code, headers=inbound_headers(request), body=request.body
     )
     return HttpResponse(ack.body, status=ack.status, content_type=ack.content_type)
 

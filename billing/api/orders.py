@@ -15,9 +15,9 @@ from billing.api import serializers as s
 from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.models import PaymentOrder
 from billing.services import attempts, orders
+from core.api import idempotency_key, replayable, run_once
 from core.auth import require_roles
 from core.errors import NotFound
-from core.idempotency import idempotent_call, validate_idempotency_key
 from core.models import ApiRole
 
 PortalOnly = require_roles(ApiRole.PORTAL)
@@ -54,7 +54,7 @@ class PaymentOrderListCreate(APIView):
         responses={201: s.PaymentOrderCreatedSerializer, **errors(400, 401, 403, 422)},
     )
     def post(self, request):
-        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        key = idempotency_key(request)
         incoming = s.PaymentOrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -73,17 +73,9 @@ class PaymentOrderListCreate(APIView):
             created.order.verification_code = created.verification_code
             return 201, s.PaymentOrderCreatedSerializer(created.order).data
 
-        result = idempotent_call(
-            client=request.user.client,
-            scope="payment_order.create",
-            key=key,
-            payload=request.data,
-            operation=create,
+        return replayable(
+            run_once(request, key=key, scope="payment_order.create", operation=create)
         )
-        response = Response(result.body, status=result.status)
-        if result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
 
     @extend_schema(
         operation_id="payment_orders_list",

@@ -13,7 +13,7 @@ from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.api.serializers import MAX_FEN
 from billing.models import Refund
 from billing.services import refunds
-from core.idempotency import idempotent_call, validate_idempotency_key
+from core.api import idempotency_key, replayable, run_once
 
 
 class RefundCreateSerializer(serializers.Serializer):
@@ -51,7 +51,7 @@ class OrderRefunds(APIView):
         responses={201: RefundSerializer, **errors(400, 401, 403, 404, 422)},
     )
     def post(self, request, public_id: str):
-        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        key = idempotency_key(request)
         incoming = RefundCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         order = visible_order(request, public_id)
@@ -65,19 +65,12 @@ class OrderRefunds(APIView):
             )
             return 201, {"id": refund.public_id}
 
-        result = idempotent_call(
-            client=request.user.client,
-            scope=f"refund.create:{order.public_id}",
-            key=key,
-            payload=request.data,
-            operation=reserve,
+        result = run_once(
+            request, key=key, scope=f"refund.create:{order.public_id}", operation=reserve
         )
         # A refund still pending is asked for again: the channel dedupes by our refund id.
         refund = refunds.refund_submit(refund_public_id=result.body["id"], actor=request.user.actor)
-        response = Response(RefundSerializer(refund).data, status=201)
-        if result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return replayable(result, RefundSerializer(refund).data)
 
     @extend_schema(
         operation_id="payment_orders_refunds_list",

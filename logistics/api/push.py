@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.api.notify import DROPPED_HEADERS
+from billing.api.notify import inbound_headers
 from core.errors import error_body
 from integrations.couriers.registry import COURIER_CODES
 from logistics.services.tracking import push_receive
@@ -18,14 +18,9 @@ from logistics.services.tracking import push_receive
 def courier_push(request, courier_code: str):
     if courier_code not in COURIER_CODES:
         return JsonResponse(error_body("not_found", "No such courier."), status=404)
-    headers = {
-        name.lower(): value
-        for name, value in request.headers.items()
-        if name.lower() not in DROPPED_HEADERS
-    }
     ack = push_receive(
         courier_code=courier_code,
-        headers=headers,
+        headers=inbound_headers(request),
         body=request.body,
         query=request.GET.dict(),
         source_ip=request.META.get("REMOTE_ADDR", ""),

@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 
 from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.services.orders import PayerInput
+from core.api import idempotency_key, replayable, run_once
 from core.audit import audit_record
 from core.auth import require_roles
 from core.errors import NotFound
-from core.idempotency import idempotent_call, validate_idempotency_key
 from core.models import ApiRole
 from integrations.couriers.base import Address
 from logistics import contacts, selectors
@@ -76,7 +76,7 @@ class ShipmentListCreate(APIView):
         responses={201: s.ShipmentCreatedSerializer, **errors(400, 401, 403, 422)},
     )
     def post(self, request):
-        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        key = idempotency_key(request)
         incoming = s.ShipmentCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         new = _new_shipment(incoming.validated_data)
@@ -86,17 +86,7 @@ class ShipmentListCreate(APIView):
             created.shipment.freight_verification_code = created.freight_verification_code
             return 201, s.ShipmentCreatedSerializer(created.shipment).data
 
-        result = idempotent_call(
-            client=request.user.client,
-            scope="shipment.create",
-            key=key,
-            payload=request.data,
-            operation=create,
-        )
-        response = Response(result.body, status=result.status)
-        if result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return replayable(run_once(request, key=key, scope="shipment.create", operation=create))
 
     @extend_schema(
         operation_id="shipments_list",

@@ -5,29 +5,13 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import Department, FeeItem
+from billing.models import FeeItem
 from core.auth import api_client_create
+from tests.conftest import make_department
 
 NATURAL_ID = "11010519491231002X"
 LEGAL_ID = "91110000600037341L"
 _keys = itertools.count()
-
-
-def make_department(code: str, name: str, **fields: object) -> Department:
-    """A department of the city (region 330100) that accepts the public platform."""
-    defaults = {"region_code": "330100", "accepted_channels": ["public_platform"]}
-    return Department.objects.create(code=code, name=name, **{**defaults, **fields})
-
-
-@pytest.fixture
-def department(public_platform):
-    return make_department(
-        "SCJG01",
-        "市市场监督管理局",
-        settlement_account_name="市市场监督管理局非税收入专户",
-        settlement_account_number="1202020209000012345",
-        settlement_bank="中国工商银行杭州分行",
-    )
 
 
 @pytest.fixture

@@ -16,20 +16,15 @@ from rest_framework.test import APIClient
 
 from billing.models import FeeItem, FeeKind
 from logistics.models import Shipment
-from tests.billing.conftest import NATURAL_ID, make_department, portal_api
+from tests.billing.conftest import NATURAL_ID, portal_api
 
 _keys = itertools.count()
 
 
 @pytest.fixture
-def agency(public_platform):
-    return make_department(
-        "SCJG01",
-        "市市场监督管理局",
-        settlement_account_name="市市场监督管理局非税收入专户",
-        settlement_account_number="1202020209000012345",
-        settlement_bank="中国工商银行杭州分行",
-    )
+def agency(department):
+    """The agency that ships and collects the freight: the billing tests' department."""
+    return department
 
 
 @pytest.fixture

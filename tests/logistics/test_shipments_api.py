@@ -40,7 +40,8 @@ from logistics.services import booking
 from logistics.services.shipments import AWAITING_CHOICE
 from logistics.services.tracking import UNDELIVERABLE_ACTIONS
 from logistics.tasks import sweep_bookings
-from tests.billing.conftest import make_department, portal_api
+from tests.billing.conftest import portal_api
+from tests.conftest import make_department
 from tests.logistics.conftest import (
     applicant_payer,
     booked,
