@@ -32,6 +32,7 @@ bench: install services
 	$(BIN)/python bench/notifications.py
 	$(BIN)/python bench/attempt_creation.py
 	$(BIN)/python bench/courier_pushes.py
+	$(BIN)/python bench/reconciliation.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 db.sqlite3-*

@@ -289,6 +289,16 @@ def _waits_for_earlier_record(record: RevenueRecord) -> bool:
     )
 
 
+def revenue_receiver(system: RevenueSystem) -> HttpJsonRevenueSystem:
+    """The adapter of a revenue system, with its secret, for calls outside the outbox."""
+    return HttpJsonRevenueSystem(
+        base_url=system.base_url,
+        app_key=system.app_key,
+        secret=pii.decrypt(system.secret_encrypted, column=SECRET_COLUMN),
+        timeout=settings.REVENUE_PUSH_TIMEOUT_SECONDS,
+    )
+
+
 def _call_receiver(call: _Call) -> _Outcome:
     receiver = HttpJsonRevenueSystem(
         base_url=call.base_url,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
     path("api/v1/", include("logistics.urls")),
+    path("api/v1/", include("reconciliation.api.views")),
     path("notify/couriers/", include("logistics.api.push")),
     path("notify/", include("billing.api.notify")),
 ]

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from celery import schedules
 from django.db import close_old_connections
 
 from config.celery_app import app as celery_app
 
 logger = logging.getLogger(__name__)
 CHILD_STOP_SECONDS = 30
+CRONTAB_CHECK = 60.0  # seconds between looks at a crontab schedule
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,29 @@ class PeriodicJob:
 
 
 def periodic_jobs_from(schedule: Mapping[str, Mapping]) -> list[PeriodicJob]:
-    """The jobs of a Celery beat schedule whose entries have interval schedules."""
+    """The jobs of a Celery beat schedule: intervals as they are, crontabs checked each minute."""
     celery_app.loader.import_default_modules()
     jobs = []
     for name, entry in schedule.items():
-        interval = entry["schedule"]
-        seconds = interval.total_seconds() if isinstance(interval, timedelta) else float(interval)
-        jobs.append(PeriodicJob(name=name, run=celery_app.tasks[entry["task"]], interval=seconds))
+        task, when = celery_app.tasks[entry["task"]], entry["schedule"]
+        if isinstance(when, timedelta | int | float):
+            seconds = when.total_seconds() if isinstance(when, timedelta) else float(when)
+            jobs.append(PeriodicJob(name=name, run=task, interval=seconds))
+        else:
+            jobs.append(PeriodicJob(name=name, run=_when_due(when, task), interval=CRONTAB_CHECK))
     return jobs
+
+
+def _when_due(when: schedules.BaseSchedule, task: Callable[[], object]) -> Callable[[], None]:
+    """Run the task when the schedule says it is due; what fell due before start is skipped."""
+    last_run = [when.now()]
+
+    def run() -> None:
+        if when.is_due(last_run[0]).is_due:
+            last_run[0] = when.now()
+            task()
+
+    return run
 
 
 @contextmanager

@@ -89,7 +89,7 @@ class Shipment(models.Model):
     # Booking with the courier: the waybill once booked; tries and the last error until then.
     waybill_no = models.CharField(max_length=40, blank=True)
     label = models.TextField(blank=True)
-    booked_at = models.DateTimeField(null=True, blank=True)
+    booked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     booking_tries = models.PositiveSmallIntegerField(default=0)
     next_booking_at = models.DateTimeField(null=True, blank=True, db_index=True)
     booking_error = models.CharField(max_length=255, blank=True)

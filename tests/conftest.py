@@ -65,6 +65,10 @@ def live_service(transactional_db, settings):
             provider,
             {**config, "base_url": config["base_url"].replace(default_base, server.url, 1)},
         )
+    settings.BANKS = {
+        code: {**bank, "base_url": bank["base_url"].replace(default_base, server.url, 1)}
+        for code, bank in settings.BANKS.items()
+    }
     yield server
     server.stop()
 

@@ -43,7 +43,7 @@ class PaymentOrder(models.Model):
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.UNPAID
     )
     expires_at = models.DateTimeField(db_index=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
     refunded_amount = models.BigIntegerField(default=0)
     created_by = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -107,7 +107,7 @@ class PaymentAttempt(models.Model):
     amount = models.BigIntegerField()
     provider_trade_no = models.CharField(max_length=64, blank=True)
     pay_url = models.URLField(max_length=1000, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
     failure_reason = models.CharField(max_length=255, blank=True)
     # True for the one attempt whose money paid the order.
     settles_order = models.BooleanField(default=False)

@@ -32,7 +32,7 @@ class Refund(models.Model):
     )
     provider_refund_no = models.CharField(max_length=64, blank=True)
     failure_reason = models.CharField(max_length=255, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True, db_index=True)
     next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
     query_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True)

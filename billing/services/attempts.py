@@ -182,6 +182,15 @@ def payment_attempt_apply_result(*, result: TradeResult, actor: str) -> str:
         return _apply_locked(order, attempt, result, actor=actor)
 
 
+def payment_attempt_query(*, public_id: str, actor: str) -> str:
+    """Ask the channel about one attempt now and apply its answer (a late notification, 补单)."""
+    attempt = PaymentAttempt.objects.filter(public_id=public_id).first()
+    if attempt is None:
+        raise NotFound(f"No attempt {public_id}.")
+    result = _query_or_unavailable(get_channel(attempt.channel), attempt)
+    return payment_attempt_apply_result(result=result, actor=actor)
+
+
 def payment_notification_receive(
     *, channel_code: str, headers: dict[str, str], body: bytes
 ) -> NotificationAck:

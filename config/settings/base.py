@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from config.env import env, env_int, env_list
 
@@ -26,6 +27,7 @@ INSTALLED_APPS = [
     "core",
     "billing",
     "logistics",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +114,9 @@ SPECTACULAR_SETTINGS = {
         "ShipmentStatusEnum": "logistics.models.ShipmentStatus",
         "ShipmentKindEnum": "logistics.models.ShipmentKind",
         "ItemKindEnum": "logistics.models.ItemKind",
+        "DiscrepancyTypeEnum": "reconciliation.models.DiscrepancyType",
+        "DiscrepancyStatusEnum": "reconciliation.models.DiscrepancyStatus",
+        "RunStatusEnum": "reconciliation.models.RunStatus",
     },
 }
 
@@ -143,6 +148,15 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-courier-pushes": {"task": "logistics.tasks.sweep_pushes", "schedule": 60.0},
     "poll-courier-routes": {"task": "logistics.tasks.poll_routes", "schedule": 300.0},
     "watch-delivery-time-limits": {"task": "logistics.tasks.watch_time_limits", "schedule": 300.0},
+    # After the 24:00 cut-off (Asia/Shanghai): yesterday's runs, one task per party.
+    "reconcile-yesterday": {
+        "task": "reconciliation.tasks.start_yesterday",
+        "schedule": crontab(hour=0, minute=30),
+    },
+    "retry-reconciliation-waiting-for-files": {
+        "task": "reconciliation.tasks.retry_waiting",
+        "schedule": crontab(minute=15, hour="1-23"),
+    },
 }
 
 # Where providers send their asynchronous notifications back to us.
@@ -187,6 +201,24 @@ LOGISTICS = {
     # In-flight shipments are also asked for their route this often; a courier without
     # pushes gets its own, shorter "poll_every".
     "poll_every": timedelta(hours=env_int("COURIER_POLL_HOURS", 6)),
+}
+
+# Banks holding the departments' settlement accounts:
+# {bank code: {"format": "camt053" | "mt940" | "csv:<layout>", "base_url": ..., "accounts": [...]}}.
+BANKS: dict = {}
+RECONCILIATION = {
+    # Each channel's fee in basis points, checked line by line against its bill.
+    "fee_rates_bps": {},
+    # Business days after the business date on which a channel pays a department.
+    "settlement_lag_days": {"public_platform": 1, "alipay": 1, "wechatpay": 1, "unionpay": 1},
+    # How many days after the settlement date a credit may still arrive.
+    "settlement_window_days": 3,
+    # The accounts channels pay from, as bank statements show them: account -> channel.
+    "processor_accounts": {},
+    # A one-sided item this close to 24:00 is expected on the other side's next day.
+    "cutoff_grace": timedelta(minutes=5),
+    # Timing items are matched again for this many days, then escalated.
+    "carry_over_days": 3,
 }
 
 SANDBOXES_ENABLED = False

@@ -120,3 +120,41 @@ SANDBOX_SF_EXPRESS = {
     },
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
+
+# Banks holding the departments' settlement accounts, each pointed at the sandbox bank;
+# see docs/banks.md. A deployment points base_url at its bank's statement service.
+_SANDBOX_BANK_URL = f"{SERVICE_BASE_URL}/sandbox/banks"  # noqa: F405
+BANKS = {
+    "icbc": {
+        "format": "camt053",
+        "base_url": _SANDBOX_BANK_URL,
+        "accounts": ["1202020129900000102", "1202020209000012345"],
+    },
+    "ccb": {
+        "format": "csv:ccb_example",
+        "base_url": _SANDBOX_BANK_URL,
+        "accounts": ["33050161622700000101", "33050161622700000201"],
+    },
+    "abc": {
+        "format": "mt940",
+        "base_url": _SANDBOX_BANK_URL,
+        "accounts": ["19000101040000000103", "3301040160000000001"],
+    },
+    "hzbank": {
+        "format": "camt053",
+        "base_url": _SANDBOX_BANK_URL,
+        "accounts": ["33001616700050000104"],
+    },
+}
+SANDBOX_BANKS = {
+    # The accounts the sandbox bank keeps (more are opened by posting entries to them).
+    "accounts": [account for bank in BANKS.values() for account in bank["accounts"]],
+    # A date's statement is served once that day has ended in Beijing, as a bank does.
+    "hold_until_day_ends": True,
+}
+
+# The sandboxes' fees and the accounts they pay departments from, for reconciliation.
+RECONCILIATION = {
+    **RECONCILIATION,  # noqa: F405
+    "fee_rates_bps": {"public_platform": 0, "alipay": 60, "wechatpay": 60, "unionpay": 50},
+}

@@ -2,7 +2,7 @@
 
 import base64
 
-from config.env import env, env_bool, env_required
+from config.env import env, env_bool, env_list, env_required
 from config.settings.base import *  # noqa: F403
 from config.settings.secrets import parse_keyring, pem_from_env
 
@@ -68,3 +68,15 @@ SANDBOXES_ENABLED = env_bool("SANDBOXES_ENABLED", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# Banks holding the departments' settlement accounts (docs/banks.md): BANKS=icbc,ccb and,
+# for each code, BANK_<CODE>_FORMAT (camt053, mt940[:<encoding>] or csv:<layout>),
+# BANK_<CODE>_BASE_URL and BANK_<CODE>_ACCOUNTS (comma-separated).
+BANKS = {
+    code: {
+        "format": env_required(f"BANK_{code.upper().replace('-', '_')}_FORMAT"),
+        "base_url": env_required(f"BANK_{code.upper().replace('-', '_')}_BASE_URL"),
+        "accounts": env_list(f"BANK_{code.upper().replace('-', '_')}_ACCOUNTS"),
+    }
+    for code in env_list("BANKS")
+}

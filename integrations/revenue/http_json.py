@@ -7,6 +7,7 @@ key, a timestamp, a nonce and an HMAC-SHA256 signature; the receiver answers JSO
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import time
@@ -15,8 +16,10 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+import pandas as pd
 import requests
 
+from integrations import statements
 from integrations.revenue import signing
 from integrations.revenue.base import (
     ProviderDeclined,
@@ -75,6 +78,9 @@ class HttpJsonRevenueSystem:
         if response.status_code != 200:
             _answer(response)  # raises with the receiver's code and message
         return response.content
+
+    def parse_daily_records(self, content: bytes) -> pd.DataFrame:
+        return parse_daily_records(content)
 
     def signed_headers(
         self, http_method: str, url: str, query: Mapping[str, str], body: bytes
@@ -163,3 +169,45 @@ def _receipt(record_id: str, http_status: int, answer: dict) -> PushResult:
         http_status=http_status,
         raw=answer,
     )
+
+
+DAILY_COLUMNS = (
+    "record_id",
+    "payment_code",
+    "department_code",
+    "amount_fen",
+    "kind",
+    "received_time",
+)
+_KINDS = ("payment", "refund")
+
+
+def parse_daily_records(content: bytes) -> pd.DataFrame:
+    """The receiver's daily record file (UTF-8 CSV, header DAILY_COLUMNS) as a revenue frame."""
+    try:
+        raw = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise statements.StatementInvalid(0, f"not a CSV record file: {exc}") from exc
+    if tuple(raw.columns) != DAILY_COLUMNS:
+        raise statements.StatementInvalid(1, f"the header is not {','.join(DAILY_COLUMNS)}")
+    line_no = pd.Series(range(2, len(raw) + 2), dtype="int64")
+    amount = pd.to_numeric(raw["amount_fen"], errors="coerce")
+    received = pd.to_datetime(raw["received_time"], errors="coerce", utc=True, format="ISO8601")
+    bad = amount.isna() | (amount % 1 != 0) | ~raw["kind"].isin(_KINDS) | received.isna()
+    if bad.any():
+        first = int(bad.idxmax())
+        raise statements.StatementInvalid(
+            int(line_no[first]), "amount_fen, kind or received_time is not valid"
+        )
+    frame = pd.DataFrame(
+        {
+            "line_no": line_no,
+            "record_id": raw["record_id"],
+            "payment_code": raw["payment_code"],
+            "department": raw["department_code"],
+            "amount": amount.astype("int64"),
+            "kind": raw["kind"],
+            "received_at": received,
+        }
+    )
+    return statements.typed(frame, statements.REVENUE_COLUMNS)

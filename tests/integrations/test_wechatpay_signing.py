@@ -16,7 +16,7 @@ from integrations.payments.base import InvalidNotification, RefundStatus, TradeS
 from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
 from tests.integrations.helpers import key_pems, new_key
 
-SAMPLE_BILL = Path("/work/shared/samples/wechatpay_bill/wechatpay-php__bill.ALL.csv")
+SAMPLE_BILL = Path(__file__).parents[1] / "fixtures" / "wechatpay" / "wechatpay-php__bill.ALL.csv"
 APIV3_KEY = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, as WeChat issues them
 PLATFORM_SERIAL = "5157F09EFDC096DE15EBE81A47057A7200000001"
 

@@ -2,8 +2,10 @@
 
 The cashier (its page, and the payer's choice: pay or fail, notify or not), sending a
 notification on a retry schedule and logging each try, the ``_control/`` notify answer,
-the front page that lists trades, fen shown as yuan and a sandbox's time scale. Each
-provider's wire format, signing and status vocabulary stay in its own module.
+the front page that lists trades, fen shown as yuan and a sandbox's time scale; for the
+daily bills, the fee charged and given back, and the pieces every render_statement
+builds its file from, column by column. Each provider's wire format, signing and status
+vocabulary stay in its own module.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
 
 from integrations.payments import signing
+from integrations.statements import TRANSACTION_COLUMNS
 
 NOTIFY_TIMEOUT = (3.0, 10.0)  # seconds to connect, to read the receiver's answer
 
@@ -194,3 +202,136 @@ def delivery_answer(attempt: dict[str, Any], body: str) -> JsonResponse:
     return JsonResponse(
         {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
     )
+
+
+# -- daily bills ------------------------------------------------------------------------
+
+
+def fee(amount: int, rate_bps: int) -> int:
+    """A processor's fee on an amount in fen: ``rate_bps`` of it, rounded half up to the fen."""
+    return (amount * rate_bps + 5000) // 10000
+
+
+def fees_given_back(paid: int, refunded: Iterable[int], rate_bps: int) -> list[int]:
+    """The fee each refund of a payment gives back, the refunds in time order: the fee on
+    its amount, never more than what earlier refunds left of the payment's fee."""
+    left, given = fee(paid, rate_bps), []
+    for amount in refunded:
+        given.append(min(fee(amount, rate_bps), left))
+        left -= given[-1]
+    return given
+
+
+def bill_frame(
+    records: list[dict[str, Any]],
+    extra: Sequence[str],
+    *,
+    times: Sequence[str] = ("occurred_at",),
+    order: Sequence[str] = ("occurred_at",),
+) -> pd.DataFrame:
+    """A sandbox's bill records as its render_statement takes them: the canonical columns
+    but ``line_no``, then ``extra``; ``times`` made aware UTC times; sorted (stably) by
+    ``order``."""
+    columns = [*(name for name in TRANSACTION_COLUMNS if name != "line_no"), *extra]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for name in times:
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame.sort_values(list(order), kind="stable", ignore_index=True)
+
+
+@dataclass(frozen=True)
+class BillLines:
+    """A TRANSACTION_COLUMNS frame's kinds and money, checked, for writing a bill."""
+
+    amount: np.ndarray  # fen, above zero
+    fee: np.ndarray  # fen
+    is_refund: np.ndarray  # bool
+    refund: pa.Array  # is_refund, for Arrow
+
+    def either(self, for_refund: object, for_payment: object) -> pa.Array:
+        """Per line, ``for_refund`` on a refund's and ``for_payment`` on a payment's."""
+        return pc.if_else(self.refund, for_refund, for_payment)
+
+
+def bill_lines(rows: pd.DataFrame) -> BillLines:
+    """The rows' kinds and money; raises ValueError for a kind or an amount a bill cannot hold."""
+    kind = rows["kind"].astype("string")
+    if not kind.isin(["payment", "refund"]).all():
+        raise ValueError("a row's kind is neither payment nor refund")
+    amount = rows["amount"].to_numpy(dtype=np.int64)
+    fees = rows["fee"].to_numpy(dtype=np.int64)
+    if (amount <= 0).any():
+        raise ValueError("amounts are positive fen")
+    is_refund = (kind == "refund").to_numpy(dtype=bool)
+    return BillLines(amount, fees, is_refund, pa.array(is_refund))
+
+
+def text_column(rows: pd.DataFrame, name: str, default: pa.Array | str = "") -> pa.Array | str:
+    """A text column as Arrow strings, a missing value as ``default``; ``default`` itself
+    when the frame has no such column."""
+    if name not in rows:
+        return default
+    values = pa.array(rows[name].astype("string").array, type=pa.string(), from_pandas=True)
+    return pc.coalesce(values, default)
+
+
+def csv_field(values: pa.Array | str) -> pa.Array | str:
+    """Text as CSV fields: quoted as RFC 4180 says when it holds a comma, a quote or a line
+    break."""
+    if isinstance(values, str):
+        return values
+    quote = pc.match_substring_regex(values, '[,"\r\n]')
+    if pc.any(quote).as_py():
+        values = pc.if_else(
+            quote, joined('"', pc.replace_substring(values, '"', '""'), '"'), values
+        )
+    return values
+
+
+def yuan_text(fen: np.ndarray, *, places: int = 2) -> pa.Array:
+    """Fen as yuan text with ``places`` decimals (2 or more), ``-`` before a negative amount."""
+    magnitude = np.abs(fen)
+    whole = pc.cast(pa.array(magnitude // 100), pa.string())
+    cents = pc.utf8_lpad(pc.cast(pa.array(magnitude % 100), pa.string()), 2, "0")
+    sign = pc.if_else(pa.array(fen < 0), "-", "")
+    return joined(sign, whole, ".", cents, "0" * (places - 2))
+
+
+def beijing_seconds(moments: pd.Series) -> np.ndarray:
+    """Aware times as Beijing wall times (datetime64[s]), to the second."""
+    utc = pd.to_datetime(moments, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
+    return (utc + np.timedelta64(8, "h")).astype("datetime64[s]")
+
+
+def beijing_text(moments: pd.Series) -> pa.Array:
+    """Aware times as Beijing ``yyyy-MM-dd HH:mm:ss`` text, to the second."""
+    return pa.array(beijing_seconds(moments), pa.timestamp("s")).cast(pa.string())
+
+
+def joined(*pieces: pa.Array | str) -> pa.Array:
+    """Each row's pieces joined; runs of constant pieces are joined once, beforehand."""
+    merged: list[pa.Array | str] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*merged, "")
+
+
+def lines_of(
+    fields: Sequence[pa.Array | str], separator: str, *, start: str = "", end: str
+) -> memoryview:
+    """The UTF-8 text of a file's lines, one per row: each row's fields with ``separator``
+    between them, after ``start`` and before ``end`` (the line end). Built column by
+    column, never line by line."""
+    pieces: list[pa.Array | str] = [start]
+    for value in fields:
+        pieces += [separator, value] if len(pieces) > 1 else [value]
+    lines = joined(*pieces, end)
+    if not len(lines):
+        return memoryview(b"")
+    lines = lines.cast(pa.large_string())
+    _, offsets, data = lines.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int64)
+    return memoryview(data)[ends[lines.offset] : ends[lines.offset + len(lines)]]

@@ -10,20 +10,21 @@ sends signed notifications on the platform's retry schedule (sped up by
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -33,6 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing
+from integrations.payments.public_platform import BILL_COLUMNS, BILL_TOTAL
 from integrations.payments.sandbox import common
 
 BEIJING = timezone(timedelta(hours=8))
@@ -43,18 +45,6 @@ MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
 REFUND_SETTLE_DELAY = 2.0  # seconds from trade.refund to the refund's outcome
 REFUND_FAIL_REASON = "PAYER_ACCOUNT_ABNORMAL"
 BILL_URL_LIFETIME = timedelta(minutes=30)
-BILL_COLUMNS = (
-    "record_type",
-    "trade_no",
-    "out_trade_no",
-    "out_refund_no",
-    "payment_code",
-    "department_code",
-    "amount_fen",
-    "fee_fen",
-    "status",
-    "time",
-)
 
 
 class _Refused(Exception):
@@ -531,55 +521,92 @@ def index(request: HttpRequest) -> HttpResponse:
 
 # -- bills ------------------------------------------------------------------------------
 
+_BILL_EXTRA_COLUMNS = ("out_trade_no", "payment_code", "department_code")
+
 
 def _bill(app_id: str, bill_date: date) -> bytes:
     """The app's bill of a date as UTF-8 CSV; call with the lock held."""
-    # By time (the last column), then by the columns in order.
-    rows = sorted(_bill_rows(app_id, bill_date), key=lambda row: (row[-1], *row))
-    amount = BILL_COLUMNS.index("amount_fen")
-    payments = sum(row[amount] for row in rows if row[0] == "PAYMENT")
-    refunds = sum(row[amount] for row in rows if row[0] == "REFUND")
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(BILL_COLUMNS)
-    writer.writerows(rows)
-    writer.writerow(("#total", len(rows), payments, refunds))
-    return text.getvalue().encode("utf-8")
+    return render_statement(_bill_rows(app_id, bill_date))
 
 
-def _bill_rows(app_id: str, bill_date: date) -> Iterator[tuple[Any, ...]]:
-    """The app's payments and refunds that succeeded on the date, in BILL_COLUMNS order."""
+def _bill_rows(app_id: str, bill_date: date) -> pd.DataFrame:
+    """The app's payments and refunds that succeeded on the date, ordered by time (then
+    payments first, then by numbers), for render_statement."""
+    records = []
     for trade in _trades.values():
         if trade.app_id != app_id:
             continue
+        params = trade.params
+        common_fields = {
+            "provider_ref": trade.trade_no,
+            "out_trade_no": params["out_trade_no"],
+            "payment_code": params["payment_code"],
+            "department_code": params["department_code"],
+            "fee": 0,  # the platform takes no fee from government collections
+        }
         if trade.status == "SUCCESS" and _on(bill_date, trade.paid_time):
-            yield _bill_row("PAYMENT", trade, "", trade.params["amount"], trade.paid_time)
+            records.append(
+                {
+                    "kind": "payment",
+                    "ref": params["out_trade_no"],
+                    "amount": params["amount"],
+                    "occurred_at": _parse_time(trade.paid_time),
+                    **common_fields,
+                }
+            )
         for refund in trade.refunds:
             if refund.status == "SUCCESS" and _on(bill_date, refund.refund_time):
-                yield _bill_row(
-                    "REFUND",
-                    trade,
-                    refund.params["out_refund_no"],
-                    refund.params["refund_amount"],
-                    refund.refund_time,
+                records.append(
+                    {
+                        "kind": "refund",
+                        "ref": refund.params["out_refund_no"],
+                        "amount": refund.params["refund_amount"],
+                        "occurred_at": _parse_time(refund.refund_time),
+                        **common_fields,
+                    }
                 )
+    order = ("occurred_at", "kind", "provider_ref", "out_trade_no", "ref")
+    return common.bill_frame(records, _BILL_EXTRA_COLUMNS, order=order)
 
 
-def _bill_row(
-    record_type: str, trade: _Trade, out_refund_no: str, amount: int, moment: str | None
-) -> tuple[Any, ...]:
-    return (
-        record_type,
-        trade.trade_no,
-        trade.params["out_trade_no"],
-        out_refund_no,
-        trade.params["payment_code"],
-        trade.params["department_code"],
-        amount,
-        0,  # fee_fen: the platform takes no fee from government collections
+def render_statement(rows: pd.DataFrame) -> bytes:
+    """The platform's daily bill for a TRANSACTION_COLUMNS frame, in the frame's order.
+
+    ``line_no`` is not read. Columns beyond the canonical ones fill what the frame does
+    not hold: ``out_trade_no`` (a refund's trade; empty when absent), ``payment_code``
+    and ``department_code`` (empty when absent). Times are written in Beijing time. Built
+    column by column with RFC 4180 quoting where a field needs it, never line by line.
+    """
+    bill = common.bill_lines(rows)
+    amount, is_refund, either = bill.amount, bill.is_refund, bill.either
+    stamp = common.beijing_text(rows["occurred_at"])  # yyyy-MM-dd HH:mm:ss
+    fields = [
+        either("REFUND", "PAYMENT"),
+        _csv_text(rows, "provider_ref"),
+        either(_csv_text(rows, "out_trade_no"), _csv_text(rows, "ref")),
+        either(_csv_text(rows, "ref"), ""),
+        _csv_text(rows, "payment_code"),
+        _csv_text(rows, "department_code"),
+        pc.cast(pa.array(amount), pa.string()),
+        pc.cast(pa.array(bill.fee), pa.string()),
         "SUCCESS",
-        moment,
+        common.joined(
+            pc.utf8_slice_codeunits(stamp, 0, 10), "T", pc.utf8_slice_codeunits(stamp, 11)
+        ),
+    ]
+    total = f"{BILL_TOTAL},{len(rows)},{amount[~is_refund].sum()},{amount[is_refund].sum()}\n"
+    return b"".join(
+        (
+            f"{','.join(BILL_COLUMNS)}\n".encode(),
+            common.lines_of(fields, ",", end="+08:00\n"),
+            total.encode(),
+        )
     )
+
+
+def _csv_text(rows: pd.DataFrame, name: str) -> pa.Array | str:
+    """A text column as CSV fields: quoted when it holds a comma, a quote or a line break."""
+    return common.csv_field(common.text_column(rows, name))
 
 
 def _on(bill_date: date, moment: str | None) -> bool:

@@ -24,6 +24,9 @@ from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -46,7 +49,6 @@ from integrations.payments.wechatpay import (
     sign,
     signing_text,
     verify,
-    yuan_to_fen,
 )
 
 # Seconds between one notification try and the next: WeChat's 15s/15s/30s/3m/10m/20m/
@@ -57,6 +59,7 @@ RETRY_DELAYS = (
 REFUND_SETTLE_SECONDS = 60  # a refund to the payer's balance lands within minutes
 BILL_LINK_LIFETIME = timedelta(minutes=5)
 FEE_RATE_PER_MILLE = 6  # 0.60%
+_FEE_RATE_BPS = FEE_RATE_PER_MILLE * 10
 MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
 
 
@@ -741,10 +744,10 @@ def tradebill(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
     if bill_date > _now().date():
         raise _Refused(400, "PARAM_ERROR", "参数错误: bill_date is in the future")
     with _lock:
-        lines = _bill_lines(mchid, bill_date, bill_type)
-    if not lines:
+        rows = _bill_rows(mchid, bill_date, bill_type)
+    if rows.empty:
         raise _Refused(400, "NO_STATEMENT_EXIST", "账单文件不存在")
-    content = _bill_file(lines)
+    content = render_statement(rows, mchid=mchid)
     token = secrets.token_urlsafe(24)
     with _lock:
         _bills[token] = (mchid, content, _now() + BILL_LINK_LIFETIME)
@@ -771,99 +774,153 @@ def bill_download(request: HttpRequest) -> HttpResponse:
     return HttpResponse(entry[1], content_type="application/octet-stream")
 
 
-def _bill_lines(mchid: str, bill_date: date, bill_type: str) -> list[tuple[datetime, list[str]]]:
-    """The bill's detail lines for one Beijing date, oldest first; hold the lock."""
-    lines = []
-    if bill_type in ("ALL", "SUCCESS"):
-        lines += [
-            (trade.success_time, _payment_line(trade))
-            for trade in _trades.values()
-            if trade.mchid == mchid
-            and trade.success_time is not None
-            and trade.success_time.astimezone(BEIJING).date() == bill_date
-        ]
-    if bill_type in ("ALL", "REFUND"):
-        lines += [
-            (refund.create_time, _refund_line(refund))
-            for refund in _refunds.values()
-            if refund.mchid == mchid and refund.create_time.astimezone(BEIJING).date() == bill_date
-        ]
-    return sorted(lines, key=lambda line: line[0])
+def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
+    """The bill's lines for one Beijing date, oldest first, as render_statement takes them.
+
+    Payments are dated by success_time, refunds by create_time (when WeChat accepted them).
+    A refund gives back the fee on its amount, never more than the payment's fee left.
+    Hold the lock.
+    """
+    records = []
+    for trade in _trades.values():
+        if trade.mchid != mchid or trade.success_time is None:
+            continue
+        total, params = trade.params["amount"]["total"], trade.params
+        trade_fields = {
+            "out_trade_no": params["out_trade_no"],
+            "transaction_id": trade.transaction_id,
+            "appid": params["appid"],
+            "openid": trade.openid,
+            "description": params["description"],
+            "attach": params["attach"],
+        }
+        if bill_type != "REFUND" and trade.success_time.astimezone(BEIJING).date() == bill_date:
+            records.append(
+                {
+                    "kind": "payment",
+                    "ref": params["out_trade_no"],
+                    "provider_ref": trade.transaction_id,
+                    "amount": total,
+                    "fee": common.fee(total, _FEE_RATE_BPS),
+                    "occurred_at": trade.success_time,
+                    "refund_status": "",
+                    **trade_fields,
+                }
+            )
+        refunds = sorted(
+            (r for r in _refunds.values() if r.out_trade_no == params["out_trade_no"]),
+            key=lambda r: r.create_time,
+        )
+        given_back = common.fees_given_back(total, (r.amount for r in refunds), _FEE_RATE_BPS)
+        for refund, returned in zip(refunds, given_back, strict=True):
+            accepted = refund.create_time.astimezone(BEIJING).date() == bill_date
+            if bill_type != "SUCCESS" and refund.mchid == mchid and accepted:
+                records.append(
+                    {
+                        "kind": "refund",
+                        "ref": refund.out_refund_no,
+                        "provider_ref": refund.refund_id,
+                        "amount": refund.amount,
+                        "fee": -returned,
+                        "occurred_at": refund.create_time,
+                        "refund_status": refund.status,
+                        **trade_fields,
+                    }
+                )
+    return common.bill_frame(records, _BILL_EXTRA_COLUMNS)
 
 
-def _bill_text(value: str) -> str:
-    """Bill fields are not quoted: commas, backticks and line breaks cannot appear."""
-    return re.sub(r"[,`\r\n]", " ", value)
+_BILL_EXTRA_COLUMNS = (
+    "out_trade_no",
+    "transaction_id",
+    "appid",
+    "openid",
+    "description",
+    "attach",
+    "refund_status",
+)
 
 
-def _line_head(trade: _Trade, moment: datetime, trade_state: str) -> list[str]:
-    return [
-        moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
-        trade.params["appid"],
-        trade.mchid,
+def render_statement(
+    rows: pd.DataFrame, *, mchid: str = "1900000001", appid: str = "wx0000000000000001"
+) -> bytes:
+    """An ALL trade bill in WeChat's format, one line per row of a TRANSACTION_COLUMNS frame.
+
+    Lines keep the frame's order (``line_no`` is not read). Columns beyond the canonical
+    ones fill what the canonical frame does not hold: ``out_trade_no`` and
+    ``transaction_id`` (the trade a refund gives back), ``appid``, ``openid``,
+    ``description``, ``attach`` and ``refund_status`` (SUCCESS when absent). The totals
+    line adds the lines up. Everything is built column by column, never line by line.
+    """
+    bill = common.bill_lines(rows)
+    amount, fees, either = bill.amount, bill.fee, bill.either
+    money = common.yuan_text(amount)
+    fields = [
+        common.beijing_text(rows["occurred_at"]),
+        _bill_text(rows, "appid", appid),
+        mchid,
         "0",
         "",
-        trade.transaction_id,
-        trade.params["out_trade_no"],
-        trade.openid,
+        either(_bill_text(rows, "transaction_id", ""), _bill_text(rows, "provider_ref", "")),
+        either(_bill_text(rows, "out_trade_no", ""), _bill_text(rows, "ref", "")),
+        _bill_text(rows, "openid", ""),
         "NATIVE",
-        trade_state,
+        either("REFUND", "SUCCESS"),
         "OTHERS",
         "CNY",
+        either("0.00", money),
+        "0.00",
+        either(_bill_text(rows, "provider_ref", ""), "0"),
+        either(_bill_text(rows, "ref", ""), "0"),
+        either(money, "0.00"),
+        "0.00",
+        either("ORIGINAL", ""),
+        either(_bill_text(rows, "refund_status", "SUCCESS"), ""),
+        _bill_text(rows, "description", ""),
+        _bill_text(rows, "attach", ""),
+        common.yuan_text(fees, places=5),
+        f"{FEE_RATE_PER_MILLE / 10:.2f}%",
+        either("0.00", money),
+        either(money, "0.00"),
+        "",
     ]
-
-
-def _payment_line(trade: _Trade) -> list[str]:
-    total = trade.params["amount"]["total"]
-    fee = (total * FEE_RATE_PER_MILLE + 500) // 1000
-    return [
-        *_line_head(trade, trade.success_time, "SUCCESS"),
-        *(fen_to_yuan(total), "0.00", "0", "0", "0.00", "0.00", "", ""),
-        _bill_text(trade.params["description"]),
-        _bill_text(trade.params["attach"]),
-        *(fen_to_yuan(fee, places=5), "0.60%", fen_to_yuan(total), "0.00", ""),
-    ]
-
-
-def _refund_line(refund: _Refund) -> list[str]:
-    trade = _trades[refund.out_trade_no]
-    refund_yuan = fen_to_yuan(refund.amount)
-    return [
-        *_line_head(trade, refund.create_time, "REFUND"),
-        *("0.00", "0.00", refund.refund_id, refund.out_refund_no, refund_yuan, "0.00"),
-        *("ORIGINAL", refund.status),
-        _bill_text(trade.params["description"]),
-        _bill_text(trade.params["attach"]),
-        *("0.00000", "0.60%", "0.00", refund_yuan, ""),
-    ]
-
-
-def _bill_file(lines: list[tuple[datetime, list[str]]]) -> bytes:
-    """WeChat's layout: BOM, header, backtick-prefixed lines, totals header and row, CRLF."""
-    details = [fields for _, fields in lines]
-    column = {name: index for index, name in enumerate(BILL_COLUMNS)}
-
-    def total(name: str, places: int = 2) -> str:
-        return fen_to_yuan(
-            sum(yuan_to_fen(fields[column[name]], places=places) for fields in details)
-        )
-
+    lines = common.lines_of(fields, ",`", start="`", end="\r\n")
+    payments, refunds = amount[~bill.is_refund], amount[bill.is_refund]
     totals = [
-        str(len(details)),
-        total("应结订单金额"),
-        total("退款金额"),
-        total("充值券退款金额"),
-        total("手续费", places=5),
-        total("订单金额"),
-        total("申请退款金额"),
+        str(len(rows)),
+        fen_to_yuan(int(payments.sum())),
+        fen_to_yuan(int(refunds.sum())),
+        "0.00",
+        fen_to_yuan(int(fees.sum())),
+        fen_to_yuan(int(payments.sum())),
+        fen_to_yuan(int(refunds.sum())),
     ]
-    text_lines = [
-        ",".join(BILL_COLUMNS),
-        *(",".join(f"`{value}" for value in fields) for fields in details),
-        ",".join(BILL_TOTAL_COLUMNS),
-        ",".join(f"`{value}" for value in totals),
-    ]
-    return ("\ufeff" + "".join(f"{line}\r\n" for line in text_lines)).encode("utf-8")
+    return b"".join(
+        (
+            "\ufeff".encode(),
+            f"{','.join(BILL_COLUMNS)}\r\n".encode(),
+            lines,
+            f"{','.join(BILL_TOTAL_COLUMNS)}\r\n".encode(),
+            f"{','.join(f'`{total}' for total in totals)}\r\n".encode(),
+        )
+    )
+
+
+def _bill_text(rows: pd.DataFrame, name: str, default: str) -> pa.Array | str:
+    """A text column for the bill (missing values as ``default``), or ``default`` itself.
+
+    Bill fields are not quoted: commas, backticks and line breaks become spaces.
+    """
+    values = common.text_column(rows, name, default)
+    if (
+        not isinstance(values, str)
+        and pc.any(pc.match_substring_regex(values, _UNQUOTABLE)).as_py()
+    ):
+        values = pc.replace_substring_regex(values, _UNQUOTABLE, " ")
+    return values
+
+
+_UNQUOTABLE = "[,`\r\n]"
 
 
 # -- controls for tests and operators ---------------------------------------------------

@@ -25,18 +25,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.revenue import signing
+from integrations.revenue.http_json import DAILY_COLUMNS
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_CLOCK_SKEW = 300  # seconds
 REQUIRED_FIELDS = ("record_id", "kind", "sequence", "payment_code", "department_code")
-DAILY_COLUMNS = (
-    "record_id",
-    "payment_code",
-    "department_code",
-    "amount_fen",
-    "kind",
-    "received_time",
-)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The banks holding the departments' settlement accounts: their statements (docs/banks.md)."""

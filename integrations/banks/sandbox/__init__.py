@@ -1,0 +1,1 @@
+"""The sandbox bank, mounted under /sandbox/banks/."""

@@ -1,0 +1,12 @@
+"""The sandbox bank's URLs, mounted at /sandbox/banks/."""
+
+from django.urls import path
+
+from integrations.banks.sandbox import views
+
+app_name = "banks_sandbox"
+urlpatterns = [
+    path("statements/<str:account>/<str:day>", views.statement, name="statement"),
+    path("_control/accounts/<str:account>/entries", views.control_entries, name="control_entries"),
+    path("_control/reset", views.control_reset, name="control_reset"),
+]

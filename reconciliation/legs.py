@@ -1,0 +1,86 @@
+"""One party's leg for one date: our side from the database, theirs from its file, matched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from django.conf import settings
+
+from billing.models import Department
+from reconciliation import matching, ours
+from reconciliation.models import Clearing, PartyKind
+from reconciliation.parties import Party
+
+
+@dataclass(frozen=True)
+class LegOutcome:
+    result: matching.LegResult
+    clearing: pd.DataFrame | None = None  # a processor's 清分 per department
+
+
+def reconcile(party: Party, business_date: date, theirs: pd.DataFrame) -> LegOutcome:
+    config = settings.RECONCILIATION
+    if party.kind == PartyKind.PROCESSOR:
+        our_side = ours.transactions(party.name, business_date).assign(
+            status="succeeded", processor=party.name
+        )
+        result = matching.match_transactions(
+            our_side,
+            theirs,
+            business_date=business_date,
+            fee_rates=config["fee_rates_bps"],
+            cutoff_grace=config["cutoff_grace"],
+        )
+        return LegOutcome(result, matching.clearing(result.matched, config["settlement_lag_days"]))
+    if party.kind == PartyKind.REVENUE:
+        return LegOutcome(
+            matching.match_revenue(ours.paid_orders(party.name, business_date), theirs)
+        )
+    if party.kind == PartyKind.COURIER:
+        return LegOutcome(matching.match_freight(ours.shipments(party.name, business_date), theirs))
+    return LegOutcome(
+        matching.match_settlements(
+            expected_clearings(party.account, business_date),
+            _credits(theirs),
+            window_days=config["settlement_window_days"],
+        )
+    )
+
+
+def expected_clearings(account: str, business_date: date) -> pd.DataFrame:
+    """The clearings due to an account by the statement's date and not yet seen arriving."""
+    window = pd.Timedelta(days=settings.RECONCILIATION["settlement_window_days"])
+    rows = Clearing.objects.filter(
+        department__settlement_account_number=account,
+        settlement_date__lte=business_date,
+        settlement_date__gte=pd.Timestamp(business_date) - window,
+    ).values_list("processor", "department__code", "settlement_date", "net_amount")
+    frame = pd.DataFrame.from_records(
+        list(rows), columns=["processor", "department", "settlement_date", "amount"]
+    )
+    frame["account"] = account
+    return frame.astype(
+        {
+            "processor": "string",
+            "department": "string",
+            "account": "string",
+            "settlement_date": "datetime64[ns]",
+            "amount": "int64",
+        }
+    )
+
+
+def _credits(statement: pd.DataFrame) -> pd.DataFrame:
+    """A statement's credits, each with the channel that paid it (by its account)."""
+    accounts = settings.RECONCILIATION["processor_accounts"]
+    credits = statement[statement["amount"] > 0].copy()
+    credits["processor"] = credits["counterparty_account"].map(accounts).astype("string")
+    return credits
+
+
+def department_ids(codes: pd.Series) -> dict[str, int]:
+    return dict(
+        Department.objects.filter(code__in=codes.dropna().unique()).values_list("code", "pk")
+    )

@@ -1,0 +1,112 @@
+"""Our side of each leg for one business date, frozen by its own times.
+
+A payment belongs to the business date of its paid_at in Asia/Shanghai, a refund to its
+refunded_at's, a shipment to its booking's: times that never change once set, so running
+a date again sees the same rows, plus any late item (补单) that was applied meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from billing.models import Department
+from billing.revenue import revenue_system_for_region
+from reconciliation.frames import frame_from_query
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+TRANSACTIONS = {
+    "kind": "string",
+    "ref": "string",
+    "provider_ref": "string",
+    "amount": "int64",
+    "department": "string",
+    "occurred_at": "datetime64[ns, UTC]",
+    "refund_due": "bool",
+}
+PAID_ORDERS = {
+    "payment_code": "string",
+    "department": "string",
+    "amount": "int64",
+    "kind": "string",
+}
+SHIPMENTS = {
+    "shipment_id": "string",
+    "waybill_no": "string",
+    "courier": "string",
+    "freight_amount": "int64",
+    "freight_payer": "string",
+    "freight_paid": "int64",
+}
+
+
+def day_bounds(business_date: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(business_date, time.min, tzinfo=BUSINESS_TZ)
+    return start, start + timedelta(days=1)
+
+
+def transactions(channel: str, business_date: date) -> pd.DataFrame:
+    """Leg 1: our succeeded payments and refunds at a channel on the date."""
+    start, end = day_bounds(business_date)
+    sql = """
+        SELECT 'payment', a.public_id, a.provider_trade_no, a.received_amount, d.code,
+               a.paid_at, a.refund_due
+        FROM billing_paymentattempt a
+        JOIN billing_paymentorder o ON o.id = a.order_id
+        JOIN billing_department d ON d.id = o.department_id
+        WHERE a.channel = %s AND a.status = 'succeeded' AND a.paid_at >= %s AND a.paid_at < %s
+        UNION ALL
+        SELECT 'refund', r.public_id, r.provider_refund_no, r.amount, d.code, r.refunded_at, false
+        FROM billing_refund r
+        JOIN billing_paymentattempt a ON a.id = r.attempt_id
+        JOIN billing_paymentorder o ON o.id = r.order_id
+        JOIN billing_department d ON d.id = o.department_id
+        WHERE a.channel = %s AND r.status = 'succeeded'
+          AND r.refunded_at >= %s AND r.refunded_at < %s
+    """
+    return frame_from_query(sql, (channel, start, end, channel, start, end), TRANSACTIONS)
+
+
+def paid_orders(revenue_system_code: str, business_date: date) -> pd.DataFrame:
+    """Leg 3: the public-revenue payments and refunds the revenue system should have."""
+    departments = [
+        department.code
+        for department in Department.objects.all()
+        if (system := revenue_system_for_region(department.region_code))
+        and system.code == revenue_system_code
+    ]
+    if not departments:
+        return frame_from_query("SELECT NULL, NULL, 0, NULL WHERE 1 = 0", (), PAID_ORDERS)
+    start, end = day_bounds(business_date)
+    listed = ", ".join(["%s"] * len(departments))
+    sql = f"""
+        SELECT o.payment_code, d.code, o.amount, 'payment'
+        FROM billing_paymentorder o JOIN billing_department d ON d.id = o.department_id
+        WHERE o.purpose = 'fee' AND o.paid_at >= %s AND o.paid_at < %s AND d.code IN ({listed})
+        UNION ALL
+        SELECT o.payment_code, d.code, r.amount, 'refund'
+        FROM billing_refund r
+        JOIN billing_paymentorder o ON o.id = r.order_id
+        JOIN billing_department d ON d.id = o.department_id
+        WHERE o.purpose = 'fee' AND r.kind = 'requested' AND r.status = 'succeeded'
+          AND r.refunded_at >= %s AND r.refunded_at < %s AND d.code IN ({listed})
+    """  # noqa: S608 - only placeholders are formatted in
+    params = (start, end, *departments, start, end, *departments)
+    return frame_from_query(sql, params, PAID_ORDERS)
+
+
+def shipments(courier: str, business_date: date) -> pd.DataFrame:
+    """Leg 4: the shipments booked with the courier on the date, with the freight paid."""
+    start, end = day_bounds(business_date)
+    sql = """
+        SELECT s.public_id, s.waybill_no, s.courier, s.freight_amount, s.freight_payer,
+               CASE WHEN o.paid_at IS NOT NULL THEN o.amount ELSE 0 END
+        FROM logistics_shipment s
+        LEFT JOIN billing_paymentorder o ON o.id = s.freight_order_id
+        WHERE s.courier = %s AND s.waybill_no <> '' AND s.status <> 'cancelled'
+          AND s.booked_at >= %s AND s.booked_at < %s
+    """
+    return frame_from_query(sql, (courier, start, end), SHIPMENTS)

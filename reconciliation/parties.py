@@ -1,0 +1,62 @@
+"""The outside parties reconciled every night, each named by one string.
+
+``alipay`` (a processor: the channel code), ``bank:<bank>:<account>`` (one settlement
+account's statement), ``revenue:<system>`` (a revenue-collection system) and
+``courier:<code>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from billing.models import Processor, RevenueSystem
+from core.errors import InvalidRequest
+from integrations.couriers.registry import COURIER_CODES
+from integrations.payments.registry import CHANNEL_CODES
+from reconciliation.models import PartyKind
+
+
+@dataclass(frozen=True)
+class Party:
+    code: str
+    kind: str
+    name: str  # the channel, bank, system or courier code
+    account: str = ""  # a bank party's settlement account
+
+
+def parse_party(code: str) -> Party:
+    """The party a code names; InvalidRequest when it is not one we reconcile."""
+    prefix, _, rest = code.partition(":")
+    if not rest and prefix in CHANNEL_CODES:
+        return Party(code, PartyKind.PROCESSOR, prefix)
+    if prefix == "courier" and rest in COURIER_CODES:
+        return Party(code, PartyKind.COURIER, rest)
+    if prefix == "revenue" and RevenueSystem.objects.filter(code=rest).exists():
+        return Party(code, PartyKind.REVENUE, rest)
+    bank, _, account = rest.partition(":")
+    if prefix == "bank" and account in settings.BANKS.get(bank, {}).get("accounts", ()):
+        return Party(code, PartyKind.BANK, bank, account)
+    raise InvalidRequest(f"No party {code!r} is reconciled.", fields={"party": ["Unknown."]})
+
+
+def all_parties() -> list[Party]:
+    """Every party with something to reconcile: active channels, systems, couriers, accounts."""
+    channels = Processor.objects.filter(code__in=CHANNEL_CODES).exclude(
+        status=Processor.Status.REVOKED
+    )
+    parties = [
+        Party(code, PartyKind.PROCESSOR, code) for code in channels.values_list("code", flat=True)
+    ]
+    parties += [
+        Party(f"bank:{bank}:{account}", PartyKind.BANK, bank, account)
+        for bank, config in settings.BANKS.items()
+        for account in config.get("accounts", ())
+    ]
+    parties += [
+        Party(f"revenue:{code}", PartyKind.REVENUE, code)
+        for code in RevenueSystem.objects.filter(active=True).values_list("code", flat=True)
+    ]
+    parties += [Party(f"courier:{code}", PartyKind.COURIER, code) for code in COURIER_CODES]
+    return parties

@@ -1,0 +1,133 @@
+"""Each party's file for a date: fetched through its adapter or uploaded, stored raw, parsed.
+
+Every file is kept with its SHA-256 (the same bytes twice are one file). Parsing gives
+the canonical frame of integrations.statements; a malformed file raises StatementInvalid
+naming the line, and the run that read it fails with that message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import pandas as pd
+from django.db import IntegrityError, transaction
+from integrations.banks import registry as banks
+
+from billing.models import RevenueSystem
+from billing.revenue import revenue_receiver
+from integrations import statements
+from integrations.couriers.registry import get_courier
+from integrations.payments.base import ProviderError
+from integrations.payments.registry import get_channel
+from integrations.revenue.base import ProviderError as RevenueSystemError
+from reconciliation.models import PartyKind, StatementFile
+from reconciliation.parties import Party
+
+
+class StatementNotReady(Exception):
+    """The party has no file for the date yet (WeChat Pay's appears in the morning)."""
+
+
+def statement_store(
+    *,
+    party: Party,
+    business_date: date,
+    content: bytes,
+    source: str,
+    filename: str = "",
+    actor: str = "",
+) -> StatementFile:
+    """Keep a file once: the same bytes for the same party and date are the same file."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    existing = StatementFile.objects.filter(
+        party=party.code, business_date=business_date, sha256=sha256
+    ).first()
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            return StatementFile.objects.create(
+                party=party.code,
+                business_date=business_date,
+                source=source,
+                format=statement_format(party),
+                filename=filename,
+                content=content,
+                sha256=sha256,
+                size=len(content),
+                uploaded_by=actor,
+            )
+    except IntegrityError:  # stored meanwhile by another run
+        return StatementFile.objects.get(
+            party=party.code, business_date=business_date, sha256=sha256
+        )
+
+
+def statement_for(party: Party, business_date: date) -> StatementFile:
+    """The newest file for the party and date, fetched from the party when there is none."""
+    latest = StatementFile.objects.filter(party=party.code, business_date=business_date).first()
+    if latest is not None:
+        return latest
+    try:
+        content = _fetch(party, business_date)
+    except (ProviderError, RevenueSystemError) as exc:
+        raise StatementNotReady(f"{party.code} has no file for {business_date}: {exc}") from exc
+    return statement_store(
+        party=party,
+        business_date=business_date,
+        content=content,
+        source=StatementFile.Source.FETCHED,
+    )
+
+
+def _fetch(party: Party, business_date: date) -> bytes:
+    if party.kind == PartyKind.PROCESSOR:
+        return get_channel(party.name).fetch_statement(business_date)
+    if party.kind == PartyKind.COURIER:
+        return get_courier(party.name).fetch_freight_bill(business_date)
+    if party.kind == PartyKind.REVENUE:
+        system = RevenueSystem.objects.get(code=party.name)
+        return revenue_receiver(system).fetch_daily_records(business_date)
+    return banks.get_bank(party.name).fetch_statement(party.account, business_date)
+
+
+def statement_format(party: Party) -> str:
+    if party.kind == PartyKind.BANK:
+        return banks.bank_format(party.name)
+    return party.name
+
+
+def parse(party: Party, statement: StatementFile) -> pd.DataFrame:
+    """The file as its canonical frame; StatementInvalid when it cannot be read."""
+    content = bytes(statement.content)
+    if party.kind == PartyKind.PROCESSOR:
+        return get_channel(party.name).parse_statement(content)
+    if party.kind == PartyKind.REVENUE:
+        return revenue_receiver(RevenueSystem.objects.get(code=party.name)).parse_daily_records(
+            content
+        )
+    if party.kind == PartyKind.COURIER:
+        return _freight_frame(get_courier(party.name), content)
+    return banks.parse_bank_statement(content, statement.format or banks.bank_format(party.name))
+
+
+def _freight_frame(courier, content: bytes) -> pd.DataFrame:
+    try:
+        lines = courier.parse_freight_bill(content)
+    except ProviderError as exc:
+        raise statements.StatementInvalid(0, str(exc)) from exc
+    frame = pd.DataFrame(
+        {
+            "line_no": range(2, len(lines) + 2),  # after the header line
+            "waybill_no": [line.waybill_no for line in lines],
+            "order_no": [line.order_no for line in lines],
+            "amount": [line.amount for line in lines],
+            "bill_date": pd.to_datetime([line.date for line in lines]),
+        }
+    )
+    return (
+        statements.typed(frame, statements.FREIGHT_COLUMNS)
+        if lines
+        else statements.empty(statements.FREIGHT_COLUMNS)
+    )
