@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from billing.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookEvent
+from billing.selectors import scoped_department_ids
 from billing.webhooks import webhook_delivery_retry_now
 from core.errors import DomainError
 
@@ -18,6 +19,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class DepartmentScopedAdmin(ReadOnlyAdmin):
+    """Read-only rows of models with a department: scoped staff see their departments'."""
+
+    def get_queryset(self, request):
+        departments = scoped_department_ids(request.user)
+        queryset = super().get_queryset(request).select_related("department")
+        return queryset if departments is None else queryset.filter(department__in=departments)
 
 
 class ReadOnlyInline(admin.TabularInline):

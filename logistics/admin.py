@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.admin_webhooks import ReadOnlyAdmin, ReadOnlyInline
-from billing.selectors import scoped_department_ids
+from billing.admin_webhooks import DepartmentScopedAdmin, ReadOnlyAdmin, ReadOnlyInline
 from logistics.models import CourierPush, Shipment, ShipmentItem, TrackingEvent
 
 
@@ -31,7 +30,7 @@ class EventInline(ReadOnlyInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyAdmin):
+class ShipmentAdmin(DepartmentScopedAdmin):
     list_display = [
         "public_id",
         "case_number",
@@ -55,11 +54,6 @@ class ShipmentAdmin(ReadOnlyAdmin):
         "recipient_phone_index",
     ]
     inlines = [ItemInline, EventInline]
-
-    def get_queryset(self, request):
-        departments = scoped_department_ids(request.user)
-        queryset = super().get_queryset(request).select_related("department")
-        return queryset if departments is None else queryset.filter(department__in=departments)
 
 
 @admin.register(CourierPush)

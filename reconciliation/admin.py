@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.admin_webhooks import ReadOnlyAdmin
-from billing.selectors import scoped_department_ids
+from billing.admin_webhooks import DepartmentScopedAdmin, ReadOnlyAdmin
 from reconciliation.models import Clearing, Discrepancy, ReconciliationRun, StatementFile
-
-
-class DepartmentScoped(ReadOnlyAdmin):
-    def get_queryset(self, request):
-        departments = scoped_department_ids(request.user)
-        queryset = super().get_queryset(request).select_related("department")
-        return queryset if departments is None else queryset.filter(department__in=departments)
 
 
 @admin.register(ReconciliationRun)
@@ -30,7 +22,7 @@ class StatementFileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(DepartmentScoped):
+class DiscrepancyAdmin(DepartmentScopedAdmin):
     list_display = [
         "business_date",
         "party",
@@ -48,7 +40,7 @@ class DiscrepancyAdmin(DepartmentScoped):
 
 
 @admin.register(Clearing)
-class ClearingAdmin(DepartmentScoped):
+class ClearingAdmin(DepartmentScopedAdmin):
     list_display = [
         "business_date",
         "processor",

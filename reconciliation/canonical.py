@@ -105,14 +105,21 @@ def lines_replace(statement: StatementFile, kind: str, frame: pd.DataFrame) -> i
 
 
 def _copy(lines: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(lines, preserve_index=False)
+    table = pa.Table.from_pandas(
+        lines.assign(
+            occurred_at=pd.to_datetime(lines["occurred_at"], utc=True),
+            value_date=pd.to_datetime(lines["value_date"]),
+        ),
+        preserve_index=False,
+    )
+    table = table.set_column(
+        table.schema.get_field_index("value_date"),
+        "value_date",
+        table.column("value_date").cast(pa.date32()),
+    )
     buffer = io.BytesIO()
     pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-    columns = ", ".join(COLUMNS)
-    with (
-        connection.cursor() as cursor,
-        cursor.connection.cursor().copy(
-            f"COPY reconciliation_statementline ({columns}) FROM STDIN (FORMAT CSV)"
-        ) as copy,
-    ):
+    sql = f"COPY reconciliation_statementline ({', '.join(COLUMNS)}) FROM STDIN (FORMAT CSV)"
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         copy.write(buffer.getvalue())

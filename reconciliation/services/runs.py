@@ -263,26 +263,17 @@ def _replace_clearing(run: ReconciliationRun, party: Party, clearing: pd.DataFra
 def _record_arrivals(matched: pd.DataFrame, found: pd.DataFrame) -> None:
     """Clearings the statement shows credited in full, or credited with another amount."""
     short = found[(found["detail"] == "amount") & found["settlement_date"].notna()]
-    for row in short.itertuples(index=False):
-        Clearing.objects.filter(
-            processor=row.processor,
-            department__code=row.department,
-            settlement_date=pd.Timestamp(row.settlement_date).date(),
-        ).update(
-            arrival=Clearing.Arrival.MISMATCH,
-            credited_amount=int(row.their_amount),
-            bank_refs=[ref for ref in str(row.their_ref).split(",") if ref],
-        )
-    for row in matched.itertuples(index=False):
-        Clearing.objects.filter(
-            processor=row.processor,
-            department__code=row.department,
-            settlement_date=pd.Timestamp(row.settlement_date).date(),
-        ).update(
-            arrival=Clearing.Arrival.ARRIVED,
-            credited_amount=int(row.their_amount),
-            bank_refs=[ref for ref in str(row.their_ref).split(",") if ref],
-        )
+    for rows, arrival in ((short, Clearing.Arrival.MISMATCH), (matched, Clearing.Arrival.ARRIVED)):
+        for row in rows.itertuples(index=False):
+            Clearing.objects.filter(
+                processor=row.processor,
+                department__code=row.department,
+                settlement_date=pd.Timestamp(row.settlement_date).date(),
+            ).update(
+                arrival=arrival,
+                credited_amount=int(row.their_amount),
+                bank_refs=[ref for ref in str(row.their_ref).split(",") if ref],
+            )
 
 
 def _after(run_id: int) -> None:
