@@ -12,11 +12,11 @@ from datetime import date
 
 import pandas as pd
 from django.db import IntegrityError, transaction
-from integrations.banks import registry as banks
 
 from billing.models import RevenueSystem
 from billing.revenue import revenue_receiver
 from integrations import statements
+from integrations.banks import registry as banks
 from integrations.couriers.registry import get_courier
 from integrations.payments.base import ProviderError
 from integrations.payments.registry import get_channel
