@@ -22,14 +22,6 @@ def courier_config(code: str) -> dict:
     return settings.LOGISTICS["couriers"][code]
 
 
-def service_levels() -> set[str]:
-    return {
-        level
-        for config in settings.LOGISTICS["couriers"].values()
-        for level in config["service_levels"]
-    }
-
-
 def choose_courier(*, requested: str, service_level: str, region_code: str) -> CourierChoice:
     """The courier asked for, or for `auto` the rule with the longest region prefix."""
     if requested != AUTO:

@@ -21,6 +21,7 @@ from integrations.couriers.registry import get_courier
 from integrations.payments.base import ProviderError
 from integrations.payments.registry import get_channel
 from integrations.revenue.base import ProviderError as RevenueSystemError
+from integrations.revenue.http_json import parse_daily_records
 from reconciliation.models import PartyKind, StatementFile
 from reconciliation.parties import Party
 
@@ -104,9 +105,7 @@ def parse(party: Party, statement: StatementFile) -> pd.DataFrame:
     if party.kind == PartyKind.PROCESSOR:
         return get_channel(party.name).parse_statement(content)
     if party.kind == PartyKind.REVENUE:
-        return revenue_receiver(RevenueSystem.objects.get(code=party.name)).parse_daily_records(
-            content
-        )
+        return parse_daily_records(content)
     if party.kind == PartyKind.COURIER:
         return _freight_frame(get_courier(party.name), content)
     return banks.parse_bank_statement(content, statement.format or banks.bank_format(party.name))

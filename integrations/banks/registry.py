@@ -45,14 +45,6 @@ def get_bank(code: str) -> BankStatements:
     return HttpStatementBank(code=code, base_url=config["base_url"], format=config["format"])
 
 
-def bank_for_account(account: str) -> str | None:
-    """The code of the configured bank holding ``account``, if one does."""
-    for code, config in settings.BANKS.items():
-        if account in config.get("accounts", ()):
-            return code
-    return None
-
-
 def csv_layouts() -> dict[str, CsvLayout]:
     """The built-in example layouts and those the configured banks define."""
     layouts = dict(LAYOUTS)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-import pandas as pd
-
 
 class ProviderError(Exception):
     """The receiver answered something we cannot use (malformed body, unexpected status)."""
@@ -69,8 +67,4 @@ class RevenueSystem(Protocol):
 
     def fetch_daily_records(self, business_date: date) -> bytes:
         """The receiver's record file (CSV) for a date, as the raw bytes it serves."""
-        ...
-
-    def parse_daily_records(self, content: bytes) -> pd.DataFrame:
-        """A record file as integrations.statements.REVENUE_COLUMNS; StatementInvalid if not."""
         ...

@@ -79,9 +79,6 @@ class HttpJsonRevenueSystem:
             _answer(response)  # raises with the receiver's code and message
         return response.content
 
-    def parse_daily_records(self, content: bytes) -> pd.DataFrame:
-        return parse_daily_records(content)
-
     def signed_headers(
         self, http_method: str, url: str, query: Mapping[str, str], body: bytes
     ) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -58,7 +58,6 @@ class NewShipment:
     consolidation: str = Consolidation.SINGLE
     parallel_approval_id: str = ""
     payer: payment_orders.PayerInput | None = None  # who pays an applicant's freight
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

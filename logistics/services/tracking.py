@@ -128,10 +128,6 @@ def pushed_events(push: CourierPush) -> list[CourierEvent]:
     ]
 
 
-def pushed_body(push: CourierPush) -> bytes:
-    return base64.b64decode(pii.decrypt(push.body_encrypted, column=PUSH_BODY))
-
-
 def _enqueue_apply() -> None:
     from logistics import tasks  # the tasks module imports the services
 
