@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint services bench clean
+.PHONY: install run test lint services browser bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,16 @@ lint: install
 services:
 	bash .ci/services
 
-test: install services lint
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used)
+# and need a CJK font to draw the console's Chinese labels.
+BROWSER_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e $(BROWSER_FONT) ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends chromium fonts-wqy-microhei; \
+	fi
+
+test: install services browser lint
 	$(BIN)/pytest
 
 bench: install services

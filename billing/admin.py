@@ -22,10 +22,9 @@ from billing.models import (
     Refund,
     StaffScope,
 )
+from billing.models.processors import LICENCE_WARNING_DAYS
 from billing.selectors import scoped_department_ids
 from billing.services.ledger import business_date_of
-
-LICENCE_WARNING_DAYS = 30
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -167,9 +166,9 @@ class ProcessorAdmin(admin.ModelAdmin):
 
     @admin.display(description="Licence")
     def licence_warning(self, processor: Processor) -> str:
-        if not processor.licensed:
+        days = processor.licence_days_left(on=business_date_of(timezone.now()))
+        if days is None:
             return "not required"
-        days = (processor.licence_valid_until - business_date_of(timezone.now())).days
         if days < 0:
             return "EXPIRED"
         return f"expires in {days} days" if days <= LICENCE_WARNING_DAYS else "valid"

@@ -104,4 +104,4 @@ class RevenueRecordAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{retried} revenue records queued for another attempt.")
 
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("billing.change_revenuerecord")
+        return request.user.has_perm("billing.retry_revenuerecord")

@@ -102,4 +102,4 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{retried} deliveries queued for another attempt.")
 
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("billing.change_webhookdelivery")
+        return request.user.has_perm("billing.retry_webhookdelivery")

@@ -9,4 +9,6 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from billing.staff import ensure_finance_group
 
-        post_migrate.connect(ensure_finance_group, sender=self)
+        # After every app's migrations, not only billing's: the groups hold permissions of
+        # apps migrated later (reconciliation, logistics), created in their post_migrate.
+        post_migrate.connect(ensure_finance_group, dispatch_uid="billing.staff_groups")

@@ -1,4 +1,4 @@
-"""The demo data of the embedded run: the fee catalogue, a finance login and a portal key."""
+"""The demo data of the embedded run: the fee catalogue, staff logins and a portal key."""
 
 from __future__ import annotations
 
@@ -10,19 +10,44 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 
-from billing.models import Processor
+from billing.models import Department, Processor, StaffScope
 from billing.revenue import revenue_system_configure
 from billing.services.catalogue import CatalogueCounts, catalogue_load
 from billing.staff import ensure_finance_group
 from core.audit import audit_record
-from core.auth import api_client_create, hash_api_key, new_api_key
+from core.auth import AUDITOR_GROUP, FINANCE_GROUP, api_client_create, hash_api_key, new_api_key
 from core.models import ApiClient, ApiRole
 
 DEMO_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "demo_catalogue.json"
 PORTAL_CLIENT = "demo-portal"
 FINANCE_USERNAME = "finance"
+# The department the scoped finance login sees, alone.
+SCOPED_DEPARTMENT_CODE = "330100-GACRJ"
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    group: str
+    role: str  # what the banner says the login is for
+    department: str = ""  # limited to this department's rows when given
+
+
+DEMO_STAFF = (
+    DemoStaff(FINANCE_USERNAME, FINANCE_GROUP, "finance staff: resolves and approves"),
+    # A second finance user: a proposal needs another person's approval (four eyes).
+    DemoStaff("reviewer", FINANCE_GROUP, "the second person who approves a proposal"),
+    DemoStaff("auditor", AUDITOR_GROUP, "reads and downloads, acts on nothing"),
+    DemoStaff(
+        "crj-finance",
+        FINANCE_GROUP,
+        f"finance staff of {SCOPED_DEPARTMENT_CODE} only",
+        department=SCOPED_DEPARTMENT_CODE,
+    ),
+)
 # Licensed processors as the demo registers them; the licence numbers are illustrative.
 DEMO_PROCESSORS = [
     ("alipay", "支付宝（中国）网络技术有限公司", "Z2007933000010", 20),
@@ -42,54 +67,83 @@ DEMO_REVENUE_SYSTEM = {
 @dataclass(frozen=True)
 class DemoAccess:
     catalogue: CatalogueCounts
-    finance_username: str
-    finance_password: str | None  # only when this run created the user
+    staff_passwords: dict[str, str]  # username -> password, for the logins this run created
     portal_client: str
     portal_key: str
 
     @property
     def finance_login(self) -> str:
-        if self.finance_password is None:
-            return (
-                f"{self.finance_username} (password as printed when it was created; "
-                f"reset it with `manage.py changepassword {self.finance_username}`)"
-            )
-        return f"{self.finance_username} / {self.finance_password} (shown this once)"
+        return staff_login(FINANCE_USERNAME, self.staff_passwords.get(FINANCE_USERNAME))
+
+    @property
+    def staff_logins(self) -> list[str]:
+        return [
+            f"{staff_login(staff.username, self.staff_passwords.get(staff.username))}"
+            f" — {staff.role}"
+            for staff in DEMO_STAFF
+        ]
+
+
+def staff_login(username: str, password: str | None) -> str:
+    if password is None:
+        return (
+            f"{username} (password as printed when it was created; "
+            f"reset it with `manage.py changepassword {username}`)"
+        )
+    return f"{username} / {password} (shown this once)"
 
 
 def demo_seed() -> DemoAccess:
-    """Load the demo catalogue; make sure the finance login and the portal client exist.
+    """Load the demo catalogue; make sure the staff logins and the portal client exist.
 
     Safe to run again. A key is shown only once, so every run replaces the portal
     client's key with a new one (the old key stops working) and returns it: the client,
     its orders and its webhook endpoints stay as they were.
     """
-    catalogue = catalogue_load(data=json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
+    catalogue = demo_reference_seed()
     with transaction.atomic(durable=True):
-        password = _ensure_finance_user()
+        passwords = demo_staff_ensure()
         key = _new_portal_key()
-    if settings.SANDBOXES_ENABLED:
-        _register_sandbox_revenue_system()
-        _register_demo_processors()
     return DemoAccess(
         catalogue=catalogue,
-        finance_username=FINANCE_USERNAME,
-        finance_password=password,
+        staff_passwords=passwords,
         portal_client=PORTAL_CLIENT,
         portal_key=key,
     )
 
 
-def _ensure_finance_user() -> str | None:
-    group = ensure_finance_group()
+def demo_reference_seed() -> CatalogueCounts:
+    """The demo catalogue and, with the sandboxes, the processors and the revenue system."""
+    catalogue = catalogue_load(data=json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
+    if settings.SANDBOXES_ENABLED:
+        _register_sandbox_revenue_system()
+        _register_demo_processors()
+    return catalogue
+
+
+def demo_staff_ensure() -> dict[str, str]:
+    """Every demo staff login in its group (and scope); the passwords of those created now."""
+    ensure_finance_group()
     user_model = get_user_model()
-    user = user_model.objects.filter(username=FINANCE_USERNAME).first()
-    password = None
-    if user is None:
-        password = secrets.token_urlsafe(12)
-        user = user_model.objects.create_user(FINANCE_USERNAME, password=password, is_staff=True)
-    user.groups.add(group)
-    return password
+    passwords = {}
+    for staff in DEMO_STAFF:
+        user = user_model.objects.filter(username=staff.username).first()
+        if user is None:
+            passwords[staff.username] = secrets.token_urlsafe(12)
+            user = user_model.objects.create_user(
+                staff.username, password=passwords[staff.username], is_staff=True
+            )
+        user.groups.add(Group.objects.get(name=staff.group))
+        if staff.department:
+            scope, _ = StaffScope.objects.get_or_create(user=user)
+            scope.departments.set([Department.objects.get(code=staff.department)])
+    return passwords
+
+
+def demo_portal_client() -> ApiClient:
+    """The demo portal's client, made with a key nobody is shown when it does not exist."""
+    client = ApiClient.objects.filter(name=PORTAL_CLIENT).first()
+    return client or api_client_create(name=PORTAL_CLIENT, role=ApiRole.PORTAL)[0]
 
 
 def _new_portal_key() -> str:

@@ -9,6 +9,8 @@ urlpatterns = [
     path("healthz", health.liveness, name="healthz"),
     path("readyz", health.readiness, name="readyz"),
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
@@ -21,7 +23,7 @@ urlpatterns = [
 if settings.SANDBOXES_ENABLED:
     urlpatterns.append(path("sandbox/", include("integrations.sandbox_urls")))
 
-handler400 = "core.errors.json_bad_request"
-handler403 = "core.errors.json_permission_denied"
-handler404 = "core.errors.json_not_found"
-handler500 = "core.errors.json_server_error"
+handler400 = "console.errors.bad_request"
+handler403 = "console.errors.permission_denied"
+handler404 = "console.errors.not_found"
+handler500 = "console.errors.server_error"

@@ -13,6 +13,7 @@ from core.models import ApiClient, ApiRole
 
 KEY_PREFIX = "gpk_"
 FINANCE_GROUP = "finance"
+AUDITOR_GROUP = "finance_auditor"  # reads what finance reads; acts on nothing
 
 
 def hash_api_key(key: str) -> str:
@@ -59,7 +60,10 @@ class Principal:
 
 
 def principal_for_user(user) -> Principal:
-    in_finance = user.is_superuser or user.groups.filter(name=FINANCE_GROUP).exists()
+    in_finance = (
+        user.is_superuser
+        or user.groups.filter(name__in=(FINANCE_GROUP, AUDITOR_GROUP)).exists()
+    )
     return Principal(
         kind="user",
         name=user.get_username(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import Department, PaymentOrder
 from billing.models.ids import new_public_id
@@ -23,7 +24,7 @@ class ShipmentKind(models.TextChoices):
 class ShipmentStatus(models.TextChoices):
     """The courier's normalised vocabulary, plus the wait for the applicant's freight."""
 
-    AWAITING_FREIGHT = "awaiting_freight"
+    AWAITING_FREIGHT = "awaiting_freight", _("awaiting freight")
     PENDING = CourierStatus.PENDING.value
     PICKED_UP = CourierStatus.PICKED_UP.value
     IN_TRANSIT = CourierStatus.IN_TRANSIT.value
@@ -39,20 +40,22 @@ class ShipmentStatus(models.TextChoices):
 
 
 class FreightPayer(models.TextChoices):
-    APPLICANT = "applicant"  # pays a freight order before the pickup is booked
-    AGENCY = "agency"  # billed to the agency's monthly account with the courier
+    APPLICANT = "applicant", _("applicant")  # pays a freight order before the pickup is booked
+    AGENCY = "agency", _("agency")  # billed to the agency's monthly account with the courier
 
 
 class Consolidation(models.TextChoices):
-    SINGLE = "single"  # one agency's items
-    CONSOLIDATED = "consolidated"  # a parallel approval's results from several agencies, together
-    SEPARATE = "separate"  # one agency's part of a parallel approval, sent on its own
+    SINGLE = "single", _("single")  # one agency's items
+    # a parallel approval's results from several agencies, together
+    CONSOLIDATED = "consolidated", _("consolidated")
+    # one agency's part of a parallel approval, sent on its own
+    SEPARATE = "separate", _("separate")
 
 
 class UndeliverableRule(models.TextChoices):
-    HOLD = "hold"  # keep at a pickup point for the applicant to collect
-    RETURN = "return"  # send back to the agency
-    ASK = "ask"  # the applicant chooses, through the portal
+    HOLD = "hold", _("hold")  # keep at a pickup point for the applicant to collect
+    RETURN = "return", _("return")  # send back to the agency
+    ASK = "ask", _("ask")  # the applicant chooses, through the portal
 
 
 class Shipment(models.Model):
@@ -142,8 +145,8 @@ class Shipment(models.Model):
 
 
 class ItemKind(models.TextChoices):
-    DOCUMENT = "document"
-    CERTIFICATE = "certificate"
+    DOCUMENT = "document", _("document")
+    CERTIFICATE = "certificate", _("certificate")
 
 
 class ShipmentItem(models.Model):
@@ -159,9 +162,9 @@ class ShipmentItem(models.Model):
 
 
 class PushStatus(models.TextChoices):
-    RECEIVED = "received"  # verified and stored; the task has not applied it yet
-    APPLIED = "applied"
-    REJECTED = "rejected"  # forged, tampered, malformed or from a source not allowed
+    RECEIVED = "received", _("received")  # verified and stored; the task has not applied it yet
+    APPLIED = "applied", _("applied")
+    REJECTED = "rejected", _("rejected")  # forged, tampered, malformed or from a source not allowed
 
 
 class CourierPush(models.Model):
@@ -185,8 +188,8 @@ class CourierPush(models.Model):
 
 
 class EventSource(models.TextChoices):
-    PUSH = "push"
-    QUERY = "query"
+    PUSH = "push", _("push")
+    QUERY = "query", _("query")
 
 
 class TrackingEvent(models.Model):

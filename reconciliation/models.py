@@ -5,23 +5,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import Department
 
 
 class PartyKind(models.TextChoices):
-    PROCESSOR = "processor"  # leg 1: our payments and refunds against its bill
-    BANK = "bank"  # leg 2: clearing against the settlement accounts' credits
-    REVENUE = "revenue"  # leg 3: paid orders against the revenue system's records
-    COURIER = "courier"  # leg 4: shipments and freight against the freight bill
+    PROCESSOR = "processor", _("processor")  # leg 1: our payments and refunds against its bill
+    BANK = "bank", _("bank")  # leg 2: clearing against the settlement accounts' credits
+    REVENUE = "revenue", _("revenue")  # leg 3: paid orders against the revenue system's records
+    COURIER = "courier", _("courier")  # leg 4: shipments and freight against the freight bill
 
 
 class StatementFile(models.Model):
     """A party's file for a business date, stored raw with its SHA-256."""
 
     class Source(models.TextChoices):
-        FETCHED = "fetched"
-        UPLOADED = "uploaded"
+        FETCHED = "fetched", _("fetched")
+        UPLOADED = "uploaded", _("uploaded")
 
     party = models.CharField(
         max_length=60, help_text="e.g. alipay, bank:icbc, revenue:hz, courier:sf"
@@ -73,10 +74,10 @@ class StatementLine(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # a malformed file or a missing one: the message says which
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")  # a malformed file or a missing one: the message says which
 
 
 class ReconciliationRun(models.Model):
@@ -107,33 +108,36 @@ class ReconciliationRun(models.Model):
                 fields=["business_date", "party"], name="one_run_per_party_and_date"
             )
         ]
+        permissions = [("rerun_reconciliation", "Can start or re-run a reconciliation")]
 
     def __str__(self) -> str:
         return f"{self.party} {self.business_date}"
 
 
 class DiscrepancyType(models.TextChoices):
-    MISSING_IN_CHANNEL = "missing_in_channel"
-    MISSING_IN_LEDGER = "missing_in_ledger"
-    AMOUNT_MISMATCH = "amount_mismatch"
-    STATUS_MISMATCH = "status_mismatch"
-    DUPLICATE = "duplicate"
-    REFUND_MISMATCH = "refund_mismatch"
-    FEE_MISMATCH = "fee_mismatch"
-    TIMING_CUTOFF = "timing_cutoff"
-    SETTLEMENT_MISMATCH = "settlement_mismatch"
-    REVENUE_MISMATCH = "revenue_mismatch"
-    FREIGHT_MISMATCH = "freight_mismatch"
+    MISSING_IN_CHANNEL = "missing_in_channel", _("missing in channel")
+    MISSING_IN_LEDGER = "missing_in_ledger", _("missing in ledger")
+    AMOUNT_MISMATCH = "amount_mismatch", _("amount mismatch")
+    STATUS_MISMATCH = "status_mismatch", _("status mismatch")
+    DUPLICATE = "duplicate", _("duplicate")
+    REFUND_MISMATCH = "refund_mismatch", _("refund mismatch")
+    FEE_MISMATCH = "fee_mismatch", _("fee mismatch")
+    TIMING_CUTOFF = "timing_cutoff", _("timing cutoff")
+    SETTLEMENT_MISMATCH = "settlement_mismatch", _("settlement mismatch")
+    REVENUE_MISMATCH = "revenue_mismatch", _("revenue mismatch")
+    FREIGHT_MISMATCH = "freight_mismatch", _("freight mismatch")
 
 
 class DiscrepancyStatus(models.TextChoices):
-    OPEN = "open"
-    ASSIGNED = "assigned"
-    PROPOSED = "proposed"  # a resolution waits for a second person's approval
-    RESOLVED = "resolved"  # approved by the second person
-    AUTO_RESOLVED = "auto_resolved"  # the truth was established without a person
-    CARRIED_OVER = "carried_over"  # a timing item, matched again on the following days
-    ESCALATED = "escalated"  # carried over too long
+    OPEN = "open", _("open")
+    ASSIGNED = "assigned", _("assigned")
+    PROPOSED = "proposed", _("proposed")  # a resolution waits for a second person's approval
+    RESOLVED = "resolved", _("resolved")  # approved by the second person
+    # the truth was established without a person
+    AUTO_RESOLVED = "auto_resolved", _("auto resolved")
+    # a timing item, matched again on the following days
+    CARRIED_OVER = "carried_over", _("carried over")
+    ESCALATED = "escalated", _("escalated")  # carried over too long
 
 
 class Discrepancy(models.Model):
@@ -183,6 +187,10 @@ class Discrepancy(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "type"])]
+        permissions = [
+            ("resolve_discrepancy", "Can assign, comment on and propose a resolution"),
+            ("approve_discrepancy", "Can approve or reject another person's proposal"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.key}"
@@ -202,9 +210,9 @@ class Clearing(models.Model):
     """清分: what a processor owes a department's settlement account for a business date."""
 
     class Arrival(models.TextChoices):
-        PENDING = "pending"  # not yet due or the bank statement not yet in
-        ARRIVED = "arrived"
-        MISMATCH = "mismatch"
+        PENDING = "pending", _("pending")  # not yet due or the bank statement not yet in
+        ARRIVED = "arrived", _("arrived")
+        MISMATCH = "mismatch", _("mismatch")
 
     business_date = models.DateField()
     processor = models.CharField(max_length=32)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
 from billing.models.reference import Department, FeeItem, FeeKind, PayerType
@@ -9,13 +10,13 @@ from core.models import ApiClient
 
 
 class OrderStatus(models.TextChoices):
-    UNPAID = "unpaid"
-    PAYING = "paying"
-    PAID = "paid"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
+    UNPAID = "unpaid", _("unpaid")
+    PAYING = "paying", _("paying")
+    PAID = "paid", _("paid")
+    CANCELLED = "cancelled", _("cancelled")
+    EXPIRED = "expired", _("expired")
+    PARTIALLY_REFUNDED = "partially_refunded", _("partially refunded")
+    REFUNDED = "refunded", _("refunded")
 
 
 class PaymentOrder(models.Model):
@@ -87,12 +88,13 @@ class PaymentOrderLine(models.Model):
 
 
 class AttemptStatus(models.TextChoices):
-    CREATED = "created"  # intent recorded, the channel not yet called
-    PENDING = "pending"  # the channel has the trade; waiting for the payer
-    UNKNOWN = "unknown"  # the create call's outcome is unknown; a status query decides
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CLOSED = "closed"
+    CREATED = "created", _("created")  # intent recorded, the channel not yet called
+    PENDING = "pending", _("pending")  # the channel has the trade; waiting for the payer
+    # the create call's outcome is unknown; a status query decides
+    UNKNOWN = "unknown", _("unknown")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    CLOSED = "closed", _("closed")
 
 
 class PaymentAttempt(models.Model):
@@ -153,11 +155,11 @@ class PaymentNotification(models.Model):
     """Every inbound channel notification, stored raw before it is acted on."""
 
     class Outcome(models.TextChoices):
-        APPLIED = "applied"
-        DUPLICATE = "duplicate"
-        REFUND_DUE = "refund_due"
-        REJECTED = "rejected"
-        UNKNOWN_TRADE = "unknown_trade"
+        APPLIED = "applied", _("applied")
+        DUPLICATE = "duplicate", _("duplicate")
+        REFUND_DUE = "refund_due", _("refund due")
+        REJECTED = "rejected", _("rejected")
+        UNKNOWN_TRADE = "unknown_trade", _("unknown trade")
 
     channel = models.CharField(max_length=32)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)

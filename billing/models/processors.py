@@ -6,15 +6,19 @@ from datetime import date
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+LICENCE_WARNING_DAYS = 30
 
 
 class Processor(models.Model):
     """A payment channel and, for a non-bank processor, its Payment Business Licence."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        SUSPENDED = "suspended"
-        REVOKED = "revoked"
+        ACTIVE = "active", _("active")
+        SUSPENDED = "suspended", _("suspended")
+        REVOKED = "revoked", _("revoked")
 
     code = models.CharField(max_length=32, unique=True, help_text="The channel code.")
     legal_name = models.CharField(max_length=200)
@@ -50,6 +54,13 @@ class Processor(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.legal_name}"
 
+    def licence_days_left(self, *, on: date) -> int | None:
+        """Days until the licence ends (negative once it has), None when none is needed.
+
+        Staff are warned from LICENCE_WARNING_DAYS before the end (admin and console).
+        """
+        return (self.licence_valid_until - on).days if self.licensed else None
+
     def licence_problem(self, *, on: date, scope: str) -> str:
         """Why this processor may not take a payment now, or "" when it may."""
         if self.status != self.Status.ACTIVE:
@@ -67,9 +78,10 @@ class ChannelHealth(models.Model):
     """A circuit breaker per channel, in the database so every process shares it."""
 
     class State(models.TextChoices):
-        CLOSED = "closed"  # in rotation
-        OPEN = "open"  # out of rotation until open_until
-        HALF_OPEN = "half_open"  # one trial call decides
+        # A breaker's "open" is not a discrepancy's "open": a context of its own.
+        CLOSED = "closed", pgettext_lazy("circuit breaker", "closed")  # in rotation
+        OPEN = "open", pgettext_lazy("circuit breaker", "open")  # out of rotation until open_until
+        HALF_OPEN = "half_open", pgettext_lazy("circuit breaker", "half open")  # one trial decides
 
     channel = models.CharField(max_length=32, unique=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
 from billing.models.orders import PaymentAttempt, PaymentOrder
@@ -9,17 +10,18 @@ from core.models import ApiClient
 
 
 class RefundStatus(models.TextChoices):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    PENDING = "pending", _("pending")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
 
 
 class Refund(models.Model):
     """A refund (退付) of part or all of the money an attempt took."""
 
     class Kind(models.TextChoices):
-        REQUESTED = "requested"  # asked for by the portal
-        UNSETTLED_PAYMENT = "unsettled_payment"  # money that could not settle its order
+        REQUESTED = "requested", _("requested")  # asked for by the portal
+        # money that could not settle its order
+        UNSETTLED_PAYMENT = "unsettled_payment", _("unsettled payment")
 
     public_id = models.CharField(max_length=40, unique=True, default=ids.refund_id, editable=False)
     order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="refunds")

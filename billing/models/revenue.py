@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
 from billing.models.orders import PaymentOrder
@@ -44,15 +45,15 @@ class RevenueSystem(models.Model):
 
 
 class RevenueRecordKind(models.TextChoices):
-    PAYMENT = "payment"
-    REFUND = "refund"
+    PAYMENT = "payment", _("payment")
+    REFUND = "refund", _("refund")
 
 
 class RevenueRecordStatus(models.TextChoices):
-    PENDING = "pending"  # not yet accepted by the receiver
-    DELIVERED = "delivered"  # accepted, no receipt number yet
-    ACKNOWLEDGED = "acknowledged"  # accepted with the receiver's receipt number
-    FAILED = "failed"  # no system for the region, or gave up after the last retry
+    PENDING = "pending", _("pending")  # not yet accepted by the receiver
+    DELIVERED = "delivered", _("delivered")  # accepted, no receipt number yet
+    ACKNOWLEDGED = "acknowledged", _("acknowledged")  # accepted with the receiver's receipt number
+    FAILED = "failed", _("failed")  # no system for the region, or gave up after the last retry
 
 
 class RevenueRecord(models.Model):
@@ -89,6 +90,7 @@ class RevenueRecord(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        permissions = [("retry_revenuerecord", "Can retry a revenue push now")]
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "sequence"], name="one_revenue_record_per_sequence"
@@ -122,8 +124,8 @@ class RevenuePushAttempt(models.Model):
     """One call to the receiver about a record: a push, or a query for its receipt."""
 
     class Action(models.TextChoices):
-        PUSH = "push"
-        QUERY = "query"
+        PUSH = "push", _("push")
+        QUERY = "query", _("query")
 
     record = models.ForeignKey(RevenueRecord, on_delete=models.CASCADE, related_name="attempts")
     action = models.CharField(max_length=8, choices=Action.choices)

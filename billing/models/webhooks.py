@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
 from core.models import ApiClient
@@ -41,9 +42,9 @@ class WebhookEvent(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # gave up after the last retry
+    PENDING = "pending", _("pending")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")  # gave up after the last retry
 
 
 class WebhookDelivery(models.Model):
@@ -67,6 +68,7 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="one_delivery_per_endpoint")
         ]
+        permissions = [("retry_webhookdelivery", "Can retry a webhook delivery now")]
 
 
 class WebhookDeliveryAttempt(models.Model):

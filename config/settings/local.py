@@ -157,4 +157,12 @@ SANDBOX_BANKS = {
 RECONCILIATION = {
     **RECONCILIATION,  # noqa: F405
     "fee_rates_bps": {"public_platform": 0, "alipay": 60, "wechatpay": 60, "unionpay": 50},
+    # The accounts each processor pays the settlement accounts from, as the sandbox banks'
+    # statements name them: how the bank leg knows whose clearing a credit is.
+    "processor_accounts": {
+        "31050161393600000001": "public_platform",
+        "1202021119900088888": "alipay",
+        "440300000000000000188": "wechatpay",
+        "310066726018800000666": "unionpay",
+    },
 }

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
-from django.http import FileResponse, StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,14 +15,16 @@ from billing.api.schema import errors
 from core.auth import require_roles
 from core.errors import NotFound
 from core.models import ApiRole
-from reconciliation import reports, selectors, statements
+from reconciliation import downloads, selectors, statements
 from reconciliation.api import serializers as s
 from reconciliation.models import Discrepancy, ReconciliationRun, StatementFile
 from reconciliation.parties import parse_party
 from reconciliation.services import resolution, runs
 
 FinanceOnly = require_roles(ApiRole.FINANCE)
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+RESOLVE = "reconciliation.resolve_discrepancy"
+APPROVE = "reconciliation.approve_discrepancy"
+RERUN = "reconciliation.rerun_reconciliation"
 
 
 class Pages(CursorPagination):
@@ -35,11 +34,21 @@ class Pages(CursorPagination):
     max_page_size = 500
 
 
-def _person(request) -> str:
+def _person(request, permission: str) -> str:
     """Resolutions are made by people: four eyes mean two staff users, not an API key."""
     if request.user.kind != "user":
         raise PermissionDenied("Discrepancies are resolved by staff users, not API keys.")
+    if not request.user.user.has_perm(permission):
+        raise PermissionDenied("Your role may not take this step.")
     return request.user.actor
+
+
+def _may_start_runs(request) -> str:
+    """Finance API keys may; staff users need the permission (auditors do not have it)."""
+    principal = request.user
+    if principal.kind == "user" and not principal.user.has_perm(RERUN):
+        raise PermissionDenied("Your role may not start runs or upload files.")
+    return principal.actor
 
 
 def _run(run_id: int) -> ReconciliationRun:
@@ -61,7 +70,7 @@ class Runs(APIView):
         incoming = s.RunRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         day, party = incoming.validated_data["business_date"], incoming.validated_data["party"]
-        actor = request.user.actor
+        actor = _may_start_runs(request)
         if party == s.ALL_PARTIES:
             started = runs.runs_request_day(business_date=day, actor=actor)
         else:
@@ -103,13 +112,8 @@ class RunReportXlsx(APIView):
         responses={200: OpenApiResponse(OpenApiTypes.BINARY), **errors(401, 403, 404)},
     )
     def get(self, request, run_id: int):
-        run = _run(run_id)
-        # On disk, so memory stays flat however big it grows; FileResponse closes it.
-        out = tempfile.TemporaryFile()  # noqa: SIM115
-        reports.write_xlsx(run, out, departments=selectors.department_scope(request.user))
-        out.seek(0)
-        name = f"reconciliation-{run.business_date}-{run.party.replace(':', '-')}.xlsx"
-        return FileResponse(out, as_attachment=True, filename=name, content_type=XLSX)
+        departments = selectors.department_scope(request.user)
+        return downloads.run_workbook(_run(run_id), departments=departments)
 
 
 class RunReportCsv(APIView):
@@ -120,16 +124,8 @@ class RunReportCsv(APIView):
         responses={200: OpenApiResponse(OpenApiTypes.STR), **errors(401, 403, 404)},
     )
     def get(self, request, run_id: int):
-        run = _run(run_id)
-        chunks = reports.csv_chunks(run, departments=selectors.department_scope(request.user))
-        name = f"discrepancies-{run.business_date}-{run.party.replace(':', '-')}.csv"
-        return _csv(chunks, name)
-
-
-def _csv(chunks, name: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+        departments = selectors.department_scope(request.user)
+        return downloads.run_csv(_run(run_id), departments=departments)
 
 
 class Discrepancies(APIView):
@@ -182,9 +178,10 @@ class DiscrepancyAction(APIView):
 
     permission_classes = [FinanceOnly]
     input_serializer: type = s.AssignSerializer
+    permission = RESOLVE
 
     def post(self, request, discrepancy_id: int):
-        actor = _person(request)
+        actor = _person(request, self.permission)
         incoming = self.input_serializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         visible = selectors.visible_discrepancies(request.user)
@@ -247,6 +244,7 @@ class Propose(DiscrepancyAction):
 
 class Approve(DiscrepancyAction):
     input_serializer = s.serializers.Serializer
+    permission = APPROVE
 
     @_action_schema("approve", None)
     def post(self, request, discrepancy_id: int):
@@ -258,6 +256,7 @@ class Approve(DiscrepancyAction):
 
 class Reject(DiscrepancyAction):
     input_serializer = s.RejectSerializer
+    permission = APPROVE
 
     @_action_schema("reject", s.RejectSerializer)
     def post(self, request, discrepancy_id: int):
@@ -281,6 +280,7 @@ class Statements(APIView):
         responses={201: s.StatementSerializer, **errors(400, 401, 403)},
     )
     def post(self, request):
+        _may_start_runs(request)
         incoming = s.StatementUploadSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -326,9 +326,7 @@ class ClearingCsv(APIView):
         filters.is_valid(raise_exception=True)
         day = filters.validated_data["business_date"]
         departments = selectors.department_scope(request.user)
-        return _csv(
-            reports.clearing_csv_chunks(day, departments=departments), f"clearing-{day}.csv"
-        )
+        return downloads.clearing_csv(day, departments=departments)
 
 
 urlpatterns = [

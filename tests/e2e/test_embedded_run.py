@@ -25,6 +25,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL_KEY = re.compile(r"Portal API key\s+(gpk_[\w-]+)")
+DEMO_DAY_READY = re.compile(r"Demo day \S+ ready in [\d.]+ s: (\S+)")
+STAFF_LOGIN = re.compile(r"Staff login\s+(\S+) / (\S+) \(shown this once\)")
 STARTUP_SECONDS = 120
 CONCURRENT_ORDERS = 40
 
@@ -144,3 +146,29 @@ def test_embedded_run_takes_concurrent_orders_and_gets_one_paid(embedded_service
         status = requests.get(order_url, headers=service.headers, timeout=10).json()["status"]
     assert status == "paid"
     assert not any("database is locked" in line for line in service.output)
+
+
+def test_the_demo_day_is_ready_on_the_console_with_the_staff_logins(embedded_service: Service):
+    service = embedded_service
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not (ready := DEMO_DAY_READY.search("".join(service.output))):
+        assert time.monotonic() < deadline, "no ready line:\n" + "".join(service.output)
+        time.sleep(0.5)
+    assert ready.group(1) == f"{service.url}/console/"
+    logins = dict(STAFF_LOGIN.findall("".join(service.output)))
+    assert set(logins) == {"finance", "reviewer", "auditor", "crj-finance"}
+
+    staff = requests.Session()
+    page = staff.get(f"{service.url}/console/login/", timeout=10)
+    assert page.status_code == 200
+    signed_in = staff.post(
+        f"{service.url}/console/login/",
+        data={
+            "username": "finance",
+            "password": logins["finance"],
+            "csrfmiddlewaretoken": staff.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{service.url}/console/login/"},
+        timeout=30,
+    )
+    assert signed_in.status_code == 200 and signed_in.url == ready.group(1)

@@ -318,6 +318,19 @@ def test_todays_bill_lists_the_payment_and_the_refund_in_alipays_format(channel,
     ]
 
 
+def test_a_trade_left_out_of_the_bill_is_missing_from_it(channel, receiver, sandbox):
+    kept, left_out = paid_trade(channel, receiver.url), paid_trade(channel, receiver.url)
+
+    answer = requests.post(
+        f"{sandbox}/_control/trades/{left_out.out_trade_no}/leave-out-of-bill", timeout=5
+    )
+    bill = channel.parse_statement(channel.fetch_statement(today_in_beijing()))
+
+    assert answer.status_code == 200, answer.text
+    assert kept.out_trade_no in set(bill["ref"])
+    assert left_out.out_trade_no not in set(bill["ref"])
+
+
 def test_a_bill_for_a_day_to_come_is_declined(channel):
     with pytest.raises(ProviderDeclined) as declined:
         channel.fetch_statement(today_in_beijing() + timedelta(days=2))

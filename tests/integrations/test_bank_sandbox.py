@@ -135,6 +135,22 @@ def test_a_day_that_has_not_ended_has_no_statement_yet(client, settings):
     assert statement(client, day=today - timedelta(days=1)).status_code == 200
 
 
+def test_a_day_ended_early_has_its_statement_before_it_ends(client):
+    tomorrow = today_in_beijing() + timedelta(days=1)
+    book(client, **{**ALIPAY_CLEARING, "value_date": tomorrow.isoformat()})
+
+    waiting = statement(client, day=tomorrow)
+    ended = client.post(f"{SANDBOX}/_control/days/{tomorrow.isoformat()}/end")
+    served = statement(client, day=tomorrow)
+
+    assert waiting.status_code == 404 and waiting.json()["code"] == "statement_not_ready"
+    assert ended.status_code == 200
+    assert served.status_code == 200
+    assert parse_camt053(served.content)["amount"].tolist() == [ALIPAY_CLEARING["amount"]]
+    assert statement(client, day=tomorrow + timedelta(days=1)).status_code == 404
+    assert client.post(f"{SANDBOX}/_control/days/2026-02-30/end").status_code == 400
+
+
 def test_an_unknown_account_date_or_format_is_refused(client):
     assert statement(client, account="999").json()["code"] == "no_such_account"
     assert client.get(f"{SANDBOX}/statements/{ACCOUNT}/2026-02-30").json()["code"] == "invalid_date"

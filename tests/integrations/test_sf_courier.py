@@ -388,6 +388,22 @@ def test_booking_the_same_order_twice_returns_the_same_waybill(receiver) -> None
 
 
 @pytestmark_db
+def test_an_order_the_sandbox_is_told_to_refuse_is_declined_once(sandbox, settings) -> None:
+    adapter = get_courier("sf")
+    partner = settings.SF_EXPRESS["partner_id"]
+    told = requests.post(f"{sandbox}/_control/partners/{partner}/refuse_next_order", timeout=5)
+    request = booking_request("http://127.0.0.1:9/push")
+
+    with pytest.raises(ProviderDeclined) as refused:
+        adapter.book(request)
+    booking = adapter.book(request)
+
+    assert told.status_code == 200, told.text
+    assert refused.value.code == "8040"
+    assert booking.waybill_no.startswith("SF")
+
+
+@pytestmark_db
 def test_the_search_of_an_unknown_order_is_declined(sandbox) -> None:
     with pytest.raises(ProviderDeclined) as refused:
         get_courier("sf").find_booking(f"shp_{uuid.uuid4().hex[:20]}")

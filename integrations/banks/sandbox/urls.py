@@ -9,4 +9,5 @@ urlpatterns = [
     path("statements/<str:account>/<str:day>", views.statement, name="statement"),
     path("_control/accounts/<str:account>/entries", views.control_entries, name="control_entries"),
     path("_control/reset", views.control_reset, name="control_reset"),
+    path("_control/days/<str:day>/end", views.control_end_day, name="control_end_day"),
 ]

@@ -5,7 +5,8 @@ through ``_control/``; ``GET statements/<account>/<date>`` answers the entries b
 that day as camt.053, or as ``?format=mt940`` (``mt940:<encoding>``) or ``csv:<layout>``
 (a built-in example layout), with the opening balance of everything booked before. A
 date whose day has not ended in Beijing has no statement yet (404
-``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]`` is false.
+``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]`` is false or
+``_control/days/<date>/end`` ended that day early, as a bank's early cut-off does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_TEXT = 70  # characters of a counterparty's account or name
 
 _lock = threading.Lock()
 _entries: dict[str, list[dict[str, Any]]] = {}  # account -> entries in arrival order
+_ended_early: set[date] = set()  # days whose statements are served before the day ends
 _references = itertools.count(1)
 
 
@@ -75,7 +77,7 @@ def statement(request: HttpRequest, account: str, day: str) -> HttpResponse:
         return _answer(400, "invalid_format", f"no format {fmt!r}: camt053, mt940 or csv:<layout>")
     if kind is BankStatementFormat.CSV and option not in LAYOUTS:
         return _answer(400, "invalid_format", f"no CSV layout {option!r}: {', '.join(LAYOUTS)}")
-    if _config().get("hold_until_day_ends", True) and business_date >= datetime.now(BEIJING).date():
+    if not _day_ended(business_date):
         return _answer(
             404, NOT_READY, f"the statement for {business_date} is made after the day ends"
         )
@@ -119,6 +121,15 @@ def statement(request: HttpRequest, account: str, day: str) -> HttpResponse:
     )
 
 
+def _day_ended(business_date: date) -> bool:
+    if not _config().get("hold_until_day_ends", True):
+        return True
+    with _lock:
+        if business_date in _ended_early:
+            return True
+    return business_date < datetime.now(BEIJING).date()
+
+
 # -- control, for tests and operators ---------------------------------------------------
 
 
@@ -151,10 +162,24 @@ def control_entries(request: HttpRequest, account: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def control_reset(request: HttpRequest) -> HttpResponse:
-    """Forget every entry (the configured accounts stay, empty)."""
+    """Forget every entry and early day end (the configured accounts stay, empty)."""
     with _lock:
         _entries.clear()
+        _ended_early.clear()
     return _answer(200, "0", "reset")
+
+
+@csrf_exempt
+@require_POST
+def control_end_day(request: HttpRequest, day: str) -> HttpResponse:
+    """End a banking day early: its statements are served from now on, whatever the time."""
+    try:
+        business_date = date.fromisoformat(day)
+    except ValueError:
+        return _answer(400, "invalid_date", "the date is YYYY-MM-DD")
+    with _lock:
+        _ended_early.add(business_date)
+    return _answer(200, "0", "ended", date=business_date.isoformat())
 
 
 def _entry(document: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ DUPLICATE_ORDER = sf.DUPLICATE_ORDER
 NO_SUCH_ORDER = "8024"
 ALREADY_PICKED_UP = "8037"
 BAD_REQUEST = "1010"
+OUT_OF_AREA = "8040"
 
 
 @dataclass
@@ -72,6 +73,7 @@ class _Order:
 _lock = threading.Lock()
 _orders: dict[str, _Order] = {}  # by orderId
 _push_urls: dict[str, str] = {}  # partnerID -> the push address registered for it
+_refusals: dict[str, int] = {}  # partnerID -> how many of its next orders are refused
 # In a default push URL (SANDBOX_SF_EXPRESS["push_urls"]), replaced by SERVICE_BASE_URL.
 SERVICE_PLACEHOLDER = "{service}"
 _pushes: dict[str, list[_Push]] = {}  # waybill -> its pushes
@@ -159,6 +161,9 @@ def _create(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
     with _lock:
         if order_id in _orders:
             raise _Refused(DUPLICATE_ORDER, "重复下单")
+        if _refusals.get(partner_id):
+            _refusals[partner_id] -= 1
+            raise _Refused(OUT_OF_AREA, "收件地址不在顺丰收派范围内")
         waybill_no = "SF" + "".join(secrets.choice("0123456789") for _ in range(13))
         _orders[order_id] = _Order(partner_id, order_id, waybill_no, _now().date())
     return _order_result(order_id, waybill_no)
@@ -285,6 +290,18 @@ def control_push_url(request: HttpRequest, partner_id: str) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
+def control_refuse_next_order(request: HttpRequest, partner_id: str) -> JsonResponse:
+    """Refuse the partner's next new order as outside SF's delivery area."""
+    if _checkword(partner_id) is None:
+        return JsonResponse({"code": "BAD_REQUEST"}, status=400)
+    with _lock:
+        _refusals[partner_id] = _refusals.get(partner_id, 0) + 1
+        waiting = _refusals[partner_id]
+    return JsonResponse({"refused_orders_to_come": waiting})
+
+
+@csrf_exempt
+@require_POST
 def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
     """Scan the waybill: body {"opCode", "remark"?, "acceptAddress"?, "reasonCode"?, "signer"?}.
 
@@ -401,6 +418,7 @@ urlpatterns = [
     path("std/service", service),
     path("bills/<str:day>", bill),
     path("_control/partners/<str:partner_id>/push_url", control_push_url),
+    path("_control/partners/<str:partner_id>/refuse_next_order", control_refuse_next_order),
     path("_control/waybills/<str:waybill_no>/scan", control_scan),
     path("_control/waybills/<str:waybill_no>/replay", control_replay),
     path("_control/waybills/<str:waybill_no>/deliveries", control_deliveries),

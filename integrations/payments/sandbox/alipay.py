@@ -95,6 +95,7 @@ class _Trade:
     notify_id: str = ""
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    left_out_of_bill: bool = False  # the leave-out-of-bill control: its lines go missing
 
     @property
     def out_trade_no(self) -> str:
@@ -591,7 +592,7 @@ def _bill_rows(app_id: str, bill_date: date) -> pd.DataFrame:
     """
     records = []
     for trade in _trades.values():
-        if trade.app_id != app_id or trade.paid_at is None:
+        if trade.app_id != app_id or trade.paid_at is None or trade.left_out_of_bill:
             continue
         common_fields = {
             "provider_ref": trade.trade_no,
@@ -788,6 +789,16 @@ def control_deliveries(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     return JsonResponse({"out_trade_no": out_trade_no, **answer})
 
 
+@csrf_exempt
+@require_POST
+def control_leave_out_of_bill(request: HttpRequest, out_trade_no: str) -> JsonResponse:
+    """Leave the trade's payment and refunds out of every bill, as a faulty bill would."""
+    key = _trade_or_404(out_trade_no)
+    with _lock:
+        _trades[key].left_out_of_bill = True
+    return JsonResponse({"out_trade_no": out_trade_no, "left_out_of_bill": True})
+
+
 app_name = "alipay_sandbox"
 urlpatterns = [
     path("", index, name="index"),
@@ -799,5 +810,10 @@ urlpatterns = [
         "_control/trades/<str:out_trade_no>/deliveries",
         control_deliveries,
         name="control-deliveries",
+    ),
+    path(
+        "_control/trades/<str:out_trade_no>/leave-out-of-bill",
+        control_leave_out_of_bill,
+        name="control-leave-out-of-bill",
     ),
 ]

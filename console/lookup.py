@@ -1,0 +1,217 @@
+"""Finding orders, refunds and shipments for the console, and everything recorded about one.
+
+Callers pass querysets already limited to what the person may see (``visible_orders``,
+``visible_shipments``); nothing here widens them. Payer ID numbers are found through the
+blind index, never by decrypting rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+from stdnum.cn import ric, uscc
+
+from billing import selectors
+from billing.api.serializers import normalize_id_number
+from billing.models import (
+    Department,
+    LedgerPosting,
+    PaymentAttempt,
+    PaymentNotification,
+    PaymentOrder,
+    Refund,
+    RevenueRecord,
+    WebhookEvent,
+)
+from core.models import AuditRecord
+from logistics import selectors as shipment_selectors
+from logistics.models import Shipment
+
+TIME_LIMIT_FLAG_LABELS = {
+    "at_risk": _("at risk"),
+    "overdue": _("overdue"),
+    "stale": _("stale"),
+}
+TIME_LIMIT_FLAGS = tuple(TIME_LIMIT_FLAG_LABELS)
+
+
+def visible_departments(department_ids: list[int] | None) -> QuerySet[Department]:
+    departments = Department.objects.order_by("code")
+    return departments if department_ids is None else departments.filter(pk__in=department_ids)
+
+
+def valid_payer_id(raw: str) -> str | None:
+    """The ID number as orders store it, or None when it is neither a resident ID nor a USCC.
+
+    A search names no payer type, so either check digit scheme may apply.
+    """
+    number = normalize_id_number(raw)
+    return number if ric.is_valid(number) or uscc.is_valid(number) else None
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    q: str = ""
+    payer_id: str = ""  # already validated and normalised
+    status: str = ""
+    department: str = ""
+    channel: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+
+
+def with_channel(orders: QuerySet[PaymentOrder]) -> QuerySet[PaymentOrder]:
+    """Annotate ``channel``: the one that paid the order, else the one tried last."""
+    attempts = PaymentAttempt.objects.filter(order=OuterRef("pk"))
+    return orders.annotate(
+        channel=Coalesce(
+            Subquery(attempts.filter(settles_order=True).values("channel")[:1]),
+            Subquery(attempts.order_by("-created_at", "-id").values("channel")[:1]),
+        )
+    )
+
+
+def find_orders(orders: QuerySet[PaymentOrder], filters: OrderFilters) -> QuerySet[PaymentOrder]:
+    """``q`` is a case number, payment code, order id or attempt id (our out-trade number)."""
+    orders = selectors.filter_orders(
+        with_channel(orders),
+        status=filters.status,
+        department=filters.department,
+        payer_id_number=filters.payer_id,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+    )
+    if filters.q:
+        orders = orders.filter(
+            Q(case_number=filters.q)
+            | Q(payment_code=filters.q)
+            | Q(public_id=filters.q)
+            | Q(pk__in=PaymentAttempt.objects.filter(public_id=filters.q).values("order_id"))
+        )
+    if filters.channel:
+        orders = orders.filter(channel=filters.channel)
+    return orders
+
+
+@dataclass(frozen=True)
+class RefundFilters:
+    q: str = ""
+    status: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+
+
+def find_refunds(visible: QuerySet[PaymentOrder], filters: RefundFilters) -> QuerySet[Refund]:
+    """Refunds of the visible orders; ``q`` is a refund id, an order id or a case number."""
+    refunds = Refund.objects.filter(order__in=visible).select_related("order__department")
+    if filters.q:
+        refunds = refunds.filter(
+            Q(public_id=filters.q) | Q(order__public_id=filters.q) | Q(order__case_number=filters.q)
+        )
+    if filters.status:
+        refunds = refunds.filter(status=filters.status)
+    if filters.created_from:
+        refunds = refunds.filter(created_at__date__gte=filters.created_from)
+    if filters.created_to:
+        refunds = refunds.filter(created_at__date__lte=filters.created_to)
+    return refunds.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class ShipmentFilters:
+    q: str = ""
+    status: str = ""
+    courier: str = ""
+    flag: str = ""  # one of TIME_LIMIT_FLAGS
+    department: str = ""
+
+
+def find_shipments(visible: QuerySet[Shipment], filters: ShipmentFilters) -> QuerySet[Shipment]:
+    """``q`` is a waybill number, a case number or a shipment id."""
+    shipments = shipment_selectors.filter_shipments(
+        visible,
+        status=filters.status,
+        courier=filters.courier,
+        **({filters.flag: True} if filters.flag else {}),
+    )
+    if filters.q:
+        shipments = shipments.filter(
+            Q(waybill_no=filters.q) | Q(case_number=filters.q) | Q(public_id=filters.q)
+        )
+    if filters.department:
+        shipments = shipments.filter(department__code=filters.department)
+    return shipments
+
+
+def audit_trail(**object_ids: list[str]) -> QuerySet[AuditRecord]:
+    """Audit rows of the named objects, newest first: ``audit_trail(Refund=[ids], ...)``."""
+    wanted = Q(pk__in=[])
+    for object_type, ids in object_ids.items():
+        wanted |= Q(object_type=object_type, object_id__in=ids)
+    return AuditRecord.objects.filter(wanted).order_by("-at", "-id")
+
+
+@dataclass(frozen=True)
+class OrderHistory:
+    """Everything recorded about one order, each part in its own order of events."""
+
+    attempts: list[PaymentAttempt]
+    notifications: list[PaymentNotification]
+    refunds: list[Refund]
+    postings: list[LedgerPosting]
+    revenue_records: list[RevenueRecord]
+    webhook_events: list[WebhookEvent]
+    shipments: list[Shipment]
+    audit: list[AuditRecord]
+
+
+def order_history(order: PaymentOrder, visible_shipments: QuerySet[Shipment]) -> OrderHistory:
+    attempts = list(order.attempts.order_by("created_at", "id"))
+    refunds = list(order.refunds.select_related("attempt").order_by("created_at", "id"))
+    revenue_records = list(
+        order.revenue_records.select_related("revenue_system", "refund").order_by("sequence")
+    )
+    attempt_ids = [attempt.public_id for attempt in attempts]
+    refund_ids = [refund.public_id for refund in refunds]
+    return OrderHistory(
+        attempts=attempts,
+        # Money for a trade we could not tie to an attempt is still this order's if the
+        # out-trade number is one of its attempts'.
+        notifications=list(
+            PaymentNotification.objects.filter(
+                Q(attempt__order=order) | Q(out_trade_no__in=attempt_ids)
+            )
+            .select_related("attempt")
+            .order_by("-received_at", "-id")
+        ),
+        refunds=refunds,
+        postings=list(
+            LedgerPosting.objects.filter(reference__in=attempt_ids + refund_ids)
+            .prefetch_related("entries__account")
+            .order_by("created_at", "id")
+        ),
+        revenue_records=revenue_records,
+        webhook_events=list(
+            WebhookEvent.objects.filter(
+                Q(type__startswith="payment_order.", payload__id=order.public_id)
+                | Q(type__startswith="refund.", payload__order=order.public_id)
+            )
+            .prefetch_related("deliveries")
+            .order_by("-created_at", "-id")
+        ),
+        shipments=list(
+            visible_shipments.filter(Q(case_number=order.case_number) | Q(freight_order=order))
+        ),
+        audit=list(
+            audit_trail(
+                PaymentOrder=[order.public_id],
+                PaymentAttempt=attempt_ids,
+                Refund=refund_ids,
+                RevenueRecord=[record.public_id for record in revenue_records],
+            )
+        ),
+    )

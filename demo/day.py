@@ -1,0 +1,185 @@
+"""The demo business day, seeded once per database, and reconciled so the console opens on it.
+
+``demo_day_seed(base_url=...)`` needs the service answering at ``base_url`` with its
+sandboxes mounted there (they are its outside parties, over HTTP). It works with tasks
+in-process (the embedded run) and with a Celery worker, whose work it waits for.
+
+The day is today, in Beijing: payments are paid now, so their business date is today's.
+The processors transfer each clearing (清分) on its settlement date, the next day, so
+the bank leg reconciles that date: the sandbox bank is told to end both days early, as
+if the statements were in, and the credits are booked for the settlement date.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.demo import (
+    DEMO_REVENUE_SYSTEM,
+    DEMO_STAFF,
+    SCOPED_DEPARTMENT_CODE,
+    demo_portal_client,
+    demo_reference_seed,
+    demo_staff_ensure,
+)
+from billing.models import RevenueRecord, RevenueRecordStatus, RevenueSystem
+from core.audit import audit_record
+from core.models import ApiClient, AuditRecord
+from demo import sandboxes, settlement, trouble
+from demo.payments import Portal, expire, orders_left_open, orders_to_expire, the_days_payments
+from demo.shipments import the_days_shipments
+from demo.waiting import wait_until
+from reconciliation.models import (
+    Discrepancy,
+    DiscrepancyStatus,
+    PartyKind,
+    ReconciliationRun,
+    RunStatus,
+)
+from reconciliation.parties import all_parties
+from reconciliation.services import auto, runs
+
+__all__ = ["DEMO_USERS", "SCOPED_DEPARTMENT_CODE", "DemoDay", "demo_day_seed", "seeded_day"]
+
+logger = logging.getLogger(__name__)
+ACTOR = "system:demo"
+SEEDED = "demo.day_seeded"
+DEMO_USERS = tuple(staff.username for staff in DEMO_STAFF)
+UNFINISHED_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
+RUNS_SECONDS = 300.0  # a day's runs, one after another on a single worker
+
+
+@dataclass(frozen=True)
+class DemoDay:
+    business_date: date
+    settlement_dates: tuple[date, ...]  # when the processors' transfers reach the banks
+    logins: dict[str, str]  # username -> password, for the staff logins this call created
+    open_discrepancy_ids: list[int]
+    seeded_now: bool  # False when an earlier call had seeded this database
+
+
+def seeded_day() -> date | None:
+    """The business date of the demo day this database holds, if one was seeded."""
+    marker = AuditRecord.objects.filter(action=SEEDED).first()
+    return date.fromisoformat(marker.data["business_date"]) if marker else None
+
+
+def demo_day_seed(*, base_url: str) -> DemoDay:
+    """Seed the demo day unless this database has one, and return it."""
+    demo_reference_seed()
+    with transaction.atomic(durable=True):
+        logins = demo_staff_ensure()
+        client = demo_portal_client()
+        ApiClient.objects.select_for_update().get(pk=client.pk)  # one seeding at a time
+        business_date = seeded_day()
+        seeded_now = business_date is None
+        if seeded_now:
+            business_date = timezone.localdate()
+            audit_record(
+                actor=ACTOR,
+                action=SEEDED,
+                obj=client,
+                data={"business_date": business_date.isoformat()},
+            )
+    if seeded_now:
+        started = time.monotonic()
+        _seed(base_url.rstrip("/"), client, business_date)
+        logger.info("demo day %s seeded in %.1f s", business_date, time.monotonic() - started)
+    settlement_dates = _settlement_dates(business_date)
+    return DemoDay(
+        business_date=business_date,
+        settlement_dates=settlement_dates,
+        logins=logins,
+        open_discrepancy_ids=list(
+            Discrepancy.objects.filter(
+                business_date__in=(business_date, *settlement_dates),
+                status=DiscrepancyStatus.OPEN,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ),
+        seeded_now=seeded_now,
+    )
+
+
+def _seed(base_url: str, client: ApiClient, business_date: date) -> None:
+    portal = Portal(client, business_date)
+    step = _Steps(business_date)
+    due = orders_to_expire(portal)
+    the_days_payments(portal)
+    orders_left_open(portal)
+    trouble.duplicate_payment(portal)
+    trouble.missing_bill_line(portal, base_url)
+    step("payments")
+    the_days_shipments(portal, base_url)
+    step("shipments")
+    expire(due)
+    wait_until(
+        lambda: not RevenueRecord.objects.filter(
+            status__in=(RevenueRecordStatus.PENDING, RevenueRecordStatus.DELIVERED)
+        ).exists(),
+        what="the revenue records of the day so far to be acknowledged",
+    )
+    system = RevenueSystem.objects.get(code=DEMO_REVENUE_SYSTEM["code"])
+    trouble.revenue_outage(portal, base_url, system)
+    # Last, so that no status query settles it before the channel's run finds it.
+    trouble.lost_notification(portal)
+    step("trouble")
+
+    # The bank statements of both days are made now rather than after the days end.
+    for day in (business_date, *_settlement_dates(business_date)):
+        sandboxes.end_bank_day(base_url, day)
+    _reconcile(runs.runs_request_day(business_date=business_date, actor=ACTOR))
+    step("the day's reconciliation")
+    settlement.book_credits(base_url, business_date)
+    banks = [party for party in all_parties() if party.kind == PartyKind.BANK]
+    _reconcile(
+        [
+            runs.run_request(business_date=day, party_code=party.code, actor=ACTOR)
+            for day in _settlement_dates(business_date)
+            for party in banks
+        ]
+    )
+    step("the settlement date's bank statements")
+
+
+def _settlement_dates(business_date: date) -> tuple[date, ...]:
+    """When the processors pay the date's clearings: the date plus each one's lag."""
+    lags = settings.RECONCILIATION["settlement_lag_days"].values()
+    return tuple(sorted({business_date + timedelta(days=lag) for lag in lags}))
+
+
+def _reconcile(requested: list[ReconciliationRun]) -> None:
+    """Wait for the runs, then settle what can be settled now (补单, refunded duplicates):
+    a worker does so after each run too, and doing it twice changes nothing."""
+    ids = [run.pk for run in requested]
+    unfinished = ReconciliationRun.objects.filter(pk__in=ids, status__in=UNFINISHED_RUNS)
+    wait_until(
+        lambda: not unfinished.exists(),
+        what=f"{len(ids)} reconciliation runs",
+        seconds=RUNS_SECONDS,
+    )
+    for run in ReconciliationRun.objects.filter(pk__in=ids, status=RunStatus.SUCCEEDED):
+        auto.run_auto_resolve(run_id=run.pk)
+    for run in ReconciliationRun.objects.filter(pk__in=ids, status=RunStatus.FAILED):
+        logger.warning("demo day: %s run of %s failed: %s", run.party, run.business_date, run.error)
+
+
+class _Steps:
+    """Logs how long each part of the day took."""
+
+    def __init__(self, business_date: date) -> None:
+        self.business_date = business_date
+        self.since = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        logger.info("demo day %s: %s in %.1f s", self.business_date, name, now - self.since)
+        self.since = now
