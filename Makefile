@@ -42,6 +42,7 @@ bench: install services
 	$(BIN)/python bench/attempt_creation.py
 	$(BIN)/python bench/courier_pushes.py
 	$(BIN)/python bench/reconciliation.py
+	$(BIN)/python bench/console_pages.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 db.sqlite3-*

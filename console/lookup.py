@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import ric, uscc
@@ -76,7 +76,8 @@ def with_channel(orders: QuerySet[PaymentOrder]) -> QuerySet[PaymentOrder]:
 
 
 def find_orders(orders: QuerySet[PaymentOrder], filters: OrderFilters) -> QuerySet[PaymentOrder]:
-    """``q`` is a case number, payment code, order id or attempt id (our out-trade number)."""
+    """``q`` is a case number, payment code, order id or attempt id (our out-trade number);
+    ``channel`` keeps the orders tried or paid through it."""
     orders = selectors.filter_orders(
         with_channel(orders),
         status=filters.status,
@@ -86,14 +87,22 @@ def find_orders(orders: QuerySet[PaymentOrder], filters: OrderFilters) -> QueryS
         created_to=filters.created_to,
     )
     if filters.q:
+        # The attempt's order looked up first: an OR over a subquery would keep PostgreSQL
+        # from using each column's index, and scan every order (2.6 s at a million).
+        by_attempt = list(
+            PaymentAttempt.objects.filter(public_id=filters.q).values_list("order_id", flat=True)
+        )
         orders = orders.filter(
             Q(case_number=filters.q)
             | Q(payment_code=filters.q)
             | Q(public_id=filters.q)
-            | Q(pk__in=PaymentAttempt.objects.filter(public_id=filters.q).values("order_id"))
+            | Q(pk__in=by_attempt)
         )
     if filters.channel:
-        orders = orders.filter(channel=filters.channel)
+        # Tried or paid through the channel. Filtering on the annotated channel instead
+        # evaluated its two subqueries for every order (2 s at a million).
+        tried = PaymentAttempt.objects.filter(order=OuterRef("pk"), channel=filters.channel)
+        orders = orders.filter(Exists(tried))
     return orders
 
 
@@ -105,9 +114,14 @@ class RefundFilters:
     created_to: date | None = None
 
 
-def find_refunds(visible: QuerySet[PaymentOrder], filters: RefundFilters) -> QuerySet[Refund]:
-    """Refunds of the visible orders; ``q`` is a refund id, an order id or a case number."""
-    refunds = Refund.objects.filter(order__in=visible).select_related("order__department")
+def find_refunds(departments: list[int] | None, filters: RefundFilters) -> QuerySet[Refund]:
+    """Refunds of the departments' orders (all when None); ``q`` is a refund id, an order
+    id or a case number. Scoped by the order's department directly, not through a
+    subquery of the visible orders, which made PostgreSQL hash every order (0.15–0.37 s at
+    a million)."""
+    refunds = Refund.objects.select_related("order__department")
+    if departments is not None:
+        refunds = refunds.filter(order__department__in=departments)
     if filters.q:
         refunds = refunds.filter(
             Q(public_id=filters.q) | Q(order__public_id=filters.q) | Q(order__case_number=filters.q)

@@ -126,7 +126,7 @@ def refunds(request: HttpRequest) -> HttpResponse:
         created_from=date_param(request, "created_from"),
         created_to=date_param(request, "created_to"),
     )
-    found = lookup.find_refunds(visible_orders(request.principal), filters)
+    found = lookup.find_refunds(department_scope(request), filters)
     return render(
         request,
         "console/records/refunds.html",

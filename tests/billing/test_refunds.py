@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +10,7 @@ import requests
 
 from billing.models import LedgerPosting, OrderStatus, PaymentOrder, Refund, WebhookEvent
 from tests.billing.conftest import create_order
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,14 +30,6 @@ def paid_order(live_service, portal, fixed_fee):
     order["attempt"] = attempt
     order["http"] = http
     return order
-
-
-def eventually(condition, seconds: float = 15.0):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "the condition did not become true in time"
-        time.sleep(0.05)
-    return value
 
 
 def ask_refund(order, amount, key, reason="申请人撤回申请"):

@@ -36,7 +36,7 @@ from core import pii
 from integrations.revenue.base import ProviderDeclined, PushRequest, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
 from tests.billing.conftest import NATURAL_ID
-from tests.billing.test_webhooks import eventually
+from tests.waiting import eventually
 
 S = RevenueRecordStatus
 _codes = itertools.count(10_000_000_000_000_000_000)

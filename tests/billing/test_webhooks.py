@@ -36,6 +36,7 @@ from core import pii
 from core.auth import api_client_create
 from core.errors import IllegalTransition
 from core.models import AuditRecord
+from tests.waiting import eventually
 
 PAID = {"id": "po_test", "status": "paid", "amount": 1500, "currency": "CNY"}
 
@@ -98,15 +99,6 @@ def receiver():
 def portal():
     client, _key = api_client_create(name="portal", role="portal")
     return client
-
-
-def eventually(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not become true in time")
-        time.sleep(0.05)
-    return result
 
 
 def emit(event_type: str = "payment_order.paid", payload: dict = PAID) -> WebhookEvent:

@@ -27,7 +27,7 @@ from core.auth import api_client_create
 from core.models import AuditRecord
 from tests.billing.test_revenue_push import Sandbox, department_in, emit, paid_order
 from tests.console.conftest import logged_in, make_staff
-from tests.reconciliation.test_runs import eventually
+from tests.waiting import eventually
 
 UNREACHABLE = "http://127.0.0.1:9/hooks"  # the discard port: the connection is refused
 

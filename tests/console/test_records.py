@@ -7,7 +7,6 @@ through the public platform's sandbox in a live service, as in tests/billing.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import timedelta
 
@@ -29,6 +28,7 @@ from tests.billing.conftest import NATURAL_ID, create_order, portal_api
 from tests.conftest import make_department
 from tests.console.conftest import logged_in, make_staff
 from tests.logistics.conftest import create_in_process
+from tests.waiting import eventually
 
 OTHER_ID = "110101199003071233"  # a valid resident ID number nobody in these tests has
 PAYER_NAME = "张三"
@@ -240,14 +240,6 @@ def test_only_finance_staff_read_records(department, auditor):
 
 
 # -- the order's history ----------------------------------------------------------------
-
-
-def eventually(condition, seconds: float = 15.0):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "the condition did not become true in time"
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ fetched over HTTP, matched, stored, auto-resolved, re-run, reported."""
 from __future__ import annotations
 
 import io
-import time
 import uuid
 
 import openpyxl
@@ -27,17 +26,10 @@ from reconciliation.models import (
 )
 from reconciliation.services import auto, runs
 from tests.billing.conftest import create_order
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_runs")]
 PARTY = "public_platform"
-
-
-def eventually(condition, seconds: float = 15.0):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "the condition did not become true in time"
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture
