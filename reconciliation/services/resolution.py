@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import LedgerAccount
 from billing.services import ledger
@@ -41,18 +42,21 @@ class Proposal:
 def _locked(discrepancy_id: int, visible) -> Discrepancy:
     item = visible.select_for_update(of=("self",)).filter(pk=discrepancy_id).first()
     if item is None:
-        raise NotFound("No such discrepancy.")
+        raise NotFound(_("No such discrepancy."))
     return item
 
 
 def discrepancy_assign(*, discrepancy_id: int, visible, assignee: str, actor: str) -> Discrepancy:
     user = get_user_model().objects.filter(username=assignee, is_active=True).first()
     if user is None:
-        raise InvalidRequest("No such staff user.", fields={"assignee": ["Unknown user."]})
+        raise InvalidRequest(_("No such staff user."), fields={"assignee": ["Unknown user."]})
     with transaction.atomic(durable=True):
         item = _locked(discrepancy_id, visible)
         if item.status not in ACTIONABLE:
-            raise IllegalTransition(f"A {item.status} discrepancy is not assigned.")
+            raise IllegalTransition(
+                _("A discrepancy that is %(status)s is not assigned.")
+                % {"status": item.get_status_display()}
+            )
         previous, item.assignee, item.status = item.status, user, S.ASSIGNED
         item.save(update_fields=["assignee", "status", "updated_at"])
         audit_record(
@@ -85,7 +89,10 @@ def discrepancy_propose(
     with transaction.atomic(durable=True):
         item = _locked(discrepancy_id, visible)
         if item.status not in ACTIONABLE:
-            raise IllegalTransition(f"A {item.status} discrepancy takes no proposal.")
+            raise IllegalTransition(
+                _("A discrepancy that is %(status)s takes no proposal.")
+                % {"status": item.get_status_display()}
+            )
         previous = item.status
         item.proposal = {
             "action": proposal.action,
@@ -110,13 +117,13 @@ def discrepancy_propose(
 def _check_proposal(proposal: Proposal) -> None:
     if proposal.action not in ACTIONS:
         raise InvalidRequest(
-            "Unknown action.", fields={"action": [f"One of {', '.join(ACTIONS)}."]}
+            _("Unknown action."), fields={"action": [f"One of {', '.join(ACTIONS)}."]}
         )
     if proposal.action not in NEEDS_POSTING:
         return
     if proposal.amount <= 0 or proposal.debit_account == proposal.credit_account:
         raise InvalidRequest(
-            "An adjustment needs a positive amount and two different accounts.",
+            _("An adjustment needs a positive amount and two different accounts."),
             fields={"amount": ["Positive fen."], "credit_account": ["Not the debit account."]},
         )
     known = set(
@@ -127,7 +134,7 @@ def _check_proposal(proposal: Proposal) -> None:
     unknown = {proposal.debit_account, proposal.credit_account} - known
     if unknown:
         raise InvalidRequest(
-            "Adjustments post between existing ledger accounts.",
+            _("Adjustments post between existing ledger accounts."),
             fields={"accounts": sorted(unknown)},
         )
 
@@ -137,9 +144,9 @@ def discrepancy_approve(*, discrepancy_id: int, visible, actor: str) -> Discrepa
     with transaction.atomic(durable=True):
         item = _locked(discrepancy_id, visible)
         if item.status != S.PROPOSED:
-            raise IllegalTransition("Only a proposed resolution is approved.")
+            raise IllegalTransition(_("Only a proposed resolution is approved."))
         if item.proposed_by == actor:
-            raise IllegalTransition("A second person approves: not the one who proposed it.")
+            raise IllegalTransition(_("A second person approves: not the one who proposed it."))
         proposal = item.proposal
         if proposal["action"] in NEEDS_POSTING:
             _post_adjustment(item, proposal)
@@ -164,9 +171,9 @@ def discrepancy_reject(*, discrepancy_id: int, visible, actor: str, reason: str)
     with transaction.atomic(durable=True):
         item = _locked(discrepancy_id, visible)
         if item.status != S.PROPOSED:
-            raise IllegalTransition("Only a proposed resolution is rejected.")
+            raise IllegalTransition(_("Only a proposed resolution is rejected."))
         if item.proposed_by == actor:
-            raise IllegalTransition("A second person rejects: not the one who proposed it.")
+            raise IllegalTransition(_("A second person rejects: not the one who proposed it."))
         item.status = S.ASSIGNED if item.assignee_id else S.OPEN
         item.save(update_fields=["status", "updated_at"])
         audit_record(

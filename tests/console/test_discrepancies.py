@@ -523,7 +523,7 @@ def test_four_eyes_assign_comment_propose_then_another_person_approves(mismatche
 
     own = clerk.post(f"{page}approve/", follow=True)
 
-    assert "A second person approves: not the one who proposed it." in own.content.decode()
+    assert "须由另一人审批：提出方案的人不能审批自己的方案。" in own.content.decode()
     assert part(own, "discrepancy-status") == "待复核"
     assert not LedgerPosting.objects.filter(kind="adjustment").exists()
 
