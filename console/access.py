@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from billing.selectors import scoped_department_ids
-from core.auth import Principal, principal_for_user
+from core.auth import principal_for_user
 from core.models import ApiRole
 
 RESOLVE = "reconciliation.resolve_discrepancy"
@@ -60,10 +60,6 @@ def permission_required(permission: str) -> Callable:
 def department_scope(request: HttpRequest) -> list[int] | None:
     """The department ids the user is limited to, or None when the user sees all."""
     return scoped_department_ids(request.user)
-
-
-def principal(request: HttpRequest) -> Principal:
-    return request.principal
 
 
 def can(request: HttpRequest, permission: str) -> bool:

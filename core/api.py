@@ -1,9 +1,11 @@
-"""What the API's idempotent creates share: one key per request, the first answer replayed."""
+"""What the API's views share: idempotent creates (one key per request, the first answer
+replayed) and cursor pages of a list, newest first."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -29,3 +31,25 @@ def replayable(result: IdempotentResult, body: dict | None = None) -> Response:
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
+
+
+class NewestFirstPages(CursorPagination):
+    """Cursor pages, newest first: 50 by default, ``page_size`` up to 200."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def paginated(
+    request: Request,
+    view,
+    queryset,
+    serializer_class,
+    pages: type[CursorPagination] = NewestFirstPages,
+) -> Response:
+    """One page of ``queryset`` serialized, with the next and previous cursors."""
+    paginator = pages()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

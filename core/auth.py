@@ -61,8 +61,7 @@ class Principal:
 
 def principal_for_user(user) -> Principal:
     in_finance = (
-        user.is_superuser
-        or user.groups.filter(name__in=(FINANCE_GROUP, AUDITOR_GROUP)).exists()
+        user.is_superuser or user.groups.filter(name__in=(FINANCE_GROUP, AUDITOR_GROUP)).exists()
     )
     return Principal(
         kind="user",

@@ -51,6 +51,7 @@ __all__ = ["DEMO_USERS", "SCOPED_DEPARTMENT_CODE", "DemoDay", "demo_day_seed", "
 logger = logging.getLogger(__name__)
 ACTOR = "system:demo"
 SEEDED = "demo.day_seeded"
+SEED_FAILED = "demo.day_seed_failed"
 DEMO_USERS = tuple(staff.username for staff in DEMO_STAFF)
 UNFINISHED_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
 RUNS_SECONDS = 300.0  # a day's runs, one after another on a single worker
@@ -67,8 +68,10 @@ class DemoDay:
 
 def seeded_day() -> date | None:
     """The business date of the demo day this database holds, if one was seeded."""
-    marker = AuditRecord.objects.filter(action=SEEDED).first()
-    return date.fromisoformat(marker.data["business_date"]) if marker else None
+    marker = AuditRecord.objects.filter(action__in=(SEEDED, SEED_FAILED)).order_by("-id").first()
+    if marker is None or marker.action == SEED_FAILED:
+        return None
+    return date.fromisoformat(marker.data["business_date"])
 
 
 def demo_day_seed(*, base_url: str) -> DemoDay:
@@ -90,7 +93,13 @@ def demo_day_seed(*, base_url: str) -> DemoDay:
             )
     if seeded_now:
         started = time.monotonic()
-        _seed(base_url.rstrip("/"), client, business_date)
+        try:
+            _seed(base_url.rstrip("/"), client, business_date)
+        except BaseException:
+            # Marked first so that a second caller does not seed the same day too; a day
+            # left half-made is marked failed, and the next start seeds again.
+            audit_record(actor=ACTOR, action=SEED_FAILED, obj=client)
+            raise
         logger.info("demo day %s seeded in %.1f s", business_date, time.monotonic() - started)
     settlement_dates = _settlement_dates(business_date)
     return DemoDay(

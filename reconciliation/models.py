@@ -195,6 +195,18 @@ class Discrepancy(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.key}"
 
+    @property
+    def difference(self) -> int | None:
+        return amount_difference(self.our_amount, self.their_amount)
+
+
+def amount_difference(ours: int | None, theirs: int | None) -> int | None:
+    """Ours − theirs in fen, a side without an amount counting as zero; None without either.
+
+    The one sign of a difference: pages, workbooks and CSV files all show it so.
+    """
+    return None if ours is None and theirs is None else (ours or 0) - (theirs or 0)
+
 
 class DiscrepancyComment(models.Model):
     discrepancy = models.ForeignKey(Discrepancy, on_delete=models.CASCADE, related_name="comments")

@@ -50,7 +50,13 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .models import Clearing, Discrepancy, DiscrepancyType, ReconciliationRun
+from .models import (
+    Clearing,
+    Discrepancy,
+    DiscrepancyType,
+    ReconciliationRun,
+    amount_difference,
+)
 
 EXCEL_MAX_ROWS = 1_048_576  # rows in an Excel sheet, the header included
 CHUNK_ROWS = 2_000  # rows fetched from the database at a time
@@ -428,11 +434,11 @@ def _discrepancies(run: ReconciliationRun, departments: list[int] | None) -> Que
 def _discrepancy_values(row: tuple) -> tuple[list[Any], int | None, int | None, int | None]:
     """The row's values, with its amounts in fen: ours, theirs and the difference.
 
-    The difference is ours − theirs, a side that has no amount counting as zero.
+    The difference is ours − theirs (``amount_difference``).
     """
     business_date, party, kind, status, department, ours_ref, theirs_ref = row[:7]
     ours, theirs, owner, assignee, resolution = row[7:]
-    difference = None if ours is None and theirs is None else (ours or 0) - (theirs or 0)
+    difference = amount_difference(ours, theirs)
     values = [
         business_date,
         party,

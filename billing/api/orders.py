@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -15,20 +14,13 @@ from billing.api import serializers as s
 from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.models import PaymentOrder
 from billing.services import attempts, orders
-from core.api import idempotency_key, replayable, run_once
+from core.api import idempotency_key, paginated, replayable, run_once
 from core.auth import require_roles
 from core.errors import NotFound
 from core.models import ApiRole
 
 PortalOnly = require_roles(ApiRole.PORTAL)
 PortalOrFinance = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
-
-
-class OrderCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 def visible_order(request, public_id: str) -> PaymentOrder:
@@ -89,9 +81,7 @@ class PaymentOrderListCreate(APIView):
             selectors.visible_orders(request.user).prefetch_related("lines__fee_item"),
             **filters.validated_data,
         )
-        paginator = OrderCursor()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(s.PaymentOrderSerializer(page, many=True).data)
+        return paginated(request, self, queryset, s.PaymentOrderSerializer)
 
 
 class PaymentOrderDetail(APIView):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import webhooks
 from billing.api.schema import errors
 from billing.models import DeliveryStatus, WebhookEndpoint
+from core.api import paginated
 from core.auth import require_roles
 from core.errors import NotFound
 from core.models import ApiRole
@@ -61,13 +61,6 @@ class WebhookDeliveryPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = WebhookDeliverySerializer(many=True)
-
-
-class DeliveryCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 def _own_endpoint(request, public_id: str) -> WebhookEndpoint:
@@ -131,9 +124,7 @@ class WebhookEndpointDeliveries(APIView):
     )
     def get(self, request, public_id: str):
         deliveries = _own_endpoint(request, public_id).deliveries.select_related("event")
-        paginator = DeliveryCursor()
-        page = paginator.paginate_queryset(deliveries, request, view=self)
-        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+        return paginated(request, self, deliveries, WebhookDeliverySerializer)
 
 
 urlpatterns = [

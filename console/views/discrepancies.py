@@ -18,7 +18,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -38,6 +37,7 @@ from console.access import (
 )
 from console.actions import perform
 from console.discrepancy_context import related_records
+from console.lookup import visible_departments
 from console.params import choice_param, date_param, int_param
 from core.auth import FINANCE_GROUP
 from reconciliation.models import Discrepancy, DiscrepancyStatus, DiscrepancyType
@@ -111,9 +111,7 @@ def _filtered(items: QuerySet, wanted: QueueFilters, request: HttpRequest) -> Qu
 
 
 def _visible_departments(request: HttpRequest) -> list[Department]:
-    scope = department_scope(request)
-    departments = Department.objects.order_by("code")
-    return list(departments if scope is None else departments.filter(pk__in=scope))
+    return list(visible_departments(department_scope(request)))
 
 
 @staff_required
@@ -122,9 +120,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     parties = sorted(set(visible.order_by().values_list("party", flat=True).distinct()))
     departments = _visible_departments(request)
     wanted = _filters(request, parties, departments)
-    items = _filtered(visible, wanted, request).annotate(
-        difference=Coalesce("their_amount", 0) - Coalesce("our_amount", 0)
-    )
+    items = _filtered(visible, wanted, request)
     page = Paginator(items, PAGE_SIZE).get_page(int_param(request, "page", 1, low=1))
     today = timezone.localdate()
     for item in page:
@@ -185,7 +181,6 @@ def detail(request: HttpRequest, discrepancy_id: int) -> HttpResponse:
         {
             "section": "discrepancies",
             "item": item,
-            "difference": (item.their_amount or 0) - (item.our_amount or 0),
             "related": related_records(item, request.principal),
             "comments": item.comments.all(),
             "proposal_label": ACTION_LABELS.get(item.proposal.get("action", "")),

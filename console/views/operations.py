@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from billing.admin import LICENCE_WARNING_DAYS
 from billing.models import DeliveryStatus, RevenueRecordStatus, RevenueSystem, WebhookEndpoint
+from billing.models.processors import LICENCE_WARNING_DAYS
 from billing.revenue import revenue_record_retry_now
 from billing.webhooks import webhook_delivery_retry_now
 from console import operations

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.services.orders import PayerInput
-from core.api import idempotency_key, replayable, run_once
+from core.api import idempotency_key, paginated, replayable, run_once
 from core.audit import audit_record
 from core.auth import require_roles
 from core.errors import NotFound
@@ -24,13 +23,6 @@ from logistics.services import shipments
 
 PortalOnly = require_roles(ApiRole.PORTAL)
 PortalOrFinance = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
-
-
-class ShipmentCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 def visible_shipment(request, public_id: str) -> Shipment:
@@ -100,9 +92,7 @@ class ShipmentListCreate(APIView):
             selectors.visible_shipments(request.user).prefetch_related("items"),
             **filters.validated_data,
         )
-        paginator = ShipmentCursor()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(s.ShipmentSerializer(page, many=True).data)
+        return paginated(request, self, queryset, s.ShipmentSerializer)
 
 
 class ShipmentDetail(APIView):

@@ -6,12 +6,12 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.schema import errors
+from core.api import NewestFirstPages, paginated
 from core.auth import require_roles
 from core.errors import NotFound
 from core.models import ApiRole
@@ -22,16 +22,15 @@ from reconciliation.parties import parse_party
 from reconciliation.services import resolution, runs
 
 FinanceOnly = require_roles(ApiRole.FINANCE)
+
+
+class Pages(NewestFirstPages):
+    max_page_size = 500  # a day's runs and discrepancies are read by scripts
+
+
 RESOLVE = "reconciliation.resolve_discrepancy"
 APPROVE = "reconciliation.approve_discrepancy"
 RERUN = "reconciliation.rerun_reconciliation"
-
-
-class Pages(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 def _person(request, permission: str) -> str:
@@ -88,9 +87,7 @@ class Runs(APIView):
         queryset = ReconciliationRun.objects.select_related("statement").filter(
             **filters.validated_data
         )
-        paginator = Pages()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(s.RunSerializer(page, many=True).data)
+        return paginated(request, self, queryset, s.RunSerializer, Pages)
 
 
 class RunDetail(APIView):
@@ -145,9 +142,7 @@ class Discrepancies(APIView):
         if "assignee" in wanted:
             wanted["assignee__username"] = wanted.pop("assignee")
         queryset = selectors.visible_discrepancies(request.user).filter(**wanted)
-        paginator = Pages()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(s.DiscrepancySerializer(page, many=True).data)
+        return paginated(request, self, queryset, s.DiscrepancySerializer, Pages)
 
 
 def _visible(request, discrepancy_id: int) -> Discrepancy:

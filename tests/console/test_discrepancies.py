@@ -179,7 +179,7 @@ def test_a_row_shows_the_difference_and_the_age_and_links_to_the_detail(queue_it
         "—",
         "30.00",
         "29.00",
-        "-1.00",
+        "1.00",
         "SCJG01",
         "待处理",
         "—",

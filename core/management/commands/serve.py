@@ -57,7 +57,13 @@ class Command(BaseCommand):
         with beside:
             threading.Thread(
                 target=self._prepare,
-                args=(base_url, access, embedded, seeded is None, stopping),
+                args=(
+                    base_url,
+                    access,
+                    embedded,
+                    settings.SANDBOXES_ENABLED and not seeded,
+                    stopping,
+                ),
                 name="demo-day",
                 daemon=True,
             ).start()
@@ -72,13 +78,13 @@ class Command(BaseCommand):
         base_url: str,
         access: DemoAccess,
         embedded: bool,
-        unseeded: bool,
+        unseeded: bool,  # sandboxes mounted and no day in the database yet
         stopping: threading.Event,
     ) -> None:
         """Seed the demo day if the database has none; in-process, then run the periodic
         jobs, which start after the day so that no sweep settles its trouble before the
         day's reconciliation has found it."""
-        if settings.SANDBOXES_ENABLED and unseeded:
+        if unseeded:
             self._seed_day(base_url, access)
         if embedded:
             with runner.periodic_jobs(runner.periodic_jobs_from(settings.CELERY_BEAT_SCHEDULE)):
