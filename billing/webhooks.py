@@ -177,17 +177,24 @@ def _client_actor(client: ApiClient) -> str:
 # The outbox
 
 
-def webhook_event_emit(*, event_type: str, payload: dict) -> WebhookEvent:
-    """Write an event and its deliveries in the caller's transaction; send them on commit."""
+def webhook_event_emit(
+    *, event_type: str, payload: dict, owner: ApiClient | None
+) -> WebhookEvent:
+    """Write an event and its deliveries in the caller's transaction; send them on commit.
+
+    Only the endpoints of ``owner``, the client whose subject the event is about, hear it.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhook_event_emit must run inside the transaction of its change")
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    event = WebhookEvent.objects.create(type=event_type, payload=payload)
+    event = WebhookEvent.objects.create(type=event_type, payload=payload, owner=owner)
+    if owner is None:
+        return event
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
-        for endpoint in WebhookEndpoint.objects.filter(active=True).order_by("id")
+        for endpoint in WebhookEndpoint.objects.filter(client=owner, active=True).order_by("id")
         if event_type in endpoint.events or ALL_EVENTS in endpoint.events
     )
     for delivery in deliveries:

@@ -32,6 +32,11 @@ class WebhookEvent(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=ids.event_id, editable=False)
     type = models.CharField(max_length=60, db_index=True)
     payload = models.JSONField()
+    # The portal client whose order, refund or shipment the event is about: only its
+    # endpoints hear it. Empty for a subject no client created (nobody is told).
+    owner = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

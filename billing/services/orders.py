@@ -229,7 +229,11 @@ def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason
         reason=reason,
     )
     if to in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
-        webhook_event_emit(event_type=f"payment_order.{to}", payload=order_event_payload(order))
+        webhook_event_emit(
+            event_type=f"payment_order.{to}",
+            payload=order_event_payload(order),
+            owner=order.created_by,
+        )
     payment_order_status_changed.send(
         sender=PaymentOrder, order=order, previous=previous, status=to
     )

@@ -215,7 +215,11 @@ def _apply_locked(order: PaymentOrder, refund: Refund, result: RefundResult, *, 
             actor=actor,
             reason=result.failure_reason or result.status,
         )
-        webhook_event_emit(event_type="refund.failed", payload=refund_event_payload(refund))
+        webhook_event_emit(
+            event_type="refund.failed",
+            payload=refund_event_payload(refund),
+            owner=order.created_by,
+        )
     return Outcome.APPLIED
 
 
@@ -250,7 +254,9 @@ def _refund_succeeded(
         )
         payment_order_transition(order=order, to=to, actor=actor, reason=refund.reason)
         revenue_record_emit(order=order, kind="refund", refund=refund)
-    webhook_event_emit(event_type="refund.succeeded", payload=refund_event_payload(refund))
+    webhook_event_emit(
+        event_type="refund.succeeded", payload=refund_event_payload(refund), owner=order.created_by
+    )
 
 
 def _move_refund(refund: Refund, *, to: str, actor: str, reason: str = "") -> None:

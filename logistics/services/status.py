@@ -35,7 +35,11 @@ def shipment_transition(
 
 
 def shipment_event_emit(shipment: Shipment, event_type: str, **extra: object) -> None:
-    webhook_event_emit(event_type=event_type, payload={**shipment_payload(shipment), **extra})
+    webhook_event_emit(
+        event_type=event_type,
+        payload={**shipment_payload(shipment), **extra},
+        owner=shipment.created_by,
+    )
 
 
 def shipment_payload(shipment: Shipment) -> dict:

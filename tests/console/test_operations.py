@@ -154,11 +154,12 @@ def failed_delivery(
 ) -> WebhookDelivery:
     """An event's delivery to a refused connection, with no retry left in the schedule."""
     settings.WEBHOOK_RETRY_SCHEDULE = ()
-    if not WebhookEndpoint.objects.exists():
+    endpoint = WebhookEndpoint.objects.first()
+    if endpoint is None:
         client, _key = api_client_create(name="portal", role="portal")
-        webhook_endpoint_create(client=client, url=UNREACHABLE, events=["*"])
+        endpoint, _secret = webhook_endpoint_create(client=client, url=UNREACHABLE, events=["*"])
     with transaction.atomic():
-        event = webhook_event_emit(event_type=event_type, payload=payload)
+        event = webhook_event_emit(event_type=event_type, payload=payload, owner=endpoint.client)
     delivery = WebhookDelivery.objects.get(event=event)
     webhook_delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
