@@ -57,9 +57,10 @@ class DeliveryInline(ReadOnlyInline):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "type", "created_at"]
+    list_display = ["public_id", "type", "owner", "created_at"]
     list_filter = ["type"]
-    search_fields = ["public_id"]
+    list_select_related = ["owner"]
+    search_fields = ["public_id", "owner__name"]
     date_hierarchy = "created_at"
     inlines = [DeliveryInline]
 

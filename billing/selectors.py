@@ -11,6 +11,7 @@ from billing.models import LedgerAccount, LedgerEntry, PaymentOrder, StaffScope
 from core import pii
 from core.auth import Principal
 from core.models import ApiRole
+from core.roles import FINANCE_READERS
 
 
 def scoped_department_ids(user) -> list[int] | None:
@@ -26,7 +27,7 @@ def visible_orders(principal: Principal) -> QuerySet[PaymentOrder]:
     orders = PaymentOrder.objects.select_related("department")
     if principal.role == ApiRole.PORTAL:
         return orders.filter(created_by=principal.client)
-    if principal.role == ApiRole.FINANCE:
+    if principal.role in FINANCE_READERS:
         departments = scoped_department_ids(principal.user)
         return orders if departments is None else orders.filter(department__in=departments)
     return orders.none()

@@ -35,6 +35,7 @@ ACTIONS = {
     "billing": [
         "retry_webhookdelivery",
         "retry_revenuerecord",
+        "retry_refund",
         *(f"{action}_{model}" for model in MAINTAIN_MODELS for action in ("add", "change")),
     ],
     "reconciliation": ["resolve_discrepancy", "approve_discrepancy", "rerun_reconciliation"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from billing.models import AttemptStatus as A
 from billing.models import OrderStatus as O
+from billing.models import UnsettledPaymentStatus as U
 from core.errors import IllegalTransition
 
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -24,6 +25,15 @@ ATTEMPT_TRANSITIONS: dict[str, frozenset[str]] = {
     A.FAILED: frozenset({A.SUCCEEDED}),
     A.CLOSED: frozenset({A.SUCCEEDED}),
     A.SUCCEEDED: frozenset(),
+}
+
+# Money an attempt took that could not settle its order: refunded automatically, or given
+# up to finance staff, who may start another round.
+UNSETTLED_TRANSITIONS: dict[str, frozenset[str]] = {
+    U.REFUNDING: frozenset({U.REFUNDING, U.NEEDS_ATTENTION, U.REFUNDED}),
+    # A refund tried earlier may still succeed after the item was given up.
+    U.NEEDS_ATTENTION: frozenset({U.REFUNDING, U.REFUNDED}),
+    U.REFUNDED: frozenset(),
 }
 
 OPEN_ATTEMPT_STATUSES = frozenset({A.CREATED, A.PENDING, A.UNKNOWN})

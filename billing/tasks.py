@@ -35,9 +35,8 @@ def refund_unsettled_payment(attempt_id: int) -> None:
 
 @shared_task(name="billing.tasks.sweep_refunds")
 def sweep_refunds() -> int:
-    """Ask channels about pending refunds, and give back money no refund has taken yet."""
-    for attempt_id in refunds.attempts_refund_due():
-        refunds.refund_unsettled_payment(attempt_id=attempt_id)
+    """Ask channels about pending refunds, and try the automatic refunds that are due."""
+    refunds.unsettled_payments_refund_due()
     return refunds.refunds_query_pending()
 
 

@@ -5,6 +5,11 @@ one delivery row per subscribed endpoint. Each delivery is sent by a task queued
 commit; a failed send is retried on a schedule by the periodic sweep, which also picks
 up whatever a lost task left behind. Every send of one event carries the same
 ``webhook-id`` (the event's public id), so receivers dedupe by it.
+
+An event is heard only by the endpoints of the client that owns its subject. Endpoint URLs
+must point at public internet addresses (billing.webhook_targets), checked when registered
+and again at every send; a send records only the HTTP status or a coarse error code, never
+what the other side said.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from urllib3 import exceptions as http_errors
 
-from billing import webhook_signing
+from billing import webhook_signing, webhook_targets
 from billing.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -34,7 +39,7 @@ from billing.models import (
 from billing.states import check_transition
 from core import pii
 from core.audit import audit_record
-from core.errors import IllegalTransition, InvalidRequest, NotFound
+from core.errors import DomainError, IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,13 @@ DEFAULT_RETRY_SCHEDULE = (
 # How long a send in flight keeps the sweep away from its delivery.
 SEND_LEASE = timedelta(minutes=2)
 
+# What a failed send records instead of the error's text, which could carry what a server
+# that is not the portal's said (a banner, an internal host name).
+ERROR_TIMEOUT = "timeout"
+ERROR_CONNECTION_FAILED = "connection_failed"
+ERROR_TLS_FAILED = "tls_failed"
+ERROR_REFUSED_TARGET = "refused_target"
+
 DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
     DeliveryStatus.PENDING: frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED}),
     DeliveryStatus.FAILED: frozenset({DeliveryStatus.PENDING}),
@@ -97,6 +109,11 @@ class _Outcome:
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
+    @property
+    def final(self) -> bool:
+        """A target the policy refuses stays refused: retrying it for days helps nobody."""
+        return self.error == ERROR_REFUSED_TARGET
+
 
 # Endpoints
 
@@ -104,11 +121,17 @@ class _Outcome:
 def webhook_endpoint_create(
     *, client: ApiClient, url: str, events: list[str]
 ) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint and return it with its signing secret, which is never shown again."""
-    _check_url(url)
+    """Register an endpoint and return it with its signing secret, which is never shown again.
+
+    A client has at most WEBHOOK_MAX_ENDPOINTS_PER_CLIENT active endpoints, counted under a
+    lock on the client's row so that registrations racing each other cannot pass it.
+    """
     events = _checked_events(events)
+    _check_url(url)
     secret = webhook_signing.new_secret()
     with transaction.atomic(durable=True):
+        ApiClient.objects.select_for_update().get(pk=client.pk)
+        _check_endpoint_cap(client)
         endpoint = WebhookEndpoint.objects.create(
             client=client,
             url=url,
@@ -158,6 +181,20 @@ def _check_url(url: str) -> None:
         raise InvalidRequest(
             "The URL must be an absolute http or https URL.", fields={"url": exc.messages}
         ) from exc
+    try:
+        webhook_targets.target_resolve(url, allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK)
+    except (webhook_targets.RefusedTarget, webhook_targets.HostNotFound) as exc:
+        raise InvalidRequest(str(exc), fields={"url": [str(exc)]}) from exc
+
+
+def _check_endpoint_cap(client: ApiClient) -> None:
+    cap = settings.WEBHOOK_MAX_ENDPOINTS_PER_CLIENT
+    if WebhookEndpoint.objects.filter(client=client, active=True).count() >= cap:
+        raise DomainError(
+            f"A client may have at most {cap} active webhook endpoints; "
+            "delete one it no longer uses first.",
+            code="webhook_endpoint_limit",
+        )
 
 
 def _checked_events(events: list[str]) -> list[str]:
@@ -177,9 +214,7 @@ def _client_actor(client: ApiClient) -> str:
 # The outbox
 
 
-def webhook_event_emit(
-    *, event_type: str, payload: dict, owner: ApiClient | None
-) -> WebhookEvent:
+def webhook_event_emit(*, event_type: str, payload: dict, owner: ApiClient | None) -> WebhookEvent:
     """Write an event and its deliveries in the caller's transaction; send them on commit.
 
     Only the endpoints of ``owner``, the client whose subject the event is about, hear it.
@@ -264,20 +299,26 @@ def _post(send: _Send) -> _Outcome:
         "webhook-signature": webhook_signing.sign(send.secret, send.msg_id, timestamp, send.body),
     }
     started = time.monotonic()
+    status_code, error = None, ""
     try:
-        with requests.post(
-            send.url,
-            data=send.body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            status_code, error = response.status_code, ""
-    except requests.RequestException as exc:
-        status_code, error = None, f"{type(exc).__name__}: {exc}"
+        target = webhook_targets.target_resolve(
+            send.url, allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK
+        )
+        status_code = webhook_targets.target_post(
+            target, body=send.body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+    except webhook_targets.RefusedTarget:
+        error = ERROR_REFUSED_TARGET
+    except http_errors.NewConnectionError:  # a subclass of the connect timeout
+        error = ERROR_CONNECTION_FAILED
+    except http_errors.TimeoutError:
+        error = ERROR_TIMEOUT
+    except http_errors.SSLError:
+        error = ERROR_TLS_FAILED
+    except (webhook_targets.HostNotFound, http_errors.HTTPError, OSError):
+        error = ERROR_CONNECTION_FAILED
     duration_ms = int((time.monotonic() - started) * 1000)
-    return _Outcome(status_code=status_code, error=error[:255], duration_ms=duration_ms)
+    return _Outcome(status_code=status_code, error=error, duration_ms=duration_ms)
 
 
 def _record(delivery_id: int, outcome: _Outcome) -> None:
@@ -311,7 +352,7 @@ def _apply_outcome(delivery: WebhookDelivery, outcome: _Outcome, now: datetime) 
     if outcome.succeeded:
         _move(delivery, DeliveryStatus.SUCCEEDED)
         delivery.next_attempt_at = None
-    elif delivery.attempt_count <= len(schedule):
+    elif not outcome.final and delivery.attempt_count <= len(schedule):
         delivery.next_attempt_at = now + schedule[delivery.attempt_count - 1]
     else:
         _move(delivery, DeliveryStatus.FAILED)

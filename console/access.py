@@ -1,8 +1,9 @@
 """Who may use the console and what they may do there.
 
 Every console view is for finance staff (the ``finance`` and ``finance_auditor`` groups, or
-a superuser); a role's actions are Django permissions, checked here before any service
-function runs, and the templates offer only what ``can`` allows.
+a superuser). A step that acts needs what the API's ``core.roles`` asks of the same step: the
+acting staff role (never an auditor) and the Django permission, checked here before any
+service function runs; the templates offer only what ``can`` allows.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from billing.selectors import scoped_department_ids
+from core import roles
 from core.auth import principal_for_user
-from core.models import ApiRole
-
-RESOLVE = "reconciliation.resolve_discrepancy"
-APPROVE = "reconciliation.approve_discrepancy"
-RERUN = "reconciliation.rerun_reconciliation"
-RETRY_WEBHOOK = "billing.retry_webhookdelivery"
-RETRY_REVENUE = "billing.retry_revenuerecord"
+from core.roles import APPROVE as APPROVE  # the steps the console's views name
+from core.roles import RERUN as RERUN
+from core.roles import RESOLVE as RESOLVE
+from core.roles import RETRY_REFUND as RETRY_REFUND
+from core.roles import RETRY_REVENUE as RETRY_REVENUE
+from core.roles import RETRY_WEBHOOK as RETRY_WEBHOOK
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -33,7 +34,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         principal = principal_for_user(request.user)
-        if principal.role != ApiRole.FINANCE:
+        if principal.role is None:
             raise PermissionDenied("The console is for finance staff.")
         request.principal = principal
         return view(request, *args, **kwargs)
@@ -48,7 +49,7 @@ def permission_required(permission: str) -> Callable:
         @staff_required
         @wraps(view)
         def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.has_perm(permission):
+            if not can(request, permission):
                 raise PermissionDenied("Your role may not take this step.")
             return view(request, *args, **kwargs)
 
@@ -63,4 +64,6 @@ def department_scope(request: HttpRequest) -> list[int] | None:
 
 
 def can(request: HttpRequest, permission: str) -> bool:
-    return request.user.has_perm(permission)
+    return roles.staff_may_act(
+        role=request.principal.role, user=request.user, permission=permission
+    )

@@ -1,5 +1,6 @@
-"""What the operations pages read: the channels with their licence and circuit breaker, and
-the revenue pushes and webhook deliveries still waiting, each within the viewer's departments.
+"""What the operations pages read: the channels with their licence and circuit breaker, the
+revenue pushes and webhook deliveries still waiting, and the automatic refunds given up to
+finance staff, each within the viewer's departments.
 
 Reads only: the breaker is looked at, never taken half-open (``channel_in_rotation``).
 """
@@ -26,6 +27,8 @@ from billing.models import (
     Processor,
     RevenueRecord,
     RevenueRecordStatus,
+    UnsettledPayment,
+    UnsettledPaymentStatus,
     WebhookDelivery,
 )
 from billing.models.processors import LICENCE_WARNING_DAYS
@@ -218,6 +221,23 @@ def webhook_backlog(departments: list[int] | None) -> QuerySet[WebhookDelivery]:
         webhook_deliveries(departments)
         .filter(status__in=WEBHOOK_BACKLOG_STATUSES)
         .order_by("created_at", "id")
+    )
+
+
+def unsettled_payments(departments: list[int] | None) -> QuerySet[UnsettledPayment]:
+    """All money owed back to payers that the viewer may see, through its order's department."""
+    owed = UnsettledPayment.objects.select_related("attempt__order__department")
+    if departments is not None:
+        owed = owed.filter(attempt__order__department__in=departments)
+    return owed
+
+
+def refunds_needing_a_person(departments: list[int] | None) -> QuerySet[UnsettledPayment]:
+    """Money owed back whose automatic refund was given up, longest waiting first."""
+    return (
+        unsettled_payments(departments)
+        .filter(status=UnsettledPaymentStatus.NEEDS_ATTENTION)
+        .order_by("updated_at", "id")
     )
 
 

@@ -1,47 +1,41 @@
-"""Staff sign-in: every login, logout and failed attempt is audited, and a username with
-too many recent failures is refused for a while, whatever password comes next."""
+"""Staff sign-in: every login, logout, failed attempt and lockout is audited; the console's
+form says why axes refused a locked-out sign-in (console/lockout.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django import forms
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model, signals
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
-from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
+from console.lockout import client_address, lockout_message
 from core.audit import audit_record
 from core.models import AuditRecord
 
-FAILED = "staff.login_failed"
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
-
-
-def recent_failures(username: str) -> int:
-    since = timezone.now() - LOCKOUT
-    return AuditRecord.objects.filter(
-        action=FAILED, object_type="User", object_id=username[:64], at__gte=since
-    ).count()
-
 
 class StaffAuthenticationForm(AuthenticationForm):
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "locked": _("Too many failed attempts: try again in 15 minutes."),
-    }
-
-    def clean(self):
-        username = (self.cleaned_data.get("username") or "").strip()
-        if username and recent_failures(username) >= MAX_FAILURES:
-            raise forms.ValidationError(self.error_messages["locked"], code="locked")
-        return super().clean()
+    def get_invalid_login_error(self) -> ValidationError:
+        if getattr(self.request, "axes_locked_out", False):
+            return ValidationError(lockout_message(self.request), code="locked")
+        return super().get_invalid_login_error()
 
 
 def _client(request) -> dict:
-    return {"ip": request.META.get("REMOTE_ADDR", "")} if request is not None else {}
+    # The address the lockout counts, so that the audit and axes name the same one.
+    return {"ip": client_address(request) or ""} if request is not None else {}
+
+
+def _audit_by_name(username: str, action: str, request) -> None:
+    """An audit row for a name that may belong to no user."""
+    username = str(username or "")[:64]
+    AuditRecord.objects.create(
+        actor=f"user:{username}"[:120],
+        action=action,
+        object_type=get_user_model().__name__,
+        object_id=username,
+        data=_client(request),
+    )
 
 
 @receiver(signals.user_logged_in, dispatch_uid="console.audit_login")
@@ -60,11 +54,9 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 @receiver(signals.user_login_failed, dispatch_uid="console.audit_login_failed")
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Django has already replaced the password in ``credentials``; only the name is kept.
-    username = str(credentials.get("username", ""))[:64]
-    AuditRecord.objects.create(
-        actor=f"user:{username}"[:120],
-        action=FAILED,
-        object_type=get_user_model().__name__,
-        object_id=username,
-        data=_client(request),
-    )
+    _audit_by_name(credentials.get("username"), "staff.login_failed", request)
+
+
+@receiver(user_locked_out, dispatch_uid="console.audit_locked_out")
+def _locked_out(sender, request, username, **kwargs) -> None:
+    _audit_by_name(username, "staff.locked_out", request)

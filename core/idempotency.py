@@ -1,5 +1,7 @@
 """Idempotent writes: the first response for a client's key is stored and replayed.
 
+The response is stored encrypted: a create's answer can hold a secret shown only once.
+
 The key's row is inserted in the same transaction as the write it guards, so the
 database's unique constraint decides which of several concurrent requests does the
 work; the others wait for it to commit and then replay its response.
@@ -14,10 +16,12 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from core import pii
 from core.errors import IdempotencyConflict, InvalidRequest
 from core.models import ApiClient, IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+RESPONSE_COLUMN = "idempotency_record.response"
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,10 @@ def idempotent_call(
             return _replay(client=client, scope=scope, key=key, fingerprint=fingerprint)
         status, body = operation()
         record.response_status = status
-        record.response_body = body
-        record.save(update_fields=["response_status", "response_body"])
+        record.response_encrypted = pii.encrypt(
+            json.dumps(body, ensure_ascii=False), column=RESPONSE_COLUMN
+        )
+        record.save(update_fields=["response_status", "response_encrypted"])
     return IdempotentResult(status=status, body=body, replayed=False)
 
 
@@ -76,4 +82,5 @@ def _replay(*, client: ApiClient, scope: str, key: str, fingerprint: str) -> Ide
     first = IdempotencyRecord.objects.get(client=client, scope=scope, key=key)
     if first.request_hash != fingerprint:
         raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    return IdempotentResult(status=first.response_status, body=first.response_body, replayed=True)
+    body = json.loads(pii.decrypt(first.response_encrypted, column=RESPONSE_COLUMN))
+    return IdempotentResult(status=first.response_status, body=body, replayed=True)

@@ -57,14 +57,18 @@ class AuditRecord(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """A client's Idempotency-Key for one operation, with the first response it produced."""
+    """A client's Idempotency-Key for one operation, with the first response it produced.
+
+    The response can hold a secret shown once (an order's verification code), so it is
+    kept encrypted, as the JSON text of the body.
+    """
 
     client = models.ForeignKey(ApiClient, on_delete=models.PROTECT)
     scope = models.CharField(max_length=60)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response_encrypted = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -174,7 +174,9 @@ class CourierPush(models.Model):
     status = models.CharField(max_length=10, choices=PushStatus.choices)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     # Pushes name signers and recipients: the raw body and the parsed events are encrypted.
+    # A rejected push keeps only the start of its body: anyone can post to the endpoint.
     body_encrypted = models.TextField()
+    body_size = models.PositiveIntegerField(null=True, blank=True)
     body_sha256 = models.CharField(max_length=64)
     error = models.CharField(max_length=255, blank=True)
     # The verified events, so the task need not see the push's credentials.

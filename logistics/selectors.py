@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.selectors import scoped_department_ids
 from core.auth import Principal
 from core.models import ApiRole
+from core.roles import FINANCE_READERS
 from logistics import states
 from logistics.models import Shipment
 from logistics.services import watch
@@ -20,18 +21,10 @@ def visible_shipments(principal: Principal) -> QuerySet[Shipment]:
     shipments = Shipment.objects.select_related("department", "freight_order")
     if principal.role == ApiRole.PORTAL:
         return shipments.filter(created_by=principal.client)
-    if principal.role == ApiRole.FINANCE:
+    if principal.role in FINANCE_READERS:
         departments = scoped_department_ids(principal.user)
         return shipments if departments is None else shipments.filter(department__in=departments)
     return shipments.none()
-
-
-def may_see_contacts(principal: Principal, shipment: Shipment) -> bool:
-    """The portal that sent the data, or staff granted the permission; nobody else."""
-    if principal.role == ApiRole.PORTAL:
-        return shipment.created_by_id == principal.client.pk
-    user = principal.user
-    return user is not None and user.has_perm("logistics.view_contacts")
 
 
 def filter_shipments(

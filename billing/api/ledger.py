@@ -8,12 +8,12 @@ from rest_framework.views import APIView
 
 from billing import selectors
 from billing.api.schema import errors
-from core.auth import require_roles
-from core.models import ApiRole
+from billing.api.serializers import BusinessDateField
+from core.auth import OperationAccess
 
 
 class TrialBalanceQuery(serializers.Serializer):
-    business_date = serializers.DateField(help_text="Asia/Shanghai calendar date, YYYY-MM-DD.")
+    business_date = BusinessDateField()
 
 
 class TrialBalanceLine(serializers.Serializer):
@@ -33,7 +33,7 @@ class TrialBalanceSerializer(serializers.Serializer):
 
 
 class TrialBalance(APIView):
-    permission_classes = [require_roles(ApiRole.FINANCE)]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="ledger_trial_balance",

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from billing import selectors
 from billing.api import serializers as s
-from billing.api.schema import IDEMPOTENCY_KEY, errors
+from billing.api.schema import IDEMPOTENCY_KEY, RETRY_AFTER, errors
 from billing.models import PaymentOrder
 from billing.services import attempts, orders
-from core.api import idempotency_key, paginated, replayable, run_once
-from core.auth import require_roles
+from core.api import (
+    idempotency_key,
+    page_of,
+    page_parameters,
+    paginated,
+    replayable,
+    run_once,
+)
+from core.auth import OperationAccess
 from core.errors import NotFound
-from core.models import ApiRole
-
-PortalOnly = require_roles(ApiRole.PORTAL)
-PortalOrFinance = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
 
 
 def visible_order(request, public_id: str) -> PaymentOrder:
@@ -36,14 +38,13 @@ def visible_order(request, public_id: str) -> PaymentOrder:
 
 
 class PaymentOrderListCreate(APIView):
-    def get_permissions(self):
-        return [PortalOnly() if self.request.method == "POST" else PortalOrFinance()]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="payment_orders_create",
         parameters=[IDEMPOTENCY_KEY],
         request=s.PaymentOrderCreateSerializer,
-        responses={201: s.PaymentOrderCreatedSerializer, **errors(400, 401, 403, 422)},
+        responses={201: s.PaymentOrderCreatedSerializer, **errors(400, 401, 403, 413, 422)},
     )
     def post(self, request):
         key = idempotency_key(request)
@@ -71,8 +72,8 @@ class PaymentOrderListCreate(APIView):
 
     @extend_schema(
         operation_id="payment_orders_list",
-        parameters=[s.PaymentOrderFilterSerializer],
-        responses={200: s.PaymentOrderSerializer(many=True), **errors(400, 401, 403)},
+        parameters=[s.PaymentOrderFilterSerializer, *page_parameters()],
+        responses={200: page_of(s.PaymentOrderSerializer), **errors(400, 401, 403)},
     )
     def get(self, request):
         filters = s.PaymentOrderFilterSerializer(data=request.query_params)
@@ -85,7 +86,7 @@ class PaymentOrderListCreate(APIView):
 
 
 class PaymentOrderDetail(APIView):
-    permission_classes = [PortalOrFinance]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="payment_orders_retrieve",
@@ -96,12 +97,12 @@ class PaymentOrderDetail(APIView):
 
 
 class PaymentOrderCancel(APIView):
-    permission_classes = [PortalOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="payment_orders_cancel",
         request=s.CancelSerializer,
-        responses={200: s.PaymentOrderSerializer, **errors(400, 401, 403, 404, 409, 503)},
+        responses={200: s.PaymentOrderSerializer, **errors(400, 401, 403, 404, 409, 413, 503)},
     )
     def post(self, request, public_id: str):
         incoming = s.CancelSerializer(data=request.data)
@@ -116,12 +117,15 @@ class PaymentOrderCancel(APIView):
 
 
 class PaymentAttemptCreate(APIView):
-    permission_classes = [PortalOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="payment_orders_payments_create",
         request=s.PaymentStartSerializer,
-        responses={201: s.PaymentAttemptSerializer, **errors(400, 401, 403, 404, 409, 422, 503)},
+        responses={
+            201: s.PaymentAttemptSerializer,
+            **errors(400, 401, 403, 404, 409, 413, 422, 503),
+        },
     )
     def post(self, request, public_id: str):
         incoming = s.PaymentStartSerializer(data=request.data)
@@ -142,14 +146,14 @@ class LookupThrottle(AnonRateThrottle):
 class PaymentCodeLookup(APIView):
     """For the public: a payment code and its verification code show the slip."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [OperationAccess]
     authentication_classes = []
     throttle_classes = [LookupThrottle]
 
     @extend_schema(
         operation_id="payment_codes_lookup",
-        parameters=[OpenApiParameter("verification_code", str, required=True)],
-        responses={200: s.PublicOrderSerializer, **errors(400, 404)},
+        parameters=[OpenApiParameter("verification_code", str, required=True), RETRY_AFTER],
+        responses={200: s.PublicOrderSerializer, **errors(400, 404, 429)},
     )
     def get(self, request, payment_code: str):
         incoming = s.PaymentCodeLookupSerializer(

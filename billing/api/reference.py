@@ -10,10 +10,7 @@ from rest_framework.views import APIView
 
 from billing.api.schema import errors
 from billing.models import Department, FeeItem
-from core.auth import require_roles
-from core.models import ApiRole
-
-CatalogueReaders = require_roles(ApiRole.PORTAL, ApiRole.FINANCE)
+from core.auth import OperationAccess
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
@@ -40,7 +37,7 @@ class FeeItemSerializer(serializers.ModelSerializer):
 
 
 class DepartmentList(APIView):
-    permission_classes = [CatalogueReaders]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="departments_list",
@@ -52,7 +49,7 @@ class DepartmentList(APIView):
 
 
 class FeeItemList(APIView):
-    permission_classes = [CatalogueReaders]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="fee_items_list",

@@ -8,12 +8,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.orders import PortalOnly, PortalOrFinance, visible_order
+from billing.api.orders import visible_order
 from billing.api.schema import IDEMPOTENCY_KEY, errors
 from billing.api.serializers import MAX_FEN
 from billing.models import Refund
 from billing.services import refunds
 from core.api import idempotency_key, replayable, run_once
+from core.auth import OperationAccess
 
 
 class RefundCreateSerializer(serializers.Serializer):
@@ -41,14 +42,13 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class OrderRefunds(APIView):
-    def get_permissions(self):
-        return [PortalOnly() if self.request.method == "POST" else PortalOrFinance()]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="payment_orders_refunds_create",
         parameters=[IDEMPOTENCY_KEY],
         request=RefundCreateSerializer,
-        responses={201: RefundSerializer, **errors(400, 401, 403, 404, 422)},
+        responses={201: RefundSerializer, **errors(400, 401, 403, 404, 413, 422)},
     )
     def post(self, request, public_id: str):
         key = idempotency_key(request)

@@ -18,20 +18,37 @@ ErrorSerializer = inline_serializer(
 )
 
 
-def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid request (validation_error, malformed_request, ...)",
-        401: "Missing or unknown API key",
-        403: "The caller's role may not do this",
-        404: "Not found",
-        409: "Illegal state transition",
-        422: "Conflict with an earlier request or refused by the channel",
-        503: "The channel did not answer; retry later",
-    }
+JSON = "application/json"
+
+_DESCRIPTIONS = {
+    400: "Invalid request (validation_error, malformed_request, ...)",
+    401: "Missing or unknown API key",
+    403: "The caller's role may not do this",
+    404: "Not found",
+    406: "The Accept header names no media type this operation answers with",
+    409: "Illegal state transition, or a limit reached",
+    413: "The request body is too large",
+    422: "Conflict with an earlier request or refused by the channel",
+    429: "Too many requests: retry after the Retry-After header's seconds",
+    503: "The channel did not answer; retry later",
+}
+
+
+def errors(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
+    """The error answers of an operation: always JSON, whatever the success's media type."""
     return {
-        status: OpenApiResponse(ErrorSerializer, description=descriptions[status])
+        (status, JSON): OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[status])
         for status in statuses
     }
+
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before asking again.",
+)
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(

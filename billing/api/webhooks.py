@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,12 +11,9 @@ from rest_framework.views import APIView
 from billing import webhooks
 from billing.api.schema import errors
 from billing.models import DeliveryStatus, WebhookEndpoint
-from core.api import paginated
-from core.auth import require_roles
+from core.api import page_of, page_parameters, paginated
+from core.auth import OperationAccess
 from core.errors import NotFound
-from core.models import ApiRole
-
-PortalOnly = require_roles(ApiRole.PORTAL)
 
 
 class WebhookEndpointInputSerializer(serializers.Serializer):
@@ -57,12 +54,6 @@ class WebhookDeliverySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class WebhookDeliveryPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = WebhookDeliverySerializer(many=True)
-
-
 def _own_endpoint(request, public_id: str) -> WebhookEndpoint:
     own = WebhookEndpoint.objects.filter(client=request.user.client)
     endpoint = own.filter(public_id=public_id).first()
@@ -72,12 +63,12 @@ def _own_endpoint(request, public_id: str) -> WebhookEndpoint:
 
 
 class WebhookEndpointListCreate(APIView):
-    permission_classes = [PortalOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="webhook_endpoints_create",
         request=WebhookEndpointInputSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 401, 403)},
+        responses={201: WebhookEndpointCreatedSerializer, **errors(400, 401, 403, 409, 413)},
     )
     def post(self, request):
         incoming = WebhookEndpointInputSerializer(data=request.data)
@@ -98,7 +89,7 @@ class WebhookEndpointListCreate(APIView):
 
 
 class WebhookEndpointDetail(APIView):
-    permission_classes = [PortalOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="webhook_endpoints_disable",
@@ -111,16 +102,13 @@ class WebhookEndpointDetail(APIView):
 
 
 class WebhookEndpointDeliveries(APIView):
-    permission_classes = [PortalOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="webhook_endpoints_deliveries_list",
         description="The delivery log of one endpoint, newest first.",
-        parameters=[
-            OpenApiParameter("cursor", str, description="From the previous page's links."),
-            OpenApiParameter("page_size", int, description="At most 200; 50 by default."),
-        ],
-        responses={200: WebhookDeliveryPageSerializer, **errors(401, 403, 404)},
+        parameters=page_parameters(),
+        responses={200: page_of(WebhookDeliverySerializer), **errors(400, 401, 403, 404)},
     )
     def get(self, request, public_id: str):
         deliveries = _own_endpoint(request, public_id).deliveries.select_related("event")

@@ -9,7 +9,7 @@ from billing.models.orders import (
 )
 from billing.models.processors import ChannelHealth, Processor
 from billing.models.reference import Department, FeeItem, FeeKind, PayerType, StaffScope
-from billing.models.refunds import Refund, RefundStatus
+from billing.models.refunds import Refund, RefundStatus, UnsettledPayment, UnsettledPaymentStatus
 from billing.models.revenue import (
     RevenuePushAttempt,
     RevenueRecord,
@@ -50,6 +50,8 @@ __all__ = [
     "RevenueRecordStatus",
     "RevenueSystem",
     "StaffScope",
+    "UnsettledPayment",
+    "UnsettledPaymentStatus",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
     "WebhookEndpoint",

@@ -164,7 +164,10 @@ class PaymentNotification(models.Model):
     channel = models.CharField(max_length=32)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     headers = models.JSONField(default=dict)
+    # A rejected notification keeps only an excerpt: anyone can post to the endpoint.
     raw_body = models.TextField()
+    body_size = models.PositiveIntegerField(null=True, blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True)
     verified = models.BooleanField(default=False)
     notify_id = models.CharField(max_length=128, blank=True)
     out_trade_no = models.CharField(max_length=64, blank=True, db_index=True)

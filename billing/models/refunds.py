@@ -55,3 +55,39 @@ class Refund(models.Model):
     @property
     def out_refund_no(self) -> str:
         return self.public_id
+
+
+class UnsettledPaymentStatus(models.TextChoices):
+    REFUNDING = "refunding", _("refunding")
+    NEEDS_ATTENTION = "needs_attention", _("needs attention")
+    REFUNDED = "refunded", _("refunded")
+
+
+class UnsettledPayment(models.Model):
+    """Money an attempt took that could not settle its order, owed back to the payer.
+
+    Its automatic refund is tried on a schedule (``tries`` counts this round); when the last
+    try is declined, finance staff see it and may give it another round.
+    """
+
+    attempt = models.OneToOneField(
+        PaymentAttempt, on_delete=models.PROTECT, related_name="unsettled"
+    )
+    status = models.CharField(
+        max_length=20,
+        choices=UnsettledPaymentStatus.choices,
+        default=UnsettledPaymentStatus.REFUNDING,
+    )
+    tries = models.PositiveIntegerField(default=0)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["updated_at", "id"]
+        indexes = [models.Index(fields=["status", "next_try_at"], name="unsettled_due")]
+        permissions = [("retry_refund", "Can retry an automatic refund now")]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id} {self.status}"

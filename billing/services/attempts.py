@@ -8,6 +8,7 @@ the attempt's row locks, so it is applied once whatever the order of arrival.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,7 +31,8 @@ from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
 from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
-from billing.services.refunds import refund_notification_receive
+from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
+from core import untrusted
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
 from integrations.payments.base import (
@@ -54,6 +56,9 @@ QUERY_BACKOFF = (
     timedelta(days=1),
 )
 MAX_STORED_BODY = 65_536
+# What is kept of a rejected notification's headers.
+MAX_REJECTED_HEADERS = 20
+MAX_REJECTED_HEADER_CHARS = 256
 Outcome = PaymentNotification.Outcome
 
 
@@ -196,17 +201,28 @@ def payment_notification_receive(
 ) -> NotificationAck:
     """Verify, store and apply one inbound notification; answer as the channel expects."""
     channel = get_channel(channel_code)
-    raw = {
+    digest = {
         "channel": channel_code,
-        "headers": headers,
-        "raw_body": body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+        "body_size": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
     }
     try:
         notification = channel.parse_notification(headers, body)
     except InvalidNotification as exc:
-        PaymentNotification.objects.create(**raw, outcome=Outcome.REJECTED, detail=str(exc)[:255])
+        PaymentNotification.objects.create(
+            **digest,
+            headers=_rejected_headers(headers),
+            raw_body=untrusted.excerpt(body),
+            outcome=Outcome.REJECTED,
+            detail=untrusted.without_nul(str(exc))[:255],
+        )
         logger.warning("rejected a %s notification: %s", channel_code, exc)
         return channel.acknowledge(accepted=False)
+    raw = {
+        **digest,
+        "headers": headers,
+        "raw_body": body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+    }
 
     if notification.refund is not None:
         known = refund_notification_receive(
@@ -239,6 +255,16 @@ def payment_notification_receive(
         outcome = _apply_locked(order, attempt, result, actor=f"channel:{channel_code}")
         PaymentNotification.objects.create(**raw, **known, attempt=attempt, outcome=outcome)
     return channel.acknowledge(accepted=True)
+
+
+def _rejected_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A bounded copy of an unverified sender's headers, storable as jsonb (no NUL)."""
+    kept = list(headers.items())[:MAX_REJECTED_HEADERS]
+    return {_bounded(name): _bounded(value) for name, value in kept}
+
+
+def _bounded(text: str) -> str:
+    return untrusted.without_nul(text)[:MAX_REJECTED_HEADER_CHARS]
 
 
 def _apply_locked(
@@ -298,7 +324,7 @@ def _apply_success(
         revenue_record_emit(order=order, kind="payment")
         return Outcome.APPLIED
     _reopen_order_if_idle(order, actor=actor)
-    transaction.on_commit(partial(_queue_unsettled_refund, attempt.pk), robust=True)
+    transaction.on_commit(partial(refund_unsettled_payment_queue, attempt.pk), robust=True)
     audit_record(
         actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=refund_reason
     )
@@ -308,12 +334,6 @@ def _apply_success(
         refund_reason,
     )
     return Outcome.REFUND_DUE
-
-
-def _queue_unsettled_refund(attempt_id: int) -> None:
-    from billing import tasks  # the tasks module imports this one
-
-    tasks.refund_unsettled_payment.delay(attempt_id)
 
 
 def _move_attempt(

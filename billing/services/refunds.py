@@ -3,17 +3,23 @@
 Two refunds racing for the same money both lock the order; the second sees the first's
 pending refund and is refused if together they exceed what the attempt took. A refund
 the channel did not answer stays pending; the sweeper asks the channel about it.
+
+Money that could not settle its order is refunded automatically: a declined try is followed
+by another after the waits of ``REFUND_RETRY_BACKOFF``; when the last is declined too, the
+money waits for finance staff (``needs_attention``), still owed to the payer in the ledger.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.errors import RefundNotAllowed
 from billing.models import (
@@ -24,13 +30,16 @@ from billing.models import (
     PaymentOrder,
     Refund,
     RefundStatus,
+    UnsettledPayment,
+    UnsettledPaymentStatus,
 )
 from billing.revenue import revenue_record_emit
 from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.states import UNSETTLED_TRANSITIONS, check_transition
 from billing.webhooks import webhook_event_emit
 from core.audit import audit_record
-from core.errors import NotFound
+from core.errors import IllegalTransition, NotFound
 from core.models import ApiClient
 from integrations.payments.base import (
     ProviderDeclined,
@@ -76,8 +85,12 @@ def refund_submit(*, refund_public_id: str, actor: str) -> Refund:
     return _ask_channel(refund, actor=actor)
 
 
-def refund_unsettled_payment(*, attempt_id: int) -> Refund | None:
-    """Give back money that could not settle its order (paid twice, closed order, wrong amount)."""
+def refund_unsettled_payment(*, attempt_id: int, now: datetime | None = None) -> Refund | None:
+    """Give back money that could not settle its order (paid twice, closed order, wrong amount).
+
+    Tries only when its schedule says a try is due; None when no try was made.
+    """
+    now = now or timezone.now()
     attempt = PaymentAttempt.objects.get(pk=attempt_id)
     with transaction.atomic(durable=True):
         order = lock_order(attempt.order_id)
@@ -85,6 +98,14 @@ def refund_unsettled_payment(*, attempt_id: int) -> Refund | None:
         unrefunded = attempt.received_amount - _reserved(attempt)
         if not attempt.refund_due or unrefunded <= 0:
             return None
+        unsettled = _lock_unsettled(attempt)
+        if unsettled.status != UnsettledPaymentStatus.REFUNDING or (
+            unsettled.next_try_at and unsettled.next_try_at > now
+        ):
+            return None
+        unsettled.tries += 1
+        unsettled.next_try_at = None  # set when the channel's answer is applied
+        unsettled.save(update_fields=["tries", "next_try_at", "updated_at"])
         refund = _reserve(
             order,
             attempt,
@@ -94,6 +115,104 @@ def refund_unsettled_payment(*, attempt_id: int) -> Refund | None:
             kind=Refund.Kind.UNSETTLED_PAYMENT,
         )
     return _ask_channel(refund, actor="system")
+
+
+def unsettled_payments_refund_due(*, now: datetime | None = None) -> int:
+    """Try the automatic refunds whose next try is due; returns how many were tried."""
+    now = now or timezone.now()
+    due = (
+        PaymentAttempt.objects.filter(refund_due=True, status=AttemptStatus.SUCCEEDED)
+        .filter(
+            Q(unsettled__isnull=True)
+            | Q(unsettled__status=UnsettledPaymentStatus.REFUNDING, unsettled__next_try_at__lte=now)
+        )
+        .exclude(refunds__status__in=[RefundStatus.PENDING, RefundStatus.SUCCEEDED])
+        .values_list("pk", flat=True)
+    )
+    return sum(
+        refund_unsettled_payment(attempt_id=attempt_id, now=now) is not None
+        for attempt_id in list(due)
+    )
+
+
+def unsettled_payment_retry_now(*, unsettled_id: int, actor: str) -> UnsettledPayment:
+    """Give a refund that was given up one more round of tries, the first one now."""
+    ids = UnsettledPayment.objects.filter(pk=unsettled_id).values("attempt__order_id").first()
+    if ids is None:
+        raise NotFound(_("No such refund to retry."))
+    with transaction.atomic(durable=True):
+        lock_order(ids["attempt__order_id"])
+        unsettled = UnsettledPayment.objects.select_for_update().get(pk=unsettled_id)
+        if unsettled.status != UnsettledPaymentStatus.NEEDS_ATTENTION:
+            raise IllegalTransition(
+                _("The refund is %(status)s; only a refund given up is retried.")
+                % {"status": unsettled.get_status_display()}
+            )
+        previous = unsettled.status
+        _move_unsettled(unsettled, UnsettledPaymentStatus.REFUNDING)
+        unsettled.tries = 0
+        unsettled.next_try_at = timezone.now()
+        unsettled.save(update_fields=["status", "tries", "next_try_at", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="unsettled_payment.retry_now",
+            obj=unsettled,
+            from_status=previous,
+            to_status=unsettled.status,
+        )
+        transaction.on_commit(
+            partial(refund_unsettled_payment_queue, unsettled.attempt_id), robust=True
+        )
+    return unsettled
+
+
+def refund_unsettled_payment_queue(attempt_id: int) -> None:
+    """Hand the automatic refund of an attempt's money to a worker; call it on commit."""
+    from billing import tasks  # the tasks module imports this one
+
+    tasks.refund_unsettled_payment.delay(attempt_id)
+
+
+def _lock_unsettled(attempt: PaymentAttempt) -> UnsettledPayment:
+    """The attempt's unsettled money, locked; call it with the order's lock held."""
+    unsettled, _created = UnsettledPayment.objects.select_for_update().get_or_create(
+        attempt=attempt
+    )
+    return unsettled
+
+
+def _after_declined_try(order: PaymentOrder, refund: Refund, *, actor: str) -> None:
+    """Decide, once per declined automatic refund, when it is tried next or that it is given up."""
+    unsettled = _lock_unsettled(refund.attempt)
+    if unsettled.status != UnsettledPaymentStatus.REFUNDING:
+        return
+    backoff = tuple(settings.REFUND_RETRY_BACKOFF)
+    unsettled.last_failure = refund.failure_reason
+    if unsettled.tries > len(backoff):
+        _move_unsettled(unsettled, UnsettledPaymentStatus.NEEDS_ATTENTION)
+        unsettled.next_try_at = None
+        webhook_event_emit(
+            event_type="refund.failed",
+            payload=refund_event_payload(refund),
+            owner=order.created_by,
+        )
+    else:
+        # A refund asked for before tries were counted is taken for the first.
+        unsettled.next_try_at = timezone.now() + backoff[max(unsettled.tries, 1) - 1]
+    unsettled.save()
+    audit_record(
+        actor=actor,
+        action=f"unsettled_payment.{unsettled.status}",
+        obj=unsettled,
+        from_status=UnsettledPaymentStatus.REFUNDING,
+        to_status=unsettled.status,
+        reason=refund.failure_reason,
+        data={
+            "refund": refund.public_id,
+            "tries": unsettled.tries,
+            "next_try_at": unsettled.next_try_at.isoformat() if unsettled.next_try_at else None,
+        },
+    )
 
 
 def _reserved(attempt: PaymentAttempt) -> int:
@@ -215,11 +334,14 @@ def _apply_locked(order: PaymentOrder, refund: Refund, result: RefundResult, *, 
             actor=actor,
             reason=result.failure_reason or result.status,
         )
-        webhook_event_emit(
-            event_type="refund.failed",
-            payload=refund_event_payload(refund),
-            owner=order.created_by,
-        )
+        if refund.kind == Refund.Kind.UNSETTLED_PAYMENT:
+            _after_declined_try(order, refund, actor=actor)
+        else:
+            webhook_event_emit(
+                event_type="refund.failed",
+                payload=refund_event_payload(refund),
+                owner=order.created_by,
+            )
     return Outcome.APPLIED
 
 
@@ -254,9 +376,34 @@ def _refund_succeeded(
         )
         payment_order_transition(order=order, to=to, actor=actor, reason=refund.reason)
         revenue_record_emit(order=order, kind="refund", refund=refund)
+    else:
+        _unsettled_refunded(refund, actor=actor)
     webhook_event_emit(
         event_type="refund.succeeded", payload=refund_event_payload(refund), owner=order.created_by
     )
+
+
+def _unsettled_refunded(refund: Refund, *, actor: str) -> None:
+    unsettled = _lock_unsettled(refund.attempt)
+    previous = unsettled.status
+    _move_unsettled(unsettled, UnsettledPaymentStatus.REFUNDED)
+    unsettled.next_try_at = None
+    unsettled.save()
+    audit_record(
+        actor=actor,
+        action="unsettled_payment.refunded",
+        obj=unsettled,
+        from_status=previous,
+        to_status=unsettled.status,
+        data={"refund": refund.public_id},
+    )
+
+
+def _move_unsettled(unsettled: UnsettledPayment, to: str) -> None:
+    check_transition(
+        UNSETTLED_TRANSITIONS, kind="refund of unsettled money", current=unsettled.status, new=to
+    )
+    unsettled.status = to
 
 
 def _move_refund(refund: Refund, *, to: str, actor: str, reason: str = "") -> None:
@@ -322,12 +469,3 @@ def refunds_query_pending(*, now: datetime | None = None, limit: int = 200) -> i
             )
         refund_apply_result(result=result, actor=f"channel:{refund.attempt.channel}:query")
     return asked
-
-
-def attempts_refund_due() -> list[int]:
-    """Attempts holding money that could not settle their order and is not yet given back."""
-    return list(
-        PaymentAttempt.objects.filter(refund_due=True, status=AttemptStatus.SUCCEEDED)
-        .exclude(refunds__status__in=[RefundStatus.PENDING, RefundStatus.SUCCEEDED])
-        .values_list("pk", flat=True)
-    )

@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "core",
     "billing",
     "logistics",
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -41,6 +43,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.JsonErrorMiddleware",
+    # Last: it turns a sign-in that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +90,28 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 LOCALE_PATHS = [BASE_DIR / "locale"]  # one catalogue: the console and the models' labels
 LOGIN_URL = "console:login"
+# Every sign-in form goes through authenticate(request=...), where axes refuses locked-out
+# usernames and addresses before ModelBackend checks the password (see docs/console.md).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+# Failures from one address across usernames; higher, since an office signs in through one
+# address. Applied by console.lockout.StaffLockoutHandler, not by axes itself.
+AXES_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Attempts while locked out neither count nor extend the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "console.lockout.StaffLockoutHandler"
+AXES_LOCKOUT_CALLABLE = "console.lockout.lockout_response"
+# django-ipware is not installed: console.lockout.client_address applies the proxy count.
+AXES_CLIENT_IP_CALLABLE = "console.lockout.client_address"
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Logins and logouts are already in the audit (console/sign_in.py).
+AXES_DISABLE_ACCESS_LOG = True
 # Staff sessions last a working day, and end with the browser.
 SESSION_COOKIE_AGE = 8 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -94,6 +120,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
+# Request bodies: JSON and notifications up to 1 MiB; multipart uploads (a day's statement
+# file from a processor or a bank) up to 50 MiB, spooled to disk above 2.5 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_MAX_REQUEST_SIZE = 50 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.auth.ApiKeyAuthentication",
@@ -101,7 +133,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -115,6 +147,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.postprocess_errors_every_operation_may_answer",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "billing.models.orders.OrderStatus",
         "AttemptStatusEnum": "billing.models.orders.AttemptStatus",
@@ -174,7 +210,19 @@ PAYMENT_ORDER_TTL = timedelta(hours=env_int("PAYMENT_ORDER_TTL_HOURS", 72))
 PAYMENT_CODE_GENERATOR = env("PAYMENT_CODE_GENERATOR", "billing.payment_codes.RegionSerialCode")
 # A channel that has not notified by then is asked for the trade's status.
 NOTIFICATION_OVERDUE_AFTER = timedelta(minutes=env_int("NOTIFICATION_OVERDUE_MINUTES", 1))
+# The waits before each new try of a declined automatic refund of money that could not settle
+# its order; when the try after the last wait is declined too, it waits for finance staff.
+REFUND_RETRY_BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+)
 WEBHOOK_TIMEOUT_SECONDS = 5
+# Webhooks go to public internet addresses only (billing/webhook_targets.py).
+WEBHOOK_ALLOW_LOOPBACK = False
+WEBHOOK_MAX_ENDPOINTS_PER_CLIENT = env_int("WEBHOOK_MAX_ENDPOINTS_PER_CLIENT", 10)
 # (connect, read) seconds for a call to a revenue-collection system.
 REVENUE_PUSH_TIMEOUT_SECONDS = (3.0, 10.0)
 

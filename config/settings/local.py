@@ -20,6 +20,9 @@ PII_ACTIVE_KEY_ID = env("PII_ACTIVE_KEY_ID") or next(iter(PII_KEYS))
 PII_HASH_KEY = base64.b64decode(env("PII_HASH_KEY") or dev_keys.secret_b64("pii-hash"))
 
 SANDBOXES_ENABLED = True
+# A developer's webhook receiver on 127.0.0.1 may be registered; loopback only, never a
+# private range or a metadata address (billing/webhook_targets.py).
+WEBHOOK_ALLOW_LOOPBACK = True
 PUBLIC_PLATFORM = {
     "base_url": env("PUBLIC_PLATFORM_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/public_platform",  # noqa: F405
     "app_id": "sandbox-app-0001",

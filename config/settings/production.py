@@ -65,6 +65,8 @@ EMS = {
 }
 
 SANDBOXES_ENABLED = env_bool("SANDBOXES_ENABLED", False)
+# Webhooks go to public internet addresses only: never this host's loopback services.
+WEBHOOK_ALLOW_LOOPBACK = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

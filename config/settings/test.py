@@ -14,6 +14,8 @@ DATABASES = {
 }
 # Live-server and worker threads must not keep connections that block dropping the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Each run gets a test database of its own, so two runs at once never drop each other's.
+DATABASES["default"]["TEST"] = {"NAME": f"test_gov_payments_{os.getpid()}"}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_ALWAYS_EAGER = False
 # Each test process gets a queue of its own so that parallel runs never take each other's tasks.
@@ -27,6 +29,8 @@ for _sandbox in (
     SANDBOX_EMS,  # noqa: F405
 ):
     _sandbox["time_scale"] = 1000.0
+# The tests' webhook receivers listen on 127.0.0.1; tests of the production policy turn it off.
+WEBHOOK_ALLOW_LOOPBACK = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # End-to-end tests pay and reconcile "today" on the real clock: with the production grace,
 # a run within five minutes of Beijing's midnight calls every one-sided item a cut-off

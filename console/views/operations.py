@@ -1,5 +1,6 @@
 """Operations: the payment channels (licence, limits, circuit breaker) and the backlogs of
-revenue pushes and webhook deliveries, with "retry now" for the roles allowed to."""
+revenue pushes, webhook deliveries and refunds given up, with "retry now" for the roles
+allowed to."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from django.views.decorators.http import require_POST
 from billing.models import DeliveryStatus, RevenueRecordStatus, RevenueSystem, WebhookEndpoint
 from billing.models.processors import LICENCE_WARNING_DAYS
 from billing.revenue import revenue_record_retry_now
+from billing.services.refunds import unsettled_payment_retry_now
 from billing.webhooks import webhook_delivery_retry_now
 from console import operations
 from console.access import (
+    RETRY_REFUND,
     RETRY_REVENUE,
     RETRY_WEBHOOK,
     can,
@@ -70,6 +73,8 @@ def backlogs(request: HttpRequest) -> HttpResponse:
         webhooks = webhooks.filter(endpoint__public_id=endpoint)
 
     records = list(revenue[:BACKLOG_ROWS])
+    owed = operations.refunds_needing_a_person(scope)
+    owed_rows = list(owed[:BACKLOG_ROWS])
     deliveries = list(webhooks[:BACKLOG_ROWS])
     departments = operations.department_names(d.department_id for d in deliveries)
     for delivery in deliveries:
@@ -97,8 +102,11 @@ def backlogs(request: HttpRequest) -> HttpResponse:
             "failed_delivery_ids": [
                 d.pk for d in deliveries if d.status == DeliveryStatus.FAILED and d.endpoint.active
             ],
+            "owed": owed_rows,
+            "owed_total": owed.count() if len(owed_rows) == BACKLOG_ROWS else len(owed_rows),
             "may_retry_revenue": can(request, RETRY_REVENUE),
             "may_retry_webhook": can(request, RETRY_WEBHOOK),
+            "may_retry_refund": can(request, RETRY_REFUND),
         },
     )
 
@@ -126,6 +134,21 @@ def retry_webhook(request: HttpRequest, delivery_id: int) -> HttpResponse:
         lambda: webhook_delivery_retry_now(delivery_id=delivery.pk, actor=request.principal.actor),
         done=_("Retry requested for webhook delivery %(id)s.") % {"id": delivery.pk},
         back=_back(request, "webhook-backlog"),
+    )
+
+
+@require_POST
+@permission_required(RETRY_REFUND)
+def retry_refund(request: HttpRequest, unsettled_id: int) -> HttpResponse:
+    owed = operations.unsettled_payments(department_scope(request))
+    unsettled = get_object_or_404(owed, pk=unsettled_id)
+    return perform(
+        request,
+        lambda: unsettled_payment_retry_now(
+            unsettled_id=unsettled.pk, actor=request.principal.actor
+        ),
+        done=_("Retry requested for the refund of %(id)s.") % {"id": unsettled.attempt.public_id},
+        back=_back(request, "refund-backlog"),
     )
 
 
@@ -180,6 +203,7 @@ urlpatterns = [
     path("backlogs/", backlogs, name="backlogs"),
     path("backlogs/revenue/<int:record_id>/retry/", retry_revenue, name="retry_revenue"),
     path("backlogs/webhooks/<int:delivery_id>/retry/", retry_webhook, name="retry_webhook"),
+    path("backlogs/refunds/<int:unsettled_id>/retry/", retry_refund, name="retry_refund"),
     path("backlogs/revenue/retry-failed/", retry_failed_revenue, name="retry_failed_revenue"),
     path("backlogs/webhooks/retry-failed/", retry_failed_webhooks, name="retry_failed_webhooks"),
 ]

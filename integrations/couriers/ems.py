@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 import requests
 
+from core import untrusted
 from integrations.couriers.base import (
     Address,
     Booking,
@@ -161,7 +162,10 @@ class EmsCourier:
         self, headers: dict[str, str], body: bytes, query: dict[str, str]
     ) -> list[TrackingEvent]:
         try:
+            untrusted.check_size(body)
             form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        except untrusted.UntrustedInput as exc:
+            raise InvalidPush(f"refused push: {exc}") from exc
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidPush("the push is not a UTF-8 form") from exc
         content, given = _single(form, "logistics_interface"), _single(form, "data_digest")
@@ -170,7 +174,7 @@ class EmsCourier:
         if not verify_digest(content, self.secret, given):
             raise InvalidPush("the push's data_digest does not verify")
         try:
-            return [self._event(trace) for trace in _traces(json.loads(content))]
+            return [self._event(trace) for trace in _traces(untrusted.json_loads(content))]
         except ValueError as exc:
             raise InvalidPush(str(exc)) from exc
 

@@ -24,6 +24,7 @@ from urllib.parse import quote_plus
 
 import requests
 
+from core import untrusted
 from integrations.couriers.base import (
     Address,
     Booking,
@@ -273,7 +274,10 @@ class SfExpressCourier:
         if not hmac.compare_digest(query.get("token", "").encode(), self.push_token.encode()):
             raise InvalidPush("the push URL's token is wrong")
         try:
-            routes = json.loads(body)["Body"]["WaybillRoute"]
+            untrusted.check_size(body)
+            routes = untrusted.json_loads(body)["Body"]["WaybillRoute"]
+        except untrusted.UntrustedInput as exc:
+            raise InvalidPush(f"refused push: {exc}") from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise InvalidPush("the push is not an SF route push") from exc
         if not isinstance(routes, list) or not 0 < len(routes) <= MAX_ROUTES_PER_PUSH:

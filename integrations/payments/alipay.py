@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from core import untrusted
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -441,10 +442,14 @@ def _optional_time(value: object) -> datetime | None:
 
 def _form_fields(body: bytes) -> dict[str, str]:
     try:
+        untrusted.check_size(body)
         pairs = parse_qsl(body.decode(CHARSET), keep_blank_values=True, strict_parsing=True)
+        fields = dict(pairs)
+        untrusted.check_structure(fields)
+    except untrusted.UntrustedInput as exc:
+        raise InvalidNotification(f"refused notification: {exc}") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidNotification("the notification is not a UTF-8 form") from exc
-    fields = dict(pairs)
     if len(fields) != len(pairs):
         raise InvalidNotification("the notification repeats a field")
     return fields

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
+from core import untrusted
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -220,8 +221,9 @@ class PublicPlatformChannel:
     def _verified_notification(self, body: bytes) -> dict[str, Any]:
         """The notification's fields, once its signature, type, fields and app_id check out."""
         try:
-            message = signing.loads_object(body)
-        except signing.MalformedJson as exc:
+            untrusted.check_size(body)
+            message = untrusted.parse_checked(signing.loads_object, body)
+        except ValueError as exc:  # MalformedJson and UntrustedInput
             raise InvalidNotification(str(exc)) from exc
         if not signing.verify(message, self._platform_key):
             raise InvalidNotification("the notification's signature does not verify")

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from core import untrusted
 from integrations import statements
 from integrations.payments import http
 from integrations.payments.base import (
@@ -375,7 +376,9 @@ class UnionPayChannel:
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
         try:
+            untrusted.check_size(body)
             fields = parse_form(body)
+            untrusted.check_structure(fields)
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidNotification(f"unreadable notification: {exc}") from exc
         if not self._is_signed_by_unionpay(fields):

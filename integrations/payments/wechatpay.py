@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core import untrusted
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -658,13 +659,14 @@ class WechatPayChannel:
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
         try:
+            untrusted.check_size(body)
             self._check_signature(headers, body)
         except ValueError as exc:
             raise InvalidNotification(f"notification: {exc}") from exc
         try:
-            event = signing.loads_object(body)
+            event = untrusted.parse_checked(signing.loads_object, body)
             plaintext = decrypt_resource(self.credentials.apiv3_key, self._resource(event))
-            resource = signing.loads_object(plaintext)
+            resource = untrusted.parse_checked(signing.loads_object, plaintext)
             return self._notification(event, resource)
         except ValueError as exc:  # MalformedJson is a ValueError too
             raise InvalidNotification(f"notification: {exc}") from exc

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.serializers import MAX_FEN, PHONE, PayerInputSerializer
+from billing.api.serializers import MAX_FEN, PHONE, BusinessDateField, PayerInputSerializer
 from integrations.couriers.registry import COURIER_CODES
 from logistics import states
 from logistics.couriers import AUTO
@@ -127,9 +128,9 @@ class TimeLimitSerializer(serializers.Serializer):
     at_risk = serializers.SerializerMethodField()
     overdue = serializers.SerializerMethodField()
     stale = serializers.SerializerMethodField()
-    at_risk_since = serializers.DateTimeField()
-    overdue_since = serializers.DateTimeField()
-    stale_since = serializers.DateTimeField()
+    at_risk_since = serializers.DateTimeField(allow_null=True)
+    overdue_since = serializers.DateTimeField(allow_null=True)
+    stale_since = serializers.DateTimeField(allow_null=True)
 
     def get_at_risk(self, shipment: Shipment) -> bool:
         margin = settings.LOGISTICS["at_risk_before"]
@@ -153,7 +154,9 @@ class ShipmentSerializer(serializers.ModelSerializer):
     recipient = MaskedAddressSerializer(source="recipient_masked")
     items = ShipmentItemSerializer(many=True)
     time_limit = TimeLimitSerializer(source="*")
-    freight_order = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    freight_order = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True
+    )
     proof_of_delivery = serializers.SerializerMethodField()
 
     class Meta:
@@ -188,6 +191,7 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
+    @extend_schema_field(ProofOfDeliverySerializer(allow_null=True))
     def get_proof_of_delivery(self, shipment: Shipment) -> dict | None:
         if shipment.delivered_at is None:
             return None
@@ -229,8 +233,8 @@ class ShipmentFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ShipmentStatus.choices, required=False)
     courier = serializers.ChoiceField(choices=COURIER_CODES, required=False)
     waybill_no = serializers.CharField(max_length=40, required=False)
-    created_from = serializers.DateField(required=False)
-    created_to = serializers.DateField(required=False)
+    created_from = BusinessDateField(required=False)
+    created_to = BusinessDateField(required=False)
     at_risk = serializers.BooleanField(required=False, allow_null=True, default=None)
     overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
     stale = serializers.BooleanField(required=False, allow_null=True, default=None)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core import pii
+from core import pii, untrusted
 from core.audit import audit_record
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
 from integrations.couriers.base import TrackingEvent as CourierEvent
@@ -41,7 +41,6 @@ from logistics.services.status import lock_shipment, shipment_event_emit, shipme
 
 logger = logging.getLogger(__name__)
 
-MAX_STORED_BODY = 64 * 1024
 APPLY_BATCH = 200
 PUSH_BODY = "courier_push.body"
 PUSH_EVENTS = "courier_push.events"
@@ -76,9 +75,10 @@ def push_receive(
             courier=courier_code,
             status=PushStatus.REJECTED,
             source_ip=source_ip or None,
-            body_encrypted=_sealed_body(body[:MAX_STORED_BODY]),
+            body_encrypted=_sealed_body(untrusted.excerpt(body).encode()),
+            body_size=len(body),
             body_sha256=hashlib.sha256(body).hexdigest(),
-            error=str(exc)[:255],
+            error=untrusted.without_nul(str(exc))[:255],
         )
         logger.warning("rejected a %s push from %s: %s", courier_code, source_ip, exc)
         return courier.acknowledge(False)
@@ -88,6 +88,7 @@ def push_receive(
             status=PushStatus.RECEIVED,
             source_ip=source_ip or None,
             body_encrypted=_sealed_body(body),
+            body_size=len(body),
             body_sha256=hashlib.sha256(body).hexdigest(),
             events_encrypted=_sealed_events(events),
         )

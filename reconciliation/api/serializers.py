@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing.api.serializers import BusinessDateField
 from reconciliation.models import (
     Clearing,
     Discrepancy,
@@ -19,12 +20,14 @@ ALL_PARTIES = "all"
 
 
 class RunRequestSerializer(serializers.Serializer):
-    business_date = serializers.DateField()
+    business_date = BusinessDateField()
     party = serializers.CharField(max_length=60, help_text=f"A party code, or {ALL_PARTIES!r}.")
 
 
 class RunSerializer(serializers.ModelSerializer):
-    statement_sha256 = serializers.CharField(source="statement.sha256", default=None)
+    statement_sha256 = serializers.CharField(
+        source="statement.sha256", default=None, allow_null=True
+    )
 
     class Meta:
         model = ReconciliationRun
@@ -47,7 +50,7 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class RunFilterSerializer(serializers.Serializer):
-    business_date = serializers.DateField(required=False)
+    business_date = BusinessDateField(required=False)
     party = serializers.CharField(max_length=60, required=False)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
 
@@ -59,8 +62,8 @@ class CommentSerializer(serializers.ModelSerializer):
 
 
 class DiscrepancySerializer(serializers.ModelSerializer):
-    department = serializers.CharField(source="department.code", default=None)
-    assignee = serializers.CharField(source="assignee.username", default=None)
+    department = serializers.CharField(source="department.code", default=None, allow_null=True)
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True)
     run = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -98,7 +101,7 @@ class DiscrepancyDetailSerializer(DiscrepancySerializer):
 
 
 class DiscrepancyFilterSerializer(serializers.Serializer):
-    business_date = serializers.DateField(required=False)
+    business_date = BusinessDateField(required=False)
     party = serializers.CharField(max_length=60, required=False)
     type = serializers.ChoiceField(choices=DiscrepancyType.choices, required=False)
     status = serializers.ChoiceField(choices=DiscrepancyStatus.choices, required=False)
@@ -129,7 +132,7 @@ class RejectSerializer(serializers.Serializer):
 
 class StatementUploadSerializer(serializers.Serializer):
     party = serializers.CharField(max_length=60)
-    business_date = serializers.DateField()
+    business_date = BusinessDateField()
     file = serializers.FileField(max_length=200, allow_empty_file=False)
 
 
@@ -166,4 +169,4 @@ class ClearingSerializer(serializers.ModelSerializer):
 
 
 class ClearingFilterSerializer(serializers.Serializer):
-    business_date = serializers.DateField()
+    business_date = BusinessDateField()

@@ -5,49 +5,51 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.schema import errors
-from core.api import NewestFirstPages, paginated
-from core.auth import require_roles
+from core.api import NewestFirstPages, page_of, page_parameters, paginated
+from core.auth import OperationAccess
 from core.errors import NotFound
-from core.models import ApiRole
 from reconciliation import downloads, selectors, statements
 from reconciliation.api import serializers as s
 from reconciliation.models import Discrepancy, ReconciliationRun, StatementFile
 from reconciliation.parties import parse_party
 from reconciliation.services import resolution, runs
 
-FinanceOnly = require_roles(ApiRole.FINANCE)
-
 
 class Pages(NewestFirstPages):
     max_page_size = 500  # a day's runs and discrepancies are read by scripts
 
 
-RESOLVE = "reconciliation.resolve_discrepancy"
-APPROVE = "reconciliation.approve_discrepancy"
-RERUN = "reconciliation.rerun_reconciliation"
+class CsvRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
 
 
-def _person(request, permission: str) -> str:
-    """Resolutions are made by people: four eyes mean two staff users, not an API key."""
-    if request.user.kind != "user":
-        raise PermissionDenied("Discrepancies are resolved by staff users, not API keys.")
-    if not request.user.user.has_perm(permission):
-        raise PermissionDenied("Your role may not take this step.")
-    return request.user.actor
+class XlsxRenderer(BaseRenderer):
+    media_type = downloads.XLSX
+    format = "xlsx"
 
 
-def _may_start_runs(request) -> str:
-    """Finance API keys may; staff users need the permission (auditors do not have it)."""
-    principal = request.user
-    if principal.kind == "user" and not principal.user.has_perm(RERUN):
-        raise PermissionDenied("Your role may not start runs or upload files.")
-    return principal.actor
+class Download(APIView):
+    """Answers with a file of its renderer's type, which ``Accept`` may name; errors are JSON."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # The file renderers render nothing: the views return the file as it is, and an
+        # error body is rendered as JSON whatever the client accepted.
+        if isinstance(response, Response):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _file(media_type: str, description: str) -> dict:
+    body = OpenApiTypes.STR if media_type.startswith("text/") else OpenApiTypes.BINARY
+    return {(200, media_type): OpenApiResponse(body, description=description)}
 
 
 def _run(run_id: int) -> ReconciliationRun:
@@ -58,18 +60,18 @@ def _run(run_id: int) -> ReconciliationRun:
 
 
 class Runs(APIView):
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="reconciliation_runs_start",
         request=s.RunRequestSerializer,
-        responses={202: s.RunSerializer(many=True), **errors(400, 401, 403, 409)},
+        responses={202: s.RunSerializer(many=True), **errors(400, 401, 403, 409, 413)},
     )
     def post(self, request):
         incoming = s.RunRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         day, party = incoming.validated_data["business_date"], incoming.validated_data["party"]
-        actor = _may_start_runs(request)
+        actor = request.user.actor
         if party == s.ALL_PARTIES:
             started = runs.runs_request_day(business_date=day, actor=actor)
         else:
@@ -78,8 +80,8 @@ class Runs(APIView):
 
     @extend_schema(
         operation_id="reconciliation_runs_list",
-        parameters=[s.RunFilterSerializer],
-        responses={200: s.RunSerializer(many=True), **errors(400, 401, 403)},
+        parameters=[s.RunFilterSerializer, *page_parameters(Pages)],
+        responses={200: page_of(s.RunSerializer), **errors(400, 401, 403)},
     )
     def get(self, request):
         filters = s.RunFilterSerializer(data=request.query_params)
@@ -91,7 +93,7 @@ class Runs(APIView):
 
 
 class RunDetail(APIView):
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="reconciliation_runs_retrieve",
@@ -101,24 +103,32 @@ class RunDetail(APIView):
         return Response(s.RunSerializer(_run(run_id)).data)
 
 
-class RunReportXlsx(APIView):
-    permission_classes = [FinanceOnly]
+class RunReportXlsx(Download):
+    permission_classes = [OperationAccess]
+    renderer_classes = [XlsxRenderer]
 
     @extend_schema(
         operation_id="reconciliation_runs_report_xlsx",
-        responses={200: OpenApiResponse(OpenApiTypes.BINARY), **errors(401, 403, 404)},
+        responses={
+            **_file(downloads.XLSX, "The run's discrepancies as an Excel workbook."),
+            **errors(401, 403, 404, 406),
+        },
     )
     def get(self, request, run_id: int):
         departments = selectors.department_scope(request.user)
         return downloads.run_workbook(_run(run_id), departments=departments)
 
 
-class RunReportCsv(APIView):
-    permission_classes = [FinanceOnly]
+class RunReportCsv(Download):
+    permission_classes = [OperationAccess]
+    renderer_classes = [CsvRenderer]
 
     @extend_schema(
         operation_id="reconciliation_runs_report_csv",
-        responses={200: OpenApiResponse(OpenApiTypes.STR), **errors(401, 403, 404)},
+        responses={
+            **_file(CsvRenderer.media_type, "The run's discrepancies, UTF-8 CSV."),
+            **errors(401, 403, 404, 406),
+        },
     )
     def get(self, request, run_id: int):
         departments = selectors.department_scope(request.user)
@@ -126,12 +136,12 @@ class RunReportCsv(APIView):
 
 
 class Discrepancies(APIView):
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="reconciliation_discrepancies_list",
-        parameters=[s.DiscrepancyFilterSerializer],
-        responses={200: s.DiscrepancySerializer(many=True), **errors(400, 401, 403)},
+        parameters=[s.DiscrepancyFilterSerializer, *page_parameters(Pages)],
+        responses={200: page_of(s.DiscrepancySerializer), **errors(400, 401, 403)},
     )
     def get(self, request):
         filters = s.DiscrepancyFilterSerializer(data=request.query_params)
@@ -158,7 +168,7 @@ def _visible(request, discrepancy_id: int) -> Discrepancy:
 
 
 class DiscrepancyDetail(APIView):
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="reconciliation_discrepancies_retrieve",
@@ -171,12 +181,11 @@ class DiscrepancyDetail(APIView):
 class DiscrepancyAction(APIView):
     """One resolution step; the subclasses name the step and its input."""
 
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
     input_serializer: type = s.AssignSerializer
-    permission = RESOLVE
 
     def post(self, request, discrepancy_id: int):
-        actor = _person(request, self.permission)
+        actor = request.user.actor
         incoming = self.input_serializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         visible = selectors.visible_discrepancies(request.user)
@@ -191,7 +200,7 @@ def _action_schema(name: str, request_serializer):
     return extend_schema(
         operation_id=f"reconciliation_discrepancies_{name}",
         request=request_serializer,
-        responses={200: s.DiscrepancyDetailSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: s.DiscrepancyDetailSerializer, **errors(400, 401, 403, 404, 409, 413)},
     )
 
 
@@ -239,7 +248,6 @@ class Propose(DiscrepancyAction):
 
 class Approve(DiscrepancyAction):
     input_serializer = s.serializers.Serializer
-    permission = APPROVE
 
     @_action_schema("approve", None)
     def post(self, request, discrepancy_id: int):
@@ -251,7 +259,6 @@ class Approve(DiscrepancyAction):
 
 class Reject(DiscrepancyAction):
     input_serializer = s.RejectSerializer
-    permission = APPROVE
 
     @_action_schema("reject", s.RejectSerializer)
     def post(self, request, discrepancy_id: int):
@@ -266,16 +273,15 @@ class Reject(DiscrepancyAction):
 class Statements(APIView):
     """Finance staff upload a party's file (the processor's portal export, the bank's file)."""
 
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="reconciliation_statements_upload",
         request={"multipart/form-data": s.StatementUploadSerializer},
-        responses={201: s.StatementSerializer, **errors(400, 401, 403)},
+        responses={201: s.StatementSerializer, **errors(400, 401, 403, 413)},
     )
     def post(self, request):
-        _may_start_runs(request)
         incoming = s.StatementUploadSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -294,7 +300,7 @@ class Statements(APIView):
 class ClearingList(APIView):
     """Settlement reporting (结报) per department and date: what each channel owes, and arrived."""
 
-    permission_classes = [FinanceOnly]
+    permission_classes = [OperationAccess]
 
     @extend_schema(
         operation_id="reconciliation_clearing_list",
@@ -308,13 +314,17 @@ class ClearingList(APIView):
         return Response(s.ClearingSerializer(rows, many=True).data)
 
 
-class ClearingCsv(APIView):
-    permission_classes = [FinanceOnly]
+class ClearingCsv(Download):
+    permission_classes = [OperationAccess]
+    renderer_classes = [CsvRenderer]
 
     @extend_schema(
         operation_id="reconciliation_clearing_csv",
         parameters=[s.ClearingFilterSerializer],
-        responses={200: OpenApiResponse(OpenApiTypes.STR), **errors(400, 401, 403)},
+        responses={
+            **_file(CsvRenderer.media_type, "The day's clearing per department, UTF-8 CSV."),
+            **errors(400, 401, 403, 406),
+        },
     )
     def get(self, request):
         filters = s.ClearingFilterSerializer(data=request.query_params)

@@ -58,9 +58,8 @@ def test_chinese_is_the_default_and_english_is_one_switch_away(clerk):
     ],
 )
 def test_an_auditor_reads_but_the_api_refuses_their_actions(path, body):
-    make_staff("auditor", group="finance_auditor")
     client = Client()
-    client.login(username="auditor", password=PASSWORD)
+    client.force_login(make_staff("auditor", group="finance_auditor"))
     assert client.get("/api/v1/reconciliation/runs").status_code == 200
     refused = client.post(path, body, content_type="application/json")
     assert refused.status_code == 403

@@ -11,11 +11,15 @@ from django.utils import timezone
 
 from billing.health import FAILURE_THRESHOLD, channel_failed, channel_take_call
 from billing.models import (
+    AttemptStatus,
     ChannelHealth,
     DeliveryStatus,
+    PaymentAttempt,
     Processor,
     RevenueRecord,
     RevenueRecordStatus,
+    UnsettledPayment,
+    UnsettledPaymentStatus,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -189,7 +193,7 @@ def test_a_revenue_system_that_is_down_and_a_failed_webhook_fill_the_backlogs_an
     assert ">1<" in element(page, "revenue-pending-count")
     webhook_row = element(page, f"webhook-{delivery.pk}")
     assert 'data-status="failed"' in webhook_row
-    assert "ConnectionError" in webhook_row and department.name in webhook_row
+    assert "connection_failed" in webhook_row and department.name in webhook_row
     assert ">1<" in element(page, "webhook-failed-count")
     assert order.payer_name not in page
 
@@ -357,3 +361,52 @@ def test_bad_ids_and_parameters_are_answered_without_a_server_error(
     answer = getattr(clerk, method)(url, data)
     assert answer.status_code == status
     assert answer["Content-Type"].startswith("text/html")
+
+
+# Refunds given up to a person
+
+
+def refund_given_up(department, received: int) -> UnsettledPayment:
+    """Money that could not settle a closed order, whose last automatic refund was declined."""
+    attempt = PaymentAttempt.objects.create(
+        order=paid_order(department),
+        channel="public_platform",
+        amount=3000,
+        received_amount=received,
+        status=AttemptStatus.SUCCEEDED,
+        refund_due=True,
+    )
+    return UnsettledPayment.objects.create(
+        attempt=attempt,
+        status=UnsettledPaymentStatus.NEEDS_ATTENTION,
+        tries=6,
+        last_failure="declined: PAYER_ACCOUNT_ABNORMAL",
+    )
+
+
+@pytest.mark.django_db
+def test_a_scoped_clerk_sees_and_retries_only_their_departments_refunds_given_up():
+    ours = department_in("330100", code="330100-SCJG")
+    theirs = department_in("330100", code="330100-GA")
+    our_refund, their_refund = refund_given_up(ours, 123456), refund_given_up(theirs, 2999)
+    scoped = logged_in(make_staff("scoped", ours))
+
+    page = page_of(scoped, "/console/backlogs/")
+
+    row = element(page, f"owed-{our_refund.pk}")
+    assert "需要人工处理的退款" in page
+    assert "1,234.56" in row and our_refund.attempt.order.public_id in row
+    assert "declined: PAYER_ACCOUNT_ABNORMAL" in row and "<td>6</td>" in row
+    assert element(page, f"retry-refund-{our_refund.pk}")
+    assert element(page, f"owed-{their_refund.pk}") is None
+    assert scoped.post(f"/console/backlogs/refunds/{their_refund.pk}/retry/").status_code == 404
+
+    retried = english(scoped).post(f"/console/backlogs/refunds/{our_refund.pk}/retry/", follow=True)
+    again = english(scoped).post(f"/console/backlogs/refunds/{our_refund.pk}/retry/", follow=True)
+
+    assert "Retry requested for the refund of" in retried.content.decode()
+    assert "only a refund given up is retried" in again.content.decode()
+    our_refund.refresh_from_db()
+    assert (our_refund.status, our_refund.tries) == (UnsettledPaymentStatus.REFUNDING, 0)
+    retries = AuditRecord.objects.filter(action="unsettled_payment.retry_now")
+    assert list(retries.values_list("object_id", flat=True)) == [str(our_refund.pk)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 from django.contrib.auth import authenticate
+from django.test import RequestFactory
 from django.utils import timezone
 
 from billing.models import (
@@ -48,6 +49,11 @@ def seeded(live_service, task_worker, public_platform):
     requests.post(f"{live_service.url}/sandbox/banks/_control/reset", timeout=5).raise_for_status()
     started = timezone.localtime()
     return live_service, demo_day_seed(base_url=live_service.url), started
+
+
+def sign_in_request():
+    """A sign-in needs its request: the lockout counts failures per user and address."""
+    return RequestFactory().post("/console/login/")
 
 
 def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
@@ -142,10 +148,11 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
     # The staff logins: created with their passwords, in their groups and scope.
     assert set(day.logins) == set(DEMO_USERS)
     for username, password in day.logins.items():
-        user = authenticate(username=username, password=password)
+        user = authenticate(sign_in_request(), username=username, password=password)
         assert user is not None and user.is_staff, username
     groups = {
-        name: authenticate(username=name, password=day.logins[name]).groups for name in DEMO_USERS
+        name: authenticate(sign_in_request(), username=name, password=day.logins[name]).groups
+        for name in DEMO_USERS
     }
     assert groups["auditor"].filter(name=AUDITOR_GROUP).exists()
     assert all(
