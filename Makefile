@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint services browser bench clean
+.PHONY: install run test lint services browser screenshots bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser:
 
 test: install services browser lint
 	$(BIN)/pytest
+
+# Retakes the console screenshots that the README links, from the browser tests.
+screenshots: install services browser
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser
 
 bench: install services
 	$(BIN)/python bench/order_creation.py
