@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -84,6 +85,10 @@ def api_exception_handler(exc, context):
             fields = {"non_field_errors": fields}
         body = error_body("validation_error", "The request has invalid fields.", fields)
         return Response(body, status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", str(exc)), status=413)
+    if isinstance(exc, SuspiciousOperation):  # too many fields or files in a form
+        return Response(error_body("bad_request", str(exc)), status=400)
     if isinstance(exc, drf.APIException):
         code = _DRF_CODES.get(type(exc), exc.default_code)
         response = Response(error_body(code, str(exc.detail)), status=exc.status_code)

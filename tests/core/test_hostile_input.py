@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.exceptions import APIException
 
@@ -30,6 +31,7 @@ from integrations.couriers.registry import get_courier
 from integrations.payments.registry import get_channel
 from logistics.models import CourierPush, PushStatus
 from logistics.services.tracking import PUSH_BODY
+from reconciliation.models import StatementFile
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +132,39 @@ def test_a_nul_in_the_query_string_is_a_bad_request(client, keys, path):
     for key in keys:
         response = client.get(f"{_url(path)}?{query}", **_as(key))
         _assert_refused(response, 400)
+
+
+def test_a_statement_upload_has_a_larger_limit_of_its_own(client, keys, settings):
+    finance = _as(keys[ApiRole.values.index(ApiRole.FINANCE)])
+    content = b"trade_no,amount\n" * 200_000  # 3.2 MB, over the JSON limit
+    form = {"party": "alipay", "business_date": "2026-11-26"}
+
+    def upload():
+        return client.post(
+            "/api/v1/reconciliation/statements",
+            {**form, "file": SimpleUploadedFile("bill.csv", content)},
+            **finance,
+        )
+
+    settings.FILE_UPLOAD_MAX_REQUEST_SIZE = 2 * 1024 * 1024
+    _assert_refused(upload(), 413)
+    assert not StatementFile.objects.exists()
+
+    settings.FILE_UPLOAD_MAX_REQUEST_SIZE = 50 * 1024 * 1024
+    response = upload()
+    assert response.status_code == 201, response.content
+    assert response.json()["size"] == len(content)
+
+
+def test_an_upload_form_with_a_huge_field_or_too_many_fields_is_refused(client, keys):
+    finance = _as(keys[ApiRole.values.index(ApiRole.FINANCE)])
+    file = {"file": SimpleUploadedFile("bill.csv", b"trade_no,amount\n")}
+    huge_field = {"party": "alipay", "business_date": "2026-11-26", "memo": "x" * 2_000_000}
+    many_fields = {"party": "alipay", **{f"field{n}": "x" for n in range(1_100)}}
+    for form, status in ((huge_field, 413), (many_fields, 400)):
+        response = client.post("/api/v1/reconciliation/statements", {**form, **file}, **finance)
+        _assert_refused(response, status)
+    assert not StatementFile.objects.exists()
 
 
 def test_a_control_character_in_a_path_is_a_bad_request_and_a_tab_in_a_query_is_not(client, keys):
