@@ -17,7 +17,11 @@ from core.errors import NotFound
 
 
 class WebhookEndpointInputSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500, help_text="An http or https URL.")
+    url = serializers.URLField(
+        max_length=500,
+        help_text="An http or https URL, without user information, whose host resolves to "
+        "public internet addresses only.",
+    )
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=[*webhooks.WEBHOOK_EVENT_TYPES, webhooks.ALL_EVENTS]),
         min_length=1,
