@@ -3,11 +3,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import requests
 from rest_framework.test import APIClient
 
-from billing.models import FeeItem
+from billing.models import FeeItem, PaymentOrder
 from core.auth import api_client_create
 from tests.conftest import make_department
+from tests.waiting import eventually
 
 NATURAL_ID = "11010519491231002X"
 LEGAL_ID = "91110000600037341L"
@@ -97,3 +99,19 @@ def create_order(api: APIClient, **overrides) -> dict:
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def paid_at_platform(api: APIClient, base_url: str, **overrides) -> tuple[dict, requests.Session]:
+    """An order created by ``api`` and paid at the public platform sandbox's cashier (its
+    attempt under ``"attempt"``), with a session that calls the service as the same portal."""
+    http = requests.Session()
+    http.headers["Authorization"] = api._credentials["HTTP_AUTHORIZATION"]
+    order = create_order(api, **overrides)
+    attempt = http.post(
+        f"{base_url}/api/v1/payment-orders/{order['id']}/payments",
+        json={"channel": "public_platform"},
+    ).json()
+    requests.post(attempt["pay_url"], json={"result": "success"}, timeout=10)
+    eventually(lambda: PaymentOrder.objects.get(public_id=order["id"]).status == "paid")
+    order["attempt"] = attempt
+    return order, http

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from billing.models import LedgerPosting, OrderStatus, PaymentOrder, Refund, WebhookEvent
-from tests.billing.conftest import create_order
+from tests.billing.conftest import create_order, paid_at_platform
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,17 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def paid_order(live_service, portal, fixed_fee):
-    http = requests.Session()
-    http.headers["Authorization"] = portal._credentials["HTTP_AUTHORIZATION"]
+    order, http = paid_at_platform(portal, live_service.url)
     http.base = live_service.url
-    order = create_order(portal)
-    attempt = http.post(
-        f"{http.base}/api/v1/payment-orders/{order['id']}/payments",
-        json={"channel": "public_platform"},
-    ).json()
-    requests.post(attempt["pay_url"], json={"result": "success"})
-    eventually(lambda: PaymentOrder.objects.get(public_id=order["id"]).status == "paid")
-    order["attempt"] = attempt
     order["http"] = http
     return order
 

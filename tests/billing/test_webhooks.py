@@ -8,7 +8,6 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,7 +23,6 @@ from rest_framework.test import APIClient
 from billing.admin_webhooks import WebhookDeliveryAdmin
 from billing.models import (
     DeliveryStatus,
-    PaymentOrder,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -45,7 +43,7 @@ from core import pii
 from core.auth import api_client_create
 from core.errors import DomainError, IllegalTransition, InvalidRequest
 from core.models import ApiClient, AuditRecord
-from tests.billing.conftest import create_order
+from tests.billing.conftest import paid_at_platform
 from tests.billing.conftest import portal_api as portal_client
 from tests.billing.resolver import fake_resolver
 from tests.logistics.conftest import shipment_body
@@ -608,15 +606,7 @@ def test_the_delivery_log_shows_each_event_with_its_attempts(db, portal_api, rec
 
 def pay_and_refund(api: APIClient, base_url: str) -> None:
     """Through the service and the platform's sandbox: an order paid, then refunded in full."""
-    http = requests.Session()
-    http.headers["Authorization"] = api._credentials["HTTP_AUTHORIZATION"]
-    order = create_order(api)
-    attempt = http.post(
-        f"{base_url}/api/v1/payment-orders/{order['id']}/payments",
-        json={"channel": "public_platform"},
-    ).json()
-    requests.post(attempt["pay_url"], json={"result": "success"}, timeout=10)
-    eventually(lambda: PaymentOrder.objects.get(public_id=order["id"]).status == "paid")
+    order, http = paid_at_platform(api, base_url)
     refund = http.post(
         f"{base_url}/api/v1/payment-orders/{order['id']}/refunds",
         json={"amount": order["amount"], "reason": "申请人撤回申请"},

@@ -11,12 +11,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-import requests
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import FeeItem, PaymentOrder, Refund
+from billing.models import FeeItem, Refund
 from core import pii
 from core.auth import AUDITOR_GROUP
 from integrations.couriers.base import ShipmentStatus as CourierStatus
@@ -24,7 +23,7 @@ from integrations.couriers.base import TrackingEvent as CourierEvent
 from logistics.models import EventSource, Shipment
 from logistics.services import tracking
 from logistics.services.status import lock_shipment
-from tests.billing.conftest import NATURAL_ID, create_order, portal_api
+from tests.billing.conftest import NATURAL_ID, create_order, paid_at_platform, portal_api
 from tests.conftest import make_department
 from tests.console.conftest import logged_in, make_staff
 from tests.logistics.conftest import create_in_process
@@ -245,15 +244,8 @@ def test_only_finance_staff_read_records(department, auditor):
 @pytest.fixture
 def paid_and_refunded(live_service, portal) -> dict:
     """Paid at the platform's cashier, then 10.00 of its 30.00 refunded."""
-    http = requests.Session()
-    http.headers["Authorization"] = portal._credentials["HTTP_AUTHORIZATION"]
-    order = create_order(portal, case_number="SC-2026-PAID")
-    attempt = http.post(
-        f"{live_service.url}/api/v1/payment-orders/{order['id']}/payments",
-        json={"channel": "public_platform"},
-    ).json()
-    requests.post(attempt["pay_url"], json={"result": "success"}, timeout=5)
-    eventually(lambda: PaymentOrder.objects.get(public_id=order["id"]).status == "paid")
+    order, http = paid_at_platform(portal, live_service.url, case_number="SC-2026-PAID")
+    attempt = order["attempt"]
     refund = http.post(
         f"{live_service.url}/api/v1/payment-orders/{order['id']}/refunds",
         json={"amount": 1000, "reason": "申请人撤回申请"},
