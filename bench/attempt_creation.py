@@ -1,6 +1,6 @@
 """How long the service takes to route a payment and open its trade at the channel.
 
-The providers are played by their sandboxes in a second server process, as in
+The providers are played by their sandboxes in a server of their own, as in
 bench/notifications.py. For "auto" and then each channel: orders are created over HTTP
 (setup, not measured), then POST /api/v1/payment-orders/{id}/payments with that channel
 is sent once per order from concurrent clients and timed. Each call routes (department,
@@ -29,7 +29,9 @@ def main() -> None:
     harness.open_every_channel()
 
     figures, chosen = {}, {}
-    with harness.running_service_and_sandboxes(port, sandbox_port, args.threads) as servers:
+    with harness.running_service_and_sandboxes(
+        port, sandbox_port, args.workers, args.threads
+    ) as servers:
         url = servers["service"].url
         for channel in REQUESTS:
             order_ids = harness.prepare(
@@ -46,8 +48,8 @@ def main() -> None:
             chosen[channel] = chosen_channels(timed)
 
     print(
-        f"\n{args.clients} clients, {args.threads} threads in each server, "
-        f"{args.attempts} attempts per channel"
+        f"\n{args.clients} clients, service: {harness.served_by(args)}, sandboxes: "
+        f"`manage.py sandboxes`; {args.attempts} attempts per channel"
     )
     for channel, measured in figures.items():
         print(measured.line(f'"channel": "{channel}"', unit="attempts"))

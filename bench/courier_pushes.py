@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import harness
 import requests
@@ -60,19 +59,21 @@ def main() -> None:
     try:
         with (
             running_worker(args.concurrency) as worker,
-            harness.running_server(port, args.threads) as server,
+            harness.running_server(port, args.workers, args.threads) as server,
         ):
             insert_one = bare_insert(server.url)
             harness.measure(insert_one, clients=args.clients, seconds=args.warmup)
             ingested, applied = {}, {}
             for courier, numbers in waybills.items():
                 sends = pushes(courier, numbers, server.url)
-                started, worker_cpu = time.time(), tree_cpu(worker)
+                started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
                 ingested[courier] = harness.measure(
                     harness.once_each(sends, post), clients=args.clients, servers={"server": server}
                 )
                 applied[courier] = applied_lags(courier, started)
-                ingested[courier].cpu_seconds["worker"] = tree_cpu(worker) - worker_cpu
+                ingested[courier].cpu_seconds["worker"] = (
+                    harness.tree_cpu_seconds(worker) - worker_cpu
+                )
             floor = harness.measure(
                 harness.once_each(range(count), lambda session, _: insert_one(session)),
                 clients=args.clients,
@@ -82,7 +83,7 @@ def main() -> None:
             connection.default_channel.queue_delete(queue)
 
     print(
-        f"\n{args.clients} clients, {args.threads} server threads, a worker of "
+        f"\n{args.clients} clients, {harness.served_by(args)}, a Celery worker of "
         f"{args.concurrency} processes; per courier {args.shipments} waybills x "
         f"{len(SCANS['sf'])} scans + 1 duplicate = {count} pushes"
     )
@@ -232,12 +233,6 @@ def running_worker(concurrency: int) -> Iterator[int]:
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-
-
-def tree_cpu(pid: int) -> float:
-    """The CPU seconds a process and its children (the worker's pool) have used so far."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sum(harness.Server("", int(each)).cpu_seconds() for each in [pid, *children])
 
 
 if __name__ == "__main__":

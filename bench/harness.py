@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -30,7 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gov_payments_bench"
 SERVER_LOG = ROOT / "var" / "bench-server.log"
 SANDBOX_LOG = ROOT / "var" / "bench-sandbox.log"
+GUNICORN_CONFIG = ROOT / "config" / "gunicorn.py"
 STARTUP_SECONDS = 60
+STOP_SECONDS = 40  # gunicorn's graceful timeout (30 s) and some
+WARM_UP_SECONDS = 3
 
 # The licensed processors, as tests/billing/test_processor_flows.py registers them.
 LICENSED = {
@@ -47,12 +54,36 @@ T = TypeVar("T")
 
 
 def arguments(description: str, **defaults: int) -> argparse.Namespace:
+    workers, threads = gunicorn_defaults()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
-    parser.add_argument("--threads", type=int, default=16, help="waitress threads of the server")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=workers,
+        help=f"gunicorn worker processes of the server under test (config/gunicorn.py: {workers})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"threads of each worker (config/gunicorn.py: {threads})",
+    )
     for name, default in defaults.items():
         parser.add_argument(f"--{name}", type=int, default=default)
     return parser.parse_args()
+
+
+def gunicorn_defaults() -> tuple[int, int]:
+    """The workers and threads config/gunicorn.py gives on this machine (WEB_CONCURRENCY and
+    WEB_THREADS if set)."""
+    config = runpy.run_path(str(GUNICORN_CONFIG))
+    return config["workers"], config["threads"]
+
+
+def served_by(args: argparse.Namespace) -> str:
+    """The server under test, for the figures' heading."""
+    return f"gunicorn {args.workers} workers x {args.threads} threads"
 
 
 def free_port() -> int:
@@ -65,16 +96,16 @@ def setup_django(port: int, sandbox_port: int | None = None) -> None:
     """Configure this process as the servers will be: the bench settings, PostgreSQL, no broker.
 
     PORT decides SERVICE_BASE_URL, so the channels' notify_url points at the server under
-    test. The providers' base URLs point at the sandboxes of the server on ``sandbox_port``
-    when it is given (bench/settings.py), else at the server under test. The servers
-    inherit this environment. The database is created if missing, then migrated.
+    test. SANDBOX_BASE_URL decides the providers' base URLs (config/settings/local.py): the
+    sandboxes' own server on ``sandbox_port`` when it is given, else the server under test,
+    whose URLconf (bench/urls.py) mounts the sandboxes too. The servers inherit this
+    environment. The database is created if missing, then migrated.
     """
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ["PORT"] = str(port)
-    if sandbox_port is not None:
-        os.environ["BENCH_SANDBOX_PORT"] = str(sandbox_port)
+    os.environ["SANDBOX_BASE_URL"] = f"http://127.0.0.1:{sandbox_port or port}"
     os.environ.pop("CELERY_BROKER_URL", None)  # tasks run in-process, as in the embedded run
     _create_database_if_missing(os.environ["DATABASE_URL"])
 
@@ -144,48 +175,136 @@ def _create_database_if_missing(url: str) -> None:
 @dataclass(frozen=True)
 class Server:
     url: str
-    pid: int
+    pid: int  # gunicorn's master: its workers are its children
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the server process has used so far (from /proc)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server has used so far: the process, its children
+        (gunicorn's workers) and theirs, and the children that have exited (from /proc)."""
+        return tree_cpu_seconds(self.pid)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU seconds of ``pid`` and every live descendant, each with its reaped children's
+    (cutime and cstime: a worker gunicorn replaced still counts, through its master)."""
+    total = 0.0
+    for each in _process_tree(pid):
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile: in its parent's
+            continue
+        total += sum(int(ticks) for ticks in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _process_tree(pid: int) -> list[int]:
+    tree, pending = [], [pid]
+    while pending:
+        each = pending.pop()
+        tree.append(each)
+        for task in Path(f"/proc/{each}/task").glob("*"):
+            with suppress(FileNotFoundError, ProcessLookupError):  # exited meanwhile
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return tree
 
 
 @contextmanager
-def running_server(port: int, threads: int, log_path: Path = SERVER_LOG) -> Iterator[Server]:
-    """The app under waitress in a child process, as `make run` serves it."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{port}"
+def running_server(
+    port: int, workers: int, threads: int, log_path: Path = SERVER_LOG
+) -> Iterator[Server]:
+    """The app under gunicorn (config/gunicorn.py, gthread) in a child process, as production
+    serves it, with ``workers`` processes of ``threads`` threads each and the bench settings
+    (DJANGO_SETTINGS_MODULE, which config/wsgi.py keeps). The workers share their metrics
+    through a directory of their own, as under `manage.py serve`. Its fresh workers are
+    warmed up before it is handed over (``_warm_up``)."""
     command = [
-        sys.executable,
-        "-m",
-        "waitress",
-        f"--listen=127.0.0.1:{port}",
-        f"--threads={threads}",
+        sys.executable, "-m", "gunicorn",
+        "--config", str(GUNICORN_CONFIG),
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--threads", str(threads),
         "config.wsgi:application",
-    ]
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)  # noqa: S603 (our argv)
-        try:
-            _wait_until_healthy(url, server, log_path)
-            yield Server(url, server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    ]  # fmt: skip
+    metrics = tempfile.mkdtemp(prefix="bench-metrics-")
+    try:
+        with _child(command, f"http://127.0.0.1:{port}", log_path, metrics) as server:
+            _warm_up(server.url, workers * threads, log_path)
+            yield server
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+@contextmanager
+def running_sandboxes(port: int, log_path: Path = SANDBOX_LOG) -> Iterator[Server]:
+    """The sandboxes' own server, `manage.py sandboxes` (one gunicorn process, 32 threads),
+    as `manage.py serve` runs it beside the service; its URL is that of the /sandbox/ mount."""
+    command = [sys.executable, "manage.py", "sandboxes", "--port", str(port)]
+    with _child(command, f"http://127.0.0.1:{port}", log_path) as server:
+        yield Server(f"{server.url}/sandbox", server.pid)
 
 
 @contextmanager
 def running_service_and_sandboxes(
-    port: int, sandbox_port: int, threads: int
+    port: int, sandbox_port: int, workers: int, threads: int
 ) -> Iterator[dict[str, Server]]:
-    """The server under test ("service") and a second one, the same app, that only plays
-    the providers ("sandboxes"; its URL is that of the /sandbox/ mount)."""
+    """The server under test ("service") and the sandboxes' server, which plays the
+    providers ("sandboxes")."""
     with (
-        running_server(sandbox_port, threads, SANDBOX_LOG) as sandboxes,
-        running_server(port, threads) as service,
+        running_sandboxes(sandbox_port) as sandboxes,
+        running_server(port, workers, threads) as service,
     ):
-        yield {"service": service, "sandboxes": Server(f"{sandboxes.url}/sandbox", sandboxes.pid)}
+        yield {"service": service, "sandboxes": sandboxes}
+
+
+@contextmanager
+def _child(
+    command: list[str], url: str, log_path: Path, metrics_dir: str | None = None
+) -> Iterator[Server]:
+    """Start ``command`` in ROOT, wait until ``url``/healthz answers; stop it at the end
+    (SIGTERM: gunicorn's graceful shutdown, then SIGKILL if it hangs)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir} if metrics_dir else None
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603 (our argv)
+        try:
+            _wait_until_healthy(url, server, log_path)
+            yield Server(url, server.pid)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _warm_up(url: str, connections: int, log_path: Path) -> None:
+    """A fresh worker's first API request also builds the OpenAPI schema that the API's
+    permission check reads (core/roles.py), once per process. So before anything is set up
+    or measured: GET /api/v1/payment-orders without credentials (answered 401) from as many
+    client threads as the server has threads, on a new connection each time so that every
+    worker takes some, for WARM_UP_SECONDS. Prints how many, the slowest and any 5xx."""
+    statuses: Counter = Counter()
+    slowest = 0.0
+    lock = threading.Lock()
+    deadline = time.monotonic() + WARM_UP_SECONDS
+
+    def client(_: int) -> None:
+        nonlocal slowest
+        while time.monotonic() < deadline:
+            before = time.perf_counter()
+            status = requests.get(f"{url}/api/v1/payment-orders", timeout=60).status_code
+            with lock:
+                statuses[status] += 1
+                slowest = max(slowest, time.perf_counter() - before)
+
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(client, range(connections)))
+    failed = sum(count for status, count in statuses.items() if status >= 500)
+    print(
+        f"warm-up: {statuses.total()} unauthenticated API requests, slowest {slowest * 1000:.0f} ms"
+        + (f", {failed} answered 5xx (see {log_path})" if failed else ""),
+        flush=True,
+    )
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
@@ -194,7 +313,7 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log_path: Path) -> N
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, workers booting
             pass
         time.sleep(0.2)
     raise SystemExit(f"the server did not start; see {log_path}")
@@ -208,6 +327,7 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     failures: Counter = field(default_factory=Counter)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # by server, during the run
+    client_cpu_seconds: float = 0.0  # this process's: the client threads
 
     @property
     def per_second(self) -> float:
@@ -222,16 +342,19 @@ class Figures:
             done += f", {sum(self.failures.values())} failed {dict(self.failures)}"
         return (
             f"{label:<28} {self.per_second:8.1f} {unit}/s   p50 {self.percentile_ms(50):6.1f} ms"
-            f"   p95 {self.percentile_ms(95):6.1f} ms   ({done})"
+            f"   p95 {self.percentile_ms(95):6.1f} ms   p99 {self.percentile_ms(99):6.1f} ms"
+            f"   ({done})"
         )
 
     def cpu_line(self, unit: str = "request") -> str:
-        """The CPU time each watched server spent per completed request."""
-        each = (
-            f"{name} {cpu * 1000 / len(self.latencies):.1f} ms"
-            for name, cpu in self.cpu_seconds.items()
-        )
-        return f"CPU per {unit}: {', '.join(each)}"
+        """The CPU time each watched server (all its processes) spent per completed request,
+        and the client threads'."""
+        each = (f"{name} {self.cpu_ms(name):.1f} ms" for name in self.cpu_seconds)
+        clients = self.client_cpu_seconds * 1000 / len(self.latencies)
+        return f"CPU per {unit}: {', '.join(each)} (clients {clients:.1f} ms)"
+
+    def cpu_ms(self, server: str) -> float:
+        return self.cpu_seconds[server] * 1000 / len(self.latencies)
 
 
 def prepare(make: Callable[[requests.Session], T], *, count: int, clients: int) -> list[T]:
@@ -274,6 +397,7 @@ def measure(
     figures = Figures()
     servers = servers or {}
     cpu_before = {name: server.cpu_seconds() for name, server in servers.items()}
+    client_cpu_before = time.process_time()
     lock = threading.Lock()
     started = time.perf_counter()
     deadline = started + seconds if seconds is not None else float("inf")
@@ -298,6 +422,7 @@ def measure(
     for thread in threads:
         thread.join()
     figures.seconds = time.perf_counter() - started
+    figures.client_cpu_seconds = time.process_time() - client_cpu_before
     for name, server in servers.items():
         figures.cpu_seconds[name] = server.cpu_seconds() - cpu_before[name]
     return figures

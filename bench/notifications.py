@@ -1,13 +1,15 @@
 """How many signed payment notifications per second the service verifies and applies, per channel.
 
-The providers are played by their sandboxes in a second server process, so their signing
-is not done by the server under test. For each channel, setup, not measured: orders and
-payment attempts are created over HTTP, so each attempt has an open trade at the channel's
-sandbox, and each trade is paid at the sandbox's cashier without its notification. Then
+The providers are played by their sandboxes in a server of their own (`manage.py
+sandboxes`), so their signing is not done by the server under test. For each channel,
+setup, not measured: orders and payment attempts are created over HTTP, so each attempt
+has an open trade at the channel's sandbox, and each trade is paid at the sandbox's
+cashier without its notification. Then
 the sandbox is asked (its _control/.../notify endpoint) to send each trade's "paid"
 notification, signed with the provider's own scheme, to /notify/<channel>; it answers
 once the service has. Those round trips, from concurrent clients, are timed. At the end
-every order must be paid.
+every order must be paid. Then, the baseline: POST /bench/insert-one (one ORM insert) on
+the same server for --seconds, from the same clients.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ SCHEMES = {
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, orders=100, warmup=10)
+    args = harness.arguments(__doc__, orders=100, warmup=10, seconds=5)
     port, sandbox_port = harness.free_port(), harness.free_port()
     harness.setup_django(port, sandbox_port)
     key = harness.portal_key()
     harness.open_every_channel()
 
     figures, unpaid = {}, {}
-    with harness.running_service_and_sandboxes(port, sandbox_port, args.threads) as servers:
+    with harness.running_service_and_sandboxes(
+        port, sandbox_port, args.workers, args.threads
+    ) as servers:
         url, sandboxes = servers["service"].url, servers["sandboxes"].url
         for channel in harness.CHANNELS:
             attempt_ids = harness.prepare(
@@ -49,21 +53,31 @@ def main() -> None:
                 harness.once_each(timed, ask_to_notify), clients=args.clients, servers=servers
             )
             unpaid[channel] = unpaid_orders(attempt_ids)
+        insert_one = partial(bare_insert, url=url)
+        harness.measure(insert_one, clients=args.clients, seconds=1)
+        baseline = harness.measure(
+            insert_one, clients=args.clients, seconds=args.seconds, servers=servers
+        )
 
     print(
-        f"\n{args.clients} clients, {args.threads} threads in each server, "
-        f"{args.orders} notifications per channel"
+        f"\n{args.clients} clients, service: {harness.served_by(args)}, sandboxes: "
+        f"`manage.py sandboxes`; {args.orders} notifications per channel, baseline "
+        f"{args.seconds} s"
     )
     base = figures["public_platform"].per_second
     for channel, measured in figures.items():
         print(measured.line(f"/notify/{channel}", unit="notifications"))
+    print(baseline.line("POST /bench/insert-one", unit="inserts"))
     for channel, measured in figures.items():
         print(
             f"  {channel:<16} {measured.per_second / base:4.2f} x public_platform   "
+            f"{measured.per_second / baseline.per_second:4.2f} x bare insert   "
             f"{measured.cpu_line('notification')}   {SCHEMES[channel]}"
         )
+    print(f"  {'bare insert':<16} {baseline.cpu_line('insert')}")
     print("orders not paid at the end:", ", ".join(f"{c} {n}" for c, n in unpaid.items()))
-    if any(measured.failures for measured in figures.values()) or any(unpaid.values()):
+    failed = baseline.failures or any(measured.failures for measured in figures.values())
+    if failed or any(unpaid.values()):
         raise SystemExit(
             "some notifications were not applied; see var/bench-server.log and bench-sandbox.log"
         )
@@ -81,6 +95,10 @@ def paid_trade(session: requests.Session, *, url: str, key: str, channel: str) -
     paid = {"result": "success", "notify": False}
     session.post(attempt.json()["pay_url"], json=paid).raise_for_status()
     return attempt.json()["id"]
+
+
+def bare_insert(session: requests.Session, *, url: str) -> int:
+    return session.post(f"{url}/bench/insert-one").status_code
 
 
 def control_url(sandboxes: str, channel: str, attempt_id: str) -> str:

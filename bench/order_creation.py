@@ -1,6 +1,6 @@
 """How many payment orders per second the service creates, against a bare one-row insert.
 
-Both endpoints are measured in the same run, on the same server (waitress, PostgreSQL):
+Both endpoints are measured in the same run, on the same server (gunicorn, PostgreSQL):
 POST /api/v1/payment-orders with a fresh Idempotency-Key each time, then POST
 /bench/insert-one, which does nothing but one ORM insert. Their ratio is what the order
 path costs above the least a Django write endpoint can cost.
@@ -44,8 +44,8 @@ def main() -> None:
     harness.setup_django(port)
     key = harness.portal_key()
 
-    with harness.running_server(port, args.threads) as server:
-        url = server.url
+    with harness.running_server(port, args.workers, args.threads) as server:
+        url, servers = server.url, {"server": server}
 
         def create_order(session: requests.Session) -> int:
             return post_order(session, url, key).status_code
@@ -55,13 +55,19 @@ def main() -> None:
 
         for send in (create_order, insert_one):
             harness.measure(send, clients=args.clients, seconds=args.warmup)
-        orders = harness.measure(create_order, clients=args.clients, seconds=args.seconds)
-        baseline = harness.measure(insert_one, clients=args.clients, seconds=args.seconds)
+        orders = harness.measure(
+            create_order, clients=args.clients, seconds=args.seconds, servers=servers
+        )
+        baseline = harness.measure(
+            insert_one, clients=args.clients, seconds=args.seconds, servers=servers
+        )
 
-    print(f"\n{args.clients} clients, {args.threads} server threads, {args.seconds} s each")
+    print(f"\n{args.clients} clients, {harness.served_by(args)}, {args.seconds} s each")
     print(orders.line("POST /api/v1/payment-orders"))
     print(baseline.line("POST /bench/insert-one"))
     print(f"ratio orders / bare insert:  {orders.per_second / baseline.per_second:.2f}")
+    print(f"  orders:      {orders.cpu_line('order')}")
+    print(f"  bare insert: {baseline.cpu_line('insert')}")
     if orders.failures or baseline.failures:
         raise SystemExit("some requests failed; see var/bench-server.log")
 

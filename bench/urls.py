@@ -1,4 +1,5 @@
-"""The service's URLs plus `bench/insert-one`, the baseline of bench/order_creation.py.
+"""The service's URLs with the sandboxes mounted (config.urls_with_sandboxes), plus
+`bench/insert-one`, the baseline of the HTTP benchmarks.
 
 It does the least a Django write endpoint can do: one ORM insert of one small row.
 """
@@ -8,7 +9,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from config.urls import urlpatterns as service_urlpatterns
+from config.urls_with_sandboxes import urlpatterns as service_urlpatterns
 from core.models import AuditRecord
 
 

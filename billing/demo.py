@@ -167,7 +167,7 @@ def _register_sandbox_revenue_system() -> None:
     code = DEMO_REVENUE_SYSTEM["code"]
     revenue_system_configure(
         **DEMO_REVENUE_SYSTEM,
-        base_url=f"{settings.SERVICE_BASE_URL}/sandbox/revenue/{code}",
+        base_url=f"{settings.SANDBOX_BASE_URL}/sandbox/revenue/{code}",
         app_key=f"{code}-backoffice",
         secret=settings.SANDBOX_REVENUE["systems"][code],
         actor="system:seed_demo",

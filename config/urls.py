@@ -1,13 +1,23 @@
-from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from core.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", health.liveness, name="healthz"),
     path("readyz", health.readiness, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    # Browsers ask for /favicon.ico on every page; the console's icon is an SVG.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("console/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -19,9 +29,6 @@ urlpatterns = [
     path("notify/couriers/", include("logistics.api.push")),
     path("notify/", include("billing.api.notify")),
 ]
-
-if settings.SANDBOXES_ENABLED:
-    urlpatterns.append(path("sandbox/", include("integrations.sandbox_urls")))
 
 handler400 = "console.errors.bad_request"
 handler403 = "console.errors.permission_denied"

@@ -6,4 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Access, audit and idempotency"
 
     def ready(self) -> None:
-        from core import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+        from core import (
+            request_context,  # noqa: F401  (connects the Celery signals)
+            schema,  # noqa: F401  (registers the OpenAPI auth extensions)
+        )

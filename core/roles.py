@@ -10,6 +10,7 @@ departments) is decided by the selectors, not here.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -110,8 +111,18 @@ def staff_may_act(*, role: str | None, user, permission: str) -> bool:
     return role in ACTING_STAFF and user.has_perm(permission)
 
 
-@cache
+_schema_built = threading.Lock()
+
+
 def _schema_operations() -> dict[tuple[type, str], str]:
+    # drf-spectacular's generator is not thread-safe: the first requests of a threaded
+    # worker must not generate the schema at once (config/wsgi.py builds it at boot).
+    with _schema_built:
+        return _schema_operations_generated()
+
+
+@cache
+def _schema_operations_generated() -> dict[tuple[type, str], str]:
     """(view class, HTTP method) → operation id, as the generated OpenAPI schema names them."""
     from drf_spectacular.generators import SchemaGenerator
 

@@ -1,8 +1,8 @@
-"""What `manage.py serve` runs beside the web server.
+"""What `manage.py serve` runs: its child processes, and the periodic jobs without a broker.
 
-Embedded mode runs the periodic jobs of CELERY_BEAT_SCHEDULE on a thread of this
-process (tasks themselves already run in-process, eagerly); broker mode runs a Celery
-worker and Celery beat as child processes that live and die with this one.
+The web server, the sandboxes and (with a broker) a Celery worker and Celery beat run as
+child processes that live and die with serve. Without a broker, tasks run in-process
+(eagerly) and the periodic jobs of CELERY_BEAT_SCHEDULE run on a thread of serve.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery import schedules
+from django.conf import settings
 from django.db import close_old_connections
 
+from config import queues
 from config.celery_app import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -94,26 +96,39 @@ def _run_once(job: PeriodicJob) -> None:
         close_old_connections()
 
 
+def celery_commands(*, beat_schedule: Path) -> dict[str, list[str]]:
+    """A Celery worker on every queue and Celery beat, for one machine (`make run`)."""
+    beat_schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
+    return {
+        "worker": [*celery, "worker", "--loglevel=INFO", f"--queues={','.join(_queue_names())}"],
+        "beat": [*celery, "beat", "--loglevel=INFO", f"--schedule={beat_schedule}"],
+    }
+
+
+def _queue_names() -> list[str]:
+    return [settings.CELERY_QUEUE_PREFIX + queue for queue in queues.QUEUES]
+
+
 @contextmanager
-def celery_processes(*, cwd: Path, beat_schedule: Path) -> Iterator[None]:
-    """Run a Celery worker and Celery beat as children, in this process's environment.
+def child_processes(
+    commands: Mapping[str, list[str]], *, cwd: Path, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Run each command as a child, in this process's environment updated with ``env``.
 
     On exit they get SIGTERM (a warm shutdown) and are killed if still running after
     CHILD_STOP_SECONDS. If one dies on its own, this process gets SIGTERM, so the
     whole service stops rather than run half of itself.
     """
-    beat_schedule.parent.mkdir(parents=True, exist_ok=True)
-    celery = [sys.executable, "-m", "celery", "-A", "config"]
-    commands = {
-        "worker": [*celery, "worker", "--loglevel=INFO"],
-        "beat": [*celery, "beat", "--loglevel=INFO", f"--schedule={beat_schedule}"],
-    }
+    environment = {**os.environ, **(env or {})}
     stopping = threading.Event()
     children: list[subprocess.Popen] = []
     try:
         for name, command in commands.items():
             # A process group of its own: the terminal's Ctrl-C reaches it only through us.
-            child = subprocess.Popen(command, cwd=cwd, process_group=0)  # noqa: S603 (our own argv)
+            child = subprocess.Popen(  # noqa: S603 (our own argv)
+                command, cwd=cwd, env=environment, process_group=0
+            )
             children.append(child)
             threading.Thread(target=_watch, args=(name, child, stopping), daemon=True).start()
         yield
@@ -133,5 +148,5 @@ def celery_processes(*, cwd: Path, beat_schedule: Path) -> Iterator[None]:
 def _watch(name: str, child: subprocess.Popen, stopping: threading.Event) -> None:
     status = child.wait()
     if not stopping.is_set():
-        logger.error("celery %s exited with status %s; stopping the service", name, status)
+        logger.error("%s exited with status %s; stopping the service", name, status)
         os.kill(os.getpid(), signal.SIGTERM)

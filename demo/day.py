@@ -1,7 +1,7 @@
 """The demo business day, seeded once per database, and reconciled so the console opens on it.
 
-``demo_day_seed(base_url=...)`` needs the service answering at ``base_url`` with its
-sandboxes mounted there (they are its outside parties, over HTTP). It works with tasks
+``demo_day_seed(sandbox_url=...)`` needs the service answering at SERVICE_BASE_URL and the
+sandboxes at ``sandbox_url`` (they are its outside parties, over HTTP). It works with tasks
 in-process (the embedded run) and with a Celery worker, whose work it waits for.
 
 The day is today, in Beijing: payments are paid now, so their business date is today's.
@@ -74,7 +74,7 @@ def seeded_day() -> date | None:
     return date.fromisoformat(marker.data["business_date"])
 
 
-def demo_day_seed(*, base_url: str) -> DemoDay:
+def demo_day_seed(*, sandbox_url: str) -> DemoDay:
     """Seed the demo day unless this database has one, and return it."""
     demo_reference_seed()
     with transaction.atomic(durable=True):
@@ -94,7 +94,7 @@ def demo_day_seed(*, base_url: str) -> DemoDay:
     if seeded_now:
         started = time.monotonic()
         try:
-            _seed(base_url.rstrip("/"), client, business_date)
+            _seed(sandbox_url.rstrip("/"), client, business_date)
         except BaseException:
             # Marked first so that a second caller does not seed the same day too; a day
             # left half-made is marked failed, and the next start seeds again.
@@ -118,16 +118,16 @@ def demo_day_seed(*, base_url: str) -> DemoDay:
     )
 
 
-def _seed(base_url: str, client: ApiClient, business_date: date) -> None:
+def _seed(sandbox_url: str, client: ApiClient, business_date: date) -> None:
     portal = Portal(client, business_date)
     step = _Steps(business_date)
     due = orders_to_expire(portal)
     the_days_payments(portal)
     orders_left_open(portal)
     trouble.duplicate_payment(portal)
-    trouble.missing_bill_line(portal, base_url)
+    trouble.missing_bill_line(portal, sandbox_url)
     step("payments")
-    the_days_shipments(portal, base_url)
+    the_days_shipments(portal, sandbox_url)
     step("shipments")
     expire(due)
     wait_until(
@@ -137,17 +137,17 @@ def _seed(base_url: str, client: ApiClient, business_date: date) -> None:
         what="the revenue records of the day so far to be acknowledged",
     )
     system = RevenueSystem.objects.get(code=DEMO_REVENUE_SYSTEM["code"])
-    trouble.revenue_outage(portal, base_url, system)
+    trouble.revenue_outage(portal, sandbox_url, system)
     # Last, so that no status query settles it before the channel's run finds it.
     trouble.lost_notification(portal)
     step("trouble")
 
     # The bank statements of both days are made now rather than after the days end.
     for day in (business_date, *_settlement_dates(business_date)):
-        sandboxes.end_bank_day(base_url, day)
+        sandboxes.end_bank_day(sandbox_url, day)
     _reconcile(runs.runs_request_day(business_date=business_date, actor=ACTOR))
     step("the day's reconciliation")
-    settlement.book_credits(base_url, business_date)
+    settlement.book_credits(sandbox_url, business_date)
     banks = [party for party in all_parties() if party.kind == PartyKind.BANK]
     _reconcile(
         [

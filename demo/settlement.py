@@ -31,7 +31,7 @@ def paying_accounts() -> dict[str, str]:
     }
 
 
-def book_credits(base_url: str, business_date: date) -> None:
+def book_credits(sandbox_url: str, business_date: date) -> None:
     """Credit every department's settlement account with its clearings of the date, each
     on its settlement date, but the late one."""
     accounts = paying_accounts()
@@ -63,4 +63,4 @@ def book_credits(base_url: str, business_date: date) -> None:
             }
         )
     for account, credits in entries.items():
-        sandboxes.book_bank_entries(base_url, account, credits)
+        sandboxes.book_bank_entries(sandbox_url, account, credits)

@@ -92,9 +92,9 @@ JOURNEYS = (
 class Shipper:
     """The demo portal's shipments: created, booked, scanned, followed to their status."""
 
-    def __init__(self, portal: Portal, base_url: str) -> None:
+    def __init__(self, portal: Portal, sandbox_url: str) -> None:
         self.portal = portal
-        self.base_url = base_url
+        self.sandbox_url = sandbox_url
         self._cases = 0
 
     def create(self, journey: Journey) -> Shipment:
@@ -129,17 +129,17 @@ class Shipper:
     def scan(self, shipment: Shipment, scans: tuple[Scan, ...]) -> None:
         for scan in scans:
             sandboxes.scan(
-                self.base_url, shipment.courier, shipment.waybill_no, scan.op_code,
+                self.sandbox_url, shipment.courier, shipment.waybill_no, scan.op_code,
                 **scan.fields(shipment.courier),
             )  # fmt: skip
 
 
-def the_days_shipments(portal: Portal, base_url: str) -> None:
+def the_days_shipments(portal: Portal, sandbox_url: str) -> None:
     """Every journey, a booking SF refuses, one cancelled and one waiting for its freight."""
-    sandboxes.register_sf_push_url(base_url)
-    shipper = Shipper(portal, base_url)
+    sandboxes.register_sf_push_url(sandbox_url)
+    shipper = Shipper(portal, sandbox_url)
 
-    sandboxes.refuse_next_sf_order(base_url)
+    sandboxes.refuse_next_sf_order(sandbox_url)
     refused = shipper.create(Journey("330100-RSJ", "sf", (), S.PENDING))
     _wait(Shipment.objects.filter(pk=refused.pk, booking_error__gt=""), 1, "SF to refuse a booking")
 

@@ -43,12 +43,12 @@ def lost_notification(portal: Portal) -> None:
     sandboxes.pay(attempt.pay_url, notify=False)
 
 
-def missing_bill_line(portal: Portal, base_url: str) -> None:
+def missing_bill_line(portal: Portal, sandbox_url: str) -> None:
     """Paid through Alipay and applied here; Alipay's bill then leaves the payment out."""
     order = portal.pay(HK_MACAO_PERMIT, "alipay")
     wait_paid([order])
     attempt = PaymentAttempt.objects.get(order=order, settles_order=True)
-    sandboxes.leave_out_of_alipay_bill(base_url, attempt.out_trade_no)
+    sandboxes.leave_out_of_alipay_bill(sandbox_url, attempt.out_trade_no)
 
 
 def duplicate_payment(portal: Portal) -> None:
@@ -65,10 +65,10 @@ def duplicate_payment(portal: Portal) -> None:
     )
 
 
-def revenue_outage(portal: Portal, base_url: str, system: RevenueSystem) -> None:
+def revenue_outage(portal: Portal, sandbox_url: str, system: RevenueSystem) -> None:
     """The revenue system goes down while orders are paid, and comes back after its
     records were tried once: they wait in the backlog for their next try."""
-    sandboxes.set_revenue_system_mode(base_url, system.code, "down")
+    sandboxes.set_revenue_system_mode(sandbox_url, system.code, "down")
     try:
         paid = [portal.pay(fee, channel) for fee, channel in DURING_THE_OUTAGE]
         wait_paid(paid)
@@ -78,4 +78,4 @@ def revenue_outage(portal: Portal, base_url: str, system: RevenueSystem) -> None
             what="the revenue records of the outage to be tried",
         )
     finally:
-        sandboxes.set_revenue_system_mode(base_url, system.code, "up")
+        sandboxes.set_revenue_system_mode(sandbox_url, system.code, "up")

@@ -1,4 +1,4 @@
-"""The sandboxes of the outside parties, mounted under /sandbox/ when SANDBOXES_ENABLED."""
+"""The sandboxes of the outside parties, under /sandbox/ (config/sandbox_urls.py serves them)."""
 
 from django.urls import include, path
 

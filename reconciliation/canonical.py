@@ -94,13 +94,7 @@ def lines_replace(statement: StatementFile, kind: str, frame: pd.DataFrame) -> i
     lines = canonical_lines(kind, frame).assign(statement_id=statement.pk)[list(COLUMNS)]
     with transaction.atomic():
         StatementLine.objects.filter(statement=statement).delete()
-        if connection.vendor == "postgresql":
-            _copy(lines)
-        else:
-            StatementLine.objects.bulk_create(
-                StatementLine(**{k: (None if pd.isna(v) else v) for k, v in row.items()})
-                for row in lines.to_dict("records")
-            )
+        _copy(lines)
     return len(lines)
 
 

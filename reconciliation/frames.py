@@ -1,4 +1,4 @@
-"""Rows from the database as pandas frames, fast on PostgreSQL (COPY) and plain elsewhere."""
+"""Rows from the database as pandas frames, read with PostgreSQL's COPY."""
 
 from __future__ import annotations
 
@@ -13,13 +13,7 @@ from pyarrow import csv as pa_csv
 
 def frame_from_query(sql: str, params: Sequence, columns: Mapping[str, str]) -> pd.DataFrame:
     """The query's rows with the given column names and dtypes (timestamps as UTC)."""
-    names = list(columns)
-    if connection.vendor == "postgresql":
-        frame = _copied(sql, params, names)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+    frame = _copied(sql, params, list(columns))
     for name, dtype in columns.items():
         if dtype.startswith("datetime64"):
             frame[name] = pd.to_datetime(frame[name], utc=True)

@@ -5,10 +5,12 @@ import time
 import pytest
 from celery import signals
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings as django_settings
 from django.core.servers import basehttp
 from pytest_django.live_server_helper import LiveServer
 
 from billing.models import Department, Processor
+from config import queues
 from config.celery_app import app as celery_app
 
 # Django's live test server listens with a backlog of 10 connections; the concurrency
@@ -42,7 +44,7 @@ def department(public_platform):
     )
 
 
-# Settings of the outside parties whose base_url points at a sandbox in this server.
+# Settings of the outside parties whose base_url points at a sandbox, served by the live server.
 PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS")
 
 
@@ -51,13 +53,15 @@ def live_service(transactional_db, settings):
     """The whole service on a real port, with the sandboxes as its outside parties.
 
     Providers send their notifications to this server, and the adapters call the sandboxes
-    mounted in it, over HTTP on loopback. Each test gets a server on a port of its own, so
-    a sandbox still retrying an earlier test's notification never reaches this test's
-    database, nor holds locks while the database is emptied after a test.
+    it also serves (config.urls_with_sandboxes), over HTTP on loopback. Each test gets a
+    server on a port of its own, so a sandbox still retrying an earlier test's notification
+    never reaches this test's database, nor holds locks while the database is emptied
+    after a test.
     """
     server = LiveServer("127.0.0.1:0")
-    default_base = settings.SERVICE_BASE_URL
+    default_base = settings.SANDBOX_BASE_URL
     settings.SERVICE_BASE_URL = server.url
+    settings.SANDBOX_BASE_URL = server.url
     for provider in PROVIDER_SETTINGS:
         config = getattr(settings, provider)
         setattr(
@@ -73,9 +77,19 @@ def live_service(transactional_db, settings):
     server.stop()
 
 
+def _test_queues() -> list[str]:
+    return [django_settings.CELERY_QUEUE_PREFIX + queue for queue in queues.QUEUES]
+
+
 @pytest.fixture(scope="session")
 def _running_worker(django_db_setup):
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    with start_worker(
+        celery_app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=10,
+        queues=_test_queues(),
+    ):
         # The worker says it is ready before its consumer loop runs; a task published in
         # that gap would wait for the loop's ten-second poll.
         time.sleep(0.5)
@@ -113,14 +127,15 @@ def task_worker(_running_worker, transactional_db):
 
 def _queued_tasks() -> int:
     with celery_app.connection_for_write() as connection:
-        declared = connection.default_channel.queue_declare(
-            celery_app.conf.task_default_queue, passive=True
+        return sum(
+            connection.default_channel.queue_declare(queue, passive=True).message_count
+            for queue in _test_queues()
         )
-    return declared.message_count
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _delete_test_queue():
+def _delete_test_queues():
     yield
     with celery_app.connection_for_write() as connection:
-        connection.default_channel.queue_delete(celery_app.conf.task_default_queue)
+        for queue in _test_queues():
+            connection.default_channel.queue_delete(queue)

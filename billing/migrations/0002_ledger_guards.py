@@ -2,8 +2,6 @@
 
 PostgreSQL checks each posting's balance at commit (a deferred constraint trigger), so a
 transaction may add a posting's entries one by one but cannot commit them unbalanced.
-SQLite, used only by the embedded demo, cannot defer a trigger: there the ledger
-service's own check stands alone, and only the append-only rule is enforced by triggers.
 """
 
 from django.db import migrations
@@ -52,35 +50,8 @@ DROP TRIGGER ledger_entry_balanced ON billing_ledgerentry;
 DROP FUNCTION ledger_posting_must_balance();
 """
 
-SQLITE_UP = [
-    f"""CREATE TRIGGER {table}_append_only_{op.lower()} BEFORE {op} ON {table}
-        BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;"""
-    for table in ("billing_ledgerentry", "billing_ledgerposting")
-    for op in ("UPDATE", "DELETE")
-]
-
-SQLITE_DOWN = [
-    f"DROP TRIGGER {table}_append_only_{op.lower()};"
-    for table in ("billing_ledgerentry", "billing_ledgerposting")
-    for op in ("UPDATE", "DELETE")
-]
-
-
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        statements = statements_by_vendor.get(schema_editor.connection.vendor, [])
-        for statement in [statements] if isinstance(statements, str) else statements:
-            schema_editor.execute(statement, params=None)
-
-    return run
-
 
 class Migration(migrations.Migration):
     dependencies = [("billing", "0001_initial")]
 
-    operations = [
-        migrations.RunPython(
-            _run({"postgresql": POSTGRES_UP, "sqlite": SQLITE_UP}),
-            _run({"postgresql": POSTGRES_DOWN, "sqlite": SQLITE_DOWN}),
-        )
-    ]
+    operations = [migrations.RunSQL(POSTGRES_UP, POSTGRES_DOWN)]

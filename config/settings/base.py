@@ -8,9 +8,13 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from config.env import env, env_int, env_list
+from config import queues
+from config.env import env, env_bool, env_int, env_list
+from config.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# What a run keeps on this machine: the embedded PostgreSQL, the run lock, metrics files.
+VAR_DIR = Path(env("VAR_DIR") or BASE_DIR / "var")
 
 DEBUG = False
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
@@ -34,7 +38,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestGuardMiddleware",
+    # The request id (logs, X-Request-ID) and the request metrics: every answer past the guard.
+    "core.request_context.RequestIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the console's CSS and scripts) from the web processes themselves.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,19 +78,12 @@ TEMPLATES = [
 
 def database_from_url(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    if config["ENGINE"] == "django.db.backends.sqlite3":
-        # Writers take the lock when the transaction starts and wait for it, so concurrent
-        # requests queue instead of failing with "database is locked".
-        config["CONN_MAX_AGE"] = 0
-        config["OPTIONS"] = {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 30,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ValueError("DATABASE_URL must name a PostgreSQL database (postgres://...)")
     return config
 
 
-DATABASES = {"default": database_from_url(env("DATABASE_URL", f"sqlite:///{BASE_DIR}/db.sqlite3"))}
+# Each environment's settings module says where its PostgreSQL is (local.py, production.py).
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "zh-hans"
@@ -112,13 +114,14 @@ AXES_CLIENT_IP_CALLABLE = "console.lockout.client_address"
 AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Logins and logouts are already in the audit (console/sign_in.py).
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 # Staff sessions last a working day, and end with the browser.
 SESSION_COOKIE_AGE = 8 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 
 # Request bodies: JSON and notifications up to 1 MiB; multipart uploads (a day's statement
 # file from a processor or a bank) up to 50 MiB, spooled to disk above 2.5 MiB.
@@ -174,7 +177,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # poll timeout (measured: 2 in 8 runs of a four-push test). Four in flight keep it moving;
 # unacked messages still go back to the queue if a worker dies.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "backoffice")
+# Tasks go to queues by kind (config/queues.py); a prefix keeps two deployments (or two
+# test runs) sharing one broker apart.
+CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_ROUTES = queues.task_routes(CELERY_QUEUE_PREFIX)
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + queues.PAYMENTS
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "expire-payment-orders": {"task": "billing.tasks.expire_due_orders", "schedule": 60.0},
@@ -278,12 +285,10 @@ RECONCILIATION = {
 }
 
 SANDBOXES_ENABLED = False
+# The sandboxes' own server (`manage.py sandboxes`), as a provider's would be.
+SANDBOX_BASE_URL = env("SANDBOX_BASE_URL", f"http://127.0.0.1:{env_int('SANDBOX_PORT', 8001)}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# One JSON object per line on stderr (config/logging.py); LOG_HUMAN=1 for readable text.
+LOGGING = logging_config(human=env_bool("LOG_HUMAN", False), level=env("LOG_LEVEL", "INFO"))
+# /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; unset, it serves loopback only.
+METRICS_TOKEN = env("METRICS_TOKEN")

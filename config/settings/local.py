@@ -1,7 +1,8 @@
 """The embedded default: runs with no configuration at all, on development keys.
 
-SQLite and in-process tasks unless DATABASE_URL and CELERY_BROKER_URL say otherwise;
-the sandboxes are mounted under /sandbox/ and play every outside party.
+A PostgreSQL server of the clone's own in VAR_DIR/postgres (core/embedded_postgres) unless
+DATABASE_URL names another, and tasks in-process unless CELERY_BROKER_URL names a broker.
+The sandboxes play every outside party, served by a process of their own on SANDBOX_PORT.
 """
 
 import base64
@@ -11,8 +12,19 @@ from config import dev_keys
 from config.env import env, env_bool
 from config.settings.base import *  # noqa: F403
 from config.settings.secrets import parse_keyring
+from core.embedded_postgres import django_database
+
+DATABASES = {
+    "default": (
+        database_from_url(env("DATABASE_URL"))  # noqa: F405
+        if env("DATABASE_URL")
+        else django_database(VAR_DIR / "postgres")  # noqa: F405
+    )
+}
 
 DEBUG = env_bool("DEBUG", False)
+# `make run` logs readable text; LOG_HUMAN=0 for the JSON lines of production.
+LOGGING = logging_config(human=env_bool("LOG_HUMAN", True), level=env("LOG_LEVEL", "INFO"))  # noqa: F405
 SECRET_KEY = env("DJANGO_SECRET_KEY") or dev_keys.secret_b64("django-secret-key", 48)
 
 PII_KEYS = parse_keyring(env("PII_KEYS") or f"dev1:{dev_keys.secret_b64('pii-dev1')}")
@@ -20,11 +32,14 @@ PII_ACTIVE_KEY_ID = env("PII_ACTIVE_KEY_ID") or next(iter(PII_KEYS))
 PII_HASH_KEY = base64.b64decode(env("PII_HASH_KEY") or dev_keys.secret_b64("pii-hash"))
 
 SANDBOXES_ENABLED = True
+# Static files straight from the apps' folders: no collectstatic before `make run`.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None
 # A developer's webhook receiver on 127.0.0.1 may be registered; loopback only, never a
 # private range or a metadata address (billing/webhook_targets.py).
 WEBHOOK_ALLOW_LOOPBACK = True
 PUBLIC_PLATFORM = {
-    "base_url": env("PUBLIC_PLATFORM_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/public_platform",  # noqa: F405
+    "base_url": env("PUBLIC_PLATFORM_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/public_platform",  # noqa: F405
     "app_id": "sandbox-app-0001",
     "private_key_pem": dev_keys.rsa_private_pem("public-platform-merchant"),
     "platform_public_key_pem": dev_keys.rsa_public_pem("public-platform-platform"),
@@ -41,7 +56,7 @@ SANDBOX_PUBLIC_PLATFORM = {
 # Licensed processors, each pointed at its sandbox with development keys. A deployment
 # points base_url at the real gateway and supplies its own keys (see production.py).
 ALIPAY = {
-    "base_url": f"{SERVICE_BASE_URL}/sandbox/alipay/gateway.do",  # noqa: F405
+    "base_url": f"{SANDBOX_BASE_URL}/sandbox/alipay/gateway.do",  # noqa: F405
     "app_id": "2021000000000001",
     "private_key_pem": dev_keys.rsa_private_pem("alipay-app"),
     "alipay_public_key_pem": dev_keys.rsa_public_pem("alipay-platform"),
@@ -52,7 +67,7 @@ SANDBOX_ALIPAY = {
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
 WECHATPAY = {
-    "base_url": f"{SERVICE_BASE_URL}/sandbox/wechatpay",  # noqa: F405
+    "base_url": f"{SANDBOX_BASE_URL}/sandbox/wechatpay",  # noqa: F405
     "mchid": "1900000001",
     "appid": "wx0000000000000001",
     "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000001",
@@ -73,7 +88,7 @@ SANDBOX_WECHATPAY = {
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
 UNIONPAY = {
-    "base_url": f"{SERVICE_BASE_URL}/sandbox/unionpay",  # noqa: F405
+    "base_url": f"{SANDBOX_BASE_URL}/sandbox/unionpay",  # noqa: F405
     "mer_id": "777290058110048",
     "private_key_pem": dev_keys.rsa_private_pem("unionpay-merchant"),
     "certificate_pem": dev_keys.self_signed_certificate_pem("unionpay-merchant", "777290058110048"),
@@ -94,7 +109,7 @@ SANDBOX_REVENUE = {"systems": {"hz-fiscal": dev_keys.secret_b64("revenue-hz-fisc
 
 # China Post EMS, pointed at its sandbox with development credentials; see docs/ems.md.
 EMS = {
-    "base_url": env("EMS_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/ems",  # noqa: F405
+    "base_url": env("EMS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/ems",  # noqa: F405
     "sender_no": "1100000000001",
     "authorization": dev_keys.secret_b64("ems-authorization", 12),
     "secret": dev_keys.secret_b64("ems-secret"),
@@ -107,7 +122,7 @@ SANDBOX_EMS = {
 # SF Express open platform, pointed at its sandbox. A deployment points base_url at
 # https://sfapi.sf-express.com and supplies its partnerID, checkword and push token.
 SF_EXPRESS = {
-    "base_url": env("SF_EXPRESS_BASE_URL") or f"{SERVICE_BASE_URL}/sandbox/sf",  # noqa: F405
+    "base_url": env("SF_EXPRESS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/sf",  # noqa: F405
     "partner_id": "SFSANDBOX0001",
     "checkword": dev_keys.secret_b64("sf-express-checkword", 24),
     "push_token": dev_keys.secret_b64("sf-express-push-token", 24),
@@ -126,7 +141,7 @@ SANDBOX_SF_EXPRESS = {
 
 # Banks holding the departments' settlement accounts, each pointed at the sandbox bank;
 # see docs/banks.md. A deployment points base_url at its bank's statement service.
-_SANDBOX_BANK_URL = f"{SERVICE_BASE_URL}/sandbox/banks"  # noqa: F405
+_SANDBOX_BANK_URL = f"{SANDBOX_BASE_URL}/sandbox/banks"  # noqa: F405
 BANKS = {
     "icbc": {
         "format": "camt053",

@@ -67,6 +67,12 @@ EMS = {
 SANDBOXES_ENABLED = env_bool("SANDBOXES_ENABLED", False)
 # Webhooks go to public internet addresses only: never this host's loopback services.
 WEBHOOK_ALLOW_LOOPBACK = False
+# Static files collected at deploy (`manage.py collectstatic`), served compressed with
+# hashed names that browsers may cache for ever.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -4,6 +4,7 @@ import os
 import uuid
 from datetime import timedelta
 
+from config import queues
 from config.env import env
 from config.settings.local import *  # noqa: F403
 
@@ -18,8 +19,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": f"test_gov_payments_{os.getpid()}"}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_ALWAYS_EAGER = False
-# Each test process gets a queue of its own so that parallel runs never take each other's tasks.
-CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+# Each test process gets queues of its own so that parallel runs never take each other's tasks.
+CELERY_QUEUE_PREFIX = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+CELERY_TASK_ROUTES = queues.task_routes(CELERY_QUEUE_PREFIX)
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + queues.PAYMENTS
+# One live server per test plays the service and, under /sandbox/, every outside party.
+ROOT_URLCONF = "config.urls_with_sandboxes"
 for _sandbox in (
     SANDBOX_PUBLIC_PLATFORM,  # noqa: F405
     SANDBOX_ALIPAY,  # noqa: F405
@@ -36,3 +41,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # a run within five minutes of Beijing's midnight calls every one-sided item a cut-off
 # timing difference. The matching tests pass their own grace.
 RECONCILIATION = {**RECONCILIATION, "cutoff_grace": timedelta(0)}  # noqa: F405
+# The tests read the JSON lines of production, not local.py's readable text.
+LOGGING = logging_config(human=env_bool("LOG_HUMAN", False), level=env("LOG_LEVEL", "INFO"))  # noqa: F405

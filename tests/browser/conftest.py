@@ -58,7 +58,7 @@ def ui(browser, live_service) -> ConsoleUI:
 def day(live_service, task_worker, public_platform) -> DemoDay:
     """The demo's business day, seeded through this test's server and its sandboxes."""
     sandboxes_forget(live_service.url)
-    return demo_day_seed(base_url=live_service.url)
+    return demo_day_seed(sandbox_url=live_service.url)
 
 
 def scoped_user() -> tuple[str, list[int]]:

@@ -48,7 +48,7 @@ def seeded(live_service, task_worker, public_platform):
     # The sandbox bank keeps other tests' entries in memory: this day starts with none.
     requests.post(f"{live_service.url}/sandbox/banks/_control/reset", timeout=5).raise_for_status()
     started = timezone.localtime()
-    return live_service, demo_day_seed(base_url=live_service.url), started
+    return live_service, demo_day_seed(sandbox_url=live_service.url), started
 
 
 def sign_in_request():
@@ -163,7 +163,7 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
 
     # Seeding again adds nothing.
     counts = (PaymentOrder.objects.count(), Shipment.objects.count(), Discrepancy.objects.count())
-    again = demo_day_seed(base_url=service.url)
+    again = demo_day_seed(sandbox_url=service.url)
     assert (again.business_date, again.seeded_now, again.logins) == (today, False, {})
     assert again.open_discrepancy_ids == day.open_discrepancy_ids
     assert counts == (

@@ -1,17 +1,19 @@
 """`make run` end to end: the embedded service in a subprocess, started as a user starts it.
 
-No settings module and no broker in the environment: manage.py's default settings,
-SQLite in a temporary folder, tasks and periodic jobs in-process, the sandbox mounted
-in the same server and notifying it over HTTP.
+No settings module, database or broker in the environment: manage.py's default settings,
+an embedded PostgreSQL in a var folder of the test's own, tasks and periodic jobs
+in-process, the sandboxes in a process of their own notifying the service over HTTP.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -36,6 +38,7 @@ class Service:
     url: str
     headers: dict[str, str]
     output: list[str]
+    var_dir: Path
 
 
 def _free_port() -> int:
@@ -45,15 +48,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def embedded_service(tmp_path: Path) -> Iterator[Service]:
-    port = _free_port()
+def var_dir() -> Iterator[Path]:
+    """The run's var folder. Not under tmp_path: as root the embedded server runs as nobody,
+    who must be able to traverse every parent folder, and pytest's own are closed (0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="gov-payments-run-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def serve_started(var_dir: Path, port: int, sandbox_port: int) -> subprocess.Popen:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL")
+        if name not in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "DATABASE_URL")
     }
-    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
-    process = subprocess.Popen(  # noqa: S603 (our own interpreter and manage.py)
+    env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), VAR_DIR=str(var_dir))
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and manage.py)
         [sys.executable, "manage.py", "serve"],
         cwd=ROOT,
         env=env,
@@ -61,18 +72,31 @@ def embedded_service(tmp_path: Path) -> Iterator[Service]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.fixture
+def embedded_service(var_dir: Path) -> Iterator[Service]:
+    port = _free_port()
+    process = serve_started(var_dir, port, _free_port())
     output: list[str] = []
     threading.Thread(target=_collect, args=(process, output), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_healthy(url, process, output)
-        key = PORTAL_KEY.search("".join(output))
-        assert key, "the banner shows no portal key:\n" + "".join(output)
-        yield Service(url=url, headers={"Authorization": f"Bearer {key.group(1)}"}, output=output)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not (key := PORTAL_KEY.search("".join(output))):
+            assert time.monotonic() < deadline, "no banner with a portal key:\n" + "".join(output)
+            time.sleep(0.1)
+        yield Service(
+            url=url,
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+            output=output,
+            var_dir=var_dir,
+        )
     finally:
         process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -91,7 +115,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, output: list[str]) 
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or no worker booted yet
             pass
         time.sleep(0.2)
     pytest.fail("serve did not answer /healthz in time:\n" + "".join(output))
@@ -145,7 +169,36 @@ def test_embedded_run_takes_concurrent_orders_and_gets_one_paid(embedded_service
         time.sleep(0.2)
         status = requests.get(order_url, headers=service.headers, timeout=10).json()["status"]
     assert status == "paid"
-    assert not any("database is locked" in line for line in service.output)
+    assert "Payments back-office: database PostgreSQL 18" in "".join(service.output)
+
+
+def test_a_second_run_from_the_same_clone_says_one_is_running_and_changes_nothing(
+    embedded_service: Service,
+):
+    second = serve_started(embedded_service.var_dir, _free_port(), _free_port())
+    output, _ = second.communicate(timeout=60)
+    assert second.returncode == 1, output
+    assert "The service is already running from this clone" in output
+    assert "Traceback" not in output and "migrat" not in output.lower()
+    health = requests.get(f"{embedded_service.url}/readyz", timeout=10)
+    assert health.status_code == 200, health.text
+
+
+def test_stopping_the_service_stops_its_processes_and_its_database(var_dir: Path):
+    port = _free_port()
+    process = serve_started(var_dir, port, _free_port())
+    output: list[str] = []
+    threading.Thread(target=_collect, args=(process, output), daemon=True).start()
+    _wait_until_healthy(f"http://127.0.0.1:{port}", process, output)
+    assert (var_dir / "postgres" / "postmaster.pid").exists()
+
+    process.terminate()
+    assert process.wait(timeout=60) == 0, "".join(output)
+    assert not (var_dir / "postgres" / "postmaster.pid").exists(), "".join(output)
+    server_log = (var_dir / "postgres" / "server.log").read_text()
+    assert server_log.rstrip().endswith("database system is shut down"), server_log[-2000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
 def test_the_demo_day_is_ready_on_the_console_with_the_staff_logins(embedded_service: Service):

@@ -1,99 +1,99 @@
 import logging
+import os
+import shutil
 import signal
 import sys
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
-import waitress
+import requests
 from django.conf import settings
-from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
-from django.db import close_old_connections, connection
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections, connection, connections
 
 from billing.demo import DemoAccess, demo_seed
 from config.env import env_int
-from config.wsgi import application
-from core import runner
+from core import embedded_postgres, runner
+from core.run_lock import AlreadyRunning, run_lock
 from demo.day import demo_day_seed, seeded_day
 from integrations.couriers.registry import COURIER_CODES
 from integrations.payments.registry import CHANNEL_CODES
 
-HOST = "127.0.0.1"
-THREADS = 16
-BEAT_SCHEDULE_FILE = settings.BASE_DIR / "var" / "celerybeat-schedule"
+VAR = settings.VAR_DIR
+BEAT_SCHEDULE_FILE = VAR / "celerybeat-schedule"
+METRICS_DIR = VAR / "metrics"
+STARTUP_SECONDS = 60
 logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
     help = (
-        "Migrate, seed the demo data and serve on 127.0.0.1:$PORT in the foreground, with the "
-        "periodic jobs in-process (no CELERY_BROKER_URL) or a Celery worker and beat beside it. "
-        "With the sandboxes, the first start on a database also seeds a demo business day."
+        "Run the whole service in the foreground: PostgreSQL (an embedded server in "
+        "var/postgres unless DATABASE_URL names one), migrations and demo data, the web "
+        "server on 127.0.0.1:$PORT (gunicorn, config/gunicorn.py), the sandboxes on "
+        "$SANDBOX_PORT in a process of their own, and the tasks: in-process without "
+        "CELERY_BROKER_URL, a Celery worker and beat beside it with one. The first start on "
+        "a database also seeds a demo business day."
     )
 
     def handle(self, *args, **options) -> None:
         port = env_int("PORT", 8000)
-        base_url = f"http://{HOST}:{port}"
+        try:
+            with run_lock(VAR / "run.lock", port=port):
+                self._run(port)
+        except AlreadyRunning as running:
+            raise CommandError(str(running)) from None
+
+    def _run(self, port: int) -> None:
+        # SIGTERM ends the service as Ctrl-C does, so that everything it started is stopped.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        data_dir = _embedded_data_dir()
+        if data_dir is not None:
+            started = time.monotonic()
+            embedded_postgres.ensure_running(data_dir)
+            self._say(f"PostgreSQL ({data_dir}) up in {time.monotonic() - started:.1f} s")
+        try:
+            self._serve(port)
+        finally:
+            connections.close_all()
+            if data_dir is not None:
+                embedded_postgres.stop(data_dir)
+                self._say("PostgreSQL stopped")
+
+    def _serve(self, port: int) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         access = demo_seed()
-        embedded = settings.CELERY_TASK_ALWAYS_EAGER
+        embedded_tasks = settings.CELERY_TASK_ALWAYS_EAGER
         seeded = seeded_day() if settings.SANDBOXES_ENABLED else None
-        # Listening before the day is seeded: the sandboxes it uses are served here.
-        server = waitress.create_server(
-            StaticFilesHandler(application), host=HOST, port=port, threads=THREADS
-        )
-        self._print_banner(base_url, access, embedded=embedded, seeded=seeded)
-
-        # SIGTERM ends the server as Ctrl-C does, so that what runs beside it is stopped too.
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-        stopping = threading.Event()
-        beside: AbstractContextManager[None] = (
-            nullcontext()
-            if embedded
-            else runner.celery_processes(cwd=settings.BASE_DIR, beat_schedule=BEAT_SCHEDULE_FILE)
-        )
-        with beside:
-            threading.Thread(
-                target=self._prepare,
-                args=(
-                    base_url,
-                    access,
-                    embedded,
-                    settings.SANDBOXES_ENABLED and not seeded,
-                    stopping,
-                ),
-                name="demo-day",
-                daemon=True,
-            ).start()
-            try:
-                server.run()
-            finally:
-                stopping.set()
-                server.close()
-
-    def _prepare(
-        self,
-        base_url: str,
-        access: DemoAccess,
-        embedded: bool,
-        unseeded: bool,  # sandboxes mounted and no day in the database yet
-        stopping: threading.Event,
-    ) -> None:
-        """Seed the demo day if the database has none; in-process, then run the periodic
-        jobs, which start after the day so that no sweep settles its trouble before the
-        day's reconciliation has found it."""
-        if unseeded:
-            self._seed_day(base_url, access)
-        if embedded:
-            with runner.periodic_jobs(runner.periodic_jobs_from(settings.CELERY_BEAT_SCHEDULE)):
-                stopping.wait()
+        connections.close_all()  # the children open their own; none is shared across a fork
+        base_url = f"http://127.0.0.1:{port}"
+        commands = {"web": _web_command()}
+        if settings.SANDBOXES_ENABLED:
+            commands["sandboxes"] = [sys.executable, "manage.py", "sandboxes"]
+        if not embedded_tasks:
+            commands.update(runner.celery_commands(beat_schedule=BEAT_SCHEDULE_FILE))
+        with runner.child_processes(commands, cwd=settings.BASE_DIR, env=_metrics_env()):
+            _wait_until_healthy(f"{base_url}/healthz")
+            if settings.SANDBOXES_ENABLED:
+                _wait_until_healthy(f"{settings.SANDBOX_BASE_URL}/healthz")
+            self._print_banner(base_url, access, embedded_tasks=embedded_tasks, seeded=seeded)
+            if settings.SANDBOXES_ENABLED and not seeded:
+                threading.Thread(
+                    target=self._seed_day, args=(base_url, access), name="demo-day", daemon=True
+                ).start()
+            if embedded_tasks:
+                jobs = runner.periodic_jobs_from(settings.CELERY_BEAT_SCHEDULE)
+                with runner.periodic_jobs(jobs):
+                    _wait_forever()
+            else:
+                _wait_forever()
 
     def _seed_day(self, base_url: str, access: DemoAccess) -> None:
         started = time.monotonic()
         try:
-            day = demo_day_seed(base_url=base_url)
+            day = demo_day_seed(sandbox_url=settings.SANDBOX_BASE_URL)
         except Exception:  # the service keeps running without its demo day
             logger.exception("the demo day could not be seeded")
             self._print(
@@ -110,24 +110,28 @@ class Command(BaseCommand):
             access.staff_logins,
         )
 
-    def _print(self, headline: str, logins: list[str]) -> None:
-        lines = ["", headline, *(f"  Staff login     {login}" for login in logins), ""]
-        self.stdout.write("\n".join(lines))
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
         self.stdout.flush()
 
-    def _print_banner(self, base_url: str, access: DemoAccess, *, embedded: bool, seeded) -> None:
-        tasks = "in-process" if embedded else "Celery worker and beat"
-        database = f"{connection.vendor} ({connection.settings_dict['NAME']})"
+    def _print(self, headline: str, logins: list[str]) -> None:
+        self._say("\n".join(["", headline, *(f"  Staff login     {x}" for x in logins), ""]))
+
+    def _print_banner(
+        self, base_url: str, access: DemoAccess, *, embedded_tasks: bool, seeded
+    ) -> None:
+        tasks = "in-process" if embedded_tasks else "Celery worker and beat"
         lines = [
             "",
-            f"Payments back-office: database {database}, tasks {tasks}.",
+            f"Payments back-office: database {_database_description()}, tasks {tasks}.",
             f"  Console         {base_url}/console/",
             f"  API docs        {base_url}/api/docs/",
             f"  Admin           {base_url}/admin/",
+            f"  Metrics         {base_url}/metrics",
         ]
         if settings.SANDBOXES_ENABLED:
             lines += [
-                f"  Sandbox         {base_url}/sandbox/{code}/"
+                f"  Sandbox         {settings.SANDBOX_BASE_URL}/sandbox/{code}/"
                 for code in (*CHANNEL_CODES, *COURIER_CODES)
             ]
             lines.append(
@@ -142,5 +146,51 @@ class Command(BaseCommand):
             f"                  (client {access.portal_client}; 'Authorization: Bearer <key>')",
             "",
         ]
-        self.stdout.write("\n".join(lines))
-        self.stdout.flush()
+        self._say("\n".join(lines))
+
+
+def _embedded_data_dir() -> Path | None:
+    database = settings.DATABASES["default"]
+    return Path(database["DATA_DIR"]) if database["ENGINE"] == "core.embedded_postgres" else None
+
+
+def _database_description() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0].split()[0]
+    data_dir = _embedded_data_dir()
+    where = f"embedded, {data_dir}" if data_dir else connection.settings_dict["NAME"]
+    connections.close_all()
+    return f"PostgreSQL {version} ({where})"
+
+
+def _web_command() -> list[str]:
+    config = settings.BASE_DIR / "config" / "gunicorn.py"
+    return [sys.executable, "-m", "gunicorn", "-c", str(config), "config.wsgi:application"]
+
+
+def _metrics_env() -> dict[str, str]:
+    """The web processes share their request metrics through files (prometheus-client)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return {}
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(METRICS_DIR)}
+
+
+def _wait_until_healthy(url: str) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise CommandError(f"{url} did not answer within {STARTUP_SECONDS} s")
+
+
+def _wait_forever() -> None:
+    stop = threading.Event()
+    while not stop.wait(1.0):
+        pass

@@ -1,0 +1,51 @@
+"""The production web server's settings, in one place: `gunicorn -c config/gunicorn.py config.wsgi`.
+
+Each value can be set from the environment (docs/deploy.md). gthread workers: each
+process serves several requests at once on threads, which suits a service whose requests
+wait on PostgreSQL and on providers; processes give it the machine's cores. bench/README.md
+has the figures behind the defaults.
+"""
+
+import multiprocessing
+import os
+
+from prometheus_client import multiprocess
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+bind = os.environ.get("BIND") or f"127.0.0.1:{_int('PORT', 8000)}"
+worker_class = "gthread"
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2)
+threads = _int("WEB_THREADS", 4)
+# Connections waiting for a worker: a burst of payers queues here instead of being refused.
+backlog = _int("WEB_BACKLOG", 2048)
+# A request that takes longer is a stuck worker: it is replaced, the request fails.
+timeout = _int("WEB_TIMEOUT_SECONDS", 30)
+graceful_timeout = _int("WEB_GRACEFUL_TIMEOUT_SECONDS", 30)
+keepalive = _int("WEB_KEEPALIVE_SECONDS", 5)
+# A worker is replaced after this many requests (jittered so they do not all restart at once).
+max_requests = _int("WEB_MAX_REQUESTS", 10_000)
+max_requests_jitter = max_requests // 10
+# Limits on the request line and headers, below gunicorn's defaults: no API call needs more.
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+# X-Forwarded-* are believed only from these addresses (the reverse proxy).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Each request is logged once, by the service (core/request_context.py), with its request id.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "backoffice-web"
+# No control socket: it would be one fixed path per user, shared by every gunicorn on the host.
+control_socket_disable = True
+
+
+def child_exit(server, worker) -> None:
+    """A worker that has exited leaves its live gauges behind unless they are marked dead."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

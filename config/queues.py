@@ -1,0 +1,43 @@
+"""Celery's queues by kind of work, so that a long reconciliation never delays a webhook.
+
+A deployment runs at least one worker per queue (docs/deploy.md); `make run` without a
+broker runs every task in-process and has no queues.
+"""
+
+from __future__ import annotations
+
+# What a payer, the portal or a department waits on: notifications applied, the outboxes
+# (webhooks, revenue pushes), refunds, bookings with couriers and their pushes.
+PAYMENTS = "payments"
+# A business day's runs, their automatic resolution and the reports they feed.
+RECONCILIATION = "reconciliation"
+# Periodic sweeps and polls: expiry, time limits, route polling.
+HOUSEKEEPING = "housekeeping"
+QUEUES = (PAYMENTS, RECONCILIATION, HOUSEKEEPING)
+
+TASK_QUEUES = {
+    "billing.tasks.deliver_webhook": PAYMENTS,
+    "billing.tasks.sweep_webhook_deliveries": PAYMENTS,
+    "billing.tasks.push_revenue_record": PAYMENTS,
+    "billing.tasks.sweep_revenue_records": PAYMENTS,
+    "billing.tasks.refund_unsettled_payment": PAYMENTS,
+    "billing.tasks.sweep_refunds": PAYMENTS,
+    "billing.tasks.sweep_overdue_attempts": PAYMENTS,
+    "logistics.tasks.book_shipment": PAYMENTS,
+    "logistics.tasks.apply_pushes": PAYMENTS,
+    "reconciliation.tasks.execute_run": RECONCILIATION,
+    "reconciliation.tasks.auto_resolve": RECONCILIATION,
+    "reconciliation.tasks.start_yesterday": RECONCILIATION,
+    "reconciliation.tasks.retry_waiting": RECONCILIATION,
+    "billing.tasks.expire_due_orders": HOUSEKEEPING,
+    "logistics.tasks.sweep_bookings": HOUSEKEEPING,
+    "logistics.tasks.sweep_pushes": HOUSEKEEPING,
+    "logistics.tasks.poll_shipment": HOUSEKEEPING,
+    "logistics.tasks.poll_routes": HOUSEKEEPING,
+    "logistics.tasks.watch_time_limits": HOUSEKEEPING,
+}
+
+
+def task_routes(prefix: str) -> dict[str, dict[str, str]]:
+    """Celery's task_routes, each queue's name after ``prefix`` (tests give each run its own)."""
+    return {task: {"queue": prefix + queue} for task, queue in TASK_QUEUES.items()}

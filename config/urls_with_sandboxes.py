@@ -1,0 +1,7 @@
+"""The service and the sandboxes in one URLconf, for the tests' single live server."""
+
+from django.urls import include, path
+
+from config.urls import urlpatterns as service_urlpatterns
+
+urlpatterns = [*service_urlpatterns, path("sandbox/", include("integrations.sandbox_urls"))]

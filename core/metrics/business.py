@@ -1,0 +1,340 @@
+"""What the database holds, read at scrape time: true for the whole deployment.
+
+Every web and worker process shares the one database, so a scrape of any process reports
+the same figures. Each figure is one aggregate query over indexed columns (or a small
+table), under a statement timeout; if any fails, the scrape still answers, with
+``backoffice_collector_up 0`` and without these figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+logger = logging.getLogger(__name__)
+
+STATEMENT_TIMEOUT = "2s"
+
+# The last applied notification of each attempt that succeeded within the window: after an
+# attempt has succeeded, every later notification of it is a duplicate, so that one applied
+# the payment. Its latency runs from when the channel says the payer paid to when we stored
+# the notification, in the transaction that applied it.
+_NOTIFICATION_LATENCY_SQL = """
+SELECT channel,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency),
+       count(*)
+FROM (
+    SELECT DISTINCT ON (n.attempt_id)
+           a.channel AS channel,
+           GREATEST(EXTRACT(EPOCH FROM n.received_at - a.paid_at), 0) AS latency
+    FROM billing_paymentnotification n
+    JOIN billing_paymentattempt a ON a.id = n.attempt_id
+    WHERE n.received_at >= now() - interval '1 hour'
+      AND n.outcome IN ('applied', 'refund_due')
+      AND a.status = 'succeeded'
+      AND a.paid_at IS NOT NULL
+    ORDER BY n.attempt_id, n.received_at DESC
+) AS latest
+GROUP BY channel
+ORDER BY channel
+"""
+
+
+class BusinessCollector:
+    """A prometheus_client collector; registered on each scrape's registry."""
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        try:
+            families = list(_read_all())
+            up = 1
+        except Exception as exc:  # the scrape must still answer: say so instead
+            logger.warning("metrics: the database figures failed (%s)", type(exc).__name__)
+            families, up = [], 0
+        yield from families
+        yield _gauge(
+            "backoffice_collector_up",
+            "1 if the database figures were read on this scrape, 0 if reading them failed.",
+            value=up,
+        )
+        yield _gauge(
+            "backoffice_collector_duration_seconds",
+            "Time taken to read the database figures on this scrape.",
+            value=time.perf_counter() - started,
+        )
+
+
+def _read_all() -> Iterator[Metric]:
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            previous = cursor.fetchone()[0]
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [STATEMENT_TIMEOUT])
+        families = [
+            *_orders(),
+            *_attempts(),
+            *_notification_latency(),
+            *_breakers(),
+            *_outboxes(now),
+            *_courier_pushes(now),
+            *_reconciliation(),
+            *_licences(),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    return iter(families)
+
+
+def _orders() -> Iterator[Metric]:
+    from billing.models import OrderStatus, PaymentOrder
+
+    counts = dict.fromkeys(OrderStatus.values, 0)
+    for row in PaymentOrder.objects.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    by_status = GaugeMetricFamily(
+        "backoffice_payment_orders",
+        "Payment orders by current status.",
+        labels=["status"],
+    )
+    for status, n in counts.items():
+        by_status.add_metric([status], n)
+    yield by_status
+    yield CounterMetricFamily(
+        "backoffice_payment_orders_created",
+        "Payment orders ever created (orders are never deleted).",
+        value=sum(counts.values()),
+    )
+
+
+def _attempts() -> Iterator[Metric]:
+    from billing.models import PaymentAttempt
+
+    family = GaugeMetricFamily(
+        "backoffice_payment_attempts",
+        "Payment attempts by channel and current status (created, pending, unknown, "
+        "succeeded, failed, closed).",
+        labels=["channel", "status"],
+    )
+    rows = (
+        PaymentAttempt.objects.order_by()
+        .values("channel", "status")
+        .annotate(n=Count("id"))
+        .order_by("channel", "status")
+    )
+    for row in rows:
+        family.add_metric([row["channel"], row["status"]], row["n"])
+    yield family
+
+
+def _notification_latency() -> Iterator[Metric]:
+    latency = GaugeMetricFamily(
+        "backoffice_notification_apply_latency_seconds",
+        "Over the last hour, per channel: quantiles of the time from the payment (the "
+        "channel's paid time) to the notification that applied it being stored.",
+        labels=["channel", "quantile"],
+    )
+    applied = GaugeMetricFamily(
+        "backoffice_notifications_applied_last_hour",
+        "Payments applied by a channel's notification in the last hour, per channel.",
+        labels=["channel"],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_NOTIFICATION_LATENCY_SQL)
+        for channel, p50, p95, count in cursor.fetchall():
+            latency.add_metric([channel, "0.5"], float(p50))
+            latency.add_metric([channel, "0.95"], float(p95))
+            applied.add_metric([channel], count)
+    yield latency
+    yield applied
+
+
+def _breakers() -> Iterator[Metric]:
+    from billing.models import ChannelHealth
+
+    state = GaugeMetricFamily(
+        "backoffice_channel_breaker_state",
+        "Each channel's circuit breaker: 1 for its current state (closed: in rotation; "
+        "open: out of rotation; half_open: one trial decides), 0 for the others.",
+        labels=["channel", "state"],
+    )
+    failures = GaugeMetricFamily(
+        "backoffice_channel_breaker_consecutive_failures",
+        "Consecutive failed calls the breaker has counted, per channel.",
+        labels=["channel"],
+    )
+    for row in ChannelHealth.objects.order_by("channel").values(
+        "channel", "state", "consecutive_failures"
+    ):
+        for value in ChannelHealth.State.values:
+            state.add_metric([row["channel"], value], 1 if row["state"] == value else 0)
+        failures.add_metric([row["channel"]], row["consecutive_failures"])
+    yield state
+    yield failures
+
+
+def _outboxes(now: datetime) -> Iterator[Metric]:
+    from billing.models import DeliveryStatus, RevenueRecord, RevenueRecordStatus, WebhookDelivery
+
+    pending = GaugeMetricFamily(
+        "backoffice_outbox_pending",
+        "Items waiting to be sent (webhook deliveries; revenue records not yet accepted).",
+        labels=["outbox"],
+    )
+    oldest = GaugeMetricFamily(
+        "backoffice_outbox_oldest_pending_age_seconds",
+        "Age of the oldest item waiting to be sent; 0 when none waits.",
+        labels=["outbox"],
+    )
+    failed = GaugeMetricFamily(
+        "backoffice_outbox_failed",
+        "Items given up after the last retry (or, for revenue, with no system for the "
+        "region): they wait for a person.",
+        labels=["outbox"],
+    )
+    outboxes = (
+        ("webhook_deliveries", WebhookDelivery, DeliveryStatus.PENDING, DeliveryStatus.FAILED),
+        (
+            "revenue_records",
+            RevenueRecord,
+            RevenueRecordStatus.PENDING,
+            RevenueRecordStatus.FAILED,
+        ),
+    )
+    for name, model, pending_status, failed_status in outboxes:
+        waiting = model.objects.filter(status=pending_status).aggregate(
+            n=Count("id"), oldest=Min("created_at")
+        )
+        pending.add_metric([name], waiting["n"])
+        oldest.add_metric([name], _age(now, waiting["oldest"]))
+        failed.add_metric([name], model.objects.filter(status=failed_status).count())
+    yield pending
+    yield oldest
+    yield failed
+
+
+def _courier_pushes(now: datetime) -> Iterator[Metric]:
+    from integrations.couriers.registry import COURIER_CODES
+    from logistics.models import CourierPush, PushStatus
+
+    unapplied = GaugeMetricFamily(
+        "backoffice_courier_pushes_unapplied",
+        "Couriers' pushes verified and stored but not yet applied to their shipments.",
+        labels=["courier"],
+    )
+    oldest = GaugeMetricFamily(
+        "backoffice_courier_push_oldest_unapplied_age_seconds",
+        "Age of the oldest push not yet applied; 0 when none waits.",
+        labels=["courier"],
+    )
+    waiting = {code: {"n": 0, "oldest": None} for code in COURIER_CODES}
+    rows = (
+        CourierPush.objects.filter(status=PushStatus.RECEIVED)
+        .order_by()
+        .values("courier")
+        .annotate(n=Count("id"), oldest=Min("received_at"))
+    )
+    for row in rows:
+        waiting[row["courier"]] = row
+    for courier, row in sorted(waiting.items()):
+        unapplied.add_metric([courier], row["n"])
+        oldest.add_metric([courier], _age(now, row["oldest"]))
+    yield unapplied
+    yield oldest
+
+
+def _reconciliation() -> Iterator[Metric]:
+    from reconciliation.models import Discrepancy, DiscrepancyStatus, ReconciliationRun, RunStatus
+
+    # Named, not excluded: a lookup of a few statuses uses the (status, type) index.
+    settled = (DiscrepancyStatus.RESOLVED, DiscrepancyStatus.AUTO_RESOLVED)
+    unsettled = [status for status in DiscrepancyStatus.values if status not in settled]
+
+    duration = GaugeMetricFamily(
+        "backoffice_reconciliation_last_run_duration_seconds",
+        "Duration of each party's most recently finished reconciliation run.",
+        labels=["party"],
+    )
+    finished = GaugeMetricFamily(
+        "backoffice_reconciliation_last_run_finished_timestamp_seconds",
+        "When each party's most recently finished run finished (Unix time).",
+        labels=["party"],
+    )
+    succeeded = GaugeMetricFamily(
+        "backoffice_reconciliation_last_run_succeeded",
+        "1 if each party's most recently finished run succeeded, 0 if it failed.",
+        labels=["party"],
+    )
+    last_runs = (
+        ReconciliationRun.objects.filter(finished_at__isnull=False, started_at__isnull=False)
+        .order_by("party", "-finished_at")
+        .distinct("party")
+        .values("party", "status", "started_at", "finished_at")
+    )
+    for run in last_runs:
+        seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+        duration.add_metric([run["party"]], max(seconds, 0.0))
+        finished.add_metric([run["party"]], run["finished_at"].timestamp())
+        succeeded.add_metric([run["party"]], 1 if run["status"] == RunStatus.SUCCEEDED else 0)
+    yield duration
+    yield finished
+    yield succeeded
+
+    unresolved = GaugeMetricFamily(
+        "backoffice_discrepancies_open",
+        "Discrepancies not yet resolved, by type and status (open, assigned, proposed, "
+        "carried_over, escalated).",
+        labels=["type", "status"],
+    )
+    rows = (
+        Discrepancy.objects.filter(status__in=unsettled)
+        .order_by()
+        .values("type", "status")
+        .annotate(n=Count("id"))
+        .order_by("type", "status")
+    )
+    for row in rows:
+        unresolved.add_metric([row["type"], row["status"]], row["n"])
+    yield unresolved
+
+
+def _licences() -> Iterator[Metric]:
+    from billing.models import Processor
+    from billing.models.processors import LICENCE_WARNING_DAYS
+
+    today = timezone.localdate()
+    days_left = GaugeMetricFamily(
+        "backoffice_processor_licence_days_left",
+        "Days until each licensed processor's Payment Business Licence ends (negative once "
+        "it has ended).",
+        labels=["processor"],
+    )
+    expiring = 0
+    for processor in Processor.objects.filter(licensed=True).order_by("code"):
+        left = processor.licence_days_left(on=today)
+        days_left.add_metric([processor.code], left)
+        if 0 <= left <= LICENCE_WARNING_DAYS:
+            expiring += 1
+    yield days_left
+    yield _gauge(
+        "backoffice_processor_licences_expiring",
+        f"Licensed processors whose licence ends within {LICENCE_WARNING_DAYS} days "
+        "(not yet ended).",
+        value=expiring,
+    )
+
+
+def _age(now: datetime, since: datetime | None) -> float:
+    return max((now - since).total_seconds(), 0.0) if since else 0.0
+
+
+def _gauge(name: str, documentation: str, *, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
