@@ -49,4 +49,4 @@ bench: install services
 	$(BIN)/python bench/console_pages.py
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 db.sqlite3-*
+	rm -rf $(VENV) var

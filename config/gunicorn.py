@@ -19,8 +19,9 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("BIND") or f"127.0.0.1:{_int('PORT', 8000)}"
 worker_class = "gthread"
-workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2)
-threads = _int("WEB_THREADS", 4)
+# One process per core: more cost 30-40 % more CPU per order on 2 cores (bench/README.md).
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
+threads = _int("WEB_THREADS", 8)
 # Connections waiting for a worker: a burst of payers queues here instead of being refused.
 backlog = _int("WEB_BACKLOG", 2048)
 # A request that takes longer is a stuck worker: it is replaced, the request fails.

@@ -62,7 +62,11 @@ def formatter(*, human: bool) -> structlog.stdlib.ProcessorFormatter:
     """The formatter of the handler (a dictConfig factory); also configures structlog."""
     structlog_configure(human)
     if human:
-        renderer: Any = structlog.dev.ConsoleRenderer(colors=_colours())
+        # Plain tracebacks: rich's (structlog's default when rich is installed) print each
+        # frame's local variables, which can hold a payer's name or ID number.
+        renderer: Any = structlog.dev.ConsoleRenderer(
+            colors=_colours(), exception_formatter=structlog.dev.plain_traceback
+        )
         processors = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
     else:
         processors = [

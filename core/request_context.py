@@ -20,6 +20,7 @@ import uuid
 
 import structlog
 from celery import signals
+from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
 
 HEADER = "X-Request-ID"
@@ -71,11 +72,14 @@ class RequestIdMiddleware:
 
 
 def route_of(request) -> str:
-    """The matched URL pattern (bounded: one value per route), or "unmatched"."""
+    """The matched URL pattern (bounded: one value per route), "static" for a static file
+    (served by middleware before any URL is resolved), or "unmatched"."""
     match = getattr(request, "resolver_match", None)
-    if match is None or match.route is None:
-        return "unmatched"
-    return "/" + match.route
+    if match is not None and match.route is not None:
+        return "/" + match.route
+    if settings.STATIC_URL and request.path.startswith(settings.STATIC_URL):
+        return "static"
+    return "unmatched"
 
 
 def caller_of(request) -> dict[str, int]:

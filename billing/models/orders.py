@@ -130,6 +130,8 @@ class PaymentAttempt(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # /metrics counts attempts by channel and status at every scrape.
+        indexes = [models.Index(fields=["channel", "status"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["order"],

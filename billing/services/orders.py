@@ -209,7 +209,13 @@ def _insert_with_unique_payment_code(order: PaymentOrder) -> PaymentOrder:
 
 
 def lock_order(order_id: int) -> PaymentOrder:
-    return PaymentOrder.objects.select_for_update().select_related("department").get(pk=order_id)
+    """The order's row locked; its department is read with it but not locked, or every
+    payment of a department would wait on the others' notifications."""
+    return (
+        PaymentOrder.objects.select_for_update(of=("self",))
+        .select_related("department")
+        .get(pk=order_id)
+    )
 
 
 def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason: str = "") -> None:

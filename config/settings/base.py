@@ -167,8 +167,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# Without a broker, tasks run in-process; the in-memory transport only keeps Celery from
+# looking for a broker on localhost (it never carries a task then).
+CELERY_TASK_ALWAYS_EAGER = env("CELERY_BROKER_URL") is None
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "memory://localhost//")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -25,6 +25,9 @@ DATABASES = {
 DEBUG = env_bool("DEBUG", False)
 # `make run` logs readable text; LOG_HUMAN=0 for the JSON lines of production.
 LOGGING = logging_config(human=env_bool("LOG_HUMAN", True), level=env("LOG_LEVEL", "INFO"))  # noqa: F405
+if CELERY_TASK_ALWAYS_EAGER:  # noqa: F405
+    # In-process tasks: a line for each one that succeeded says nothing a worker's would.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 SECRET_KEY = env("DJANGO_SECRET_KEY") or dev_keys.secret_b64("django-secret-key", 48)
 
 PII_KEYS = parse_keyring(env("PII_KEYS") or f"dev1:{dev_keys.secret_b64('pii-dev1')}")

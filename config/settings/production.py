@@ -4,12 +4,16 @@ import base64
 
 from config.env import env, env_bool, env_list, env_required
 from config.settings.base import *  # noqa: F403
-from config.settings.secrets import parse_keyring, pem_from_env
+from config.settings.secrets import parse_keyring, pem_from_env, pem_required
 
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 DATABASES = {"default": database_from_url(env_required("DATABASE_URL"))}  # noqa: F405
 CELERY_BROKER_URL = env_required("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False
+# Where the channels and couriers send their notifications: this service's public address.
+SERVICE_BASE_URL = env_required("SERVICE_BASE_URL")
+# Behind a reverse proxy every request arrives from loopback: /metrics needs its token.
+METRICS_TOKEN = env_required("METRICS_TOKEN")
 
 PII_KEYS = parse_keyring(env_required("PII_KEYS"))
 PII_ACTIVE_KEY_ID = env_required("PII_ACTIVE_KEY_ID")
@@ -18,8 +22,8 @@ PII_HASH_KEY = base64.b64decode(env_required("PII_HASH_KEY"))
 PUBLIC_PLATFORM = {
     "base_url": env_required("PUBLIC_PLATFORM_BASE_URL"),
     "app_id": env_required("PUBLIC_PLATFORM_APP_ID"),
-    "private_key_pem": pem_from_env("PUBLIC_PLATFORM_PRIVATE_KEY"),
-    "platform_public_key_pem": pem_from_env("PUBLIC_PLATFORM_PUBLIC_KEY"),
+    "private_key_pem": pem_required("PUBLIC_PLATFORM_PRIVATE_KEY"),
+    "platform_public_key_pem": pem_required("PUBLIC_PLATFORM_PUBLIC_KEY"),
 }
 
 # Licensed processors are optional: a deployment configures those it has contracts with,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from config.env import env
+from config.env import MissingSetting, env
 
 
 def parse_keyring(spec: str) -> dict[str, bytes]:
@@ -29,3 +29,11 @@ def pem_from_env(name: str) -> str | None:
         with open(path) as handle:
             return handle.read()
     return None
+
+
+def pem_required(name: str) -> str:
+    """A PEM that must be given, inline or as a ``_FILE`` path."""
+    pem = pem_from_env(name)
+    if pem is None:
+        raise MissingSetting(f"environment variable {name} must be set (or {name}_FILE, its path)")
+    return pem

@@ -450,7 +450,7 @@ def test_the_demo_seed_routes_the_demo_catalogue_to_the_sandbox_system(db, setti
 
     [system] = RevenueSystem.objects.all()
     assert (system.code, system.region_prefix) == ("hz-fiscal", "3301")
-    assert system.base_url == f"{settings.SERVICE_BASE_URL}/sandbox/revenue/hz-fiscal"
+    assert system.base_url == f"{settings.SANDBOX_BASE_URL}/sandbox/revenue/hz-fiscal"
     secret = pii.decrypt(system.secret_encrypted, column="revenue_system.secret")
     assert secret == settings.SANDBOX_REVENUE["systems"]["hz-fiscal"]
     assert {revenue_system_for_region(d.region_code) for d in Department.objects.all()} == {system}

@@ -216,17 +216,19 @@ def test_request_counters_count_by_route_template_method_and_status(public_platf
         assert portal.get(f"/api/v1/payment-orders/po_missing_{n}").status_code == 404
     assert portal.get("/api/v1/payment-orders").status_code == 200
     assert Client().get("/no/such/page/13800138000").status_code == 404
+    Client().get("/static/console/no-such-file.css")  # static files are served before routing
 
     after = scrape(Client())
 
     def grew(name: str, **labels: str) -> float:
-        return (after.value(name, **labels) or 0) - (before.value(name, **labels) or 0)
+        return after.total(name, **labels) - before.total(name, **labels)
 
     requests_total = "backoffice_http_requests_total"
     assert grew(requests_total, route=route, method="GET", status="404") == 2
     assert grew(requests_total, route=route, method="GET", status="200") == 0
     assert grew(requests_total, route="/api/v1/payment-orders", method="GET", status="200") == 1
     assert grew(requests_total, route="unmatched", method="GET", status="404") == 1
+    assert grew(requests_total, route="static", method="GET") == 1
     assert grew("backoffice_http_request_duration_seconds_count", route=route, method="GET") == 2
     # Labels hold templates, never what a caller put in a path.
     body = Client().get("/metrics").content.decode()

@@ -18,6 +18,10 @@ REQUIRED = {
     "PII_HASH_KEY": base64.b64encode(b"h" * 32).decode(),
     "PUBLIC_PLATFORM_BASE_URL": "https://pay.example.gov.cn",
     "PUBLIC_PLATFORM_APP_ID": "app",
+    "PUBLIC_PLATFORM_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\\n...",
+    "PUBLIC_PLATFORM_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\\n...",
+    "SERVICE_BASE_URL": "https://payments.example.gov.cn",
+    "METRICS_TOKEN": "scraper-token",
 }
 
 
