@@ -135,7 +135,6 @@ def _last_breaker_changes(healths) -> dict[str, AuditRecord]:
 
 
 def _departments_by_channel(departments: list[int] | None) -> dict[str, list[Department]]:
-    # Grouped here rather than with a JSON "contains" lookup, which SQLite lacks.
     visible = Department.objects.all()
     if departments is not None:
         visible = visible.filter(pk__in=departments)

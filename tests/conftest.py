@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.core.servers import basehttp
 from pytest_django.live_server_helper import LiveServer
 
-from billing.models import Department, Processor
+from billing.models import Department, FeeItem, Processor
 from config import queues
 from config.celery_app import app as celery_app
 
@@ -41,6 +41,18 @@ def department(public_platform):
         settlement_account_name="市市场监督管理局非税收入专户",
         settlement_account_number="1202020209000012345",
         settlement_bank="中国工商银行杭州分行",
+    )
+
+
+@pytest.fixture
+def fixed_fee(department):
+    return FeeItem.objects.create(
+        code="FEE-LIC",
+        name="营业执照工本费",
+        department=department,
+        legal_basis="《行政事业性收费标准管理办法》 发改价格规〔2018〕988号",
+        standard_amount=1500,
+        waiver_reasons=["小微企业免收", "低保对象减半"],
     )
 
 

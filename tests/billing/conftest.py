@@ -28,18 +28,6 @@ def other_department(db):
 
 
 @pytest.fixture
-def fixed_fee(department):
-    return FeeItem.objects.create(
-        code="FEE-LIC",
-        name="营业执照工本费",
-        department=department,
-        legal_basis="《行政事业性收费标准管理办法》 发改价格规〔2018〕988号",
-        standard_amount=1500,
-        waiver_reasons=["小微企业免收", "低保对象减半"],
-    )
-
-
-@pytest.fixture
 def range_fee(department):
     return FeeItem.objects.create(
         code="FEE-RNG",

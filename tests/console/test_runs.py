@@ -30,7 +30,7 @@ from reconciliation.models import (
 from reconciliation.parties import all_parties, parse_party
 from reconciliation.services import runs
 from reconciliation.statements import statement_store
-from tests.billing.conftest import fixed_fee, portal  # noqa: F401
+from tests.billing.conftest import portal  # noqa: F401
 from tests.conftest import make_department
 from tests.console.conftest import logged_in, make_staff
 from tests.reconciliation.conftest import in_process_runs  # noqa: F401

@@ -18,7 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from billing.models import (
     ChannelHealth,
-    FeeItem,
     PaymentAttempt,
     PaymentNotification,
     PaymentOrder,
@@ -61,19 +60,8 @@ def scrape(client: Client, **headers: str) -> Scrape:
     return Scrape(response.content.decode())
 
 
-@pytest.fixture
-def fee(department):
-    return FeeItem.objects.create(
-        code="FEE-LIC",
-        name="营业执照工本费",
-        department=department,
-        legal_basis="《行政事业性收费标准管理办法》",
-        standard_amount=1500,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
-def test_orders_and_attempts_are_the_databases_figures(live_service, fee):
+def test_orders_and_attempts_are_the_databases_figures(live_service, fixed_fee):
     portal = portal_api()
     for n in range(2):
         create_order(portal, case_number=f"M-{n}")

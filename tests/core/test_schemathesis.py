@@ -33,7 +33,7 @@ from billing.services.ledger import business_date_of
 from config.wsgi import application
 from core.auth import FINANCE_GROUP, api_client_create
 from reconciliation.models import Discrepancy, ReconciliationRun
-from tests.billing.conftest import create_order, fixed_fee, order_body  # noqa: F401
+from tests.billing.conftest import create_order, order_body
 from tests.logistics.conftest import agency, create_in_process, shipment_body  # noqa: F401
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)

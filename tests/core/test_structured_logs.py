@@ -10,7 +10,7 @@ import re
 import pytest
 import structlog
 
-from billing.models import FeeItem, WebhookDelivery
+from billing.models import WebhookDelivery
 from billing.webhooks import webhook_endpoint_create
 from config.logging import formatter, logging_config
 from tests.billing.conftest import NATURAL_ID, create_order, order_body, portal_api
@@ -53,17 +53,6 @@ def captured():
     yield capture
     root.removeHandler(capture.handler)
     root.setLevel(level)
-
-
-@pytest.fixture
-def fee(department):
-    return FeeItem.objects.create(
-        code="FEE-LIC",
-        name="营业执照工本费",
-        department=department,
-        legal_basis="《行政事业性收费标准管理办法》",
-        standard_amount=1500,
-    )
 
 
 @pytest.mark.django_db
@@ -138,7 +127,7 @@ def test_the_access_line_of_a_staff_session_names_the_user_by_id(captured, clien
 
 
 @pytest.mark.django_db
-def test_an_order_body_leaves_no_personal_data_in_the_log(captured, fee):
+def test_an_order_body_leaves_no_personal_data_in_the_log(captured, fixed_fee):
     portal = portal_api()
     payer = {"type": "natural", "name": "李秀英", "id_number": NATURAL_ID, "phone": "13912345678"}
 
@@ -196,7 +185,9 @@ def test_the_configuration_keeps_sql_quiet_and_routes_every_logger_through_one_f
     assert config["loggers"]["gunicorn.error"]["handlers"] == config["root"]["handlers"]
 
 
-def test_a_task_queued_during_a_request_logs_with_that_requests_id(captured, task_worker, fee):
+def test_a_task_queued_during_a_request_logs_with_that_requests_id(
+    captured, task_worker, fixed_fee
+):
     portal = portal_api()
     webhook_endpoint_create(
         client=portal.api_client,

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -225,3 +226,18 @@ def test_the_demo_day_is_ready_on_the_console_with_the_staff_logins(embedded_ser
         timeout=30,
     )
     assert signed_in.status_code == 200 and signed_in.url == ready.group(1)
+
+    # Whatever the hour it was started at, the day holds the five planted troubles and
+    # nothing else: a payment put on the wrong business day would be a one-sided item.
+    found = staff.get(
+        f"{service.url}/api/v1/reconciliation/discrepancies", params={"page_size": 200}, timeout=30
+    )
+    assert found.status_code == 200, found.text
+    by_type = Counter(item["type"] for item in found.json()["results"])
+    assert by_type == {
+        "missing_in_ledger": 1,  # the lost notification
+        "missing_in_channel": 1,  # the line left out of Alipay's bill
+        "duplicate": 1,  # the order paid twice
+        "settlement_mismatch": 1,  # the late bank credit
+        "revenue_mismatch": 3,  # the revenue system's outage, one per record it missed
+    }, found.json()["results"]

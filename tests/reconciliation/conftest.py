@@ -8,7 +8,7 @@ from reconciliation.models import ReconciliationRun, StatementFile
 from reconciliation.parties import parse_party
 from reconciliation.services import runs
 from reconciliation.statements import statement_store
-from tests.billing.conftest import finance, fixed_fee, portal  # noqa: F401
+from tests.billing.conftest import finance, portal  # noqa: F401
 from tests.logistics.conftest import agency, freight_item, portal_http  # noqa: F401
 
 

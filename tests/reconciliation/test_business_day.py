@@ -4,7 +4,8 @@ Payments made at 00:30, 07:59, 08:00 and 23:59 Beijing time on DAY were made at 
 23:59 UTC on the day before, and at 00:00 and 15:59 UTC on DAY. Each is on our side of
 DAY's leg at the platform, matches its line in the platform's bill of DAY, and is on our
 side of neither the day before nor the day after. Comparing the day's bounds with UTC
-timestamps as text (the SQLite default once did) put the first two on the day before.
+timestamps as text, as the embedded default once did on another engine, put the first two
+on the day before.
 """
 
 from __future__ import annotations
