@@ -26,7 +26,6 @@ from reconciliation.statements import statement_store
 from tests.billing.conftest import (  # noqa: F401 - fixtures
     NATURAL_ID,
     create_order,
-    fixed_fee,
     portal,
 )
 from tests.conftest import make_department
@@ -265,7 +264,7 @@ def test_an_unknown_or_absurd_id_is_a_404(queue_items):
 def test_a_revenue_item_shows_the_order_its_payment_code_names(
     department,
     portal,  # noqa: F811 - the fixture imported above
-    fixed_fee,  # noqa: F811
+    fixed_fee,
 ):
     order = create_order(portal)
     run = ReconciliationRun.objects.create(
