@@ -364,7 +364,9 @@ def provider_refs(channel: np.ndarray, kind: str, serial: np.ndarray) -> np.ndar
 
 def fee_rates() -> dict[str, int]:
     """Each channel's fee in basis points, as its sandbox charges it."""
-    from integrations.payments.sandbox import alipay, unionpay, wechatpay
+    from sandboxes.alipay import views as alipay
+    from sandboxes.unionpay import views as unionpay
+    from sandboxes.wechatpay import views as wechatpay
 
     return {
         "public_platform": 0,  # the platform takes no fee from government collections

@@ -6,5 +6,5 @@ from config.health import liveness
 
 urlpatterns = [
     path("healthz", liveness, name="healthz"),
-    path("sandbox/", include("integrations.sandbox_urls")),
+    path("sandbox/", include("sandboxes.urls")),
 ]

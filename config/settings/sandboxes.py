@@ -12,3 +12,5 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "core.middleware.JsonErrorMiddleware",
 ]
+# Their trades, waybills and accounts survive a restart (sandboxes/state.py).
+SANDBOX_STATE_DIR = VAR_DIR / "sandboxes"  # noqa: F405

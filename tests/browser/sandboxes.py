@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import requests
 
-from integrations.couriers.sandbox import ems, sf
-from integrations.payments.sandbox import alipay, public_platform, unionpay, wechatpay
-from integrations.revenue.sandbox import views as revenue
+from sandboxes.alipay import views as alipay
+from sandboxes.ems import views as ems
+from sandboxes.public_platform import views as public_platform
+from sandboxes.revenue import views as revenue
+from sandboxes.sf import views as sf
+from sandboxes.unionpay import views as unionpay
+from sandboxes.wechatpay import views as wechatpay
 
 REMEMBERED = {
     public_platform: ("_trades", "_out_trade_nos", "_refunds"),

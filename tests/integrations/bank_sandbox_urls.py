@@ -2,4 +2,4 @@
 
 from django.urls import include, path
 
-urlpatterns = [path("sandbox/banks/", include("integrations.banks.sandbox.urls"))]
+urlpatterns = [path("sandbox/banks/", include("sandboxes.banks.urls"))]

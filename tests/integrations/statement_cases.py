@@ -29,11 +29,11 @@ from integrations.payments.base import (
     RefundStatus,
     TradeResult,
 )
-from integrations.payments.sandbox import alipay as alipay_sandbox
-from integrations.payments.sandbox import public_platform as public_platform_sandbox
-from integrations.payments.sandbox import unionpay as unionpay_sandbox
-from integrations.payments.sandbox import wechatpay as wechatpay_sandbox
 from integrations.statements import TRANSACTION_COLUMNS, StatementInvalid, typed
+from sandboxes.alipay import views as alipay_sandbox
+from sandboxes.public_platform import views as public_platform_sandbox
+from sandboxes.unionpay import views as unionpay_sandbox
+from sandboxes.wechatpay import views as wechatpay_sandbox
 from tests.integrations.helpers import BEIJING, pay
 
 Edit = Callable[[list[bytes]], None]  # changes a file's lines in place

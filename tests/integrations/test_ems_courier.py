@@ -24,7 +24,7 @@ from integrations.couriers.base import (
 )
 from integrations.couriers.ems import EmsCourier
 from integrations.couriers.registry import get_courier
-from integrations.couriers.sandbox import ems as sandbox
+from sandboxes.ems import views as sandbox
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
 SECRET = "s3cr3t"

@@ -14,8 +14,8 @@ import pytest
 
 from integrations.payments import alipay
 from integrations.payments.registry import get_channel
-from integrations.payments.sandbox.alipay import render_statement
 from integrations.statements import StatementInvalid
+from sandboxes.alipay.views import render_statement
 from tests.integrations.helpers import new_trade, today_in_beijing
 from tests.integrations.statement_cases import ALIPAY, alipay_detail, cut, pay_and_refund, swap
 

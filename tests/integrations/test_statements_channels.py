@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.payments.registry import get_channel
-from integrations.payments.sandbox import common
+from sandboxes import common
 from tests.integrations.statement_cases import CASES, Case
 
 each_channel = pytest.mark.parametrize("case", CASES.values(), ids=str)

@@ -11,7 +11,7 @@ import pytest
 
 from integrations.payments import public_platform
 from integrations.payments.registry import get_channel
-from integrations.payments.sandbox.public_platform import render_statement
+from sandboxes.public_platform.views import render_statement
 from tests.integrations.helpers import new_trade
 from tests.integrations.statement_cases import PUBLIC_PLATFORM, append, cut, pay_and_refund, swap
 

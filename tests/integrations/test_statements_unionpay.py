@@ -12,7 +12,7 @@ import pytest
 
 from integrations.payments import unionpay
 from integrations.payments.registry import get_channel
-from integrations.payments.sandbox.unionpay import render_statement
+from sandboxes.unionpay.views import render_statement
 from tests.integrations import statement_cases as cases
 from tests.integrations.helpers import new_trade
 from tests.integrations.statement_cases import UNIONPAY, Edit, append, pay_and_refund, utc

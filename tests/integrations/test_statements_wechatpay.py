@@ -13,7 +13,7 @@ import pytest
 
 from integrations.payments import wechatpay
 from integrations.payments.registry import get_channel
-from integrations.payments.sandbox.wechatpay import render_statement
+from sandboxes.wechatpay.views import render_statement
 from tests.integrations.helpers import BEIJING, new_trade, today_in_beijing
 from tests.integrations.statement_cases import WECHATPAY, append, cut, pay_and_refund, swap, utc
 

@@ -18,10 +18,10 @@ import pytest
 from billing.models import LedgerPosting, PaymentAttempt, PaymentOrder
 from billing.services.attempts import payment_attempt_apply_result
 from integrations.payments.base import TradeResult, TradeStatus
-from integrations.payments.sandbox import common
-from integrations.payments.sandbox.public_platform import render_statement
 from reconciliation import ours
 from reconciliation.models import Discrepancy, RunStatus
+from sandboxes import common
+from sandboxes.public_platform.views import render_statement
 from tests.billing.conftest import create_order
 from tests.reconciliation.conftest import run_on_statement
 

@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from billing.services.ledger import business_date_of
-from integrations.couriers.sandbox import sf as sf_sandbox
 from logistics.models import Shipment
 from reconciliation.models import Discrepancy, RunStatus
 from reconciliation.services import runs
+from sandboxes.sf import views as sf_sandbox
 from tests.logistics.conftest import booked, create_shipment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_runs")]

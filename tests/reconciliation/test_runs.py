@@ -14,7 +14,6 @@ from django.utils import timezone
 from billing.models import AttemptStatus, PaymentAttempt, Refund
 from billing.services.ledger import business_date_of
 from core.models import AuditRecord
-from integrations.payments.sandbox import public_platform as platform_sandbox
 from reconciliation.models import (
     Clearing,
     Discrepancy,
@@ -25,6 +24,7 @@ from reconciliation.models import (
     StatementLine,
 )
 from reconciliation.services import auto, runs
+from sandboxes.public_platform import views as platform_sandbox
 from tests.billing.conftest import create_order
 from tests.waiting import eventually
 

@@ -35,7 +35,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing
-from integrations.payments.sandbox import common
 from integrations.payments.wechatpay import (
     AEAD_ALGORITHM,
     AUTH_SCHEMA,
@@ -50,6 +49,7 @@ from integrations.payments.wechatpay import (
     signing_text,
     verify,
 )
+from sandboxes import common
 
 # Seconds between one notification try and the next: WeChat's 15s/15s/30s/3m/10m/20m/
 # 30m/30m/30m/60m/3h/3h/3h/6h/6h, sixteen tries over 24 h 4 min.

@@ -47,7 +47,7 @@ from integrations.payments.alipay import (
     verify_content,
     yuan,
 )
-from integrations.payments.sandbox import common
+from sandboxes import common
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 QR_CODE_LIFETIME = timedelta(hours=2)  # a pre-order without time_expire

@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from integrations.payments import signing
 from integrations.payments.public_platform import BILL_COLUMNS, BILL_TOTAL
-from integrations.payments.sandbox import common
+from sandboxes import common
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_CLOCK_SKEW = timedelta(minutes=5)

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.couriers import ems
 from integrations.couriers.base import ShipmentStatus
-from integrations.payments.sandbox import common
+from sandboxes import common
 
 RETRY_DELAYS = (15, 60, 300, 1800)  # seconds between push retries, in real time
 FREIGHT_FEN = 1800  # the standard parcel rate; insurance adds 1% of the declared value

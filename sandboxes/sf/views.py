@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.couriers import sf
 from integrations.couriers.base import ShipmentStatus
-from integrations.payments.sandbox import common
+from sandboxes import common
 
 SETTING = "SANDBOX_SF_EXPRESS"
 MAX_CLOCK_SKEW = timedelta(minutes=10)

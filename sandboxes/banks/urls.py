@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.banks.sandbox import views
+from sandboxes.banks import views
 
 app_name = "banks_sandbox"
 urlpatterns = [

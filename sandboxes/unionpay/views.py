@@ -33,8 +33,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.payments import signing, unionpay
-from integrations.payments.sandbox import common
 from integrations.payments.unionpay import BEIJING
+from sandboxes import common
 
 # Seconds between one notification try and the next, after the first try.
 RETRY_DELAYS = (1, 2, 4, 8, 16)

@@ -1,1 +1,0 @@
-"""The sandbox bank, mounted under /sandbox/banks/."""

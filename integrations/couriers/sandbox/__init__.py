@@ -1,1 +1,0 @@
-"""Sandboxes that speak each courier's own wire protocol."""

@@ -1,1 +1,0 @@
-"""Sandboxes of the payment providers: real HTTP peers speaking each provider's protocol."""

@@ -1,1 +1,0 @@
-"""Sandboxes of the revenue-collection systems: real HTTP peers speaking the push protocol."""
