@@ -362,16 +362,25 @@ def provider_refs(channel: np.ndarray, kind: str, serial: np.ndarray) -> np.ndar
     return (head + pd.Series(serial).astype(str).str.zfill(11)).to_numpy(dtype=object)
 
 
+# Where each channel's sandbox writes its bill.
+BILL_RENDERERS = {
+    "public_platform": "sandboxes.public_platform.views",
+    "alipay": "sandboxes.alipay.bill",
+    "wechatpay": "sandboxes.wechatpay.wire",
+    "unionpay": "sandboxes.unionpay.views",
+}
+
+
 def fee_rates() -> dict[str, int]:
     """Each channel's fee in basis points, as its sandbox charges it."""
-    from sandboxes.alipay import views as alipay
+    from sandboxes.alipay import bill as alipay
     from sandboxes.unionpay import views as unionpay
-    from sandboxes.wechatpay import views as wechatpay
+    from sandboxes.wechatpay import wire as wechatpay
 
     return {
         "public_platform": 0,  # the platform takes no fee from government collections
         "alipay": alipay.FEE_RATE_BPS,
-        "wechatpay": wechatpay.FEE_RATE_PER_MILLE * 10,
+        "wechatpay": wechatpay.FEE_RATE_BPS,
         "unionpay": unionpay.FEE_RATE_BPS,
     }
 
@@ -555,7 +564,7 @@ def store_files(day: Day, rng: np.random.Generator) -> dict:
         rows, counts = inject(
             bill_rows(day, channel), rng, lambda k, c=channel: extra_bill(c, k, rng)
         )
-        sandbox = importlib.import_module(f"integrations.payments.sandbox.{channel}")
+        sandbox = importlib.import_module(BILL_RENDERERS[channel])
         store(channel, sandbox.render_statement(rows), f"{channel}-{BUSINESS_DATE}")
         injected[channel] = counts
     rows, counts = inject(revenue_rows(day), rng, lambda k: extra_revenue(day, k, rng))
@@ -932,10 +941,10 @@ def store_bank_statements() -> tuple[list[str], str]:
     clearing from the channel's account; one credit is SHORT_CREDIT fen short."""
     from django.conf import settings
 
-    from integrations.banks.camt053 import render_camt053
     from reconciliation.models import Clearing, StatementFile
     from reconciliation.parties import parse_party
     from reconciliation.statements import statement_store
+    from sandboxes.banks.camt053 import render_camt053
 
     from_account = {channel: account for account, channel in PROCESSOR_ACCOUNTS.items()}
     clearings = pd.DataFrame.from_records(
@@ -988,7 +997,7 @@ def duckdb_floor(channel: str) -> dict:
     ref), each row classed with CASE, counted. Loading the two sides is not timed."""
     import duckdb
 
-    from integrations.payments.registry import get_channel
+    from core.outside import get_channel
     from reconciliation import ours
     from reconciliation.models import StatementFile
 

@@ -27,21 +27,19 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.money import BEIJING as SHANGHAI
 from integrations.statements import (
     BANK_COLUMNS,
     FREIGHT_COLUMNS,
     REVENUE_COLUMNS,
     TRANSACTION_COLUMNS,
 )
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 TRANSACTION_TYPES = (
     "missing_in_channel",

@@ -8,15 +8,13 @@ a date again sees the same rows, plus any late item (补单) that was applied me
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from billing.models import Department
 from billing.revenue import revenue_system_for_region
+from core.money import BEIJING as BUSINESS_TZ
 from reconciliation.frames import frame_from_query
-
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 TRANSACTIONS = {
     "kind": "string",

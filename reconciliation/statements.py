@@ -15,11 +15,10 @@ from django.db import IntegrityError, transaction
 
 from billing.models import RevenueSystem
 from billing.revenue import revenue_receiver
+from core import outside as banks
+from core.outside import get_channel, get_courier
 from integrations import statements
-from integrations.banks import registry as banks
-from integrations.couriers.registry import get_courier
 from integrations.payments.base import ProviderError
-from integrations.payments.registry import get_channel
 from integrations.revenue.base import ProviderError as RevenueSystemError
 from integrations.revenue.http_json import parse_daily_records
 from reconciliation.models import PartyKind, StatementFile

@@ -1,18 +1,19 @@
 """What every payment-channel sandbox does the same way.
 
-The cashier (its page, and the payer's choice: pay or fail, notify or not), sending a
-notification on a retry schedule and logging each try, the ``_control/`` notify answer,
-the front page that lists trades, fen shown as yuan and a sandbox's time scale; for the
-daily bills, the fee charged and given back, and the pieces every render_statement
-builds its file from, column by column. Each provider's wire format, signing and status
-vocabulary stay in its own module.
+Reading a JSON object body strictly; the cashier (its page, and the payer's choice: pay
+or fail, notify or not), sending a notification on a retry schedule and logging each
+try, the ``_control/`` notify answer, the front page that lists trades, fen shown as yuan
+and a sandbox's time scale; for the daily bills, the fee charged and given back, and the
+pieces every render_statement builds its file from, column by column. Each provider's
+wire format, signing and status vocabulary stay in its own module.
 """
 
 from __future__ import annotations
 
-import threading
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,10 +26,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
 
-from integrations.payments import signing
-from integrations.statements import TRANSACTION_COLUMNS
-
 NOTIFY_TIMEOUT = (3.0, 10.0)  # seconds to connect, to read the receiver's answer
+# The columns of a bill line as every render_statement takes them, in this order.
+BILL_LINE_COLUMNS = ("kind", "ref", "provider_ref", "amount", "fee", "occurred_at")
 
 
 def time_scale(setting: str) -> float:
@@ -41,14 +41,51 @@ def yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
+# -- JSON bodies ------------------------------------------------------------------------
+
+
+class MalformedJson(ValueError):
+    """Bytes that are not one JSON object of the strict kind signed messages use."""
+
+
+def loads_object(body: bytes | str) -> dict[str, Any]:
+    """One JSON object, read strictly: UTF-8, integers only (no fractions, exponents, NaN
+    or Infinity) and no key twice in an object, so that what a signature covers and what
+    is read cannot differ. Raises MalformedJson for anything else."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        parsed = json.loads(
+            text,
+            parse_float=_not_an_integer,
+            parse_constant=_not_an_integer,
+            object_pairs_hook=_distinct_keys,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedJson(f"not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise MalformedJson("the JSON document is not an object")
+    return parsed
+
+
+def _not_an_integer(text: str) -> Any:
+    raise MalformedJson(f"the number {text!r} is not an integer")
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = {name for name, _ in pairs}
+    if len(names) != len(pairs):
+        raise MalformedJson("an object has the same key twice")
+    return dict(pairs)
+
+
 # -- the cashier ------------------------------------------------------------------------
 
 
 def control_body(request: HttpRequest) -> dict[str, Any]:
     """A control endpoint's JSON object body; anything else reads as no options."""
     try:
-        body = signing.loads_object(request.body or b"{}")
-    except signing.MalformedJson:
+        body = loads_object(request.body or b"{}")
+    except MalformedJson:
         return {}
     return body
 
@@ -63,8 +100,8 @@ def cashier_choice(
     """
     if wants_json:
         try:
-            body = signing.loads_object(request.body)
-        except signing.MalformedJson:
+            body = loads_object(request.body)
+        except MalformedJson:
             return None
         result, notify = body.get("result"), body.get("notify", True)
     else:
@@ -129,7 +166,7 @@ class DeliveryLog(Protocol):
 
 
 def notify_until_acknowledged(
-    lock: threading.Lock,
+    lock: AbstractContextManager[Any],
     log: DeliveryLog,
     deliver: Callable[[], dict[str, Any]],
     retry_delays: Sequence[float],
@@ -166,7 +203,7 @@ def post_notification(
 
 
 def log_delivery(
-    lock: threading.Lock,
+    lock: AbstractContextManager[Any],
     log: DeliveryLog,
     *,
     at: str,
@@ -229,10 +266,9 @@ def bill_frame(
     times: Sequence[str] = ("occurred_at",),
     order: Sequence[str] = ("occurred_at",),
 ) -> pd.DataFrame:
-    """A sandbox's bill records as its render_statement takes them: the canonical columns
-    but ``line_no``, then ``extra``; ``times`` made aware UTC times; sorted (stably) by
-    ``order``."""
-    columns = [*(name for name in TRANSACTION_COLUMNS if name != "line_no"), *extra]
+    """A sandbox's bill records as its render_statement takes them: BILL_LINE_COLUMNS,
+    then ``extra``; ``times`` made aware UTC times; sorted (stably) by ``order``."""
+    columns = [*BILL_LINE_COLUMNS, *extra]
     frame = pd.DataFrame.from_records(records, columns=columns)
     for name in times:
         frame[name] = pd.to_datetime(frame[name], utc=True)
@@ -241,7 +277,7 @@ def bill_frame(
 
 @dataclass(frozen=True)
 class BillLines:
-    """A TRANSACTION_COLUMNS frame's kinds and money, checked, for writing a bill."""
+    """A frame of bill lines' kinds and money, checked, for writing a bill."""
 
     amount: np.ndarray  # fen, above zero
     fee: np.ndarray  # fen

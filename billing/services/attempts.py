@@ -35,6 +35,7 @@ from billing.services.refunds import refund_notification_receive, refund_unsettl
 from core import untrusted
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
+from core.outside import get_channel
 from integrations.payments.base import (
     CreateTrade,
     InvalidNotification,
@@ -44,7 +45,6 @@ from integrations.payments.base import (
     TradeResult,
     TradeStatus,
 )
-from integrations.payments.registry import get_channel
 
 logger = logging.getLogger(__name__)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 
 from billing.models import FeeKind, LedgerAccount, LedgerEntry, LedgerPosting, PaymentOrder
-
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+from core.money import BEIJING as BUSINESS_TZ
 
 
 class UnbalancedPosting(ValueError):

@@ -41,6 +41,7 @@ from billing.webhooks import webhook_event_emit
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
 from core.models import ApiClient
+from core.outside import get_channel
 from integrations.payments.base import (
     ProviderDeclined,
     ProviderError,
@@ -48,7 +49,6 @@ from integrations.payments.base import (
     RefundResult,
 )
 from integrations.payments.base import RefundStatus as ChannelRefundStatus
-from integrations.payments.registry import get_channel
 
 logger = logging.getLogger(__name__)
 Outcome = PaymentNotification.Outcome

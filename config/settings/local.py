@@ -69,6 +69,8 @@ SANDBOX_ALIPAY = {
     "app_public_keys": {"2021000000000001": dev_keys.rsa_public_pem("alipay-app")},
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
+# The serial of the sandbox platform's key, which the merchant configures too.
+_WECHATPAY_PLATFORM_SERIAL = "5157F09EFDC096DE15EBE81A47057A7200000001"
 WECHATPAY = {
     "base_url": f"{SANDBOX_BASE_URL}/sandbox/wechatpay",  # noqa: F405
     "mchid": "1900000001",
@@ -76,11 +78,12 @@ WECHATPAY = {
     "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000001",
     "private_key_pem": dev_keys.rsa_private_pem("wechatpay-merchant"),
     "apiv3_key": dev_keys.secret_b64("wechatpay-apiv3", 24),  # 32 characters, as WeChat issues
-    "platform_serial_no": "5157F09EFDC096DE15EBE81A47057A7200000001",
+    "platform_serial_no": _WECHATPAY_PLATFORM_SERIAL,
     "platform_public_key_pem": dev_keys.rsa_public_pem("wechatpay-platform"),
 }
 SANDBOX_WECHATPAY = {
     "platform_private_key_pem": dev_keys.rsa_private_pem("wechatpay-platform"),
+    "platform_serial_no": _WECHATPAY_PLATFORM_SERIAL,
     "merchants": {
         "1900000001": {
             "serial_no": WECHATPAY["merchant_serial_no"],

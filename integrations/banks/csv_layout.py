@@ -74,7 +74,8 @@ class CsvLayout:
     sign: str = "signed"
     credit_marks: tuple[str, ...] = ("贷", "C", "CR")
     debit_marks: tuple[str, ...] = ("借", "D", "DR")
-    thousands: str = ","  # removed from amounts ("1,234.50"); "" when never written
+    # groups an amount's units ("1,234.50"), in threes only; "" when never written
+    thousands: str = ","
     currency: str = "CNY"
     currency_names: Mapping[str, str] = field(
         default_factory=lambda: {"人民币": "CNY", "RMB": "CNY", "本币": "CNY"}
@@ -96,6 +97,8 @@ class CsvLayout:
             raise ValueError(f"layout {self.name}: no column for {', '.join(missing)}")
         if "account" not in self.columns and not self.account_pattern:
             raise ValueError(f"layout {self.name}: an account column or account_pattern is needed")
+        if len(self.thousands) > 1 or (self.thousands and self.thousands in "0123456789+-."):
+            raise ValueError(f"layout {self.name}: thousands is one character, not 0-9, + - or .")
         if self.header_line < 1 or (self.preamble and len(self.preamble) != self.header_line - 1):
             raise ValueError(f"layout {self.name}: header_line is 1 + the preamble's lines")
 
@@ -322,11 +325,20 @@ def _amounts(column: dict[str, pa.Array], line_no: np.ndarray, layout: CsvLayout
         texts = column[name]
         if empty_is_zero:  # in a debit or credit column: the other one has the amount
             texts = pc.if_else(pc.equal(texts, ""), "0", texts)
-        if layout.thousands:
-            texts = pc.replace_substring(texts, layout.thousands, "")
+        # Exactly as written or refused (values): thousands only in groups of three, at
+        # most two decimals, at most one sign, and that only where amounts are signed.
         if layout.amount_unit == "fen":
-            return values.fen_from_integer(texts, line_no, what=_what(layout, name))
-        return values.fen_from_decimal(texts, line_no, what=_what(layout, name), signed=signed)
+            return values.fen_from_integer(
+                texts, line_no, what=_what(layout, name), signed=signed, thousands=layout.thousands
+            )
+        return values.fen_from_decimal(
+            texts,
+            line_no,
+            what=_what(layout, name),
+            signed=signed,
+            thousands=layout.thousands,
+            zeros_beyond_cents=False,
+        )
 
     if layout.sign == "signed":
         return read("amount", signed=True)

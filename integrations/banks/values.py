@@ -9,6 +9,7 @@ fen exactly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -66,29 +67,52 @@ def fen_from_decimal(
     what: str,
     decimal_mark: str = ".",
     signed: bool = False,
+    thousands: str = "",
+    zeros_beyond_cents: bool = True,
 ) -> np.ndarray:
     """Decimal amounts in units ("8.85", "9,", "0012.3") as int64 hundredths (fen).
 
     ``decimal_mark`` is the separator the file uses: ".", "," or "either". More than two
-    decimals are refused unless the extra digits are zeros ("18.150"). A leading sign is
-    accepted only when ``signed``.
+    decimals are refused unless the extra digits are zeros ("18.150") and
+    ``zeros_beyond_cents``. A leading sign is accepted only when ``signed``. With a
+    ``thousands`` separator, the units may be grouped by it, exactly: a first group of
+    one to three digits, then groups of three ("1,234,567.80"); any other use of it
+    ("5,00", "1,23,456.00") is refused, never read as something else.
     """
     texts = text(given)
     quoted = _quoted(texts, what)
     mark = {".": r"\.", ",": ",", "either": "[.,]"}[decimal_mark]
+    if thousands and (thousands in "0123456789+-" or re.fullmatch(mark, thousands)):
+        raise ValueError(f"{thousands!r} cannot separate thousands with the decimal mark {mark}")
     sign = "[+-]?" if signed else ""
-    pattern = rf"^\s*(?P<sign>{sign})(?P<units>\d+)(?:{mark}(?P<cents>\d*))?\s*$"
+    units = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+" if thousands else r"\d+"
+    pattern = rf"^\s*(?P<sign>{sign})(?P<units>{units})(?:{mark}(?P<cents>\d*))?\s*$"
     parts = pc.extract_regex(texts, pattern)
-    first_bad(pc.is_null(parts), line_no, lambda at: f"{quoted(at)} is not an amount")
-    units = pc.utf8_ltrim(pc.struct_field(parts, "units"), "0")
+
+    def malformed(at: int) -> str:
+        grouping = (
+            f" ({thousands!r} separates groups of three digits)"
+            if thousands and thousands in texts[at].as_py()
+            else ""
+        )
+        return f"{quoted(at)} is not an amount{grouping}"
+
+    first_bad(pc.is_null(parts), line_no, malformed)
+    units = pc.struct_field(parts, "units")
+    if thousands:
+        units = pc.replace_substring(units, thousands, "")
+    units = pc.utf8_ltrim(units, "0")
     first_bad(
         pc.greater(pc.utf8_length(units), MAX_UNIT_DIGITS),
         line_no,
         lambda at: f"{quoted(at)} is too large",
     )
     cents = pc.struct_field(parts, "cents")
+    beyond = pc.utf8_slice_codeunits(cents, 2)
+    if zeros_beyond_cents:
+        beyond = pc.utf8_trim(beyond, "0")
     first_bad(
-        pc.greater(pc.utf8_length(pc.utf8_trim(pc.utf8_slice_codeunits(cents, 2), "0")), 0),
+        pc.greater(pc.utf8_length(beyond), 0),
         line_no,
         lambda at: f"{quoted(at)} has more than 2 decimals",
     )
@@ -100,13 +124,28 @@ def fen_from_decimal(
     return fen.astype(np.int64)
 
 
-def fen_from_integer(given: Texts, line_no: np.ndarray, *, what: str) -> np.ndarray:
-    """Signed whole amounts already in fen ("1234", "-50", "+7")."""
+def fen_from_integer(
+    given: Texts, line_no: np.ndarray, *, what: str, signed: bool = True, thousands: str = ""
+) -> np.ndarray:
+    """Whole amounts already in fen ("1234", "-50", "+7"; a sign only when ``signed``).
+
+    With a ``thousands`` separator they may be grouped by it, exactly as in
+    fen_from_decimal ("1,234"; never "1,23").
+    """
     texts = pc.utf8_trim_whitespace(text(given))
+    sign = "[+-]?" if signed else ""
+    digits = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+" if thousands else r"\d+"
     first_bad(
-        pc.invert(pc.match_substring_regex(texts, r"^[+-]?\d{1,17}$")),
+        pc.invert(pc.match_substring_regex(texts, rf"^{sign}(?:{digits})$")),
         line_no,
         lambda at: f"{_quoted(texts, what)(at)} is not a whole number of fen",
+    )
+    if thousands:
+        texts = pc.replace_substring(texts, thousands, "")
+    first_bad(
+        pc.greater(pc.utf8_length(pc.utf8_ltrim(texts, "+-")), 17),
+        line_no,
+        lambda at: f"{_quoted(texts, what)(at)} is too large",
     )
     return pc.cast(pc.utf8_ltrim(texts, "+"), pa.int64()).to_numpy().astype(np.int64)
 

@@ -16,13 +16,14 @@ import hmac
 import io
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import requests
 
 from core import untrusted
+from core.money import BEIJING, fen_from_yuan, yuan_text
 from integrations.couriers.base import (
     Address,
     Booking,
@@ -39,7 +40,6 @@ from integrations.couriers.base import (
 )
 from integrations.payments import http
 
-BEIJING = timezone(timedelta(hours=8))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 API_ORDER_CREATE = "020003"  # 下单取号
@@ -78,7 +78,6 @@ _REASONS: tuple[tuple[str, FailureReason], ...] = (
 _SIGNER = re.compile(r"签收人是?\s*[:：]\s*([^\s,，.。;；!！、【】]+)")
 _FAILURES = frozenset({ShipmentStatus.DELIVERY_FAILED, ShipmentStatus.ON_HOLD})
 _TRACE_FIELDS = ("traceNo", "opCode", "opName", "opTime", "opOrgName", "opDesc")
-_YUAN = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
 BILL_COLUMNS = ("waybillNo", "logisticsOrderNo", "billDate", "freight")
 
 _ACCEPTED = PushAck(200, b'{"success":"true","failmailnums":[],"remark":""}', "application/json")
@@ -100,18 +99,6 @@ def beijing_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("EMS times must be timezone-aware")
     return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def fen(text: str) -> int:
-    """Yuan as EMS writes it (``"12.3"``, ``"12.34"``, ``"12"``) in integer fen."""
-    match = _YUAN.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not an amount of yuan: {text!r}")
-    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
 
 
 class EmsCourier:
@@ -197,7 +184,7 @@ class EmsCourier:
                 FreightLine(
                     waybill_no=row["waybillNo"],
                     order_no=row["logisticsOrderNo"],
-                    amount=fen(row["freight"]),
+                    amount=fen_from_yuan(row["freight"].strip()),
                     date=date.fromisoformat(row["billDate"]),
                 )
                 for row in rows
@@ -280,7 +267,7 @@ def _order(request: BookingRequest) -> dict[str, Any]:
         "sender": _party(request.sender),
         "receiver": _party(request.recipient),
         "cargos": [{"cargoName": request.items}],
-        "insuranceAmount": yuan(request.declared_value),
+        "insuranceAmount": yuan_text(request.declared_value),
         "pushUrl": request.notify_url,
     }
     if request.pickup_from and request.pickup_until:

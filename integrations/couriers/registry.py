@@ -1,12 +1,10 @@
-"""Courier codes to configured couriers, built from the settings at call time."""
+"""Courier codes to couriers, each built from the configuration its caller gives."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
+from integrations.configuration import required
 from integrations.couriers.base import Courier
 from integrations.couriers.ems import EmsCourier
 from integrations.couriers.sf import SfExpressCourier
@@ -16,34 +14,24 @@ class UnknownCourier(ValueError):
     pass
 
 
-def _configured(setting: str, required: tuple[str, ...]) -> dict[str, str]:
-    config = getattr(settings, setting, {})
-    missing = [name for name in required if not config.get(name)]
-    if missing:
-        raise ImproperlyConfigured(f"{setting} lacks {', '.join(missing)}")
-    return {name: config[name] for name in required}
+def _ems(config: Mapping) -> Courier:
+    return EmsCourier(**required(config, ("base_url", "sender_no", "authorization", "secret")))
 
 
-def _ems() -> Courier:
-    return EmsCourier(**_configured("EMS", ("base_url", "sender_no", "authorization", "secret")))
+def _sf(config: Mapping) -> Courier:
+    values = required(config, ("base_url", "partner_id", "checkword", "push_token"))
+    return SfExpressCourier(**values, monthly_card=config.get("monthly_card", ""))
 
 
-def _sf() -> Courier:
-    required = ("base_url", "partner_id", "checkword", "push_token")
-    config = _configured("SF_EXPRESS", required)
-    monthly_card = getattr(settings, "SF_EXPRESS", {}).get("monthly_card", "")
-    return SfExpressCourier(**config, monthly_card=monthly_card)
-
-
-_BUILDERS: dict[str, Callable[[], Courier]] = {
+_BUILDERS: dict[str, Callable[[Mapping], Courier]] = {
     EmsCourier.code: _ems,
     SfExpressCourier.code: _sf,
 }
 COURIER_CODES = tuple(_BUILDERS)
 
 
-def get_courier(code: str) -> Courier:
+def build_courier(code: str, config: Mapping) -> Courier:
     builder = _BUILDERS.get(code)
     if builder is None:
         raise UnknownCourier(f"no courier {code!r}")
-    return builder()
+    return builder(config)

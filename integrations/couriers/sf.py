@@ -18,13 +18,14 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 import requests
 
-from core import untrusted
+from core import money, untrusted
+from core.money import BEIJING
 from integrations.couriers.base import (
     Address,
     Booking,
@@ -41,7 +42,6 @@ from integrations.couriers.base import (
 )
 from integrations.payments import http
 
-BEIJING = timezone(timedelta(hours=8))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_ROUTES_PER_PUSH = 10
 
@@ -85,7 +85,6 @@ _REASON_PHRASES = (
 _SIGNER = re.compile(r"签收人是?\s*[:：]\s*([^\s,，.。;；!！、【】]+)")
 # apiResultCode values after which the call's outcome is unknown and worth retrying.
 _RETRYABLE_API_CODES = frozenset({"A1005", "A1099"})
-_YUAN = re.compile(r"(\d+)(?:\.(\d{1,2}))?")
 _ROUTE_FIELDS = ("mailno", "acceptTime", "opCode")
 # The sandbox's freight bill: a CSV with this header, amounts in yuan.
 BILL_COLUMNS = ("waybill_no", "order_no", "date", "weight_kg", "amount_yuan")
@@ -131,11 +130,10 @@ def signer_for(status: ShipmentStatus, remark: str) -> str:
 
 def fen_from_yuan(text: str) -> int:
     """Yuan with up to two decimals as integer fen, without floats: "23.5" -> 2350."""
-    match = _YUAN.fullmatch(text.strip())
-    if match is None:
-        raise ProviderError(f"not an amount in yuan: {text!r}")
-    whole, decimals = match.groups()
-    return int(whole) * 100 + int((decimals or "").ljust(2, "0"))
+    try:
+        return money.fen_from_yuan(text.strip())
+    except ValueError:
+        raise ProviderError(f"not an amount in yuan: {text!r}") from None
 
 
 def route_event(waybill_no: str, route: Mapping[str, Any]) -> TrackingEvent:
@@ -345,7 +343,7 @@ def _order(request: BookingRequest, monthly_card: str) -> dict[str, Any]:
         order["monthlyCard"] = monthly_card
     if request.declared_value:
         fen = request.declared_value
-        order["serviceList"] = [{"name": "INSURE", "value": f"{fen // 100}.{fen % 100:02d}"}]
+        order["serviceList"] = [{"name": "INSURE", "value": money.yuan_text(fen)}]
     if request.pickup_from:
         order["sendStartTm"] = request.pickup_from.astimezone(BEIJING).strftime(TIME_FORMAT)
     return order

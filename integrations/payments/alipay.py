@@ -14,7 +14,7 @@ import json
 import re
 import zipfile
 from collections.abc import Collection, Iterator, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, NoReturn, TypeGuard
 from urllib.parse import parse_qsl
 
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from core import untrusted
+from core.money import BEIJING, fen_from_yuan, yuan_text
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -47,7 +48,6 @@ from integrations.payments.base import (
 )
 from integrations.statements import StatementInvalid
 
-BEIJING = timezone(timedelta(hours=8))
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SIGN_TYPE = "RSA2"
 CHARSET = "utf-8"
@@ -63,7 +63,6 @@ _STATUSES = {
     "TRADE_FINISHED": TradeStatus.SUCCEEDED,
     "TRADE_CLOSED": TradeStatus.CLOSED,
 }
-_YUAN = re.compile(r"(0|[1-9]\d{0,11})(?:\.(\d{1,2}))?")
 _ACCEPTED = NotificationAck(200, b"success", "text/plain; charset=utf-8")
 _REFUSED = NotificationAck(400, b"fail", "text/plain; charset=utf-8")
 
@@ -408,16 +407,12 @@ def yuan(amount: int) -> str:
     """Fen as Alipay's yuan amount with two decimals: 3000 -> "30.00"."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError("an amount is a whole, non-negative number of fen")
-    return f"{amount // 100}.{amount % 100:02d}"
+    return yuan_text(amount)
 
 
 def fen(value: object) -> int:
     """Alipay's yuan amount ("12.30", "12.3", "12") in fen; more than 2 decimals is refused."""
-    match = _YUAN.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a yuan amount with at most two decimals")
-    whole, decimals = match.groups()
-    return int(whole) * 100 + int((decimals or "").ljust(2, "0"))
+    return fen_from_yuan(value)
 
 
 def beijing_time(moment: datetime) -> str:
@@ -664,7 +659,7 @@ def _bill_frame(fields: dict[str, pa.Array], *, first_line: int) -> pd.DataFrame
     """The canonical columns of the detail lines, every field checked on the way."""
     checks = statements.LineChecks()
     at = statements.value_at
-    kind = fields["业务类型"]
+    kind = pc.utf8_trim_whitespace(fields["业务类型"])  # real bills write "交易\t"
     known = pc.is_in(kind, pa.array(list(BILL_KINDS)))
     checks.check(known, lambda i: f"业务类型 {at(kind, i)} is neither 交易 nor 退款")
     refund = pc.equal(kind, "退款")
@@ -712,8 +707,8 @@ def _check_footer(footer: str, frame: pd.DataFrame, *, first_line: int) -> None:
     expected = {
         "交易合计：": (str(int((~refunds).sum())), "笔"),
         "退款合计：": (str(int(refunds.sum())), "笔"),
-        "商家实收共": (_yuan_text(int(frame["received"][~refunds].sum())), "元"),
-        "商家实收退款共": (_yuan_text(int(frame["received"][refunds].sum())), "元"),
+        "商家实收共": (yuan_text(int(frame["received"][~refunds].sum())), "元"),
+        "商家实收退款共": (yuan_text(int(frame["received"][refunds].sum())), "元"),
     }
     for number, line in enumerate(lines, start=first_line):
         line = line.rstrip("\r")
@@ -725,7 +720,3 @@ def _check_footer(footer: str, frame: pd.DataFrame, *, first_line: int) -> None:
                 raise StatementInvalid(
                     number, f"{label}{found.group(1)}{unit}, the lines add up to {value}{unit}"
                 )
-
-
-def _yuan_text(fen: int) -> str:
-    return f"-{yuan(-fen)}" if fen < 0 else yuan(fen)

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, NoReturn, TypeGuard, TypeVar
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import requests
 
 from core import untrusted
+from core.money import BEIJING
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -45,7 +46,6 @@ from integrations.statements import StatementInvalid
 
 _T = TypeVar("_T")
 
-BEIJING = timezone(timedelta(hours=8))
 PROTOCOL_VERSION = "1.0"
 NOTIFY_TYPE = "trade.status_sync"
 REFUND_NOTIFY_TYPE = "refund.status_sync"

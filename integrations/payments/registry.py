@@ -1,12 +1,10 @@
-"""Channel codes to configured channels, built from the settings at call time."""
+"""Channel codes to channels, each built from the configuration its caller gives."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
+from integrations.configuration import required
 from integrations.payments.alipay import AlipayChannel
 from integrations.payments.base import PaymentChannel
 from integrations.payments.public_platform import PublicPlatformChannel
@@ -18,59 +16,33 @@ class UnknownChannel(ValueError):
     pass
 
 
-def _wechatpay() -> PaymentChannel:
-    config = settings.WECHATPAY
+def _wechatpay(config: Mapping) -> PaymentChannel:
     names = ("mchid", "appid", "merchant_serial_no", "private_key_pem", "apiv3_key")
     names += ("platform_serial_no", "platform_public_key_pem")
-    missing = [name for name in ("base_url", *names) if not config.get(name)]
-    if missing:
-        raise ImproperlyConfigured(f"WECHATPAY lacks {', '.join(missing)}")
-    credentials = WechatPayCredentials(**{name: config[name] for name in names})
-    return WechatPayChannel(base_url=config["base_url"], credentials=credentials)
+    values = required(config, ("base_url", *names))
+    base_url = values.pop("base_url")
+    return WechatPayChannel(base_url=base_url, credentials=WechatPayCredentials(**values))
 
 
-def _public_platform() -> PaymentChannel:
-    config = settings.PUBLIC_PLATFORM
-    required = ("base_url", "app_id", "private_key_pem", "platform_public_key_pem")
-    missing = [name for name in required if not config.get(name)]
-    if missing:
-        raise ImproperlyConfigured(f"PUBLIC_PLATFORM lacks {', '.join(missing)}")
-    return PublicPlatformChannel(
-        base_url=config["base_url"],
-        app_id=config["app_id"],
-        private_key_pem=config["private_key_pem"],
-        platform_public_key_pem=config["platform_public_key_pem"],
-    )
+def _public_platform(config: Mapping) -> PaymentChannel:
+    names = ("base_url", "app_id", "private_key_pem", "platform_public_key_pem")
+    return PublicPlatformChannel(**required(config, names))
 
 
-def _alipay() -> PaymentChannel:
-    config = settings.ALIPAY
-    required = ("base_url", "app_id", "private_key_pem", "alipay_public_key_pem")
-    missing = [name for name in required if not config.get(name)]
-    if missing:
-        raise ImproperlyConfigured(f"ALIPAY lacks {', '.join(missing)}")
-    return AlipayChannel(**{name: config[name] for name in required})
+def _alipay(config: Mapping) -> PaymentChannel:
+    names = ("base_url", "app_id", "private_key_pem", "alipay_public_key_pem")
+    return AlipayChannel(**required(config, names))
 
 
-def _unionpay() -> PaymentChannel:
-    config = settings.UNIONPAY
-    required = (
-        "base_url",
-        "mer_id",
-        "private_key_pem",
-        "certificate_pem",
-        "unionpay_certificate_pem",
-    )
-    missing = [name for name in required if not config.get(name)]
-    if missing:
-        raise ImproperlyConfigured(f"UNIONPAY lacks {', '.join(missing)}")
+def _unionpay(config: Mapping) -> PaymentChannel:
+    names = ("base_url", "mer_id", "private_key_pem", "certificate_pem")
+    names += ("unionpay_certificate_pem",)
     return UnionPayChannel(
-        **{name: config[name] for name in required},
-        file_transfer_url=config.get("file_transfer_url", ""),
+        **required(config, names), file_transfer_url=config.get("file_transfer_url", "")
     )
 
 
-_BUILDERS: dict[str, Callable[[], PaymentChannel]] = {
+_BUILDERS: dict[str, Callable[[Mapping], PaymentChannel]] = {
     WechatPayChannel.code: _wechatpay,
     PublicPlatformChannel.code: _public_platform,
     AlipayChannel.code: _alipay,
@@ -79,8 +51,8 @@ _BUILDERS: dict[str, Callable[[], PaymentChannel]] = {
 CHANNEL_CODES = tuple(_BUILDERS)
 
 
-def get_channel(code: str) -> PaymentChannel:
+def build_channel(code: str, config: Mapping) -> PaymentChannel:
     builder = _BUILDERS.get(code)
     if builder is None:
         raise UnknownChannel(f"no payment channel {code!r}")
-    return builder()
+    return builder(config)

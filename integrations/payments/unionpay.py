@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from core import untrusted
+from core.money import BEIJING
 from integrations import statements
 from integrations.payments import http
 from integrations.payments.base import (
@@ -50,7 +51,6 @@ from integrations.payments.base import (
 from integrations.payments.signing import load_private_key
 from integrations.statements import StatementInvalid
 
-BEIJING = timezone(timedelta(hours=8))
 VERSION = "5.1.0"
 SIGN_METHOD = "01"
 FRONT_PATH = "/gateway/api/frontTransReq.do"

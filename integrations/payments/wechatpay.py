@@ -19,8 +19,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Any, NoReturn, TypeGuard
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core import untrusted
+from core.money import BEIJING, fen_from_yuan
 from integrations import statements
 from integrations.payments import http, signing
 from integrations.payments.base import (
@@ -54,7 +54,6 @@ from integrations.payments.base import (
 )
 from integrations.statements import StatementInvalid
 
-BEIJING = timezone(timedelta(hours=8))
 AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 AEAD_ALGORITHM = "AEAD_AES_256_GCM"
 MAX_CLOCK_SKEW = 300  # seconds between a signature's timestamp and our clock
@@ -201,25 +200,6 @@ def encrypt_resource(apiv3_key: str, plaintext: bytes, *, nonce: str, associated
 
 
 # -- amounts in yuan (bill files only; the JSON API speaks fen) -------------------------
-
-
-_DECIMAL = re.compile(r"-?[0-9]+(?:\.([0-9]+))?")
-
-
-def yuan_to_fen(text: str, *, places: int = 2) -> int:
-    """``"12.30"`` -> 1230. Refuses more than ``places`` decimals and fractions of a fen."""
-    match = _DECIMAL.fullmatch(text)
-    if match is None or len(match.group(1) or "") > places:
-        raise ValueError(f"{text!r} is not an amount in yuan with at most {places} decimals")
-    fen = Decimal(text) * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"{text!r} is not a whole number of fen")
-    return int(fen)
-
-
-def fen_to_yuan(fen: int, *, places: int = 2) -> str:
-    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}{'0' * (places - 2)}"
 
 
 # -- the trade bill ---------------------------------------------------------------------
@@ -506,7 +486,8 @@ def _totals(tail: bytes, *, first_line: int) -> tuple[int, ...]:
             f"the totals line does not have {len(BILL_TOTAL_COLUMNS)} backtick-prefixed fields",
         )
     try:
-        return (_whole_number(fields[0][1:]), *(yuan_to_fen(f[1:]) for f in fields[1:]))
+        amounts = [fen_from_yuan(field[1:], signed=True) for field in fields[1:]]
+        return (_whole_number(fields[0][1:]), *amounts)
     except ValueError as exc:
         raise StatementInvalid(first_line + 1, f"the totals line: {exc}") from exc
 

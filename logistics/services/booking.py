@@ -15,13 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.outside import get_courier
 from integrations.couriers.base import (
     Booking,
     BookingRequest,
     ProviderDeclined,
     ProviderError,
 )
-from integrations.couriers.registry import get_courier
 from logistics import contacts, couriers
 from logistics.models import Shipment, ShipmentStatus
 from logistics.services.status import lock_shipment, shipment_event_emit

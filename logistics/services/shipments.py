@@ -16,8 +16,8 @@ from billing.services import refunds
 from core.audit import audit_record
 from core.errors import IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
+from core.outside import get_courier
 from integrations.couriers.base import Address, ProviderDeclined
-from integrations.couriers.registry import get_courier
 from logistics import contacts, couriers, states
 from logistics.models import (
     Consolidation,

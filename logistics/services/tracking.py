@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from core import pii, untrusted
 from core.audit import audit_record
+from core.outside import get_courier
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
 from integrations.couriers.base import TrackingEvent as CourierEvent
-from integrations.couriers.registry import get_courier
 from logistics import contacts, couriers, states
 from logistics.models import (
     CourierPush,

@@ -1,17 +1,17 @@
 """A sandbox bank: the statements of its accounts, as the service's HTTP interface serves them.
 
-It keeps each account's credits and debits in memory. Tests and operators post entries
-through ``_control/``; ``GET statements/<account>/<date>`` answers the entries booked
-that day as camt.053, or as ``?format=mt940`` (``mt940:<encoding>``) or ``csv:<layout>``
-(a built-in example layout), with the opening balance of everything booked before. A
-date whose day has not ended in Beijing has no statement yet (404
-``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]`` is false or
-``_control/days/<date>/end`` ended that day early, as a bank's early cut-off does.
+It keeps each account's credits and debits (sandboxes.state stores). Tests and operators
+post entries through ``_control/``; ``GET statements/<account>/<date>`` answers the
+entries booked that day as camt.053 (camt053.py), or as ``?format=mt940``
+(``mt940:<encoding>``, mt940.py) or ``csv:<layout>`` (csv_layouts.py), with the opening
+balance of everything booked before. A date whose day has not ended in Beijing has no
+statement yet (404 ``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]``
+is false or ``_control/days/<date>/end`` ended that day early, as a bank's early cut-off
+does. The interface is described in docs/banks.md.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -23,19 +23,24 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.banks.base import BankStatementFormat
-from integrations.banks.camt053 import MAX_REMITTANCE, render_camt053
-from integrations.banks.csv_layout import LAYOUTS, render_csv
-from integrations.banks.http import NOT_READY
-from integrations.banks.mt940 import render_mt940
+from sandboxes.banks import camt053, csv_layouts, mt940
+from sandboxes.state import Store
 
 BEIJING = timezone(timedelta(hours=8))
-MAX_TEXT = 70  # characters of a counterparty's account or name
+NOT_READY = "statement_not_ready"
+# The longest texts an entry may carry: what every format the bank writes can hold.
+LIMITS = {
+    "counterparty_account": camt053.MAX_ACCOUNT,
+    "counterparty_name": 70,
+    "bank_ref": mt940.MAX_REFERENCE,
+    "description": camt053.MAX_REMITTANCE,
+}
+ENTRY_COLUMNS = ["account", "amount", "value_date", "booking_date", *LIMITS, "currency"]
 
 _lock = threading.Lock()
-_entries: dict[str, list[dict[str, Any]]] = {}  # account -> entries in arrival order
-_ended_early: set[date] = set()  # days whose statements are served before the day ends
-_references = itertools.count(1)
+# Every entry in arrival order, by its number ("1", "2", ...); a reset starts again at 1.
+_entries: Store[dict[str, Any]] = Store("bank-entries")
+_ended_early: Store[bool] = Store("bank-days-ended")  # ISO dates served before they end
 
 
 class _Refused(Exception):
@@ -56,12 +61,36 @@ def _config() -> dict:
     return getattr(settings, "SANDBOX_BANKS", {})
 
 
-def _known(account: str) -> bool:
-    """Whether the bank keeps the account; call with the lock held."""
-    return account in _entries or account in _config().get("accounts", ())
+def _account_entries(account: str) -> list[dict[str, Any]]:
+    """The account's entries in arrival order; call with the lock held."""
+    return [entry for entry in _entries.values() if entry["account"] == account]
+
+
+def _known(account: str, entries: list[dict[str, Any]]) -> bool:
+    """Whether the bank keeps the account: configured, or opened by an entry posted to it."""
+    return bool(entries) or account in _config().get("accounts", ())
 
 
 # -- the statement interface ------------------------------------------------------------
+
+
+def _format(name: str) -> tuple[str, str]:
+    """The kind and option of a format name: camt053, mt940[:<encoding>], csv:<layout>."""
+    kind, _, option = name.partition(":")
+    if kind == "camt053" and not option:
+        return kind, option
+    if kind == "mt940":
+        try:
+            "".encode(option or "utf-8")  # a text encoding, not just any codec
+        except LookupError:
+            raise _Refused(400, "invalid_format", f"no encoding {option!r}") from None
+        return kind, option or "utf-8"
+    if kind == "csv" and option in csv_layouts.LAYOUTS:
+        return kind, option
+    if kind == "csv":
+        layouts = ", ".join(csv_layouts.LAYOUTS)
+        raise _Refused(400, "invalid_format", f"no CSV layout {option!r}: {layouts}")
+    raise _Refused(400, "invalid_format", f"no format {name!r}: camt053, mt940 or csv:<layout>")
 
 
 @require_GET
@@ -70,63 +99,41 @@ def statement(request: HttpRequest, account: str, day: str) -> HttpResponse:
         business_date = date.fromisoformat(day)
     except ValueError:
         return _answer(400, "invalid_date", "the date is YYYY-MM-DD")
-    fmt = request.GET.get("format", BankStatementFormat.CAMT053.value)
     try:
-        kind, option = BankStatementFormat.of(fmt)
-    except ValueError:
-        return _answer(400, "invalid_format", f"no format {fmt!r}: camt053, mt940 or csv:<layout>")
-    if kind is BankStatementFormat.CSV and option not in LAYOUTS:
-        return _answer(400, "invalid_format", f"no CSV layout {option!r}: {', '.join(LAYOUTS)}")
+        kind, option = _format(request.GET.get("format", "camt053"))
+    except _Refused as refusal:
+        return _answer(refusal.status, refusal.code, refusal.message)
     if not _day_ended(business_date):
         return _answer(
             404, NOT_READY, f"the statement for {business_date} is made after the day ends"
         )
     with _lock:
-        if not _known(account):
+        kept = _account_entries(account)
+        if not _known(account, kept):
             return _answer(404, "no_such_account", f"no account {account} at this bank")
-        kept = list(_entries.get(account, ()))
-    entries = pd.DataFrame(
-        kept,
-        columns=[
-            "amount",
-            "value_date",
-            "booking_date",
-            "bank_ref",
-            "counterparty_account",
-            "counterparty_name",
-            "description",
-            "currency",
-        ],
-    )
-    entries["booking_date"] = pd.to_datetime(entries["booking_date"])
-    entries["value_date"] = pd.to_datetime(entries["value_date"])
-    day_start = pd.Timestamp(business_date)
-    opening = int(entries.loc[entries["booking_date"] < day_start, "amount"].sum())
-    todays = entries[entries["booking_date"] == day_start]
-    if kind is BankStatementFormat.CAMT053:
-        body = render_camt053(todays, account, business_date, opening_balance=opening)
+    entries = pd.DataFrame(kept, columns=ENTRY_COLUMNS)
+    booked = pd.to_datetime(entries["booking_date"])
+    opening = int(entries.loc[booked < pd.Timestamp(business_date), "amount"].sum())
+    todays = entries[booked == pd.Timestamp(business_date)].reset_index(drop=True)
+    if kind == "camt053":
+        body = camt053.render_camt053(todays, account, business_date, opening_balance=opening)
         return HttpResponse(body, content_type="application/xml; charset=utf-8")
-    if kind is BankStatementFormat.MT940:
-        text = render_mt940(todays, account, business_date, opening_balance=opening).decode("utf-8")
-        encoding = option or "utf-8"
-        try:
-            body = text.encode(encoding, errors="replace")
-        except LookupError:
-            return _answer(400, "invalid_format", f"no encoding {encoding!r}")
-        return HttpResponse(body, content_type=f"text/plain; charset={encoding}")
-    layout = LAYOUTS[option]
+    if kind == "mt940":
+        text = mt940.render_mt940(todays, account, business_date, opening_balance=opening)
+        body = text.decode("utf-8").encode(option, errors="replace")
+        return HttpResponse(body, content_type=f"text/plain; charset={option}")
+    encoding = csv_layouts.LAYOUTS[option].encoding
     return HttpResponse(
-        render_csv(todays, account, business_date, layout),
-        content_type=f"text/csv; charset={layout.encoding}",
+        csv_layouts.render_csv(todays, account, business_date, option),
+        content_type=f"text/csv; charset={encoding}",
     )
 
 
 def _day_ended(business_date: date) -> bool:
     if not _config().get("hold_until_day_ends", True):
         return True
-    with _lock:
-        if business_date in _ended_early:
-            return True
+    if business_date.isoformat() in _ended_early:
+        return True
     return business_date < datetime.now(BEIJING).date()
 
 
@@ -139,24 +146,31 @@ def control_entries(request: HttpRequest, account: str) -> HttpResponse:
     """POST an entry (or {"entries": [...]}) to the account; GET lists its entries."""
     if request.method == "GET":
         with _lock:
-            if not _known(account):
+            kept = _account_entries(account)
+            if not _known(account, kept):
                 return _answer(404, "no_such_account", f"no account {account} at this bank")
-            return _answer(200, "0", "ok", entries=list(_entries.get(account, ())))
+        return _answer(200, "0", "ok", entries=[_shown(entry) for entry in kept])
     try:
         body = json.loads(request.body or b"{}")
         documents = body["entries"] if isinstance(body, dict) and "entries" in body else [body]
         if not isinstance(documents, list):
             raise _Refused(400, "invalid_entry", "entries is a list")
-        entries = [_entry(document) for document in documents]
+        entries = [_entry(account, document) for document in documents]
     except (ValueError, UnicodeDecodeError):
         return _answer(400, "invalid_entry", "the body is not JSON")
     except _Refused as refusal:
         return _answer(refusal.status, refusal.code, refusal.message)
     with _lock:
         for entry in entries:
-            entry["bank_ref"] = entry["bank_ref"] or f"SBX{next(_references):013d}"
-        _entries.setdefault(account, []).extend(entries)
-    return _answer(201, "0", "booked", entries=entries)
+            number = len(_entries) + 1
+            entry["bank_ref"] = entry["bank_ref"] or f"SBX{number:013d}"
+            _entries[str(number)] = entry
+    return _answer(201, "0", "booked", entries=[_shown(entry) for entry in entries])
+
+
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as the control answers show it (the account is in the path)."""
+    return {name: value for name, value in entry.items() if name != "account"}
 
 
 @csrf_exempt
@@ -164,8 +178,8 @@ def control_entries(request: HttpRequest, account: str) -> HttpResponse:
 def control_reset(request: HttpRequest) -> HttpResponse:
     """Forget every entry and early day end (the configured accounts stay, empty)."""
     with _lock:
-        _entries.clear()
-        _ended_early.clear()
+        _entries.reset()
+        _ended_early.reset()
     return _answer(200, "0", "reset")
 
 
@@ -177,12 +191,11 @@ def control_end_day(request: HttpRequest, day: str) -> HttpResponse:
         business_date = date.fromisoformat(day)
     except ValueError:
         return _answer(400, "invalid_date", "the date is YYYY-MM-DD")
-    with _lock:
-        _ended_early.add(business_date)
+    _ended_early[business_date.isoformat()] = True
     return _answer(200, "0", "ended", date=business_date.isoformat())
 
 
-def _entry(document: Any) -> dict[str, Any]:
+def _entry(account: str, document: Any) -> dict[str, Any]:
     """A posted entry, checked: amount (fen, credits positive), value_date, and optionally
     booking_date, counterparty {account, name}, reference, description, currency."""
     if not isinstance(document, dict):
@@ -196,13 +209,11 @@ def _entry(document: Any) -> dict[str, Any]:
     except ValueError:
         raise _Refused(400, "invalid_entry", "value_date and booking_date are YYYY-MM-DD") from None
     counterparty = document.get("counterparty") or {}
+    if not isinstance(counterparty, dict):
+        raise _Refused(400, "invalid_entry", "counterparty is {account, name}")
     texts = {
-        "counterparty_account": counterparty.get("account", "")
-        if isinstance(counterparty, dict)
-        else None,
-        "counterparty_name": counterparty.get("name", "")
-        if isinstance(counterparty, dict)
-        else None,
+        "counterparty_account": counterparty.get("account", ""),
+        "counterparty_name": counterparty.get("name", ""),
         "bank_ref": document.get("reference", ""),
         "description": document.get("description", ""),
         "currency": document.get("currency", "CNY"),
@@ -210,19 +221,11 @@ def _entry(document: Any) -> dict[str, Any]:
     wrong = [name for name, text in texts.items() if not isinstance(text, str)]
     if wrong:
         raise _Refused(400, "invalid_entry", f"not text: {', '.join(wrong)}")
-    too_long = [
-        name
-        for name, limit in (
-            ("counterparty_account", MAX_TEXT),
-            ("counterparty_name", MAX_TEXT),
-            ("bank_ref", 35),
-            ("description", MAX_REMITTANCE),
-        )
-        if len(texts[name]) > limit
-    ]
+    too_long = [name for name, limit in LIMITS.items() if len(texts[name]) > limit]
     if too_long or len(texts["currency"]) != 3:
         raise _Refused(400, "invalid_entry", f"too long: {', '.join(too_long) or 'currency'}")
     return {
+        "account": account,
         "amount": amount,
         "value_date": value_date.isoformat(),
         "booking_date": booking_date.isoformat(),

@@ -1,21 +1,23 @@
-"""A sandbox of the EMS open platform that speaks its protocol (see docs/ems.md).
+"""A sandbox of the EMS open platform: the platform's side of its protocol (wire.py).
 
-It checks each request's sender, authorisation code and dataDigest as the platform does,
-keeps bookings in memory, and serves tracks and a freight bill per date. Tests and
-operators drive a waybill through its life with ``_control/`` scans; each scan is pushed
-to the booking's pushUrl, signed, until acknowledged (retries sped up by
-``SANDBOX_EMS["time_scale"]``), and ``_control/.../push`` pushes a waybill's traces again,
-duplicated and out of order on request.
+It checks each request's sender, authorisation code and message protection as the
+platform does, keeps bookings (sandboxes.state stores), and serves tracks and a freight
+bill per date. Tests and operators drive a waybill through its life with ``_control/``
+scans; each scan is pushed to the booking's pushUrl, signed, until acknowledged (retries
+sped up by ``SANDBOX_EMS["time_scale"]``), and ``_control/.../push`` pushes a waybill's
+traces again, duplicated and out of order on request. See docs/ems.md.
 """
 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
+import re
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -25,13 +27,15 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.couriers import ems
-from integrations.couriers.base import ShipmentStatus
 from sandboxes import common
+from sandboxes.ems import wire
+from sandboxes.state import Store
 
 RETRY_DELAYS = (15, 60, 300, 1800)  # seconds between push retries, in real time
 FREIGHT_FEN = 1800  # the standard parcel rate; insurance adds 1% of the declared value
 _ORDER_FIELDS = ("logisticsOrderNo", "bizProductNo", "sender", "receiver", "pushUrl")
+_YUAN = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?")
+# The operations a scan can record: opCode -> (opName, the opDesc EMS writes by default).
 _OP_NAMES = {
     "203": ("收寄", "已收寄"),
     "306": ("封发", "已封发，发往下一站"),
@@ -47,11 +51,8 @@ _OP_NAMES = {
     "712": ("退回妥投", "退件已妥投，寄件人签收"),
     "713": ("丢失/损毁", "邮件丢失或损毁，已启动赔偿"),
 }
+_HANDED_OVER = "704"  # 妥投: the only scan that names who signed
 _ORGS = ("北京市邮区中心局", "北京航空邮件处理中心", "上海市邮区中心局", "上海浦东揽投部")
-
-_lock = threading.Lock()
-_shipments: dict[str, _Shipment] = {}  # by waybill number
-_waybills: dict[tuple[str, str], str] = {}  # (senderNo, logisticsOrderNo) -> waybill
 
 
 class _Refused(Exception):
@@ -83,7 +84,35 @@ class _Shipment:
         return self.sender_no == sender_no and self.booked_on == bill_date and not self.cancelled
 
     def freight(self) -> int:
-        return FREIGHT_FEN + ems.fen(self.order.get("insuranceAmount") or "0") // 100
+        return FREIGHT_FEN + _fen(str(self.order.get("insuranceAmount") or "0")) // 100
+
+    def encode(self) -> dict[str, Any]:
+        return {**asdict(self), "booked_on": self.booked_on.isoformat()}
+
+    @classmethod
+    def decode(cls, record: dict[str, Any]) -> _Shipment:
+        return cls(
+            **{
+                **record,
+                "booked_on": date.fromisoformat(record["booked_on"]),
+                "pushes": [_Outbox(**outbox) for outbox in record["pushes"]],
+            }
+        )
+
+
+_lock = threading.Lock()
+_shipments: Store[_Shipment] = Store(  # by waybill number
+    "ems-shipments", encode=_Shipment.encode, decode=_Shipment.decode
+)
+_waybills: Store[str] = Store("ems-waybills")  # "<senderNo>:<logisticsOrderNo>" -> waybill
+
+
+def _fen(yuan: str) -> int:
+    """Yuan with at most two decimals ("123.4") as fen; ValueError for anything else."""
+    match = _YUAN.fullmatch(yuan)
+    if match is None:
+        raise ValueError(f"not an amount in yuan: {yuan!r}")
+    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
 
 
 def _config() -> dict[str, Any]:
@@ -91,15 +120,22 @@ def _config() -> dict[str, Any]:
 
 
 def _now() -> datetime:
-    return datetime.now(ems.BEIJING)
+    return datetime.now(wire.BEIJING)
 
 
-def _answer(body: dict[str, Any]) -> JsonResponse:
-    return JsonResponse({"retCode": ems.SUCCESS_CODE, "retMsg": "成功", "retBody": body})
+def _answer(body: Any) -> JsonResponse:
+    return JsonResponse(wire.answer(body))
 
 
 def _refusal(code: str, message: str) -> JsonResponse:
-    return JsonResponse({"retCode": code, "retMsg": message, "retBody": None})
+    return JsonResponse(wire.refusal(code, message))
+
+
+def _keep(shipment: _Shipment) -> None:
+    """Store a shipment changed in place, unless a reset forgot it meanwhile."""
+    with _lock:
+        if _shipments.get(shipment.waybill_no) is shipment:
+            _shipments[shipment.waybill_no] = shipment
 
 
 # -- the open API -----------------------------------------------------------------------
@@ -108,14 +144,16 @@ def _refusal(code: str, message: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def api_open(request: HttpRequest) -> HttpResponse:
-    """One call of the open API: check the caller and the digest, then run the apiCode."""
+    """One call of the open API: check the caller and the message, then run the apiCode."""
     form = request.POST
     sender = _config()["senders"].get(form.get("senderNo", ""))
-    content, given = form.get("logitcsInterface", ""), form.get("dataDigest", "")
-    if sender is None or form.get("authorization") != sender["authorization"]:
+    given = form.get("authorization", "")
+    if sender is None or not hmac.compare_digest(given.encode(), sender["authorization"].encode()):
         return _refusal("B00001", "senderNo or authorization is not valid")
-    if not ems.verify_digest(content, sender["secret"], given):
-        return _refusal("B00002", "dataDigest does not verify")
+    try:
+        content = _message(form.get("logitcsInterface", ""), form.get("dataDigest", ""), sender)
+    except wire.Unsealed as exc:
+        return _refusal("B00002", str(exc))
     handler = _HANDLERS.get(form.get("apiCode", ""))
     if handler is None:
         return _refusal("B00003", "unknown apiCode")
@@ -130,11 +168,25 @@ def api_open(request: HttpRequest) -> HttpResponse:
         return _refusal(refused.code, refused.message)
 
 
+def _message(content: str, given_digest: str, sender: dict[str, str]) -> str:
+    """The business message: sealed with SM4 as the platform specifies, or in clear under
+    the dataDigest the project's adapter sends (docs/ems.md)."""
+    if content.startswith(wire.SM4_PREFIX):
+        return wire.unseal(content, sender["secret"])
+    if not wire.digest_matches(content, sender["secret"], given_digest):
+        raise wire.Unsealed("dataDigest does not verify")
+    return content
+
+
 def _order_create(request: HttpRequest, sender_no: str, order: dict[str, Any]) -> JsonResponse:
     missing = [name for name in _ORDER_FIELDS if not order.get(name)]
     if missing:
         raise _Refused("B00004", f"missing: {', '.join(missing)}")
-    key = (sender_no, order["logisticsOrderNo"])
+    try:
+        _fen(str(order.get("insuranceAmount") or "0"))
+    except ValueError as exc:
+        raise _Refused("B00004", "insuranceAmount is yuan with at most two decimals") from exc
+    key = f"{sender_no}:{order['logisticsOrderNo']}"
     with _lock:
         waybill_no = _waybills.get(key)
         if waybill_no is None:
@@ -159,6 +211,7 @@ def _order_cancel(request: HttpRequest, sender_no: str, message: dict[str, Any])
         if shipment.traces:
             raise _Refused("B00011", "邮件已收寄，不能取消")
         shipment.cancelled = True
+        _shipments[shipment.waybill_no] = shipment
     return _answer({"logisticsOrderNo": message["logisticsOrderNo"], "cancelled": True})
 
 
@@ -175,7 +228,7 @@ def _freight_bill(request: HttpRequest, sender_no: str, message: dict[str, Any])
         raise _Refused("B00004", "billDate must be yyyy-MM-dd") from exc
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(ems.BILL_COLUMNS)
+    writer.writerow(wire.BILL_COLUMNS)
     with _lock:
         for shipment in _shipments.values():
             if shipment.billed(sender_no, bill_date):
@@ -186,10 +239,10 @@ def _freight_bill(request: HttpRequest, sender_no: str, message: dict[str, Any])
 
 
 _HANDLERS = {
-    ems.API_ORDER_CREATE: _order_create,
-    ems.API_ORDER_CANCEL: _order_cancel,
-    ems.API_TRACK_QUERY: _track_query,
-    ems.API_FREIGHT_BILL: _freight_bill,
+    wire.ORDER_CREATE: _order_create,
+    wire.ORDER_CANCEL: _order_cancel,
+    wire.TRACK_QUERY: _track_query,
+    wire.FREIGHT_BILL: _freight_bill,
 }
 
 
@@ -213,14 +266,8 @@ def label(request: HttpRequest, waybill_no: str) -> HttpResponse:
 
 
 def _push_form(shipment: _Shipment, trace: dict[str, str]) -> dict[str, str]:
-    secret = _config()["senders"][shipment.sender_no]["secret"]
-    content = json.dumps({"traces": [trace]}, ensure_ascii=False, separators=(",", ":"))
-    return {
-        "logistics_interface": content,
-        "data_digest": ems.digest(content, secret),
-        "msg_type": "TRACEPUSH",
-        "ecCompanyId": shipment.sender_no,
-    }
+    key = _config()["senders"][shipment.sender_no]["secret"]
+    return wire.trace_push(trace, shipment.sender_no, key)
 
 
 def _deliver(shipment: _Shipment, outbox: _Outbox, form: dict[str, str], trigger: str) -> dict:
@@ -232,27 +279,23 @@ def _deliver(shipment: _Shipment, outbox: _Outbox, form: dict[str, str], trigger
         trigger=trigger,
         status_code=status_code,
         error=error,
-        acknowledged=status_code == 200 and _is_acknowledgement(body),
+        acknowledged=status_code == 200 and wire.push_acknowledged(body),
     )
-
-
-def _is_acknowledgement(body: str) -> bool:
-    try:
-        return json.loads(body).get("success") == "true"
-    except (ValueError, AttributeError):
-        return False
 
 
 def _push_until_acknowledged(shipment: _Shipment, trace: dict[str, str]) -> None:
     outbox, form = _Outbox(), _push_form(shipment, trace)
     with _lock:
         shipment.pushes.append(outbox)
+    _keep(shipment)
+
+    def deliver() -> dict:
+        attempt = _deliver(shipment, outbox, form, "schedule")
+        _keep(shipment)
+        return attempt
+
     common.notify_until_acknowledged(
-        _lock,
-        outbox,
-        lambda: _deliver(shipment, outbox, form, "schedule"),
-        RETRY_DELAYS,
-        common.time_scale("SANDBOX_EMS"),
+        _lock, outbox, deliver, RETRY_DELAYS, common.time_scale("SANDBOX_EMS")
     )
 
 
@@ -284,7 +327,7 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
     if signer is not None:
         if not isinstance(signer, str) or not signer:
             return JsonResponse({"error": "signer is a non-empty string"}, status=400)
-        if ems.STATUSES[op_code] is not ShipmentStatus.DELIVERED:
+        if op_code != _HANDED_OVER:
             return JsonResponse({"error": "signer only on a delivered (704) scan"}, status=400)
         op_desc = f"{body.get('opDesc') or '已妥投'}，签收人：{signer}"
     with _lock:
@@ -296,12 +339,13 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
             "traceNo": waybill_no,
             "opCode": op_code,
             "opName": op_name,
-            "opTime": _now().strftime(ems.TIME_FORMAT),
+            "opTime": _now().strftime(wire.TIME_FORMAT),
             "opOrgCode": f"1000{org:02d}",
             "opOrgName": _ORGS[org],
             "opDesc": op_desc,
         }
         shipment.traces.append(trace)
+        _shipments[waybill_no] = shipment
     threading.Thread(
         target=_push_until_acknowledged,
         args=(shipment, trace),

@@ -1,15 +1,17 @@
 """A sandbox of the unified public payment platform: the platform's side of the protocol.
 
 It checks each gateway request's app, signature, timestamp and nonce as the platform
-does, keeps trades and refunds in memory, serves a cashier page at each trade's
-``pay_url``, settles refunds shortly after they are asked for, serves daily bills, and
-sends signed notifications on the platform's retry schedule (sped up by
-``SANDBOX_PUBLIC_PLATFORM["time_scale"]``). Tests and operators drive it through the
-``_control/`` endpoints. The protocol is described in docs/public_platform.md.
+does, keeps trades and refunds in journalled stores (sandboxes.state), serves a cashier
+page at each trade's ``pay_url``, settles refunds shortly after they are asked for,
+serves daily bills, and sends signed notifications on the platform's retry schedule
+(sped up by ``SANDBOX_PUBLIC_PLATFORM["time_scale"]``). Tests and operators drive it
+through the ``_control/`` endpoints. The protocol is described in
+docs/public_platform.md; its wire format is in ``wire``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -18,8 +20,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -33,11 +35,11 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.payments import signing
-from integrations.payments.public_platform import BILL_COLUMNS, BILL_TOTAL
 from sandboxes import common
+from sandboxes.public_platform import wire
+from sandboxes.public_platform.wire import BEIJING
+from sandboxes.state import Store
 
-BEIJING = timezone(timedelta(hours=8))
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Seconds between one notification try and the next, after the first try.
 RETRY_DELAYS = (15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
@@ -126,12 +128,63 @@ class _Trade:
         }
 
 
-_lock = threading.Lock()
-_trades: dict[str, _Trade] = {}  # by out_trade_no
-_out_trade_nos: dict[str, str] = {}  # trade_no -> out_trade_no
-_refunds: dict[str, _Refund] = {}  # by out_refund_no
-_bills: dict[str, tuple[datetime, bytes]] = {}  # download token -> (expiry, CSV)
-_nonces: dict[tuple[str, str], datetime] = {}  # (app_id, nonce) -> when it may be forgotten
+def _encode_trade(trade: _Trade) -> dict[str, Any]:
+    return {**asdict(trade), "expires_at": trade.expires_at.isoformat()}
+
+
+def _decode_trade(record: dict[str, Any]) -> _Trade:
+    refunds = [
+        _Refund(**{**refund, "outbox": _Outbox(**refund["outbox"])}) for refund in record["refunds"]
+    ]
+    return _Trade(
+        **{
+            **record,
+            "expires_at": datetime.fromisoformat(record["expires_at"]),
+            "outbox": _Outbox(**record["outbox"]),
+            "refunds": refunds,
+        }
+    )
+
+
+def _encode_bill(bill: tuple[datetime, bytes]) -> dict[str, str]:
+    until, content = bill
+    return {"until": until.isoformat(), "content": base64.b64encode(content).decode("ascii")}
+
+
+def _decode_bill(record: dict[str, str]) -> tuple[datetime, bytes]:
+    return datetime.fromisoformat(record["until"]), base64.b64decode(record["content"])
+
+
+# Trades by out_trade_no, each holding its refunds.
+_trades: Store[_Trade] = Store("public-platform-trades", encode=_encode_trade, decode=_decode_trade)
+# Bill downloads by token: until when the link works, and the CSV it serves.
+_bills: Store[tuple[datetime, bytes]] = Store(
+    "public-platform-bills", encode=_encode_bill, decode=_decode_bill
+)
+# Nonces seen, by app and nonce: until when a request could still carry it.
+_nonces: Store[datetime] = Store(
+    "public-platform-nonces", encode=datetime.isoformat, decode=datetime.fromisoformat
+)
+_lock = _trades.lock  # held across every read-modify-store of the three
+
+
+def _save(trade: _Trade) -> None:
+    """Journal a trade (or one of its refunds) changed in place, unless the sandbox was
+    reset meanwhile."""
+    with _lock:
+        if _trades.get(trade.params["out_trade_no"]) is trade:
+            _trades[trade.params["out_trade_no"]] = trade
+
+
+def _trade_numbered(trade_no: str) -> _Trade | None:
+    """The trade with this platform trade number; hold the lock."""
+    return next((trade for trade in _trades.values() if trade.trade_no == trade_no), None)
+
+
+def _refund_numbered(out_refund_no: str) -> _Refund | None:
+    """The refund with this merchant refund number, of any trade; hold the lock."""
+    refunds = (refund for trade in _trades.values() for refund in trade.refunds)
+    return next((r for r in refunds if r.params["out_refund_no"] == out_refund_no), None)
 
 
 def _is_http_url(value: object) -> bool:
@@ -192,7 +245,7 @@ def _now() -> datetime:
 
 
 def _platform_key() -> rsa.RSAPrivateKey:
-    return signing.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
+    return wire.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
 
 
 # -- the gateway ------------------------------------------------------------------------
@@ -211,36 +264,39 @@ def gateway(request: HttpRequest, group: str, action: str) -> JsonResponse:
     except _Refused as refusal:
         answer = {"code": refusal.code, "message": refusal.message, "data": None}
     return JsonResponse(
-        signing.signed(answer, _platform_key()), json_dumps_params={"ensure_ascii": False}
+        wire.signed(answer, _platform_key()), json_dumps_params={"ensure_ascii": False}
     )
 
 
 def _authenticate(request: HttpRequest, method: str) -> tuple[str, dict[str, Any]]:
     """The verified app_id and biz_content of a request, checked in the platform's order."""
     try:
-        envelope = signing.loads_object(request.body)
-    except signing.MalformedJson as exc:
+        envelope = wire.parse_message(request.body)
+    except common.MalformedJson as exc:
         raise _Refused("INVALID_PARAMETER", str(exc)) from exc
     app_id = envelope.get("app_id")
     merchant_keys = settings.SANDBOX_PUBLIC_PLATFORM["merchant_public_keys"]
     if not isinstance(app_id, str) or app_id not in merchant_keys:
         raise _Refused("INVALID_APP_ID", "unknown app_id")
-    if not signing.verify(envelope, signing.load_public_key(merchant_keys[app_id])):
+    if not wire.verify(envelope, wire.load_public_key(merchant_keys[app_id])):
         raise _Refused("INVALID_SIGNATURE", "the request's signature does not verify")
-    if envelope.get("method") != method or envelope.get("version") != "1.0":
-        raise _Refused("INVALID_PARAMETER", f"this endpoint takes method {method}, version 1.0")
+    if envelope.get("method") != method or envelope.get("version") != wire.VERSION:
+        raise _Refused(
+            "INVALID_PARAMETER", f"this endpoint takes method {method}, version {wire.VERSION}"
+        )
     now, timestamp = _now(), _parse_time(envelope.get("timestamp"))
     if timestamp is None or abs(now - timestamp) > MAX_CLOCK_SKEW:
         raise _Refused("INVALID_TIMESTAMP", "timestamp is missing or more than 5 minutes off")
     nonce, biz = envelope.get("nonce"), envelope.get("biz_content")
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not isinstance(biz, dict):
         raise _Refused("INVALID_PARAMETER", "nonce (16-64 characters) or biz_content missing")
+    seen = json.dumps([app_id, nonce], ensure_ascii=False)
     with _lock:
         for key in [key for key, until in _nonces.items() if until < now]:
             del _nonces[key]
-        if (app_id, nonce) in _nonces:
+        if seen in _nonces:
             raise _Refused("NONCE_USED", "this nonce was already used")
-        _nonces[app_id, nonce] = timestamp + MAX_CLOCK_SKEW
+        _nonces[seen] = timestamp + MAX_CLOCK_SKEW
     return app_id, biz
 
 
@@ -274,7 +330,6 @@ def _create(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
             expires_at=expires_at,
         )
         _trades[trade.params["out_trade_no"]] = trade
-        _out_trade_nos[trade.trade_no] = trade.params["out_trade_no"]
         return _trade_view(request, trade, now)
 
 
@@ -293,6 +348,7 @@ def _close(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, 
             raise _Refused("TRADE_HAS_SUCCESS", "the trade is paid and cannot be closed")
         if trade.status == "WAIT_PAY":
             trade.status = "CLOSED"
+            _save(trade)
         return _trade_view(request, trade, now)
 
 
@@ -300,7 +356,7 @@ def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
     params = _params(biz, _REFUND_FIELDS, reason="")
     with _lock:
         trade = _merchant_trade(app_id, params)
-        refund = _refunds.get(params["out_refund_no"])
+        refund = _refund_numbered(params["out_refund_no"])
         if refund is not None:
             if refund.app_id != app_id or refund.params != params:
                 raise _Refused("OUT_REFUND_NO_USED", "out_refund_no was used with other parameters")
@@ -319,11 +375,11 @@ def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
         )
         trade.fail_next_refund = False
         trade.refunds.append(refund)
-        _refunds[params["out_refund_no"]] = refund
+        _save(trade)
         answer = refund.view()
     threading.Thread(
         target=_settle_refund_later,
-        args=(refund, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
+        args=(trade, refund, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
         name=f"public-platform-refund-{refund.refund_no}",
         daemon=True,
     ).start()
@@ -333,7 +389,7 @@ def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
 def _refund_query(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str, Any]:
     params = _params(biz, _REFUND_QUERY_FIELDS)
     with _lock:
-        refund = _refunds.get(params["out_refund_no"])
+        refund = _refund_numbered(params["out_refund_no"])
         if (
             refund is None
             or refund.app_id != app_id
@@ -385,6 +441,7 @@ def _merchant_trade(app_id: str, biz: dict[str, Any]) -> _Trade:
 def _expire_if_due(trade: _Trade, now: datetime) -> None:
     if trade.status == "WAIT_PAY" and now >= trade.expires_at:
         trade.status = "CLOSED"
+        _save(trade)
 
 
 def _trade_view(request: HttpRequest, trade: _Trade, now: datetime) -> dict[str, Any]:
@@ -437,6 +494,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
                 status=409,
             )
         _settle(trade, paid=result == "success", now=_now())
+        _save(trade)
         answer = {
             "out_trade_no": trade.params["out_trade_no"],
             "trade_no": trade.trade_no,
@@ -447,7 +505,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
     if notify:
         threading.Thread(
             target=_notify_until_acknowledged,
-            args=(trade, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
+            args=(trade, trade, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
             name=f"public-platform-notify-{trade_no}",
             daemon=True,
         ).start()
@@ -456,7 +514,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
 
 def _cashier_trade(trade_no: str) -> _Trade:
     """The trade behind a cashier URL, closed first if it has expired; hold the lock."""
-    trade = _trades.get(_out_trade_nos.get(trade_no, ""))
+    trade = _trade_numbered(trade_no)
     if trade is None:
         raise Http404("no such trade")
     _expire_if_due(trade, _now())
@@ -501,7 +559,8 @@ def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
 def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every trade it holds, newest first, with its cashier."""
     with _lock:
-        trades = list(_trades.values())[::-1]
+        trades = list(_trades.values())
+    trades.reverse()
     return common.trades_page(
         "统一公共支付平台（沙箱）交易",
         ("商户订单号", "缴款码", "金额", "状态"),
@@ -525,7 +584,8 @@ _BILL_EXTRA_COLUMNS = ("out_trade_no", "payment_code", "department_code")
 
 
 def _bill(app_id: str, bill_date: date) -> bytes:
-    """The app's bill of a date as UTF-8 CSV; call with the lock held."""
+    """The app's bill of a date as UTF-8 CSV (docs/public_platform.md, "The daily bill");
+    call with the lock held."""
     return render_statement(_bill_rows(app_id, bill_date))
 
 
@@ -570,7 +630,8 @@ def _bill_rows(app_id: str, bill_date: date) -> pd.DataFrame:
 
 
 def render_statement(rows: pd.DataFrame) -> bytes:
-    """The platform's daily bill for a TRANSACTION_COLUMNS frame, in the frame's order.
+    """The platform's daily bill for a frame of bill lines (common.BILL_LINE_COLUMNS), in
+    the frame's order.
 
     ``line_no`` is not read. Columns beyond the canonical ones fill what the frame does
     not hold: ``out_trade_no`` (a refund's trade; empty when absent), ``payment_code``
@@ -594,10 +655,11 @@ def render_statement(rows: pd.DataFrame) -> bytes:
             pc.utf8_slice_codeunits(stamp, 0, 10), "T", pc.utf8_slice_codeunits(stamp, 11)
         ),
     ]
-    total = f"{BILL_TOTAL},{len(rows)},{amount[~is_refund].sum()},{amount[is_refund].sum()}\n"
+    payments, refunds = amount[~is_refund].sum(), amount[is_refund].sum()
+    total = f"{wire.BILL_TOTAL},{len(rows)},{payments},{refunds}\n"
     return b"".join(
         (
-            f"{','.join(BILL_COLUMNS)}\n".encode(),
+            f"{','.join(wire.BILL_COLUMNS)}\n".encode(),
             common.lines_of(fields, ",", end="+08:00\n"),
             total.encode(),
         )
@@ -628,7 +690,7 @@ def bill(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _settle_refund_later(
-    refund: _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
+    trade: _Trade, refund: _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
     time.sleep(REFUND_SETTLE_DELAY / time_scale)
     with _lock:
@@ -637,28 +699,30 @@ def _settle_refund_later(
         else:
             refund.status, refund.refund_time = "SUCCESS", _now().isoformat(timespec="seconds")
         refund.outbox.notify_id = uuid.uuid4().hex
-    _notify_until_acknowledged(refund, platform_key, time_scale)
+        _save(trade)
+    _notify_until_acknowledged(trade, refund, platform_key, time_scale)
 
 
 def _notify_until_acknowledged(
-    subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
+    trade: _Trade, subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
 ) -> None:
+    """Notify the trade's payment (``subject`` the trade) or one of its refunds."""
     common.notify_until_acknowledged(
         _lock,
         subject.outbox,
-        lambda: _deliver(subject, platform_key, trigger="schedule")[0],
+        lambda: _deliver(trade, subject, platform_key, trigger="schedule")[0],
         RETRY_DELAYS,
         time_scale,
     )
 
 
 def _deliver(
-    subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, *, trigger: str
+    trade: _Trade, subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, *, trigger: str
 ) -> tuple[dict[str, Any], str]:
     """POST the notification once; return the logged try and the service's answer."""
     now = _now()
     with _lock:
-        notification = signing.signed(subject.notification(now), platform_key)
+        notification = wire.signed(subject.notification(now), platform_key)
         notify_url = subject.params["notify_url"]
     status_code, body, error = common.post_notification(
         notify_url,
@@ -674,6 +738,7 @@ def _deliver(
         error=error,
         acknowledged=status_code == 200 and _is_acknowledgement(body),
     )
+    _save(trade)
     return attempt, body
 
 
@@ -713,7 +778,7 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     trade = _trade_or_404(out_trade_no)
     if not trade.outbox.notify_id:
         return common.no_notification("the trade has not been paid or failed yet")
-    return common.delivery_answer(*_deliver(trade, _platform_key(), trigger="control"))
+    return common.delivery_answer(*_deliver(trade, trade, _platform_key(), trigger="control"))
 
 
 @require_GET
@@ -731,6 +796,7 @@ def control_fail_next_refund(request: HttpRequest, out_trade_no: str) -> JsonRes
     trade = _trade_or_404(out_trade_no)
     with _lock:
         trade.fail_next_refund = True
+        _save(trade)
     return JsonResponse({"out_trade_no": out_trade_no, "fail_next_refund": True})
 
 

@@ -1,9 +1,10 @@
 """A sandbox revenue-collection system: the receiver's side of docs/revenue_push.md.
 
 Mounted once per system code at ``/sandbox/revenue/<code>/``. It verifies each request's
-signature with the secret in ``SANDBOX_REVENUE["systems"][code]``, keeps records in
-memory by record id (a repeated push answers the first receipt), and serves the daily
-record file. Tests and operators drive it through ``_control/``.
+signature (wire.py) with the secret in ``SANDBOX_REVENUE["systems"][code]``, keeps
+records by record id (a repeated push answers the first receipt), and serves the daily
+record file. Its records, modes and recent nonces are sandboxes.state stores. Tests and
+operators drive it through ``_control/``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,8 +26,8 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.revenue import signing
-from integrations.revenue.http_json import DAILY_COLUMNS
+from sandboxes.revenue import wire
+from sandboxes.state import Store
 
 BEIJING = timezone(timedelta(hours=8))
 MAX_CLOCK_SKEW = 300  # seconds
@@ -34,19 +36,25 @@ REQUIRED_FIELDS = ("record_id", "kind", "sequence", "payment_code", "department_
 
 @dataclass
 class _Record:
+    system_code: str
     document: dict[str, Any]
     received_at: datetime
     receipt_no: str = ""
     push_count: int = 1
 
+    def encode(self) -> dict[str, Any]:
+        return {**asdict(self), "received_at": self.received_at.isoformat()}
+
+    @classmethod
+    def decode(cls, record: dict[str, Any]) -> _Record:
+        return cls(**{**record, "received_at": datetime.fromisoformat(record["received_at"])})
+
 
 @dataclass
-class _System:
+class _Mode:
     mode: str = "up"  # up, down (HTTP 503) or slow (sleep delay_ms, then answer)
     delay_ms: int = 0
     deferred_receipts: bool = False  # answer without receipt_no; issue it on the first query
-    records: dict[str, _Record] = field(default_factory=dict)  # in arrival order
-    nonces: dict[str, float] = field(default_factory=dict)  # nonce -> when it may be forgotten
 
 
 class _Refused(Exception):
@@ -56,14 +64,15 @@ class _Refused(Exception):
 
 
 _lock = threading.Lock()
-_systems: dict[str, _System] = {}
+_modes: Store[_Mode] = Store("revenue-modes", encode=asdict, decode=lambda r: _Mode(**r))
+# "<system code>/<record_id>" -> the record, in arrival order.
+_records: Store[_Record] = Store("revenue-records", encode=_Record.encode, decode=_Record.decode)
+_nonces: Store[float] = Store("revenue-nonces")  # "<system code>/<nonce>" -> when to forget it
 
 
-def _system(code: str) -> _System:
-    """The sandbox state of a configured system; call with the lock held."""
+def _known(code: str) -> None:
     if code not in settings.SANDBOX_REVENUE["systems"]:
         raise _Refused(404, "404", f"no revenue system {code!r} in this sandbox")
-    return _systems.setdefault(code, _System())
 
 
 def _answer(status: int, code: str, message: str, **data: Any) -> JsonResponse:
@@ -74,19 +83,20 @@ def _answer(status: int, code: str, message: str, **data: Any) -> JsonResponse:
     )
 
 
-def _serve(request: HttpRequest, system_code: str, handler) -> HttpResponse:
+def _serve(
+    request: HttpRequest, system_code: str, handler: Callable[[str], HttpResponse]
+) -> HttpResponse:
     """Apply the system's mode, check the signature, then run ``handler`` under the lock."""
     try:
-        with _lock:
-            state = _system(system_code)
-            mode, delay_ms = state.mode, state.delay_ms
-        if mode == "down":
+        _known(system_code)
+        mode = _modes.get(system_code, _Mode())
+        if mode.mode == "down":
             return _planned_outage()
-        if mode == "slow":
-            time.sleep(delay_ms / 1000)
+        if mode.mode == "slow":
+            time.sleep(mode.delay_ms / 1000)
         _authenticate(request, system_code)
         with _lock:
-            return handler(_system(system_code))
+            return handler(system_code)
     except _Refused as refusal:
         return _answer(refusal.status, refusal.code, refusal.message)
 
@@ -106,37 +116,38 @@ def _planned_outage() -> JsonResponse:
 
 def _authenticate(request: HttpRequest, system_code: str) -> None:
     headers = request.headers
-    app_key = headers.get(signing.APP_KEY_HEADER, "")
-    timestamp, nonce = (
-        headers.get(signing.TIMESTAMP_HEADER, ""),
-        headers.get(signing.NONCE_HEADER, ""),
-    )
-    signature = headers.get(signing.SIGNATURE_HEADER, "")
-    if headers.get(signing.METHOD_HEADER) != signing.METHOD or not (app_key and signature):
+    app_key, signature = headers.get(wire.APP_KEY, ""), headers.get(wire.SIGNATURE, "")
+    timestamp, nonce = headers.get(wire.TIMESTAMP, ""), headers.get(wire.NONCE, "")
+    if headers.get(wire.METHOD) != wire.SIGNATURE_METHOD or not (app_key and signature):
         raise _Refused(401, "1002", "missing app key, signature or signature method")
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
         raise _Refused(401, "1003", "timestamp is missing or more than 5 minutes off")
     if not 16 <= len(nonce) <= 64:
         raise _Refused(401, "1004", "nonce must be 16-64 characters")
-    text = signing.string_to_sign(
+    text = wire.string_to_sign(
         http_method=request.method or "",
         path=request.path,
-        query={key: request.GET[key] for key in request.GET},
+        query=[(key, value) for key, values in request.GET.lists() for value in values],
         app_key=app_key,
         timestamp=timestamp,
         nonce=nonce,
         body=request.body,
     )
-    if not signing.matches(settings.SANDBOX_REVENUE["systems"][system_code], text, signature):
+    secret = settings.SANDBOX_REVENUE["systems"][system_code]
+    if not wire.signature_matches(secret, text, signature):
         raise _Refused(401, "1001", "the signature does not verify")
-    now = time.time()
+    now, used = time.time(), f"{system_code}/{nonce}"
     with _lock:
-        nonces = _system(system_code).nonces
-        for used in [used for used, until in nonces.items() if until < now]:
-            del nonces[used]
-        if nonce in nonces:
+        for key in [key for key, until in _nonces.items() if until < now]:
+            del _nonces[key]
+        if used in _nonces:
             raise _Refused(401, "1005", "this nonce was already used")
-        nonces[nonce] = now + 2 * MAX_CLOCK_SKEW
+        _nonces[used] = now + 2 * MAX_CLOCK_SKEW
+
+
+def _system_records(system_code: str) -> list[_Record]:
+    """The system's records in arrival order; call with the lock held."""
+    return [record for record in _records.values() if record.system_code == system_code]
 
 
 # -- the protocol -----------------------------------------------------------------------
@@ -145,17 +156,19 @@ def _authenticate(request: HttpRequest, system_code: str) -> None:
 @csrf_exempt
 @require_POST
 def push(request: HttpRequest, system_code: str) -> HttpResponse:
-    def store(state: _System) -> HttpResponse:
+    def store(system_code: str) -> HttpResponse:
         document = _document(request.body)
-        record = state.records.get(document["record_id"])
+        key = f"{system_code}/{document['record_id']}"
+        record = _records.get(key)
         if record is None:
-            record = _Record(document=document, received_at=datetime.now(BEIJING))
-            record.receipt_no = "" if state.deferred_receipts else _receipt_no()
-            state.records[document["record_id"]] = record
+            record = _Record(system_code, document, datetime.now(BEIJING))
+            deferred = _modes.get(system_code, _Mode()).deferred_receipts
+            record.receipt_no = "" if deferred else _receipt_no()
         elif record.document != document:
             raise _Refused(409, "1009", "record_id was used with other content")
         else:
             record.push_count += 1
+        _records[key] = record
         return _record_answer(record)
 
     return _serve(request, system_code, store)
@@ -163,11 +176,14 @@ def push(request: HttpRequest, system_code: str) -> HttpResponse:
 
 @require_GET
 def record_status(request: HttpRequest, system_code: str, record_id: str) -> HttpResponse:
-    def look_up(state: _System) -> HttpResponse:
-        record = state.records.get(record_id)
+    def look_up(system_code: str) -> HttpResponse:
+        key = f"{system_code}/{record_id}"
+        record = _records.get(key)
         if record is None:
             return _answer(404, "404", "no such record")
-        record.receipt_no = record.receipt_no or _receipt_no()
+        if not record.receipt_no:
+            record.receipt_no = _receipt_no()
+            _records[key] = record
         return _record_answer(record)
 
     return _serve(request, system_code, look_up)
@@ -180,16 +196,16 @@ def daily_records(request: HttpRequest, system_code: str) -> HttpResponse:
     except ValueError:
         return _answer(400, "1006", "date must be YYYY-MM-DD")
 
-    def daily_file(state: _System) -> HttpResponse:
+    def daily_file(system_code: str) -> HttpResponse:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(DAILY_COLUMNS)
-        for record_id, record in state.records.items():
+        writer.writerow(wire.DAILY_COLUMNS)
+        for record in _system_records(system_code):
             if record.received_at.date() == day:
                 document = record.document
                 writer.writerow(
                     (
-                        record_id,
+                        document["record_id"],
                         document["payment_code"],
                         document["department_code"],
                         document["total_fen"],
@@ -251,12 +267,13 @@ def control_mode(request: HttpRequest, system_code: str) -> HttpResponse:
     if mode not in ("up", "down", "slow") or delay_ms < 0:
         return _answer(400, "1006", "mode is up, down or slow; delay_ms is not negative")
     try:
-        with _lock:
-            state = _system(system_code)
-            state.mode, state.delay_ms = mode, delay_ms
-            state.deferred_receipts = bool(body.get("deferred_receipts", state.deferred_receipts))
+        _known(system_code)
     except _Refused as refusal:
         return _answer(refusal.status, refusal.code, refusal.message)
+    with _lock:
+        deferred = _modes.get(system_code, _Mode()).deferred_receipts
+        deferred = bool(body.get("deferred_receipts", deferred))
+        _modes[system_code] = _Mode(mode, delay_ms, deferred)
     return _answer(200, "0", "ok", mode=mode, delay_ms=delay_ms)
 
 
@@ -264,17 +281,14 @@ def control_mode(request: HttpRequest, system_code: str) -> HttpResponse:
 def control_records(request: HttpRequest, system_code: str) -> HttpResponse:
     """Every stored record in arrival order, with how many times it was pushed."""
     try:
-        with _lock:
-            records = [
-                {
-                    **record.document,
-                    "receipt_no": record.receipt_no,
-                    "push_count": record.push_count,
-                }
-                for record in _system(system_code).records.values()
-            ]
+        _known(system_code)
     except _Refused as refusal:
         return _answer(refusal.status, refusal.code, refusal.message)
+    with _lock:
+        records = [
+            {**record.document, "receipt_no": record.receipt_no, "push_count": record.push_count}
+            for record in _system_records(system_code)
+        ]
     return _answer(200, "0", "ok", records=records)
 
 

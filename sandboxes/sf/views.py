@@ -1,13 +1,13 @@
-"""A sandbox of the SF Express open platform: SF's side of the protocol.
+"""A sandbox of the SF Express open platform: SF's side of the protocol (wire.py).
 
 It checks each request's partner, timestamp and msgDigest as SF does, keeps orders and
-their routes in memory, answers order create / cancel / result queries and route queries,
-and serves a freight bill per date. Tests and operators drive a waybill through its life
-with the ``_control/`` endpoints: each scan is pushed to the partner's push URL (the one
-registered through ``_control/``, else the default of ``SANDBOX_SF_EXPRESS["push_urls"]``)
-as an SF route push, retried until acknowledged (sped up by
-``SANDBOX_SF_EXPRESS["time_scale"]``); a replay pushes the routes so far again,
-duplicated and out of order when told to. The protocol is described in docs/sf.md.
+their routes (sandboxes.state stores), answers order create / cancel / result queries and
+route queries, and serves a freight bill per date. Tests and operators drive a waybill
+through its life with the ``_control/`` endpoints: each scan is pushed to the partner's
+push URL (the one registered through ``_control/``, else the default of
+``SANDBOX_SF_EXPRESS["push_urls"]``) as an SF route push, retried until acknowledged
+(sped up by ``SANDBOX_SF_EXPRESS["time_scale"]``); a replay pushes the routes so far
+again, duplicated and out of order when told to. See docs/sf.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,9 +29,9 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.couriers import sf
-from integrations.couriers.base import ShipmentStatus
 from sandboxes import common
+from sandboxes.sf import wire
+from sandboxes.state import Store
 
 SETTING = "SANDBOX_SF_EXPRESS"
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -40,11 +40,13 @@ RETRY_DELAYS = (60, 300, 900, 1800, 3600)
 FREIGHT_FEN = 2300  # first kilogram, standard express
 WEIGHT_KG = "1.0"
 # The sandbox's business error codes (errorCode in apiResultData).
-DUPLICATE_ORDER = sf.DUPLICATE_ORDER
+DUPLICATE_ORDER = "8016"
 NO_SUCH_ORDER = "8024"
 ALREADY_PICKED_UP = "8037"
 BAD_REQUEST = "1010"
 OUT_OF_AREA = "8040"
+# In a default push URL (SANDBOX_SF_EXPRESS["push_urls"]), replaced by SERVICE_BASE_URL.
+SERVICE_PLACEHOLDER = "{service}"
 
 
 @dataclass
@@ -69,44 +71,53 @@ class _Order:
         """Any scan at all means SF holds the parcel."""
         return bool(self.routes)
 
+    def encode(self) -> dict[str, Any]:
+        return {**asdict(self), "booked_on": self.booked_on.isoformat()}
+
+    @classmethod
+    def decode(cls, record: dict[str, Any]) -> _Order:
+        return cls(**{**record, "booked_on": date.fromisoformat(record["booked_on"])})
+
 
 _lock = threading.Lock()
-_orders: dict[str, _Order] = {}  # by orderId
-_push_urls: dict[str, str] = {}  # partnerID -> the push address registered for it
-_refusals: dict[str, int] = {}  # partnerID -> how many of its next orders are refused
-# In a default push URL (SANDBOX_SF_EXPRESS["push_urls"]), replaced by SERVICE_BASE_URL.
-SERVICE_PLACEHOLDER = "{service}"
-_pushes: dict[str, list[_Push]] = {}  # waybill -> its pushes
+_orders: Store[_Order] = Store("sf-orders", encode=_Order.encode, decode=_Order.decode)
+_push_urls: Store[str] = Store("sf-push-urls")  # partnerID -> its registered push address
+_refusals: Store[int] = Store("sf-refusals")  # partnerID -> how many next orders are refused
+_pushes: Store[list[_Push]] = Store(  # waybill -> its pushes
+    "sf-pushes",
+    encode=lambda pushes: [asdict(push) for push in pushes],
+    decode=lambda records: [_Push(**record) for record in records],
+)
 
 
 class _Refused(Exception):
     """A request refused at the API level (apiResultCode) or the business level."""
 
-    def __init__(self, code: str, message: str, *, api_code: str = "A1000") -> None:
+    def __init__(self, code: str, message: str, *, api_code: str = wire.API_OK) -> None:
         super().__init__(message)
         self.code, self.message, self.api_code = code, message, api_code
 
 
 def _now() -> datetime:
-    return datetime.now(sf.BEIJING)
+    return datetime.now(wire.BEIJING)
 
 
-def _checkword(partner_id: str) -> str | None:
+def _check_word(partner_id: str) -> str | None:
     return getattr(settings, SETTING)["partners"].get(partner_id)
 
 
 def _authenticate(partner_id: str, signed: str, timestamp: str, digest: str) -> None:
-    checkword = _checkword(partner_id)
-    if checkword is None:
-        raise _Refused("", "无对应服务权限", api_code="A1004")
+    check_word = _check_word(partner_id)
+    if check_word is None:
+        raise _Refused("", "无对应服务权限", api_code=wire.API_NO_PERMISSION)
     if not timestamp.isdigit():
-        raise _Refused("", "必传参数不可为空", api_code="A1001")
-    sent = datetime.fromtimestamp(int(timestamp) / 1000, sf.BEIJING)
+        raise _Refused("", "必传参数不可为空", api_code=wire.API_MISSING)
+    sent = datetime.fromtimestamp(int(timestamp) / 1000, wire.BEIJING)
     if abs(_now() - sent) > MAX_CLOCK_SKEW:
-        raise _Refused("", "请求时效已过期", api_code="A1002")
-    expected = sf.msg_digest(signed, timestamp, checkword)
+        raise _Refused("", "请求时效已过期", api_code=wire.API_EXPIRED)
+    expected = wire.msg_digest(signed, timestamp, check_word)
     if not hmac.compare_digest(expected.encode(), digest.encode()):
-        raise _Refused("", "数字签名无效", api_code="A1006")
+        raise _Refused("", "数字签名无效", api_code=wire.API_BAD_DIGEST)
 
 
 # -- the API ----------------------------------------------------------------------------
@@ -120,37 +131,24 @@ def service(request: HttpRequest) -> JsonResponse:
     handler = _HANDLERS.get(form.get("serviceCode", ""))
     try:
         if not request_id or handler is None:
-            raise _Refused("", "必传参数不可为空", api_code="A1001")
+            raise _Refused("", "必传参数不可为空", api_code=wire.API_MISSING)
         partner_id, msg_data = form.get("partnerID", ""), form.get("msgData", "")
         _authenticate(partner_id, msg_data, form.get("timestamp", ""), form.get("msgDigest", ""))
         msg = json.loads(msg_data)
         if not isinstance(msg, dict):
             raise _Refused(BAD_REQUEST, "msgData 不是 JSON 对象")
-        result = {"success": True, "errorCode": "S0000", "errorMsg": None}
-        result["msgData"] = handler(partner_id, msg)
+        result = wire.succeeded(handler(partner_id, msg))
     except ValueError:
-        result = _failure(BAD_REQUEST, "msgData 不是 JSON")
+        result = wire.failed(BAD_REQUEST, "msgData 不是 JSON")
     except _Refused as refused:
-        if refused.api_code != "A1000":
-            return _answer(request_id, refused.api_code, refused.message, None)
-        result = _failure(refused.code, refused.message)
-    return _answer(request_id, "A1000", "", result)
+        if refused.api_code != wire.API_OK:
+            return _answer(wire.api_answer(request_id, refused.api_code, refused.message, None))
+        result = wire.failed(refused.code, refused.message)
+    return _answer(wire.api_answer(request_id, wire.API_OK, "", result))
 
 
-def _failure(code: str, message: str) -> dict[str, Any]:
-    return {"success": False, "errorCode": code, "errorMsg": message, "msgData": None}
-
-
-def _answer(request_id: str, code: str, message: str, result: dict | None) -> JsonResponse:
-    return JsonResponse(
-        {
-            "apiResponseID": request_id,
-            "apiResultCode": code,
-            "apiErrorMsg": message,
-            "apiResultData": None if result is None else json.dumps(result, ensure_ascii=False),
-        },
-        json_dumps_params={"ensure_ascii": False},
-    )
+def _answer(body: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
 
 
 def _create(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
@@ -179,18 +177,19 @@ def _order_result(order_id: str, waybill_no: str) -> dict[str, Any]:
 
 
 def _update(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
-    order = _partner_order(partner_id, str(msg.get("orderId", "")))
-    if msg.get("dealType") != sf.CANCEL:
+    if msg.get("dealType") != wire.CANCEL:
         raise _Refused(BAD_REQUEST, "仅支持 dealType=2 (取消)")
     with _lock:
+        order = _partner_order(partner_id, str(msg.get("orderId", "")))
         if order.picked_up:
             raise _Refused(ALREADY_PICKED_UP, "订单已揽收，不可取消")
         order.cancelled = True
+        _orders[order.order_id] = order
     return {"orderId": order.order_id, "resStatus": 2}
 
 
 def _search_order(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
-    if str(msg.get("searchType", sf.FORWARD_ORDER)) != sf.FORWARD_ORDER:
+    if str(msg.get("searchType", wire.FORWARD_ORDER)) != wire.FORWARD_ORDER:
         raise _Refused(BAD_REQUEST, "仅支持 searchType=1 (正向单)")
     with _lock:
         order = _partner_order(partner_id, str(msg.get("orderId", "")))
@@ -202,8 +201,7 @@ def _search(partner_id: str, msg: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(numbers, list):
         raise _Refused(BAD_REQUEST, "trackingNumber 必填")
     with _lock:
-        orders = [o for o in _orders.values() if o.partner_id == partner_id]
-        by_waybill = {o.waybill_no: o for o in orders}
+        by_waybill = {o.waybill_no: o for o in _orders.values() if o.partner_id == partner_id}
         return {
             "routeResps": [
                 {"mailNo": number, "routes": _query_routes(by_waybill[number])}
@@ -219,6 +217,7 @@ def _query_routes(order: _Order) -> list[dict[str, str]]:
 
 
 def _partner_order(partner_id: str, order_id: str) -> _Order:
+    """The partner's order of that orderId; call with the lock held."""
     order = _orders.get(order_id)
     if order is None or order.partner_id != partner_id:
         raise _Refused(NO_SUCH_ORDER, "订单不存在")
@@ -226,10 +225,10 @@ def _partner_order(partner_id: str, order_id: str) -> _Order:
 
 
 _HANDLERS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
-    sf.CREATE_ORDER: _create,
-    sf.UPDATE_ORDER: _update,
-    sf.SEARCH_ROUTES: _search,
-    sf.SEARCH_ORDER: _search_order,
+    wire.CREATE_ORDER: _create,
+    wire.UPDATE_ORDER: _update,
+    wire.SEARCH_ROUTES: _search,
+    wire.SEARCH_ORDER: _search_order,
 }
 
 
@@ -247,7 +246,7 @@ def bill(request: HttpRequest, day: str) -> HttpResponse:
         return HttpResponse(status=403)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(sf.BILL_COLUMNS)
+    writer.writerow(wire.BILL_COLUMNS)
     with _lock:
         for order in _orders.values():
             billed = order.partner_id == partner_id and order.booked_on == bill_date
@@ -261,6 +260,7 @@ def bill(request: HttpRequest, day: str) -> HttpResponse:
 
 
 def _waybill_order(waybill_no: str) -> _Order:
+    """The order of that waybill; call with the lock held."""
     order = next((o for o in _orders.values() if o.waybill_no == waybill_no), None)
     if order is None:
         raise Http404("no such waybill")
@@ -271,9 +271,9 @@ def _next_accept_time(order: _Order) -> str:
     """Now, or a second after the last scan: a waybill's scans never share a time."""
     moment = _now().replace(microsecond=0, tzinfo=None)
     if order.routes:
-        last = datetime.strptime(order.routes[-1]["acceptTime"], sf.TIME_FORMAT)
+        last = datetime.strptime(order.routes[-1]["acceptTime"], wire.TIME_FORMAT)
         moment = max(moment, last + timedelta(seconds=1))
-    return moment.strftime(sf.TIME_FORMAT)
+    return moment.strftime(wire.TIME_FORMAT)
 
 
 @csrf_exempt
@@ -281,7 +281,7 @@ def _next_accept_time(order: _Order) -> str:
 def control_push_url(request: HttpRequest, partner_id: str) -> JsonResponse:
     """Register the partner's route push address, as SF's console does."""
     url = common.control_body(request).get("url")
-    if _checkword(partner_id) is None or not isinstance(url, str):
+    if _check_word(partner_id) is None or not isinstance(url, str):
         return JsonResponse({"code": "BAD_REQUEST"}, status=400)
     with _lock:
         _push_urls[partner_id] = url
@@ -292,11 +292,10 @@ def control_push_url(request: HttpRequest, partner_id: str) -> JsonResponse:
 @require_POST
 def control_refuse_next_order(request: HttpRequest, partner_id: str) -> JsonResponse:
     """Refuse the partner's next new order as outside SF's delivery area."""
-    if _checkword(partner_id) is None:
+    if _check_word(partner_id) is None:
         return JsonResponse({"code": "BAD_REQUEST"}, status=400)
     with _lock:
-        _refusals[partner_id] = _refusals.get(partner_id, 0) + 1
-        waiting = _refusals[partner_id]
+        waiting = _refusals[partner_id] = _refusals.get(partner_id, 0) + 1
     return JsonResponse({"refused_orders_to_come": waiting})
 
 
@@ -305,18 +304,18 @@ def control_refuse_next_order(request: HttpRequest, partner_id: str) -> JsonResp
 def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
     """Scan the waybill: body {"opCode", "remark"?, "acceptAddress"?, "reasonCode"?, "signer"?}.
 
-    ``signer``, on a delivered scan only, is written into the remark as SF does:
-    "已签收，签收人：张三" (after the given remark, when there is one).
+    ``signer``, on a scan that hands the parcel over only, is written into the remark as
+    SF does: "已签收，签收人：张三" (after the given remark, when there is one).
     """
     body = common.control_body(request)
     op_code = str(body.get("opCode", ""))
-    if not op_code:
+    if not op_code.isdigit():
         return JsonResponse({"code": "BAD_REQUEST", "message": "opCode"}, status=400)
     remark, signer = str(body.get("remark", "")), body.get("signer")
     if signer is not None:
         if not isinstance(signer, str) or not signer:
             return JsonResponse({"code": "BAD_REQUEST", "message": "signer"}, status=400)
-        if sf.status_for(op_code) is not ShipmentStatus.DELIVERED:
+        if op_code not in wire.SIGNED_FOR:
             message = "signer only on a delivered scan"
             return JsonResponse({"code": "BAD_REQUEST", "message": message}, status=400)
         remark = f"{remark or '已签收'}，签收人：{signer}"
@@ -334,6 +333,7 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
         if body.get("reasonCode"):
             route["reasonCode"] = str(body["reasonCode"])
         order.routes.append(route)
+        _orders[order.order_id] = order
     _push_later(order.partner_id, waybill_no, [route])
     return JsonResponse({"route": route})
 
@@ -350,8 +350,9 @@ def control_replay(request: HttpRequest, waybill_no: str) -> JsonResponse:
         routes.reverse()
     if body.get("duplicate"):
         routes = [route for route in routes for _ in range(2)]
-    for start in range(0, len(routes), sf.MAX_ROUTES_PER_PUSH):
-        _push_later(order.partner_id, waybill_no, routes[start : start + sf.MAX_ROUTES_PER_PUSH])
+    size = wire.MAX_ROUTES_PER_PUSH
+    for start in range(0, len(routes), size):
+        _push_later(order.partner_id, waybill_no, routes[start : start + size])
     return JsonResponse({"routes": len(routes)})
 
 
@@ -367,8 +368,7 @@ def _push_url(partner_id: str) -> str | None:
 
     A default's ``{service}`` becomes SERVICE_BASE_URL as it is now (tests change it).
     """
-    with _lock:
-        registered = _push_urls.get(partner_id)
+    registered = _push_urls.get(partner_id)
     if registered is not None:
         return registered
     template = getattr(settings, SETTING).get("push_urls", {}).get(partner_id)
@@ -379,39 +379,38 @@ def _push_url(partner_id: str) -> str | None:
 
 def _push_later(partner_id: str, waybill_no: str, routes: list[dict[str, str]]) -> None:
     url = _push_url(partner_id)
+    push = _Push()
     with _lock:
-        push = _Push()
-        _pushes.setdefault(waybill_no, []).append(push)
+        pushes = _pushes.get(waybill_no, [])
+        pushes.append(push)
+        _pushes[waybill_no] = pushes
     if url is None:
         return
-    body = json.dumps({"Body": {"WaybillRoute": routes}}, ensure_ascii=False).encode()
+    body = wire.route_push(routes)
 
     def deliver() -> dict[str, Any]:
         status, answer, error = common.post_notification(
             url, body, {"Content-Type": "application/json;charset=UTF-8"}
         )
-        return common.log_delivery(
+        attempt = common.log_delivery(
             _lock,
             push,
             at=_now().isoformat(),
             trigger="route",
             status_code=status,
             error=error,
-            acknowledged=status == 200 and _is_acknowledgement(answer),
+            acknowledged=status == 200 and wire.push_acknowledged(answer),
         )
+        with _lock:
+            if _pushes.get(waybill_no) is pushes:  # not forgotten by a reset meanwhile
+                _pushes[waybill_no] = pushes
+        return attempt
 
     threading.Thread(
         target=common.notify_until_acknowledged,
         args=(_lock, push, deliver, RETRY_DELAYS, common.time_scale(SETTING)),
         daemon=True,
     ).start()
-
-
-def _is_acknowledgement(answer: str) -> bool:
-    try:
-        return json.loads(answer).get("return_code") == "0000"
-    except (ValueError, AttributeError):
-        return False
 
 
 urlpatterns = [

@@ -1,23 +1,22 @@
 """A sandbox of the UnionPay online gateway (version 5.1.0): UnionPay's side of the protocol.
 
 It checks each request's merchant certificate and signature as the gateway does, keeps
-transactions in memory, serves the cashier at the front-transaction URL, sends signed
-back-end notifications on UnionPay's retry schedule (sped up by
-``SANDBOX_UNIONPAY["time_scale"]``) and serves the daily reconciliation zip. Tests and
-operators drive it through the ``_control/`` endpoints. See docs/unionpay.md.
+transactions in a journalled store (sandboxes.state), serves the cashier at the
+front-transaction URL, sends signed back-end notifications on UnionPay's retry schedule
+(sped up by ``SANDBOX_UNIONPAY["time_scale"]``) and serves the daily reconciliation zip.
+Tests and operators drive it through the ``_control/`` endpoints. The wire format is in
+``wire``; see docs/unionpay.md.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 import secrets
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -32,9 +31,10 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.payments import signing, unionpay
-from integrations.payments.unionpay import BEIJING
 from sandboxes import common
+from sandboxes.state import Store
+from sandboxes.unionpay import wire
+from sandboxes.unionpay.wire import BEIJING
 
 # Seconds between one notification try and the next, after the first try.
 RETRY_DELAYS = (1, 2, 4, 8, 16)
@@ -46,10 +46,10 @@ MASKED_CARD = "621626******0018"  # a made-up test card, masked as the bill show
 class _Refused(Exception):
     """A request the gateway answers with a signed error respCode."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, detail: str = "") -> None:
         self.code = code
-        self.message = message
+        self.message = wire.resp_msg(code, detail)
+        super().__init__(self.message)
 
 
 @dataclass
@@ -69,17 +69,57 @@ class _Txn:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return self.request["merId"], self.request["orderId"], self.request["txnTime"]
+    def key(self) -> str:
+        return _key(self.request["merId"], self.request["orderId"], self.request["txnTime"])
 
     @property
     def amount(self) -> int:
         return int(self.request["txnAmt"])
 
 
-_lock = threading.Lock()
-_txns: dict[tuple[str, str, str], _Txn] = {}  # by merId, orderId, txnTime
-_by_query_id: dict[str, _Txn] = {}
+def _key(mer_id: str, order_id: str, txn_time: str) -> str:
+    """The store's key of a transaction: merId, orderId and txnTime name one at UnionPay."""
+    return f"{mer_id} {order_id} {txn_time}"
+
+
+def _encode(txn: _Txn) -> dict[str, Any]:
+    record = asdict(txn)
+    record["completed_at"] = txn.completed_at.isoformat() if txn.completed_at else None
+    record["settle_date"] = txn.settle_date.isoformat() if txn.settle_date else None
+    return record
+
+
+def _decode(record: dict[str, Any]) -> _Txn:
+    completed_at, settle_date = record["completed_at"], record["settle_date"]
+    times = {
+        "completed_at": datetime.fromisoformat(completed_at) if completed_at else None,
+        "settle_date": date.fromisoformat(settle_date) if settle_date else None,
+    }
+    return _Txn(**{**record, **times})
+
+
+_txns: Store[_Txn] = Store("unionpay-transactions", encode=_encode, decode=_decode)
+_lock = _txns.lock
+
+
+def _save(txn: _Txn) -> None:
+    """Journal a transaction changed in place, unless the sandbox was reset meanwhile."""
+    with _lock:
+        if _txns.get(txn.key) is txn:
+            _txns[txn.key] = txn
+
+
+def _by_query_id(query_id: str) -> _Txn | None:
+    """Hold the lock."""
+    return next((txn for txn in _txns.values() if txn.query_id == query_id), None)
+
+
+def _order_used(mer_id: str, order_id: str) -> bool:
+    """Whether the merchant sent this orderId before, at any txnTime; hold the lock."""
+    return any(
+        (txn.request["merId"], txn.request["orderId"]) == (mer_id, order_id)
+        for txn in _txns.values()
+    )
 
 
 def _now() -> datetime:
@@ -91,11 +131,9 @@ def _config() -> dict[str, Any]:
 
 
 def _sign(fields: dict[str, str]) -> dict[str, str]:
-    """UnionPay's signature: signPubKeyCert is one of the signed fields."""
     config = _config()
-    with_cert = {**fields, "signPubKeyCert": config["certificate_pem"]}
-    key = signing.load_private_key(config["private_key_pem"])
-    return {**with_cert, "signature": unionpay.sign(with_cert, key)}
+    key = wire.load_private_key(config["private_key_pem"])
+    return wire.signed(fields, key, config["certificate_pem"])
 
 
 def _is_http_url(value: str) -> bool:
@@ -103,9 +141,9 @@ def _is_http_url(value: str) -> bool:
 
 
 _COMMON = {
-    "version": lambda v: v == unionpay.VERSION,
+    "version": lambda v: v == wire.VERSION,
     "encoding": lambda v: v.upper() == "UTF-8",
-    "signMethod": lambda v: v == unionpay.SIGN_METHOD,
+    "signMethod": lambda v: v == wire.SIGN_METHOD,
     "accessType": lambda v: v == "0",
     "channelType": lambda v: v in ("07", "08"),
     "merId": lambda v: re.fullmatch(r"[0-9A-Za-z]{15}", v) is not None,
@@ -117,19 +155,19 @@ _ORDER = {
     "backUrl": _is_http_url,
 }
 _FIELDS: dict[tuple[str, str], dict[str, Callable[[str], bool]]] = {
-    ("01", "01"): {
+    (wire.TXN_CONSUME, "01"): {
         **_ORDER,
         "bizType": lambda v: v == "000201",
-        "currencyCode": lambda v: v == "156",
+        "currencyCode": lambda v: v == wire.CURRENCY_CNY,
         "payTimeout": lambda v: re.fullmatch(r"20\d{12}", v) is not None,
     },
-    ("04", "00"): {
+    (wire.TXN_REFUND, "00"): {
         **_ORDER,
         "bizType": lambda v: v == "000201",
         "origQryId": lambda v: re.fullmatch(r"\d{21}", v) is not None,
     },
-    ("00", "00"): {"orderId": _ORDER["orderId"], "bizType": lambda v: v == "000000"},
-    ("76", "01"): {
+    (wire.TXN_QUERY, "00"): {"orderId": _ORDER["orderId"], "bizType": lambda v: v == "000000"},
+    (wire.TXN_FILE_TRANSFER, "01"): {
         "bizType": lambda v: v == "000000",
         "fileType": lambda v: v == "00",
         "settleDate": lambda v: re.fullmatch(r"(0[1-9]|1[0-2])[0-3]\d", v) is not None,
@@ -141,19 +179,19 @@ def _authenticate(fields: dict[str, str], allowed: set[tuple[str, str]]) -> dict
     """The verified request without certId and signature, checked in the gateway's order."""
     kind = (fields.get("txnType", ""), fields.get("txnSubType", ""))
     if kind not in allowed:
-        raise _Refused("10", "报文格式错误: txnType/txnSubType not served at this address")
+        raise _Refused(wire.FORMAT_ERROR, "txnType/txnSubType not served at this address")
     certificate_pem = _config()["merchant_certificates"].get(fields.get("merId", ""))
     if certificate_pem is None:
-        raise _Refused("31", "商户状态不正确: unknown merId")
-    certificate = unionpay.load_certificate(certificate_pem)
-    if fields.get("certId") != unionpay.cert_id(certificate):
-        raise _Refused("11", "验证签名失败: certId is not the merchant's signing certificate")
-    if fields.get("signMethod") != unionpay.SIGN_METHOD or not unionpay.verify(fields, certificate):
-        raise _Refused("11", "验证签名失败")
+        raise _Refused(wire.MERCHANT_STATUS, "unknown merId")
+    certificate = wire.load_certificate(certificate_pem)
+    if fields.get("certId") != wire.cert_id(certificate):
+        raise _Refused(wire.BAD_SIGNATURE, "certId is not the merchant's signing certificate")
+    if fields.get("signMethod") != wire.SIGN_METHOD or not wire.verify(fields, certificate):
+        raise _Refused(wire.BAD_SIGNATURE)
     checks = {**_COMMON, **_FIELDS[kind]}
     invalid = [name for name, valid in checks.items() if not valid(fields.get(name, ""))]
     if invalid:
-        raise _Refused("13", f"报文交易要素缺失或格式错误: {', '.join(invalid)}")
+        raise _Refused(wire.MISSING_ELEMENT, f"missing or malformed: {', '.join(invalid)}")
     return {name: value for name, value in fields.items() if name not in ("certId", "signature")}
 
 
@@ -162,8 +200,7 @@ def _answer(request: dict[str, str], code: str, message: str, **extra: str) -> H
     fields = {name: request[name] for name in (*echoed, "accessType", "merId") if name in request}
     fields |= {name: request[name] for name in ("orderId", "txnTime", "txnAmt") if name in request}
     fields |= {"respCode": code, "respMsg": message, **extra}
-    present = {name: value for name, value in fields.items() if value != ""}
-    body = unionpay.format_answer(_sign(present))
+    body = wire.format_answer(_sign(fields))
     return HttpResponse(body.encode("utf-8"), content_type="text/plain; charset=UTF-8")
 
 
@@ -188,32 +225,33 @@ def _served(
 def _refund(request: dict[str, str]) -> HttpResponse:
     now = _now()
     with _lock:
-        if any(key[:2] == (request["merId"], request["orderId"]) for key in _txns):
-            raise _Refused(unionpay.DUPLICATE_CODE, "重复交易")
-        original = _by_query_id.get(request["origQryId"])
+        if _order_used(request["merId"], request["orderId"]):
+            raise _Refused(wire.DUPLICATE)
+        original = _by_query_id(request["origQryId"])
         if (
             original is None
             or original.request["merId"] != request["merId"]
-            or original.request["txnType"] != unionpay.TXN_CONSUME
+            or original.request["txnType"] != wire.TXN_CONSUME
             or original.status != "succeeded"
         ):
-            raise _Refused("35", "原交易不存在或状态不正确")
+            raise _Refused(wire.ORIGINAL_INVALID)
         if int(request["txnAmt"]) > original.amount - original.refunded:
-            raise _Refused("33", "交易金额超限: more than the consume has left to refund")
+            raise _Refused(wire.AMOUNT_EXCEEDED, "more than the consume has left to refund")
         refund = _Txn(request=request)
-        _store(refund)
-        original.refunded += refund.amount
         _complete(refund, succeeded=True, now=now)
+        _txns[refund.key] = refund
+        original.refunded += refund.amount
+        _save(original)
     _start_notifying(refund)
-    return _answer(request, "00", "成功[0000000]", queryId=refund.query_id)
+    return _answer(request, wire.SUCCESS, wire.resp_msg(wire.SUCCESS), queryId=refund.query_id)
 
 
 def _query(request: dict[str, str]) -> HttpResponse:
     now = _now()
     with _lock:
-        txn = _txns.get((request["merId"], request["orderId"], request["txnTime"]))
+        txn = _txns.get(_key(request["merId"], request["orderId"], request["txnTime"]))
         if txn is None:
-            raise _Refused(unionpay.NOT_FOUND_CODE, "查无此交易")
+            raise _Refused(wire.NOT_FOUND)
         code, message = _result_code(txn, now)
         extra = {
             "origRespCode": code,
@@ -224,7 +262,7 @@ def _query(request: dict[str, str]) -> HttpResponse:
             "settleDate": txn.settle_date.strftime("%m%d") if txn.settle_date else "",
             "origQryId": txn.request.get("origQryId", ""),
         }
-    return _answer(txn.request, "00", "成功[0000000]", **extra)
+    return _answer(txn.request, wire.SUCCESS, wire.resp_msg(wire.SUCCESS), **extra)
 
 
 def _file(request: dict[str, str]) -> HttpResponse:
@@ -232,48 +270,46 @@ def _file(request: dict[str, str]) -> HttpResponse:
     with _lock:
         rows = _file_rows(request["merId"], settle_date)
     if rows.empty:
-        raise _Refused(unionpay.NO_FILE_CODE, "文件不存在")
+        raise _Refused(wire.NO_FILE)
     content = render_statement(rows, mer_id=request["merId"], settle_date=settle_date)
     return _answer(
         request,
-        "00",
-        "成功[0000000]",
+        wire.SUCCESS,
+        wire.resp_msg(wire.SUCCESS),
         settleDate=request["settleDate"],
         fileType="00",
-        fileName=f"{request['merId']}_{settle_date:%Y%m%d}.zip",
-        fileContent=base64.b64encode(zlib.compress(content)).decode("ascii"),
+        fileName=wire.file_name(request["merId"], settle_date),
+        fileContent=wire.file_content(content),
     )
 
 
-back_trans = _served({("04", "00")}, _refund)
-query_trans = _served({("00", "00")}, _query)
-file_trans = _served({("76", "01")}, _file)
-
-
-def _store(txn: _Txn) -> None:
-    """Hold the lock."""
-    _txns[txn.key] = txn
+back_trans = _served({(wire.TXN_REFUND, "00")}, _refund)
+query_trans = _served({(wire.TXN_QUERY, "00")}, _query)
+file_trans = _served({(wire.TXN_FILE_TRANSFER, "01")}, _file)
 
 
 def _complete(txn: _Txn, *, succeeded: bool, now: datetime) -> None:
-    """Settle a transaction at UnionPay: numbers, times and the settlement date; hold the lock."""
+    """Settle a transaction at UnionPay: numbers, times and the settlement date. The
+    caller stores it."""
     txn.status = "succeeded" if succeeded else "failed"
     txn.query_id = f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**7):07d}"
     txn.trace_no = f"{secrets.randbelow(10**6):06d}"
     txn.trace_time = f"{now:%m%d%H%M%S}"
     txn.completed_at = now
     txn.settle_date = (now + SETTLEMENT_CUTOFF).date()
-    _by_query_id[txn.query_id] = txn
 
 
 def _result_code(txn: _Txn, now: datetime) -> tuple[str, str]:
+    """The transaction's respCode and respMsg as notified, or as origRespCode when queried."""
     if txn.status == "succeeded":
-        return "00", "成功[0000000]"
-    if txn.status == "failed":
-        return "01", "交易失败: 发卡行拒绝"
-    if _expired(txn, now):
-        return "01", "交易失败: 已超过支付时限"
-    return "05", "交易已受理，请稍后查询交易结果"
+        code, detail = wire.SUCCESS, ""
+    elif txn.status == "failed":
+        code, detail = wire.FAILED, "发卡行拒绝"
+    elif _expired(txn, now):
+        code, detail = wire.FAILED, "已超过支付时限"
+    else:
+        code, detail = wire.ACCEPTED, ""
+    return code, wire.resp_msg(code, detail)
 
 
 def _expired(txn: _Txn, now: datetime) -> bool:
@@ -291,7 +327,7 @@ def _settle_date_for(mmdd: str, now: datetime) -> date:
             continue
         if candidate <= today:
             return candidate
-    raise _Refused(unionpay.NO_FILE_CODE, "文件不存在")
+    raise _Refused(wire.NO_FILE)
 
 
 # -- the cashier (front transaction) ------------------------------------------------------
@@ -310,7 +346,7 @@ def front_trans(request: HttpRequest) -> HttpResponse:
     fields = {**request.GET.dict(), **({} if wants_json else request.POST.dict())}
     choice = common.cashier_choice(request, wants_json, fields.pop("result", None))
     try:
-        form = _authenticate(fields, {("01", "01")})
+        form = _authenticate(fields, {(wire.TXN_CONSUME, "01")})
         txn = _open_consume(form, request.get_full_path() if request.GET else "")
     except _Refused as refusal:
         return _refusal_page(refusal, wants_json)
@@ -320,11 +356,12 @@ def front_trans(request: HttpRequest) -> HttpResponse:
     result, notify = choice
     with _lock:
         code, _ = _result_code(txn, _now())
-        if code != "05":
+        if code != wire.ACCEPTED:
             return JsonResponse(
                 {"respCode": code, "message": "the order can no longer be paid"}, status=409
             )
         _complete(txn, succeeded=result == "success", now=_now())
+        _save(txn)
         answer = {"orderId": txn.request["orderId"], "queryId": txn.query_id, "status": txn.status}
         page = _cashier_page(request, txn, fields)
     if notify:
@@ -334,16 +371,15 @@ def front_trans(request: HttpRequest) -> HttpResponse:
 
 def _open_consume(form: dict[str, str], pay_url: str) -> _Txn:
     """The consume this form names, registered the first time the gateway sees it."""
-    key = (form["merId"], form["orderId"], form["txnTime"])
     with _lock:
-        txn = _txns.get(key)
+        txn = _txns.get(_key(form["merId"], form["orderId"], form["txnTime"]))
         if txn is None:
-            if any(k[:2] == key[:2] for k in _txns):
-                raise _Refused(unionpay.DUPLICATE_CODE, "重复交易: orderId already used")
+            if _order_used(form["merId"], form["orderId"]):
+                raise _Refused(wire.DUPLICATE, "orderId already used")
             txn = _Txn(request=form, pay_url=pay_url)
-            _store(txn)
+            _txns[txn.key] = txn
         elif txn.request != form:
-            raise _Refused(unionpay.DUPLICATE_CODE, "重复交易: the order has other elements")
+            raise _Refused(wire.DUPLICATE, "the order has other elements")
         return txn
 
 
@@ -394,7 +430,8 @@ def _cashier_page(request: HttpRequest, txn: _Txn, fields: dict[str, str]) -> st
 def index(request: HttpRequest) -> HttpResponse:
     """The sandbox's front page: every consume the gateway has seen, newest first."""
     with _lock:
-        consumes = [txn for txn in _txns.values() if txn.request["txnType"] == "01"][::-1]
+        consumes = [txn for txn in _txns.values() if txn.request["txnType"] == wire.TXN_CONSUME]
+        consumes.reverse()
         rows = [
             (
                 txn.request["merId"],
@@ -448,6 +485,7 @@ def _deliver(txn: _Txn, *, trigger: str) -> tuple[dict[str, Any], str]:
         error=error,
         acknowledged=status_code == 200,
     )
+    _save(txn)
     return attempt, body
 
 
@@ -461,18 +499,18 @@ def _notification(txn: _Txn) -> dict[str, str]:
         "orderId": request["orderId"],
         "txnTime": request["txnTime"],
         "txnAmt": request["txnAmt"],
-        "currencyCode": "156",
+        "currencyCode": wire.CURRENCY_CNY,
         "queryId": txn.query_id,
         "traceNo": txn.trace_no,
         "traceTime": txn.trace_time,
         "settleDate": txn.settle_date.strftime("%m%d") if txn.settle_date else "",
         "settleAmt": request["txnAmt"],
-        "settleCurrencyCode": "156",
+        "settleCurrencyCode": wire.CURRENCY_CNY,
         "origQryId": request.get("origQryId", ""),
         "respCode": code,
         "respMsg": message,
     }
-    return {name: value for name, value in fields.items() if value != ""}
+    return fields
 
 
 # -- the reconciliation file (fileType 00) ------------------------------------------------
@@ -500,7 +538,7 @@ def _file_rows(mer_id: str, settle_date: date) -> pd.DataFrame:
         if (request["merId"], txn.status, txn.settle_date) != (mer_id, "succeeded", settle_date):
             continue
         record = {
-            "ref": _our_id(request["orderId"]),
+            "ref": request["orderId"],
             "provider_ref": txn.query_id,
             "amount": txn.amount,
             "occurred_at": txn.completed_at,
@@ -508,10 +546,11 @@ def _file_rows(mer_id: str, settle_date: date) -> pd.DataFrame:
             "trace_no": txn.trace_no,
             "channel_type": request["channelType"],
         }
-        if request["txnType"] == unionpay.TXN_CONSUME:
+        if request["txnType"] == wire.TXN_CONSUME:
             record |= {"kind": "payment", "fee": common.fee(txn.amount, FEE_RATE_BPS)}
         else:
-            original = _by_query_id[request["origQryId"]]
+            original = _by_query_id(request["origQryId"])
+            assert original is not None  # a refund is only made of a consume the gateway has
             record |= {
                 "kind": "refund",
                 "fee": -_fee_returned(original, txn),
@@ -521,14 +560,6 @@ def _file_rows(mer_id: str, settle_date: date) -> pd.DataFrame:
             }
         records.append(record)
     return common.bill_frame(records, _FILE_EXTRA_COLUMNS)
-
-
-def _our_id(order_id: str) -> str:
-    """Our id behind an orderId; an orderId the service did not make, as it is."""
-    try:
-        return unionpay.our_id(order_id)
-    except ValueError:
-        return order_id
 
 
 def _fee_returned(consume: _Txn, refund: _Txn) -> int:
@@ -553,15 +584,17 @@ def render_statement(
     mer_id: str = "777290058110048",
     settle_date: date | None = None,
 ) -> bytes:
-    """UnionPay's reconciliation zip for a TRANSACTION_COLUMNS frame: the ZM file alone.
+    """UnionPay's reconciliation zip for a frame of bill lines (common.BILL_LINE_COLUMNS):
+    the ZM file alone.
 
     One fixed-width record per row, in the frame's order (``line_no`` is not read). The
-    orderId is unionpay.order_id(ref). Columns beyond the canonical ones fill what the
-    frame does not hold: ``order_id`` (written as it is), ``trace_no`` (the last six
-    characters of provider_ref when absent), ``channel_type`` (07), and for refunds
-    ``original_provider_ref``, ``original_trace_no`` and ``original_trace_time``.
-    ``settle_date`` defaults to the settlement date of the last row (the day turns at
-    23:00 Beijing time). Built column by column, never line by line.
+    orderId is the ref as the service makes orderIds (``pay_ab12`` → ``PAYab12``).
+    Columns beyond the canonical ones fill what the frame does not hold: ``order_id``
+    (written as it is), ``trace_no`` (the last six characters of provider_ref when
+    absent), ``channel_type`` (07), and for refunds ``original_provider_ref``,
+    ``original_trace_no`` and ``original_trace_time``. ``settle_date`` defaults to the
+    settlement date of the last row (the day turns at 23:00 Beijing time). Built column
+    by column, never line by line.
     """
     bill = common.bill_lines(rows)
     amount, fees, is_refund, either = bill.amount, bill.fee, bill.is_refund, bill.either
@@ -572,9 +605,9 @@ def render_statement(
     provider_ref = common.text_column(rows, "provider_ref")
     stamp = pa.array(beijing, pa.timestamp("s")).cast(pa.string())  # yyyy-MM-dd HH:mm:ss
     net = np.where(is_refund, -amount, amount) - fees
-    codes = unionpay.ZM_TRANSACTION_CODES
+    codes = wire.ZM_TRANSACTION_CODES
     values: dict[str, pa.Array | str] = {
-        "交易代码": either(codes[unionpay.TXN_REFUND], codes[unionpay.TXN_CONSUME]),
+        "交易代码": either(codes[wire.TXN_REFUND], codes[wire.TXN_CONSUME]),
         "代理机构标识码": ACQUIRER,
         "发送机构标识码": ACQUIRER,
         "系统跟踪号": common.text_column(
@@ -596,26 +629,28 @@ def render_statement(
         "原始交易日期时间": either(common.text_column(rows, "original_trace_time"), ""),
         "商户手续费": common.joined(pc.if_else(pa.array(fees < 0), "C", "D"), _digits(fees, 12)),
         "结算金额": common.joined(either("D", "C"), _digits(amount, 12)),
-        "交易类型": either(unionpay.TXN_REFUND, unionpay.TXN_CONSUME),
+        "交易类型": either(wire.TXN_REFUND, wire.TXN_CONSUME),
         "交易子类": either("00", "01"),
         "业务类型": "000201",
         "原交易查询流水号": either(common.text_column(rows, "original_provider_ref"), ""),
         "商户代码": mer_id,
         "清算净额": common.joined(pc.if_else(pa.array(net < 0), "D", "C"), _digits(net, 12)),
     }
-    fields = [_padded(values.get(name, ""), name, width) for name, width in unionpay.ZM_FIELDS]
+    fields = [_padded(values.get(name, ""), name, width) for name, width in wire.ZM_FIELDS]
     text = bytes(common.lines_of(fields, " ", end="\r\n"))
     if not text.isascii():
         raise ValueError("a ZM record holds only ASCII here: its widths are bytes")
     buffer = io.BytesIO()
     # The fastest DEFLATE level: big files are written for benchmarks, and any level reads.
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.writestr(f"INN{settle_date:%y%m%d}88ZM_{mer_id}", text)
+        archive.writestr(wire.zm_file_name(mer_id, settle_date), text)
     return buffer.getvalue()
 
 
 def _order_ids(refs: pa.Array | str) -> pa.Array:
-    """unionpay.order_id of every ref (``pay_ab12`` → ``PAYab12``); refuses any other ref."""
+    """The orderId of every ref: the service's ``pay_ab12`` is ``PAYab12`` (its lowercase
+    prefix upper-cased, the underscore dropped), any other ref is taken as an orderId;
+    refuses one that is not 8 to 32 letters and digits."""
     parts = pc.extract_regex(refs, r"^(?P<prefix>[a-z]+)_(?P<body>[a-z0-9]+)$")
     mapped = common.joined(pc.utf8_upper(parts.field("prefix")), parts.field("body"))
     ids = pc.if_else(parts.is_valid(), mapped, refs)
@@ -644,7 +679,7 @@ def _padded(value: pa.Array | str, name: str, width: int) -> pa.Array | str:
 
 def _latest(order_id: str) -> _Txn:
     with _lock:
-        found = [txn for key, txn in _txns.items() if key[1] == order_id]
+        found = [txn for txn in _txns.values() if txn.request["orderId"] == order_id]
     if not found:
         raise Http404("no such order")
     return found[-1]

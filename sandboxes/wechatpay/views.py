@@ -2,31 +2,31 @@
 
 It checks each request's ``WECHATPAY2-SHA256-RSA2048`` Authorization as WeChat does
 (merchant, certificate serial, signature, timestamp, nonce), signs every answer with the
-platform key, keeps trades and refunds in memory, serves a cashier page at each trade's
-``code_url``, sends encrypted, signed notifications on WeChat's retry schedule (sped up by
+platform key, serves the platform certificate at ``/v3/certificates``, keeps trades and
+refunds in ``sandboxes.state`` stores, serves a cashier page at each trade's ``code_url``,
+sends encrypted, signed notifications on WeChat's retry schedule (sped up by
 ``SANDBOX_WECHATPAY["time_scale"]``) and serves daily trade bills in WeChat's file format.
-Tests and operators drive it through the ``_control/`` endpoints. The protocol is
-described in docs/wechatpay.md.
+Tests and operators drive it through the ``_control/`` endpoints. The wire format is in
+``wire.py``; the protocol is described in docs/wechatpay.md.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import json
 import re
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from functools import wraps
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -34,22 +34,10 @@ from django.urls import path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.payments import signing
-from integrations.payments.wechatpay import (
-    AEAD_ALGORITHM,
-    AUTH_SCHEMA,
-    BEIJING,
-    BILL_COLUMNS,
-    BILL_TOTAL_COLUMNS,
-    MAX_CLOCK_SKEW,
-    encrypt_resource,
-    fen_to_yuan,
-    request_text,
-    sign,
-    signing_text,
-    verify,
-)
 from sandboxes import common
+from sandboxes.state import Store
+from sandboxes.wechatpay import wire
+from sandboxes.wechatpay.wire import BEIJING, TRADE_STATE_DESC, fen_to_yuan
 
 # Seconds between one notification try and the next: WeChat's 15s/15s/30s/3m/10m/20m/
 # 30m/30m/30m/60m/3h/3h/3h/6h/6h, sixteen tries over 24 h 4 min.
@@ -58,17 +46,20 @@ RETRY_DELAYS = (
 )  # fmt: skip
 REFUND_SETTLE_SECONDS = 60  # a refund to the payer's balance lands within minutes
 BILL_LINK_LIFETIME = timedelta(minutes=5)
-FEE_RATE_PER_MILLE = 6  # 0.60%
-_FEE_RATE_BPS = FEE_RATE_PER_MILLE * 10
 MAX_AMOUNT = 100_000_000_000  # one billion yuan, in fen
+# How long an order stays payable: 7 days without time_expire; a time_expire sooner
+# than a minute away means a minute, one beyond 90 days means 90 days.
+DEFAULT_PAYABLE = timedelta(days=7)
+MIN_PAYABLE = timedelta(minutes=1)
+MAX_PAYABLE = timedelta(days=90)
 
 
 class _Refused(Exception):
-    """A request WeChat refuses with an HTTP status and a signed ``{"code", "message"}``."""
+    """A request WeChat refuses with a signed ``{"code", "message"}`` (status by code)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message = wire.ERROR_STATUS[code], code, message
 
 
 @dataclass
@@ -78,7 +69,6 @@ class _Trade:
     token: str  # the cashier's path segment in code_url
     expires_at: datetime
     trade_state: str = "NOTPAY"
-    trade_state_desc: str = "订单未支付"
     transaction_id: str = ""
     openid: str = ""
     success_time: datetime | None = None
@@ -93,6 +83,7 @@ class _Refund:
     amount: int
     notify_url: str
     create_time: datetime
+    settles_at: datetime
     status: str = "PROCESSING"
     success_time: datetime | None = None
 
@@ -102,27 +93,56 @@ class _Notice:
     """One notification: the same body on every try, signed afresh each time."""
 
     notify_url: str
-    body: bytes
+    body: str
     notify_id: str
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Bill:
+    mchid: str
+    content: str
+    gzip: bool  # tar_type=GZIP: the file is served compressed
+    expires_at: datetime
+
+
+Record = TypeVar("Record")
+
+
+def _encode(record: Any) -> dict[str, Any]:
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in asdict(record).items()
+    }
+
+
+def _decoder(kind: type[Record], *times: str) -> Callable[[dict[str, Any]], Record]:
+    def decode(data: dict[str, Any]) -> Record:
+        moments = {name: datetime.fromisoformat(data[name]) for name in times if data[name]}
+        return kind(**{**data, **moments})
+
+    return decode
+
+
 _lock = threading.Lock()
-_trades: dict[str, _Trade] = {}  # by out_trade_no
-_tokens: dict[str, str] = {}  # cashier token -> out_trade_no
-_refunds: dict[str, _Refund] = {}  # by out_refund_no
-_notices: dict[str, _Notice] = {}  # by "trades/<out_trade_no>" or "refunds/<out_refund_no>"
-_nonces: dict[tuple[str, str], float] = {}  # (mchid, nonce) -> when it may be forgotten
-_bills: dict[str, tuple[str, bytes, datetime]] = {}  # token -> (mchid, file, expiry)
+_trades = Store(  # by out_trade_no
+    "wechatpay-trades", encode=_encode, decode=_decoder(_Trade, "expires_at", "success_time")
+)
+_tokens: Store[str] = Store("wechatpay-tokens")  # cashier token -> out_trade_no
+_refunds = Store(  # by out_refund_no
+    "wechatpay-refunds",
+    encode=_encode,
+    decode=_decoder(_Refund, "create_time", "settles_at", "success_time"),
+)
+# By "trades/<out_trade_no>" or "refunds/<out_refund_no>".
+_notices = Store("wechatpay-notices", encode=asdict, decode=lambda data: _Notice(**data))
+_nonces: Store[int] = Store("wechatpay-nonces")  # "<mchid> <nonce>" -> when it may be forgotten
+_bills = Store("wechatpay-bills", encode=_encode, decode=_decoder(_Bill, "expires_at"))
 
 
 def _now() -> datetime:
     return datetime.now(BEIJING)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
 def _config() -> dict[str, Any]:
@@ -130,12 +150,11 @@ def _config() -> dict[str, Any]:
 
 
 def _platform_key() -> rsa.RSAPrivateKey:
-    return signing.load_private_key(_config()["platform_private_key_pem"])
+    return wire.load_private_key(_config()["platform_private_key_pem"])
 
 
 def _platform_serial() -> str:
-    # The serial merchants configure for the platform key (the sandbox has no certificate).
-    return settings.WECHATPAY["platform_serial_no"]
+    return _config()["platform_serial_no"]
 
 
 def _time_scale() -> float:
@@ -146,24 +165,28 @@ def _digits(count: int) -> str:
     return f"{secrets.randbelow(10**count):0{count}d}"
 
 
+def _save(trade: _Trade) -> None:
+    _trades[trade.params["out_trade_no"]] = trade
+
+
 # -- signed answers and authenticated requests ------------------------------------------
 
 
-def _signature_headers(body: bytes) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(16).upper()
-    return {
-        "Wechatpay-Timestamp": timestamp,
-        "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature": sign(
-            signing_text(timestamp, nonce, body.decode("utf-8")), _platform_key()
-        ),
-        "Wechatpay-Serial": _platform_serial(),
-    }
+def _signature_headers(body: str) -> dict[str, str]:
+    return wire.signature_headers(
+        body,
+        _platform_key(),
+        _platform_serial(),
+        timestamp=str(int(time.time())),
+        nonce=secrets.token_hex(16).upper(),
+    )
 
 
 def _signed_response(status: int, data: dict[str, Any] | None) -> HttpResponse:
-    body = b"" if data is None else json.dumps(data, ensure_ascii=False).encode("utf-8")
-    response = HttpResponse(body, status=status, content_type="application/json")
+    body = "" if data is None else wire.json_text(data)
+    response = HttpResponse(
+        body.encode("utf-8"), status=status, content_type="application/json; charset=utf-8"
+    )
     if data is None:
         del response["Content-Type"]
     for name, value in {**_signature_headers(body), "Request-ID": uuid.uuid4().hex}.items():
@@ -193,54 +216,61 @@ def _api(methods: list[str]) -> Callable[[Handler], Callable[..., HttpResponse]]
     return decorate
 
 
-_AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
 def _authenticate(request: HttpRequest) -> str:
     """The mchid of a correctly signed, fresh, unreplayed request."""
-    header = request.headers.get("Authorization", "")
-    schema, _, rest = header.partition(" ")
-    params = dict(_AUTH_PARAM.findall(rest))
-    names = ("mchid", "nonce_str", "signature", "timestamp", "serial_no")
-    if schema != AUTH_SCHEMA or not all(params.get(name) for name in names):
-        raise _Refused(401, "SIGN_ERROR", f"Authorization must be {AUTH_SCHEMA} with {names}")
+    params = wire.parse_authorization(request.headers.get("Authorization", ""))
+    if params is None:
+        raise _Refused(
+            "SIGN_ERROR",
+            f"Authorization must be {wire.SIGNATURE_TYPE} with {wire.AUTHORIZATION_PARAMS}",
+        )
     mchid = params["mchid"]
     merchant = _config()["merchants"].get(mchid)
     if merchant is None:
-        raise _Refused(400, "MCH_NOT_EXISTS", "商户号不存在")
+        raise _Refused("MCH_NOT_EXISTS", "商户号不存在")
     if params["serial_no"] != merchant["serial_no"]:
-        raise _Refused(401, "SIGN_ERROR", "serial_no is not the merchant's certificate")
+        raise _Refused("SIGN_ERROR", "serial_no is not the merchant's certificate")
     try:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Refused(400, "PARAM_ERROR", "the body is not UTF-8") from exc
-    text = request_text(
-        request.method or "",
-        request.get_full_path(),
-        params["timestamp"],
-        params["nonce_str"],
-        body,
-    )
-    public_key = signing.load_public_key(merchant["public_key_pem"])
-    if not verify(text, params["signature"], public_key):
-        raise _Refused(401, "SIGN_ERROR", "签名错误: the signature does not verify")
+        raise _Refused("PARAM_ERROR", "the body is not UTF-8") from exc
+    public_key = wire.load_public_key(merchant["public_key_pem"])
+    if not any(
+        wire.verify(
+            wire.request_message(
+                request.method or "", url, params["timestamp"], params["nonce_str"], body
+            ),
+            params["signature"],
+            public_key,
+        )
+        for url in _signed_urls(request)
+    ):
+        raise _Refused("SIGN_ERROR", "签名错误: the signature does not verify")
     timestamp, now = params["timestamp"], time.time()
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
-        raise _Refused(401, "SIGN_ERROR", "timestamp is more than 5 minutes off")
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > wire.MAX_CLOCK_SKEW:
+        raise _Refused("SIGN_ERROR", "timestamp is more than 5 minutes off")
     with _lock:
         for key in [key for key, until in _nonces.items() if until < now]:
             del _nonces[key]
-        if (mchid, params["nonce_str"]) in _nonces:
-            raise _Refused(401, "SIGN_ERROR", "nonce_str was already used")
-        _nonces[mchid, params["nonce_str"]] = int(timestamp) + MAX_CLOCK_SKEW
+        if f"{mchid} {params['nonce_str']}" in _nonces:
+            raise _Refused("SIGN_ERROR", "nonce_str was already used")
+        _nonces[f"{mchid} {params['nonce_str']}"] = int(timestamp) + wire.MAX_CLOCK_SKEW
     return mchid
+
+
+def _signed_urls(request: HttpRequest) -> tuple[str, ...]:
+    """The URLs a merchant may have signed: the path it asked for, and that path below the
+    sandbox's root, where WeChat's gateway has its host's root (clients given a gateway
+    base URL sign only the API path)."""
+    asked, root = request.get_full_path(), reverse("wechatpay_sandbox:index")
+    return (asked, asked[len(root) - 1 :]) if asked.startswith(root) else (asked,)
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
-        return signing.loads_object(request.body)
-    except signing.MalformedJson as exc:
-        raise _Refused(400, "PARAM_ERROR", str(exc)) from exc
+        return wire.json_object(request.body)
+    except ValueError as exc:
+        raise _Refused("PARAM_ERROR", str(exc)) from exc
 
 
 # -- field rules ------------------------------------------------------------------------
@@ -252,6 +282,10 @@ def _matches(pattern: str) -> Callable[[object], bool]:
 
 def _text(limit: int) -> Callable[[object], bool]:
     return lambda value: isinstance(value, str) and 0 < len(value) <= limit
+
+
+def _optional(rule: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: value is None or rule(value)
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -266,35 +300,63 @@ def _fen(value: object) -> bool:
     return type(value) is int and 0 < value <= MAX_AMOUNT
 
 
-_is_url = _matches(r"https?://[^\s/?#]+[^\s?#]*")
+_URL = re.compile(r"https?://[^\s/?#]+[^\s?#]*", re.A)  # no query string
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 255 and _URL.fullmatch(value) is not None
+
+
+def _order_amount(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and _fen(value.get("total"))
+        and value.get("currency", "CNY") == "CNY"  # 选填: CNY is the only one
+    )
+
+
+def _refund_amount(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and _fen(value.get("refund"))
+        and _fen(value.get("total"))
+        and value.get("currency") == "CNY"
+    )
+
+
+_OUT_TRADE_NO = r"[0-9A-Za-z_|*-]"
+# The Native order's fields as "Native下单" lists them (the optional ones this side reads);
+# goods_tag, support_fapiao, detail, scene_info and settle_info are taken and ignored.
 _NATIVE_FIELDS: dict[str, Callable[[object], bool]] = {
     "appid": _text(32),
     "mchid": _text(32),
     "description": _text(127),
-    "out_trade_no": _matches(r"[0-9A-Za-z_*-]{6,32}"),
-    "time_expire": lambda value: _parse_time(value) is not None,
+    "out_trade_no": _matches(f"{_OUT_TRADE_NO}{{6,32}}"),
+    "time_expire": _optional(lambda value: _parse_time(value) is not None),
+    "attach": _optional(_text(128)),
     "notify_url": _is_url,
-    "amount": lambda v: isinstance(v, dict) and _fen(v.get("total")) and v.get("currency") == "CNY",
+    "amount": _order_amount,
 }
+# "申请退款": transaction_id or out_trade_no names the trade.
 _REFUND_FIELDS: dict[str, Callable[[object], bool]] = {
-    "out_trade_no": _matches(r"[0-9A-Za-z_*-]{6,32}"),
+    "transaction_id": _optional(_text(32)),
+    "out_trade_no": _optional(_matches(f"{_OUT_TRADE_NO}{{1,32}}")),
     "out_refund_no": _matches(r"[0-9A-Za-z_|*@-]{1,64}"),
-    "amount": lambda v: (
-        isinstance(v, dict) and _fen(v.get("refund")) and _fen(v.get("total"))
-        and v.get("currency") == "CNY"
-    ),
-}  # fmt: skip
+    "reason": _optional(_text(80)),
+    "notify_url": lambda value: value in (None, "") or _is_url(value),
+    "amount": _refund_amount,
+}
 
 
 def _check(fields: dict[str, Callable[[object], bool]], body: dict[str, Any]) -> None:
     invalid = [name for name, valid in fields.items() if not valid(body.get(name))]
     if invalid:
-        raise _Refused(400, "PARAM_ERROR", f"参数错误: missing or invalid {', '.join(invalid)}")
+        raise _Refused("PARAM_ERROR", f"参数错误: missing or invalid {', '.join(invalid)}")
 
 
 def _check_own_mchid(mchid: str, given: object) -> None:
     if given != mchid:
-        raise _Refused(400, "PARAM_ERROR", "mchid does not match the Authorization's mchid")
+        raise _Refused("PARAM_ERROR", "mchid does not match the Authorization's mchid")
 
 
 # -- trades -----------------------------------------------------------------------------
@@ -305,36 +367,38 @@ def native(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
     body = _json_body(request)
     _check(_NATIVE_FIELDS, body)
     _check_own_mchid(mchid, body["mchid"])
-    attach, notify_url = body.get("attach", ""), body["notify_url"]
-    if not isinstance(attach, str) or len(attach) > 128:
-        raise _Refused(400, "PARAM_ERROR", "参数错误: attach is longer than 128 characters")
     with _lock:
         trade = _trades.get(body["out_trade_no"])
         if trade is not None:
             return 200, {"code_url": _code_url(request, _replayed(trade, mchid, body))}
-        expires_at = _parse_time(body["time_expire"])
-        if expires_at is None or expires_at <= _now():
-            raise _Refused(400, "PARAM_ERROR", "参数错误: time_expire is in the past")
         trade = _Trade(
             mchid=mchid,
-            params={**body, "attach": attach, "notify_url": notify_url},
+            params=body,
             token=secrets.token_urlsafe(12),
-            expires_at=expires_at,
+            expires_at=_payable_until(_parse_time(body.get("time_expire"))),
         )
-        _trades[body["out_trade_no"]] = trade
+        _save(trade)
         _tokens[trade.token] = body["out_trade_no"]
     return 200, {"code_url": _code_url(request, trade)}
 
 
+def _payable_until(time_expire: datetime | None) -> datetime:
+    """When the order stops being payable. The one-minute floor is a wait like the others,
+    sped up by time_scale, so that tests can ask for an order that expires in seconds."""
+    now = _now()
+    asked = now + DEFAULT_PAYABLE if time_expire is None else time_expire
+    return min(max(asked, now + MIN_PAYABLE / _time_scale()), now + MAX_PAYABLE)
+
+
 def _replayed(trade: _Trade, mchid: str, body: dict[str, Any]) -> _Trade:
     """The trade an identical order request asks for again; hold the lock."""
-    if trade.mchid != mchid or trade.params != {"attach": "", **body}:
-        raise _Refused(403, "OUT_TRADE_NO_USED", "商户订单号重复")
+    if trade.mchid != mchid or trade.params != body:
+        raise _Refused("OUT_TRADE_NO_USED", "商户订单号重复")
     _expire_if_due(trade)
     if trade.trade_state in ("SUCCESS", "REFUND"):
-        raise _Refused(400, "ORDERPAID", "该订单已支付")
+        raise _Refused("ORDERPAID", "该订单已支付")
     if trade.trade_state != "NOTPAY":
-        raise _Refused(400, "ORDER_CLOSED", "订单已关闭")
+        raise _Refused("ORDER_CLOSED", "订单已关闭")
     return trade
 
 
@@ -346,7 +410,16 @@ def _code_url(request: HttpRequest, trade: _Trade) -> str:
 def query(request: HttpRequest, mchid: str, out_trade_no: str) -> tuple[int, dict[str, Any]]:
     _check_own_mchid(mchid, request.GET.get("mchid"))
     with _lock:
-        return 200, _transaction(_merchant_trade(mchid, out_trade_no))
+        return 200, _transaction(_merchant_trade(mchid, _trades.get(out_trade_no)))
+
+
+@_api(["GET"])
+def query_by_id(
+    request: HttpRequest, mchid: str, transaction_id: str
+) -> tuple[int, dict[str, Any]]:
+    _check_own_mchid(mchid, request.GET.get("mchid"))
+    with _lock:
+        return 200, _transaction(_merchant_trade(mchid, _paid_trade(transaction_id)))
 
 
 @_api(["POST"])
@@ -358,44 +431,50 @@ def close(request: HttpRequest, mchid: str, out_trade_no: str) -> tuple[int, Non
             return 204, None  # WeChat answers 204 for a trade it does not know, too
         _expire_if_due(trade)
         if trade.trade_state in ("SUCCESS", "REFUND"):
-            raise _Refused(400, "ORDERPAID", "订单已支付")
-        trade.trade_state, trade.trade_state_desc = "CLOSED", "订单已关闭"
+            raise _Refused("ORDERPAID", "订单已支付")
+        trade.trade_state = "CLOSED"
+        _save(trade)
     return 204, None
 
 
-def _merchant_trade(mchid: str, out_trade_no: str) -> _Trade:
+def _paid_trade(transaction_id: str) -> _Trade | None:
+    """The trade WeChat numbered ``transaction_id`` when it was paid; hold the lock."""
+    found = (trade for trade in _trades.values() if trade.transaction_id == transaction_id)
+    return next(found, None) if transaction_id else None
+
+
+def _merchant_trade(mchid: str, trade: _Trade | None) -> _Trade:
     """The merchant's trade, closed first if it has expired; hold the lock."""
-    trade = _trades.get(out_trade_no)
     if trade is None or trade.mchid != mchid:
-        raise _Refused(404, "ORDER_NOT_EXIST", "订单不存在")
+        raise _Refused("ORDER_NOT_EXIST", "订单不存在")
     _expire_if_due(trade)
     return trade
 
 
 def _expire_if_due(trade: _Trade) -> None:
     if trade.trade_state == "NOTPAY" and _now() >= trade.expires_at:
-        trade.trade_state, trade.trade_state_desc = "CLOSED", "订单已关闭"
+        trade.trade_state = "CLOSED"
+        _save(trade)
 
 
 def _transaction(trade: _Trade) -> dict[str, Any]:
     """The transaction object of queries and payment notifications; hold the lock."""
-    paid = trade.success_time is not None
+    total = trade.params["amount"]["total"]
     answer: dict[str, Any] = {
         "appid": trade.params["appid"],
         "mchid": trade.mchid,
         "out_trade_no": trade.params["out_trade_no"],
         "trade_type": "NATIVE",
         "trade_state": trade.trade_state,
-        "trade_state_desc": trade.trade_state_desc,
-        "attach": trade.params["attach"],
-        "amount": {"total": trade.params["amount"]["total"], "currency": "CNY"},
+        "trade_state_desc": TRADE_STATE_DESC[trade.trade_state],
+        "attach": trade.params.get("attach", ""),
+        "amount": {"total": total, "currency": "CNY"},
     }
-    if paid:
-        total = trade.params["amount"]["total"]
+    if trade.success_time is not None:
         answer |= {
             "transaction_id": trade.transaction_id,
             "bank_type": "OTHERS",
-            "success_time": _rfc3339(trade.success_time),
+            "success_time": wire.rfc3339(trade.success_time),
             "payer": {"openid": trade.openid},
             "amount": {
                 "total": total,
@@ -414,42 +493,44 @@ def _transaction(trade: _Trade) -> dict[str, Any]:
 def refund_create(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
     body = _json_body(request)
     _check(_REFUND_FIELDS, body)
-    reason, notify_url = body.get("reason", ""), body.get("notify_url", "")
-    if (
-        not isinstance(reason, str)
-        or len(reason) > 80
-        or not (notify_url == "" or _is_url(notify_url))
-    ):
-        raise _Refused(400, "PARAM_ERROR", "参数错误: reason or notify_url is invalid")
+    if not (body.get("transaction_id") or body.get("out_trade_no")):
+        raise _Refused("PARAM_ERROR", "参数错误: transaction_id or out_trade_no is required")
     amount = body["amount"]
     with _lock:
+        trade = (
+            _trades.get(body["out_trade_no"])
+            if body.get("out_trade_no")
+            else _paid_trade(body["transaction_id"])
+        )
         existing = _refunds.get(body["out_refund_no"])
         if existing is not None:
-            same = (existing.mchid, existing.out_trade_no, existing.amount) == (
-                mchid, body["out_trade_no"], amount["refund"],
-            )  # fmt: skip
+            same = (existing.mchid, existing.amount) == (mchid, amount["refund"]) and (
+                trade is not None and existing.out_trade_no == trade.params["out_trade_no"]
+            )
             if not same:
-                raise _Refused(400, "INVALID_REQUEST", "out_refund_no was used for another refund")
+                raise _Refused("INVALID_REQUEST", "out_refund_no was used for another refund")
             return 200, _refund_view(existing)
-        trade = _trades.get(body["out_trade_no"])
         if trade is None or trade.mchid != mchid:
-            raise _Refused(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+            raise _Refused("RESOURCE_NOT_EXISTS", "订单不存在")
         _check_refundable(trade, amount)
+        now = _now()
         refund = _Refund(
             mchid=mchid,
-            out_trade_no=body["out_trade_no"],
+            out_trade_no=trade.params["out_trade_no"],
             out_refund_no=body["out_refund_no"],
             refund_id=f"50{_digits(27)}",
             amount=amount["refund"],
-            notify_url=notify_url,
-            create_time=_now(),
+            notify_url=body.get("notify_url", ""),
+            create_time=now,
+            settles_at=now + timedelta(seconds=REFUND_SETTLE_SECONDS / _time_scale()),
         )
         _refunds[refund.out_refund_no] = refund
-        trade.trade_state, trade.trade_state_desc = "REFUND", "转入退款"
+        trade.trade_state = "REFUND"
+        _save(trade)
         answer = _refund_view(refund)
     threading.Thread(
-        target=_settle_refund,
-        args=(refund.out_refund_no, _time_scale()),
+        target=_settle_refund_when_due,
+        args=(refund.out_refund_no, (refund.settles_at - now).total_seconds()),
         name=f"wechatpay-refund-{refund.out_refund_no}",
         daemon=True,
     ).start()
@@ -459,27 +540,28 @@ def refund_create(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]
 def _check_refundable(trade: _Trade, amount: dict[str, Any]) -> None:
     """Refuse a refund of an unpaid trade, of another total, or beyond what remains."""
     if trade.trade_state not in ("SUCCESS", "REFUND"):
-        raise _Refused(400, "INVALID_REQUEST", "订单未支付，不能退款")
+        raise _Refused("INVALID_REQUEST", "订单未支付，不能退款")
     total = trade.params["amount"]["total"]
     if amount["total"] != total:
-        raise _Refused(400, "PARAM_ERROR", "参数错误: amount.total is not the order's total")
+        raise _Refused("PARAM_ERROR", "参数错误: amount.total is not the order's total")
     refunded = sum(
         refund.amount
         for refund in _refunds.values()
         if refund.out_trade_no == trade.params["out_trade_no"] and refund.status != "CLOSED"
     )
     if amount["refund"] > total - refunded:
-        raise _Refused(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
+        raise _Refused("INVALID_REQUEST", "申请退款金额超过订单可退金额")
 
 
 @_api(["GET"])
 def refund_query(
     request: HttpRequest, mchid: str, out_refund_no: str
 ) -> tuple[int, dict[str, Any]]:
+    _settle_refund(out_refund_no)  # in case the process restarted before it was due
     with _lock:
         refund = _refunds.get(out_refund_no)
         if refund is None or refund.mchid != mchid:
-            raise _Refused(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            raise _Refused("RESOURCE_NOT_EXISTS", "退款单不存在")
         return 200, _refund_view(refund)
 
 
@@ -494,8 +576,8 @@ def _refund_view(refund: _Refund) -> dict[str, Any]:
         "out_trade_no": refund.out_trade_no,
         "channel": "ORIGINAL",
         "user_received_account": "支付用户零钱",
-        "success_time": _rfc3339(refund.success_time) if refund.success_time else None,
-        "create_time": _rfc3339(refund.create_time),
+        "success_time": wire.rfc3339(refund.success_time) if refund.success_time else None,
+        "create_time": wire.rfc3339(refund.create_time),
         "status": refund.status,
         "funds_account": "AVAILABLE",
         "amount": {
@@ -511,33 +593,66 @@ def _refund_view(refund: _Refund) -> dict[str, Any]:
     }
 
 
-def _settle_refund(out_refund_no: str, time_scale: float) -> None:
-    time.sleep(REFUND_SETTLE_SECONDS / time_scale)
+def _settle_refund_when_due(out_refund_no: str, delay: float) -> None:
+    time.sleep(delay)
+    _settle_refund(out_refund_no)
+
+
+def _settle_refund(out_refund_no: str) -> None:
+    """Land a processing refund whose time has come, and start notifying it."""
     with _lock:
-        refund = _refunds[out_refund_no]
+        refund = _refunds.get(out_refund_no)
+        if refund is None or refund.status != "PROCESSING" or _now() < refund.settles_at:
+            return
         refund.status, refund.success_time = "SUCCESS", _now()
+        _refunds[out_refund_no] = refund
         if not refund.notify_url:
             return
+        view = _refund_view(refund)
         resource = {
             "mchid": refund.mchid,
             "out_trade_no": refund.out_trade_no,
-            "transaction_id": _trades[refund.out_trade_no].transaction_id,
+            "transaction_id": view["transaction_id"],
             "out_refund_no": out_refund_no,
             "refund_id": refund.refund_id,
             "refund_status": "SUCCESS",
-            "success_time": _rfc3339(refund.success_time),
-            "user_received_account": "支付用户零钱",
+            "success_time": view["success_time"],
+            "user_received_account": view["user_received_account"],
             "amount": {
-                key: value
-                for key, value in _refund_view(refund)["amount"].items()
-                if key in ("total", "refund", "payer_total", "payer_refund")
+                name: view["amount"][name]
+                for name in ("total", "refund", "payer_total", "payer_refund")
             },
         }
         key = f"refunds/{out_refund_no}"
         _notices[key] = _notice(
             refund.mchid, refund.notify_url, "REFUND.SUCCESS", "退款成功", "refund", resource
         )
-    _notify_until_acknowledged(key, time_scale)
+    _start_notifying(key)
+
+
+# -- the platform certificate -----------------------------------------------------------
+
+
+@_api(["GET"])
+def certificates(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
+    serial_no = _platform_serial()
+    certificate = _certificate(_config()["platform_private_key_pem"], serial_no)
+    apiv3_key = _config()["merchants"][mchid]["apiv3_key"]
+    return 200, wire.certificates_answer(
+        certificate, serial_no, apiv3_key, nonce=secrets.token_hex(6)
+    )
+
+
+@lru_cache(maxsize=4)
+def _certificate(private_key_pem: str, serial_no: str) -> x509.Certificate:
+    """The platform key's certificate, valid for five years from yesterday, as WeChat's are."""
+    now = _now()
+    return wire.platform_certificate(
+        wire.load_private_key(private_key_pem),
+        serial_no,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=5 * 365),
+    )
 
 
 # -- the cashier ------------------------------------------------------------------------
@@ -582,12 +697,7 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
         }
         page = _cashier_page(request, trade)
     if paid and notify:
-        threading.Thread(
-            target=_notify_until_acknowledged,
-            args=(f"trades/{out_trade_no}", _time_scale()),
-            name=f"wechatpay-notify-{out_trade_no}",
-            daemon=True,
-        ).start()
+        _start_notifying(f"trades/{out_trade_no}")
     return JsonResponse(answer) if wants_json else HttpResponse(page)
 
 
@@ -602,12 +712,14 @@ def _cashier_trade(token: str) -> _Trade:
 def _settle(trade: _Trade, *, paid: bool) -> None:
     """Pay the trade (and prepare its notification) or fail it; hold the lock."""
     if not paid:
-        trade.trade_state, trade.trade_state_desc = "PAYERROR", "支付失败，请重新下单支付"
+        trade.trade_state = "PAYERROR"
+        _save(trade)
         return
-    trade.trade_state, trade.trade_state_desc = "SUCCESS", "支付成功"
+    trade.trade_state = "SUCCESS"
     trade.transaction_id = f"4200{_digits(24)}"
     trade.openid = f"o{secrets.token_urlsafe(21)}"
     trade.success_time = _now()
+    _save(trade)
     _notices[f"trades/{trade.params['out_trade_no']}"] = _notice(
         trade.mchid,
         trade.params["notify_url"],
@@ -675,44 +787,46 @@ def _notice(
     resource: dict[str, Any],
 ) -> _Notice:
     """An event whose resource is sealed with the merchant's APIv3 key."""
-    nonce = secrets.token_urlsafe(9)  # 12 characters
-    plaintext = json.dumps(resource, ensure_ascii=False).encode("utf-8")
-    apiv3_key = _config()["merchants"][mchid]["apiv3_key"]
-    event = {
-        "id": str(uuid.uuid4()),
-        "create_time": _rfc3339(_now()),
-        "resource_type": "encrypt-resource",
-        "event_type": event_type,
-        "summary": summary,
-        "resource": {
-            "original_type": original_type,
-            "algorithm": AEAD_ALGORITHM,
-            "ciphertext": encrypt_resource(
-                apiv3_key, plaintext, nonce=nonce, associated_data=original_type
-            ),
-            "associated_data": original_type,
-            "nonce": nonce,
-        },
-    }
-    body = json.dumps(event, ensure_ascii=False).encode("utf-8")
-    return _Notice(notify_url=notify_url, body=body, notify_id=event["id"])
+    event = wire.notification(
+        event_id=str(uuid.uuid4()),
+        create_time=_now(),
+        event_type=event_type,
+        summary=summary,
+        original_type=original_type,
+        resource=resource,
+        apiv3_key=_config()["merchants"][mchid]["apiv3_key"],
+        nonce=secrets.token_urlsafe(9),  # 12 characters
+    )
+    return _Notice(notify_url=notify_url, body=wire.json_text(event), notify_id=event["id"])
 
 
-def _notify_until_acknowledged(key: str, time_scale: float) -> None:
+def _start_notifying(key: str) -> None:
+    """Send the notification on WeChat's schedule, in the background, until acknowledged."""
     with _lock:
         notice = _notices[key]
-    common.notify_until_acknowledged(
-        _lock, notice, lambda: _deliver(key, trigger="schedule")[0], RETRY_DELAYS, time_scale
-    )
+    threading.Thread(
+        target=common.notify_until_acknowledged,
+        args=(
+            _lock,
+            notice,
+            lambda: _deliver(key, trigger="schedule")[0],
+            RETRY_DELAYS,
+            _time_scale(),
+        ),
+        name=f"wechatpay-notify-{key}",
+        daemon=True,
+    ).start()
 
 
 def _deliver(key: str, *, trigger: str) -> tuple[dict[str, Any], str]:
     """POST the notification once; return the logged try and the receiver's answer."""
     with _lock:
-        notice = _notices[key]
+        notice = _notices.get(key)
+    if notice is None:  # forgotten by a reset: nothing is left to send
+        return {"acknowledged": True}, ""
     status_code, body, error = common.post_notification(
         notice.notify_url,
-        data=notice.body,
+        data=notice.body.encode("utf-8"),
         headers={"Content-Type": "application/json", **_signature_headers(notice.body)},
     )
     attempt = common.log_delivery(
@@ -724,6 +838,9 @@ def _deliver(key: str, *, trigger: str) -> tuple[dict[str, Any], str]:
         error=error,
         acknowledged=status_code in (200, 204),
     )
+    with _lock:
+        if key in _notices:  # not forgotten by a reset meanwhile
+            _notices[key] = notice
     return attempt, body
 
 
@@ -736,24 +853,27 @@ def tradebill(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
     try:
         bill_date = date.fromisoformat(request.GET.get("bill_date", ""))
     except ValueError as exc:
-        raise _Refused(400, "PARAM_ERROR", "参数错误: bill_date must be yyyy-MM-DD") from exc
-    if bill_type not in ("ALL", "SUCCESS", "REFUND") or "tar_type" in request.GET:
-        raise _Refused(
-            400, "PARAM_ERROR", "参数错误: bill_type ALL, SUCCESS or REFUND, no tar_type"
-        )
+        raise _Refused("PARAM_ERROR", "参数错误: bill_date must be yyyy-MM-DD") from exc
+    tar_type = request.GET.get("tar_type")
+    if bill_type not in ("ALL", "SUCCESS", "REFUND") or tar_type not in (None, "GZIP"):
+        raise _Refused("PARAM_ERROR", "参数错误: bill_type ALL, SUCCESS or REFUND; tar_type GZIP")
     if bill_date > _now().date():
-        raise _Refused(400, "PARAM_ERROR", "参数错误: bill_date is in the future")
+        raise _Refused("PARAM_ERROR", "参数错误: bill_date is in the future")
     with _lock:
         rows = _bill_rows(mchid, bill_date, bill_type)
     if rows.empty:
-        raise _Refused(400, "NO_STATEMENT_EXIST", "账单文件不存在")
-    content = render_statement(rows, mchid=mchid)
+        raise _Refused("NO_STATEMENT_EXIST", "账单文件不存在")
+    content = wire.render_statement(rows, mchid=mchid)
     token = secrets.token_urlsafe(24)
     with _lock:
-        _bills[token] = (mchid, content, _now() + BILL_LINK_LIFETIME)
+        for expired in [key for key, bill in _bills.items() if bill.expires_at < _now()]:
+            del _bills[expired]
+        _bills[token] = _Bill(
+            mchid, content.decode("utf-8"), tar_type == "GZIP", _now() + BILL_LINK_LIFETIME
+        )
     download = reverse("wechatpay_sandbox:bill-download")
     return 200, {
-        "hash_type": "SHA1",
+        "hash_type": "SHA1",  # of the bill itself, gzipped or not
         "hash_value": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
         "download_url": request.build_absolute_uri(f"{download}?token={token}"),
     }
@@ -766,12 +886,16 @@ def bill_download(request: HttpRequest) -> HttpResponse:
     try:
         mchid = _authenticate(request)
         with _lock:
-            entry = _bills.get(request.GET.get("token", ""))
-        if entry is None or entry[0] != mchid or entry[2] < _now():
-            raise _Refused(400, "INVALID_REQUEST", "download_url is unknown or has expired")
+            bill = _bills.get(request.GET.get("token", ""))
+        if bill is None or bill.mchid != mchid or bill.expires_at < _now():
+            raise _Refused("INVALID_REQUEST", "download_url is unknown or has expired")
     except _Refused as refusal:
         return _signed_response(refusal.status, {"code": refusal.code, "message": refusal.message})
-    return HttpResponse(entry[1], content_type="application/octet-stream")
+    content = bill.content.encode("utf-8")
+    return HttpResponse(
+        gzip.compress(content, mtime=0) if bill.gzip else content,
+        content_type="application/octet-stream",
+    )
 
 
 def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
@@ -792,7 +916,7 @@ def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
             "appid": params["appid"],
             "openid": trade.openid,
             "description": params["description"],
-            "attach": params["attach"],
+            "attach": params.get("attach", ""),
         }
         if bill_type != "REFUND" and trade.success_time.astimezone(BEIJING).date() == bill_date:
             records.append(
@@ -801,7 +925,7 @@ def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
                     "ref": params["out_trade_no"],
                     "provider_ref": trade.transaction_id,
                     "amount": total,
-                    "fee": common.fee(total, _FEE_RATE_BPS),
+                    "fee": common.fee(total, wire.FEE_RATE_BPS),
                     "occurred_at": trade.success_time,
                     "refund_status": "",
                     **trade_fields,
@@ -811,7 +935,7 @@ def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
             (r for r in _refunds.values() if r.out_trade_no == params["out_trade_no"]),
             key=lambda r: r.create_time,
         )
-        given_back = common.fees_given_back(total, (r.amount for r in refunds), _FEE_RATE_BPS)
+        given_back = common.fees_given_back(total, (r.amount for r in refunds), wire.FEE_RATE_BPS)
         for refund, returned in zip(refunds, given_back, strict=True):
             accepted = refund.create_time.astimezone(BEIJING).date() == bill_date
             if bill_type != "SUCCESS" and refund.mchid == mchid and accepted:
@@ -841,119 +965,30 @@ _BILL_EXTRA_COLUMNS = (
 )
 
 
-def render_statement(
-    rows: pd.DataFrame, *, mchid: str = "1900000001", appid: str = "wx0000000000000001"
-) -> bytes:
-    """An ALL trade bill in WeChat's format, one line per row of a TRANSACTION_COLUMNS frame.
-
-    Lines keep the frame's order (``line_no`` is not read). Columns beyond the canonical
-    ones fill what the canonical frame does not hold: ``out_trade_no`` and
-    ``transaction_id`` (the trade a refund gives back), ``appid``, ``openid``,
-    ``description``, ``attach`` and ``refund_status`` (SUCCESS when absent). The totals
-    line adds the lines up. Everything is built column by column, never line by line.
-    """
-    bill = common.bill_lines(rows)
-    amount, fees, either = bill.amount, bill.fee, bill.either
-    money = common.yuan_text(amount)
-    fields = [
-        common.beijing_text(rows["occurred_at"]),
-        _bill_text(rows, "appid", appid),
-        mchid,
-        "0",
-        "",
-        either(_bill_text(rows, "transaction_id", ""), _bill_text(rows, "provider_ref", "")),
-        either(_bill_text(rows, "out_trade_no", ""), _bill_text(rows, "ref", "")),
-        _bill_text(rows, "openid", ""),
-        "NATIVE",
-        either("REFUND", "SUCCESS"),
-        "OTHERS",
-        "CNY",
-        either("0.00", money),
-        "0.00",
-        either(_bill_text(rows, "provider_ref", ""), "0"),
-        either(_bill_text(rows, "ref", ""), "0"),
-        either(money, "0.00"),
-        "0.00",
-        either("ORIGINAL", ""),
-        either(_bill_text(rows, "refund_status", "SUCCESS"), ""),
-        _bill_text(rows, "description", ""),
-        _bill_text(rows, "attach", ""),
-        common.yuan_text(fees, places=5),
-        f"{FEE_RATE_PER_MILLE / 10:.2f}%",
-        either("0.00", money),
-        either(money, "0.00"),
-        "",
-    ]
-    lines = common.lines_of(fields, ",`", start="`", end="\r\n")
-    payments, refunds = amount[~bill.is_refund], amount[bill.is_refund]
-    totals = [
-        str(len(rows)),
-        fen_to_yuan(int(payments.sum())),
-        fen_to_yuan(int(refunds.sum())),
-        "0.00",
-        fen_to_yuan(int(fees.sum())),
-        fen_to_yuan(int(payments.sum())),
-        fen_to_yuan(int(refunds.sum())),
-    ]
-    return b"".join(
-        (
-            "\ufeff".encode(),
-            f"{','.join(BILL_COLUMNS)}\r\n".encode(),
-            lines,
-            f"{','.join(BILL_TOTAL_COLUMNS)}\r\n".encode(),
-            f"{','.join(f'`{total}' for total in totals)}\r\n".encode(),
-        )
-    )
-
-
-def _bill_text(rows: pd.DataFrame, name: str, default: str) -> pa.Array | str:
-    """A text column for the bill (missing values as ``default``), or ``default`` itself.
-
-    Bill fields are not quoted: commas, backticks and line breaks become spaces.
-    """
-    values = common.text_column(rows, name, default)
-    if (
-        not isinstance(values, str)
-        and pc.any(pc.match_substring_regex(values, _UNQUOTABLE)).as_py()
-    ):
-        values = pc.replace_substring_regex(values, _UNQUOTABLE, " ")
-    return values
-
-
-_UNQUOTABLE = "[,`\r\n]"
-
-
 # -- controls for tests and operators ---------------------------------------------------
 
 
-def _notice_or_404(kind: str, number: str) -> tuple[str, _Notice]:
-    key = f"{kind}/{number}"
+def _notice_or_404(kind: str, number: str) -> _Notice | None:
+    """The trade's or refund's notification, None before it was paid or refunded."""
     with _lock:
-        known = number in (_trades if kind == "trades" else _refunds)
-        notice = _notices.get(key)
-    if not known:
-        raise Http404("no such trade or refund")
-    if notice is None:
-        raise _Refused(409, "NO_NOTIFICATION", "nothing to notify yet: not paid or not refunded")
-    return key, notice
+        if number not in (_trades if kind == "trades" else _refunds):
+            raise Http404("no such trade or refund")
+        return _notices.get(f"{kind}/{number}")
 
 
 @csrf_exempt
 @require_POST
 def control_notify(request: HttpRequest, kind: str, number: str) -> JsonResponse:
     """Send the notification once more, now, and answer with what the receiver said."""
-    try:
-        key, _ = _notice_or_404(kind, number)
-    except _Refused as refusal:
-        return common.no_notification(refusal.message)
-    return common.delivery_answer(*_deliver(key, trigger="control"))
+    if _notice_or_404(kind, number) is None:
+        return common.no_notification("nothing to notify yet: not paid or not refunded")
+    return common.delivery_answer(*_deliver(f"{kind}/{number}", trigger="control"))
 
 
 @require_GET
 def control_deliveries(request: HttpRequest, kind: str, number: str) -> JsonResponse:
-    try:
-        _, notice = _notice_or_404(kind, number)
-    except _Refused:
+    notice = _notice_or_404(kind, number)
+    if notice is None:
         return JsonResponse({"notify_id": "", "deliveries": []})
     with _lock:
         return JsonResponse({"notify_id": notice.notify_id, "deliveries": list(notice.deliveries)})
@@ -967,8 +1002,10 @@ urlpatterns = [
     path("v3/pay/transactions/native", native, name="native"),
     path(_ORDERS, query, name="query"),
     path(f"{_ORDERS}/close", close, name="close"),
+    path("v3/pay/transactions/id/<str:transaction_id>", query_by_id, name="query-by-id"),
     path("v3/refund/domestic/refunds", refund_create, name="refund"),
     path("v3/refund/domestic/refunds/<str:out_refund_no>", refund_query, name="refund-query"),
+    path("v3/certificates", certificates, name="certificates"),
     path("v3/bill/tradebill", tradebill, name="tradebill"),
     path("v3/billdownload/file", bill_download, name="bill-download"),
     path("cashier/<str:token>", cashier, name="cashier"),

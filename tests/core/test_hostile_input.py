@@ -25,10 +25,9 @@ from billing.models import PaymentNotification
 from core import pii, untrusted
 from core.auth import api_client_create
 from core.models import ApiRole, IdempotencyRecord
+from core.outside import get_channel, get_courier
 from core.parsers import StrictJSONParser
 from integrations.couriers import ems
-from integrations.couriers.registry import get_courier
-from integrations.payments.registry import get_channel
 from logistics.models import CourierPush, PushStatus
 from logistics.services.tracking import PUSH_BODY
 from reconciliation.models import StatementFile

@@ -250,6 +250,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         "SANDBOX_BASE_URL": sandbox,
         "SANDBOX_PORT": str(sandbox_port),
         "SANDBOX_TIME_SCALE": "1000",
+        # The sandboxes' journal and the metrics files of this cluster, not the clone's var/.
+        "VAR_DIR": str(tmp_path / "var"),
         "LOG_HUMAN": "0",  # the JSON lines of production
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",

@@ -30,10 +30,10 @@ from integrations.payments.base import (
     TradeResult,
 )
 from integrations.statements import TRANSACTION_COLUMNS, StatementInvalid, typed
-from sandboxes.alipay import views as alipay_sandbox
+from sandboxes.alipay import bill as alipay_sandbox
 from sandboxes.public_platform import views as public_platform_sandbox
 from sandboxes.unionpay import views as unionpay_sandbox
-from sandboxes.wechatpay import views as wechatpay_sandbox
+from sandboxes.wechatpay import wire as wechatpay_sandbox
 from tests.integrations.helpers import BEIJING, pay
 
 Edit = Callable[[list[bytes]], None]  # changes a file's lines in place

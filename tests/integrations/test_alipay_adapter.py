@@ -17,6 +17,7 @@ from functools import partial
 import pytest
 import requests
 
+from core.outside import get_channel
 from integrations.payments.alipay import BEIJING, AlipayChannel, sign_content
 from integrations.payments.base import (
     CreateTrade,
@@ -27,7 +28,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
-from integrations.payments.registry import CHANNEL_CODES, get_channel
+from integrations.payments.registry import CHANNEL_CODES
 from tests.integrations.helpers import (
     StubServer,
     deliveries,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.banks.camt053 import parse_camt053, render_camt053
+from integrations.banks.camt053 import parse_camt053
 from integrations.statements import BANK_COLUMNS, StatementInvalid
+from sandboxes.banks.camt053 import render_camt053
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "banks"
 
@@ -91,7 +93,7 @@ def test_every_sample_is_read_whatever_its_namespace_version():
 # -- errors -----------------------------------------------------------------------------
 
 
-def test_an_amount_with_a_third_significant_decimal_names_its_entry_line():
+def test_an_amount_with_a_third_significant_decimal_names_its_amt_line_and_path():
     content = sample("genkgo__camt053.v2.five.decimals.xml").replace(
         b'<Amt Ccy="EUR">8.850</Amt>', b'<Amt Ccy="EUR">8.855</Amt>'
     )
@@ -99,8 +101,8 @@ def test_an_amount_with_a_third_significant_decimal_names_its_entry_line():
     with pytest.raises(StatementInvalid) as caught:
         parse_camt053(content)
 
-    assert caught.value.line == 61
-    assert "more than 2 decimals" in caught.value.problem and "8.855" in caught.value.problem
+    assert caught.value.line == 62  # <Amt>, in the <Ntry> of line 61
+    assert caught.value.problem == "Stmt[1]/Ntry[1]/Amt '8.855' has more than 2 decimals"
 
 
 def test_xml_that_is_not_well_formed_names_the_line_where_it_breaks():
@@ -125,14 +127,16 @@ def test_a_file_cut_short_names_its_last_line():
     assert "no element found" in caught.value.problem
 
 
-def test_an_unknown_credit_debit_mark_and_an_impossible_date_are_refused_on_their_entry():
+def test_an_unknown_credit_debit_mark_and_an_impossible_date_are_refused_on_their_element():
     v2 = sample("genkgo__camt053.v2.five.decimals.xml")
 
-    with pytest.raises(StatementInvalid, match=r"line 61: Ntry/CdtDbtInd 'CRED'"):
+    with pytest.raises(StatementInvalid, match=r"^line 63: Stmt\[1\]/Ntry\[1\]/CdtDbtInd 'CRED'"):
         parse_camt053(
             v2.replace(b"CRDT</CdtDbtInd>\n                <RvslInd>", b"CRED</CdtDbtInd><RvslInd>")
         )
-    with pytest.raises(StatementInvalid, match=r"line 61: Ntry/ValDt '2015-02-30'"):
+    with pytest.raises(
+        StatementInvalid, match=r"^line 70: Stmt\[1\]/Ntry\[1\]/ValDt/Dt '2015-02-30' is not"
+    ):
         parse_camt053(v2.replace(b"<Dt>2015-01-02</Dt>", b"<Dt>2015-02-30</Dt>"))
 
 
@@ -153,6 +157,146 @@ def test_another_iso_message_is_not_taken_for_a_statement():
 
     with pytest.raises(StatementInvalid, match=r"not a camt\.053 statement"):
         parse_camt053(content)
+
+
+def test_an_error_names_the_element_at_fault_in_whichever_statement_and_entry():
+    v2 = sample("genkgo__camt053.v2.five.decimals.xml")
+    statement = re.search(rb"<Stmt>.*</Stmt>", v2, re.S).group(0)
+    two = v2.replace(b"</Stmt>", b"</Stmt>\n" + statement.replace(b">8.850<", b">1.005<"), 1)
+    second = next(n for n, line in enumerate(two.split(b"\n"), 1) if b">1.005<" in line)
+
+    with pytest.raises(StatementInvalid) as caught:
+        parse_camt053(two)
+
+    assert (caught.value.line, caught.value.problem) == (
+        second,
+        "Stmt[2]/Ntry[1]/Amt '1.005' has more than 2 decimals",
+    )
+    without_amount = v2.replace(b'<Amt Ccy="EUR">8.850</Amt>', b"")
+    with pytest.raises(StatementInvalid, match=r"^line 61: Stmt\[1\]/Ntry\[1\] has no Amt$"):
+        parse_camt053(without_amount)
+    without_currency = v2.replace(b'<Amt Ccy="EUR">8.850</Amt>', b"<Amt>8.85</Amt>").replace(
+        b"<Ccy>EUR</Ccy>", b""
+    )
+    with pytest.raises(StatementInvalid, match=r"^line 62: Stmt\[1\]/Ntry\[1\]/Amt has no Ccy"):
+        parse_camt053(without_currency)
+    bad_booking_time = sample("genkgo__camt053.v8.xml").replace(
+        b"<DtTm>2014-12-31", b"<DtTm>2014-13-31"
+    )
+    with pytest.raises(
+        StatementInvalid, match=r"^line 117: Stmt\[1\]/Ntry\[1\]/BookgDt/DtTm '2014-13-31' is not"
+    ):
+        parse_camt053(bad_booking_time)
+
+
+# -- encodings --------------------------------------------------------------------------
+
+# The version 8 sample with Chinese names, as a Chinese bank would name the parties.
+CHINESE = (
+    sample("genkgo__camt053.v8.xml")
+    .decode()
+    .replace("NAME NAME", "杭州市财政局非税收入汇缴结算户")
+    .replace("Company Name", "支付宝（中国）网络技术有限公司")
+)
+
+
+@pytest.mark.parametrize("encoding", ["GBK", "GB18030", "gb2312"])
+def test_a_document_in_the_chinese_encoding_it_declares_is_read_by_it(encoding):
+    content = CHINESE.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
+
+    row = only_row(parse_camt053(content))
+
+    assert row == only_row(parse_camt053(CHINESE.encode()))
+    assert row["counterparty_name"] == "杭州市财政局非税收入汇缴结算户"
+    assert row["line_no"] == 110
+
+
+def test_a_document_whose_bytes_are_not_in_the_declared_encoding_is_refused_on_their_line():
+    declared = CHINESE.replace('encoding="UTF-8"', 'encoding="GBK"')
+    name_line = next(n for n, line in enumerate(declared.split("\n"), 1) if "杭州" in line)
+
+    # UTF-8 bytes under a GBK declaration: GBK would decode them, as other characters.
+    with pytest.raises(StatementInvalid) as caught:
+        parse_camt053(declared.encode())
+    assert (caught.value.line, caught.value.problem) == (
+        name_line,
+        "GBK is declared but the text is UTF-8",
+    )
+    # A GBK name cut in the middle of a character.
+    cut = declared.encode("gbk").replace("户</Nm>".encode("gbk"), "户".encode("gbk")[:1] + b"</Nm>")
+    with pytest.raises(StatementInvalid) as caught:
+        parse_camt053(cut)
+    assert caught.value.line == name_line
+    assert caught.value.problem.startswith("not GBK text, as declared")
+
+
+def test_an_encoding_python_does_not_know_is_refused_as_a_statement_error():
+    content = sample("genkgo__camt053.v8.xml").replace(b'encoding="UTF-8"', b'encoding="X-UNKNOWN"')
+
+    with pytest.raises(StatementInvalid, match=r"^line 1: the declared encoding 'X-UNKNOWN'"):
+        parse_camt053(content)
+
+
+# -- entries without a date of their own ---------------------------------------------------
+
+# A valid camt.053.001.08: its entry has neither BookgDt nor ValDt (both optional).
+UNDATED = re.sub(rb"\s*<BookgDt>.*?</ValDt>", b"", sample("genkgo__camt053.v8.xml"), flags=re.S)
+
+
+def test_an_entry_without_dates_is_on_its_statements_closing_booked_balance_date():
+    row = only_row(parse_camt053(UNDATED))
+
+    # CLBD's <Dt> is 2014-12-30; not FrToDt's 2007-10-18, nor CreDtTm's 2015-03-10.
+    assert row["booking_date"] == row["value_date"] == pd.Timestamp("2014-12-30")
+    assert row["line_no"] == 110 and row["amount"] == 885
+
+
+def test_without_a_closing_booked_balance_the_entry_is_on_a_one_day_period():
+    no_closing = UNDATED.replace(b"<Cd>CLBD</Cd>", b"<Cd>ITBD</Cd>")
+
+    row = only_row(parse_camt053(no_closing))
+
+    assert row["booking_date"] == row["value_date"] == pd.Timestamp("2007-10-18")  # FrToDt
+
+
+def test_an_undated_entry_of_a_statement_of_several_days_is_refused_not_dated_by_guess():
+    several_days = UNDATED.replace(b"<ToDtTm>2007-10-18", b"<ToDtTm>2007-10-19")
+
+    with pytest.raises(StatementInvalid) as caught:
+        parse_camt053(several_days)
+
+    assert caught.value.line == 110
+    assert caught.value.problem == (
+        "Stmt[1]/Ntry[1] has neither BookgDt nor ValDt, and its statement's FrToDt is "
+        "2007-10-18 to 2007-10-19, not one day"
+    )
+
+
+def test_a_bad_closing_balance_date_taken_for_an_entry_is_named_where_it_is_written():
+    lines = UNDATED.split(b"\n")
+    closing = next(n for n, line in enumerate(lines) if b"<Cd>CLBD</Cd>" in line)
+    date_line = next(n for n in range(closing, len(lines)) if b"<Dt>2014-12-30</Dt>" in lines[n])
+    lines[date_line] = lines[date_line].replace(b"2014-12-30", b"2014-12-32")
+
+    with pytest.raises(StatementInvalid) as caught:
+        parse_camt053(b"\n".join(lines))
+
+    assert caught.value.line == date_line + 1
+    assert caught.value.problem.startswith("Stmt[1]/Bal[2]/Dt/Dt '2014-12-32' is not a valid date")
+
+
+def test_a_version_8_document_with_a_namespace_prefix_reads_as_without():
+    prefixed = (
+        sample("genkgo__camt053.v8.xml")
+        .replace(b'<Document xmlns="', b'<camt:Document xmlns:camt="')
+        .replace(b"</Document>", b"</camt:Document>")
+    )
+    prefixed = re.sub(rb"<(?!/?camt:|\?)(/?)", rb"<\1camt:", prefixed)
+    assert b"<camt:Ntry>" in prefixed and b"camt.053.001.08" in prefixed
+
+    frame = parse_camt053(prefixed)
+
+    assert frame.equals(parse_camt053(sample("genkgo__camt053.v8.xml")))
 
 
 # -- the writer -------------------------------------------------------------------------

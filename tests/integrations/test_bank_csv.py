@@ -15,9 +15,9 @@ from integrations.banks.csv_layout import (
     LAYOUTS,
     CsvLayout,
     parse_csv,
-    render_csv,
 )
 from integrations.statements import BANK_COLUMNS, StatementInvalid
+from sandboxes.banks.csv_layouts import render_csv
 
 # An export in the ICBC example layout, as an online bank writes it: GB18030, CRLF, two
 # title lines, thousands separators, a blank line and a totals row.
@@ -212,6 +212,90 @@ def test_a_mark_that_is_neither_debit_nor_credit_is_refused():
         parse_csv(content, CCB_EXAMPLE)
 
 
+def icbc_debit(written: str) -> bytes:
+    """The ICBC export with ``written`` as the debit amount of line 5."""
+    return icbc_with(5, f'A0002,,2026-03-01 23:59:59,"{written}",,手续费,,0')
+
+
+@pytest.mark.parametrize(
+    ("written", "fen"),
+    [("1,234.56", 123456), ("1234.56", 123456), ("1,234,567.8", 123456780), ("0.07", 7)],
+)
+def test_an_amount_written_exactly_is_read_with_or_without_thousands(written, fen):
+    frame = parse_csv(icbc_debit(written), ICBC_EXAMPLE)
+
+    assert frame["amount"].tolist() == [123456780, -fen, 7]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "5,00",  # a decimal comma, not 500.00 yuan
+        "1,23,456.00",  # lakh grouping
+        "1,2345.00",
+        ",123.00",
+        "1,234,56",
+        "12.345",  # a third decimal
+        "12.340",  # even a zero one: at most two decimals
+        "1..2",
+        "1.2.3",
+        "--5",
+        "-5",  # a sign in a column of positive amounts
+        "1 234.00",
+    ],
+)
+def test_an_amount_not_written_exactly_is_refused_naming_its_line_and_column(written):
+    with pytest.raises(StatementInvalid) as caught:
+        parse_csv(icbc_debit(written), ICBC_EXAMPLE)
+
+    assert caught.value.line == 5
+    assert caught.value.problem.startswith(f"借方发生额 (debit) '{written}' ")
+
+
+SIGNED = CsvLayout(
+    name="signed",
+    columns={"account": "acct", "booking_date": "day", "amount": "amount"},
+    sign="signed",
+)
+
+
+@pytest.mark.parametrize("written", ["--5", "+-5", "-+5.00", "5-", "- 5", "-5,00"])
+def test_a_signed_amount_has_one_sign_before_it(written):
+    def signed(amount: str) -> bytes:
+        return (
+            f'acct,day,amount\n1001,2026-03-01,"-1,234.50"\n1001,2026-03-01,"{amount}"\n'.encode()
+        )
+
+    with pytest.raises(StatementInvalid) as caught:
+        parse_csv(signed(written), SIGNED)
+
+    assert caught.value.line == 3
+    assert f"amount (amount) '{written}' is not an amount" in caught.value.problem
+    assert parse_csv(signed("+5"), SIGNED)["amount"].tolist() == [-123450, 500]
+
+
+def test_whole_fen_are_grouped_in_threes_and_signed_only_where_amounts_are():
+    layout = CsvLayout(
+        name="fen_split",
+        columns={"account": "acct", "booking_date": "day", "debit": "out", "credit": "in"},
+        amount_unit="fen",
+        sign="split",
+    )
+
+    def read(debit: str) -> pd.DataFrame:
+        return parse_csv(f'acct,day,out,in\n1001,2026-03-01,"{debit}",\n'.encode(), layout)
+
+    assert read("1,234")["amount"].tolist() == [-1234]
+    for written in ("1,23", "12,34,567", "-5"):
+        with pytest.raises(StatementInvalid, match=rf"^line 2: out \(debit\) '{written}' is not"):
+            read(written)
+
+
+def test_a_thousands_separator_that_could_be_the_decimal_mark_is_refused():
+    with pytest.raises(ValueError, match="thousands is one character"):
+        CsvLayout(name="x", columns=SIGNED.columns, thousands=".")
+
+
 def test_a_layout_missing_what_its_sign_convention_needs_is_refused():
     with pytest.raises(ValueError, match="no column for debit, credit"):
         CsvLayout(
@@ -247,7 +331,9 @@ def test_any_frame_written_in_a_layout_reads_back_the_same(layout, rows):
     entries = pd.DataFrame(rows)
     entries["value_date"] = pd.to_datetime(entries["value_date"])
 
-    frame = parse_csv(render_csv(entries, "1202020129900000102", date(2026, 3, 1), layout), layout)
+    frame = parse_csv(
+        render_csv(entries, "1202020129900000102", date(2026, 3, 1), layout.name), layout
+    )
 
     expected = entries.assign(
         account="1202020129900000102", currency="CNY", booking_date=entries["value_date"]

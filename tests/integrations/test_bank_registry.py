@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from integrations.banks import registry
+from core import outside as registry
 from integrations.banks.base import BankStatementFormat, parse_bank_statement
 from integrations.banks.csv_layout import CsvLayout
 from integrations.banks.http import HttpStatementBank
+from integrations.banks.registry import UnknownBank
 from integrations.statements import StatementInvalid
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "banks"
@@ -86,7 +87,7 @@ def test_a_configured_bank_is_an_http_adapter_in_its_format(settings):
     )
     assert registry.bank_format("hzbank") == "csv:hzbank"
     assert registry.bank_codes() == ("icbc", "hzbank")
-    with pytest.raises(registry.UnknownBank):
+    with pytest.raises(UnknownBank):
         registry.get_bank("boc")
 
 

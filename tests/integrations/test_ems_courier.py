@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from core.outside import get_courier
 from integrations.couriers import ems
 from integrations.couriers.base import (
     Address,
@@ -23,7 +24,6 @@ from integrations.couriers.base import (
     ShipmentStatus,
 )
 from integrations.couriers.ems import EmsCourier
-from integrations.couriers.registry import get_courier
 from sandboxes.ems import views as sandbox
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
@@ -63,19 +63,6 @@ def test_every_code_the_sandbox_scans_has_a_status():
     documented = {"702": "out_for_delivery", "704": "delivered", "705": "delivery_failed"}
     documented |= dict.fromkeys(("954", "389", "306", "912"), "in_transit")
     assert {code: ems.STATUSES[code] for code in documented} == documented
-
-
-@pytest.mark.parametrize(
-    ("text", "fen"), [("12.34", 1234), ("12.3", 1230), ("12", 1200), ("0.05", 5)]
-)
-def test_yuan_are_read_as_fen_without_floats(text, fen):
-    assert ems.fen(text) == fen
-
-
-@pytest.mark.parametrize("text", ["", "-1.00", "1.234", "1e3", "1,00"])
-def test_other_amounts_are_refused(text):
-    with pytest.raises(ValueError):
-        ems.fen(text)
 
 
 def test_a_signed_push_is_parsed_into_events():

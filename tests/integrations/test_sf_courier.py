@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from core.outside import get_courier
 from integrations.couriers import sf
 from integrations.couriers.base import (
     Address,
@@ -23,7 +24,6 @@ from integrations.couriers.base import (
     ProviderUnavailable,
     ShipmentStatus,
 )
-from integrations.couriers.registry import get_courier
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
 TOKEN = "push-token-0001"

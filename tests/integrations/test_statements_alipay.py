@@ -12,10 +12,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from core.outside import get_channel
 from integrations.payments import alipay
-from integrations.payments.registry import get_channel
 from integrations.statements import StatementInvalid
-from sandboxes.alipay.views import render_statement
+from sandboxes.alipay.bill import render_statement
 from tests.integrations.helpers import new_trade, today_in_beijing
 from tests.integrations.statement_cases import ALIPAY, alipay_detail, cut, pay_and_refund, swap
 
@@ -157,3 +157,16 @@ def test_a_zip_without_the_detail_file_is_refused():
         0,
         "the archive does not hold exactly one 业务明细 file",
     )
+
+
+def test_a_real_bills_kinds_written_with_a_tab_are_read():
+    """Alipay's own bills write 业务类型 as "交易\\t" and "退款\\t" (a tab keeps Excel from
+    reading the field as anything but text)."""
+    content = render_statement(TWO_LINES)
+    lines = ALIPAY.lines(content)
+    for edit in (swap(5, gbk(",交易,"), gbk(",交易\t,")), swap(6, gbk(",退款,"), gbk(",退款\t,"))):
+        edit(lines)
+
+    parsed = ALIPAY.parse(ALIPAY.file(content, lines))
+
+    pd.testing.assert_frame_equal(parsed, ALIPAY.parse(content))

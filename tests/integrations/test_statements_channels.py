@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.payments.registry import get_channel
+from core.outside import get_channel
 from sandboxes import common
 from tests.integrations.statement_cases import CASES, Case
 

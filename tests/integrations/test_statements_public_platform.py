@@ -9,8 +9,8 @@ import uuid
 import pandas as pd
 import pytest
 
+from core.outside import get_channel
 from integrations.payments import public_platform
-from integrations.payments.registry import get_channel
 from sandboxes.public_platform.views import render_statement
 from tests.integrations.helpers import new_trade
 from tests.integrations.statement_cases import PUBLIC_PLATFORM, append, cut, pay_and_refund, swap

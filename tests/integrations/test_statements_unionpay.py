@@ -10,8 +10,8 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
+from core.outside import get_channel
 from integrations.payments import unionpay
-from integrations.payments.registry import get_channel
 from sandboxes.unionpay.views import render_statement
 from tests.integrations import statement_cases as cases
 from tests.integrations.helpers import new_trade

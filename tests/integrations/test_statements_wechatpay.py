@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.outside import get_channel
 from integrations.payments import wechatpay
-from integrations.payments.registry import get_channel
-from sandboxes.wechatpay.views import render_statement
+from sandboxes.wechatpay.wire import render_statement
 from tests.integrations.helpers import BEIJING, new_trade, today_in_beijing
 from tests.integrations.statement_cases import WECHATPAY, append, cut, pay_and_refund, swap, utc
 

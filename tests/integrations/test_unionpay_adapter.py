@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from core.outside import get_channel
 from integrations.payments import unionpay
 from integrations.payments.base import (
     CreateTrade,
@@ -29,7 +30,6 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
-from integrations.payments.registry import get_channel
 from integrations.payments.unionpay import BEIJING, UnionPayChannel
 from tests.integrations import helpers
 from tests.integrations.helpers import StubServer, pay, unreachable_url, wait_for

@@ -20,6 +20,7 @@ import pytest
 import requests
 from django.core.exceptions import ImproperlyConfigured
 
+from core.outside import get_channel
 from integrations.payments import signing, wechatpay
 from integrations.payments.base import (
     CreateTrade,
@@ -30,7 +31,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
-from integrations.payments.registry import CHANNEL_CODES, get_channel
+from integrations.payments.registry import CHANNEL_CODES
 from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
 from tests.integrations.helpers import (
     StubServer,

@@ -333,32 +333,7 @@ def test_the_credentials_never_show_their_keys():
     assert APIV3_KEY not in repr(credentials)
 
 
-# -- amounts in yuan and the bill -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "fen"), [("12.30", 1230), ("0.01", 1), ("7", 700), ("123.4", 12340), ("-0.5", -50)]
-)
-def test_yuan_amounts_become_whole_fen(text, fen):
-    assert wechatpay.yuan_to_fen(text) == fen
-
-
-@pytest.mark.parametrize("text", ["12.345", "1e3", "", "12.", ".5", "12,30", "NaN", "１２"])
-def test_yuan_amounts_with_more_than_two_decimals_or_odd_forms_are_refused(text):
-    with pytest.raises(ValueError):
-        wechatpay.yuan_to_fen(text)
-
-
-def test_fee_amounts_may_have_five_decimals_but_must_be_whole_fen():
-    assert wechatpay.yuan_to_fen("0.01000", places=5) == 1
-    with pytest.raises(ValueError, match="whole number of fen"):
-        wechatpay.yuan_to_fen("0.00006", places=5)
-
-
-def test_fen_are_written_as_yuan_with_two_or_five_decimals():
-    assert wechatpay.fen_to_yuan(12345) == "123.45"
-    assert wechatpay.fen_to_yuan(5) == "0.05"
-    assert wechatpay.fen_to_yuan(74, places=5) == "0.74000"
+# -- the bill -----------------------------------------------------------------------------
 
 
 def test_a_published_trade_bill_is_read_with_its_totals_checked():

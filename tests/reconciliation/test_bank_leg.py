@@ -7,11 +7,11 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from integrations.banks.camt053 import render_camt053
 from reconciliation.models import Clearing, Discrepancy, RunStatus, StatementFile
 from reconciliation.parties import parse_party
 from reconciliation.services import runs
 from reconciliation.statements import statement_store
+from sandboxes.banks.camt053 import render_camt053
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_runs")]
 DAY = date(2026, 11, 25)

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from django.utils import timezone
 
 from billing.services.ledger import business_date_of
 from logistics.models import Shipment
 from reconciliation.models import Discrepancy, RunStatus
 from reconciliation.services import runs
-from sandboxes.sf import views as sf_sandbox
 from tests.logistics.conftest import booked, create_shipment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_runs")]
 
 
 @pytest.fixture
-def fresh_sf():
-    """The sandbox is one per test process: forget earlier tests' bookings."""
-    with sf_sandbox._lock:
-        sf_sandbox._orders.clear()
+def fresh_sf(live_service):
+    """The sandboxes are one per test process: forget earlier tests' bookings."""
+    requests.post(f"{live_service.url}/sandbox/_control/reset", timeout=5).raise_for_status()
 
 
 def test_shipments_match_the_freight_bill_and_a_tariff_change_shows(

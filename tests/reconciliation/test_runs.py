@@ -24,7 +24,7 @@ from reconciliation.models import (
     StatementLine,
 )
 from reconciliation.services import auto, runs
-from sandboxes.public_platform import views as platform_sandbox
+from sandboxes import state
 from tests.billing.conftest import create_order
 from tests.waiting import eventually
 
@@ -34,15 +34,9 @@ PARTY = "public_platform"
 
 @pytest.fixture
 def http(live_service, portal, fixed_fee):
-    # The sandbox is one per test process: forget earlier tests' trades, so today's bill
+    # The sandboxes are one per test process: forget earlier tests' trades, so today's bill
     # holds this test's only.
-    with platform_sandbox._lock:
-        for state in (
-            platform_sandbox._trades,
-            platform_sandbox._out_trade_nos,
-            platform_sandbox._refunds,
-        ):
-            state.clear()
+    state.reset_all()
     session = requests.Session()
     session.headers["Authorization"] = portal._credentials["HTTP_AUTHORIZATION"]
     session.base = live_service.url

@@ -1,0 +1,79 @@
+"""The outside parties' adapters, configured from this deployment's settings.
+
+``integrations/`` never reads Django settings: its registries build an adapter from the
+configuration they are given. This is where the settings are read, and where a missing
+value becomes Django's ImproperlyConfigured, named by its setting.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from integrations.banks import registry as banks
+from integrations.banks.base import BankStatements
+from integrations.configuration import IncompleteConfiguration
+from integrations.couriers.base import Courier
+from integrations.couriers.registry import build_courier
+from integrations.payments.base import PaymentChannel
+from integrations.payments.registry import build_channel
+
+CHANNEL_SETTINGS = {
+    "public_platform": "PUBLIC_PLATFORM",
+    "alipay": "ALIPAY",
+    "wechatpay": "WECHATPAY",
+    "unionpay": "UNIONPAY",
+}
+COURIER_SETTINGS = {"sf": "SF_EXPRESS", "ems": "EMS"}
+
+
+def get_channel(code: str) -> PaymentChannel:
+    setting = CHANNEL_SETTINGS.get(code, code.upper())
+    try:
+        return build_channel(code, getattr(settings, setting, {}))
+    except IncompleteConfiguration as missing:
+        raise ImproperlyConfigured(f"{setting} {missing}") from missing
+
+
+def get_courier(code: str) -> Courier:
+    setting = COURIER_SETTINGS.get(code, code.upper())
+    try:
+        return build_courier(code, getattr(settings, setting, {}))
+    except IncompleteConfiguration as missing:
+        raise ImproperlyConfigured(f"{setting} {missing}") from missing
+
+
+def bank_codes() -> tuple[str, ...]:
+    return tuple(settings.BANKS)
+
+
+def bank_format(code: str) -> str:
+    """The format name of the statements the bank sends."""
+    return _bank(banks.bank_config, code)["format"]
+
+
+def get_bank(code: str) -> BankStatements:
+    return _bank(banks.build_bank, code)
+
+
+def csv_layouts() -> dict:
+    return _bank_layouts(banks.csv_layouts)
+
+
+def parse_bank_statement(content: bytes, fmt: str) -> pd.DataFrame:
+    return _bank_layouts(lambda configured: banks.parse_bank_statement(content, fmt, configured))
+
+
+def _bank(build, code: str):
+    try:
+        return build(settings.BANKS, code)
+    except IncompleteConfiguration as missing:
+        raise ImproperlyConfigured(f"BANKS[{code!r}] {missing}") from missing
+
+
+def _bank_layouts(read):
+    try:
+        return read(settings.BANKS)
+    except banks.BadCsvLayout as bad:
+        raise ImproperlyConfigured(f"BANKS[{bad.bank!r}]['csv_layout']: {bad}") from bad
