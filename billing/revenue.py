@@ -36,6 +36,7 @@ from billing.states import check_transition
 from core import pii
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
+from core.queueing import enqueue
 from integrations.revenue.base import ProviderError, PushRequest, PushResult, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
 
@@ -224,9 +225,7 @@ def _beijing(moment: datetime) -> str:
 
 
 def _enqueue(record_id: int) -> None:
-    from billing import tasks  # billing.tasks imports this module
-
-    tasks.push_revenue_record.delay(record_id)
+    enqueue("billing.tasks.push_revenue_record", record_id)
 
 
 # Sending

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from billing import revenue, webhooks
-from billing.services import attempts, orders, refunds
+from billing.services import attempts, closing, refunds
 
 
 @shared_task(name="billing.tasks.deliver_webhook")
@@ -20,7 +20,7 @@ def sweep_webhook_deliveries() -> int:
 
 @shared_task(name="billing.tasks.expire_due_orders")
 def expire_due_orders() -> int:
-    return orders.payment_orders_expire_due()
+    return closing.payment_orders_expire_due()
 
 
 @shared_task(name="billing.tasks.sweep_overdue_attempts")

@@ -41,6 +41,7 @@ from core import pii
 from core.audit import audit_record
 from core.errors import DomainError, IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
+from core.queueing import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -238,9 +239,7 @@ def webhook_event_emit(*, event_type: str, payload: dict, owner: ApiClient | Non
 
 
 def _enqueue(delivery_id: int) -> None:
-    from billing import tasks  # billing.tasks imports this module
-
-    tasks.deliver_webhook.delay(delivery_id)
+    enqueue("billing.tasks.deliver_webhook", delivery_id)
 
 
 # Delivery

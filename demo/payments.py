@@ -17,7 +17,7 @@ from django.utils import timezone
 from stdnum.cn import ric
 
 from billing.models import OrderStatus, PaymentAttempt, PaymentOrder, Refund, RefundStatus
-from billing.services import orders, refunds
+from billing.services import closing, orders, refunds
 from billing.services.attempts import payment_attempt_start
 from core.models import ApiClient
 from demo import sandboxes
@@ -179,7 +179,7 @@ def expire(due: list[PaymentOrder]) -> None:
     """Once their time has passed, expire the orders (and close their open trades) as the
     periodic job does; it may have got to them first."""
     time.sleep(max(0.0, (max(o.expires_at for o in due) - timezone.now()).total_seconds()))
-    orders.payment_orders_expire_due()
+    closing.payment_orders_expire_due()
     ids = [order.pk for order in due]
     wait_until(
         lambda: PaymentOrder.objects.filter(pk__in=ids, status=OrderStatus.EXPIRED).count()

@@ -12,7 +12,7 @@ from billing import selectors
 from billing.api import serializers as s
 from billing.api.schema import IDEMPOTENCY_KEY, RETRY_AFTER, errors
 from billing.models import PaymentOrder
-from billing.services import attempts, orders
+from billing.services import attempts, closing, orders
 from core.api import (
     idempotency_key,
     page_of,
@@ -108,7 +108,7 @@ class PaymentOrderCancel(APIView):
         incoming = s.CancelSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         order = visible_order(request, public_id)
-        orders.payment_order_cancel(
+        closing.payment_order_cancel(
             public_id=order.public_id,
             actor=request.user.actor,
             reason=incoming.validated_data["reason"],

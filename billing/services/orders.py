@@ -13,12 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import states
-from billing.errors import ChannelUnavailable
 from billing.models import (
     Department,
     FeeItem,
     OrderStatus,
-    PaymentAttempt,
     PaymentOrder,
     PaymentOrderLine,
 )
@@ -27,7 +25,7 @@ from billing.signals import payment_order_status_changed
 from billing.webhooks import webhook_event_emit
 from core import pii
 from core.audit import audit_record
-from core.errors import IllegalTransition, InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from core.models import ApiClient
 
 VERIFICATION_CODE_DIGITS = 6
@@ -265,55 +263,3 @@ def get_order(public_id: str) -> PaymentOrder:
     if order is None:
         raise NotFound("No such payment order.")
     return order
-
-
-def payment_order_cancel(*, public_id: str, actor: str, reason: str = "") -> PaymentOrder:
-    """Cancel an unpaid order, closing its open channel trades first."""
-    return _close_order(public_id=public_id, to=OrderStatus.CANCELLED, actor=actor, reason=reason)
-
-
-def payment_order_expire(*, public_id: str) -> PaymentOrder:
-    return _close_order(
-        public_id=public_id, to=OrderStatus.EXPIRED, actor="system", reason="expires_at passed"
-    )
-
-
-def _close_order(*, public_id: str, to: str, actor: str, reason: str) -> PaymentOrder:
-    from billing.services.attempts import payment_attempts_close_open
-
-    order = get_order(public_id)
-    states.check_transition(
-        states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
-    )
-    payment_attempts_close_open(order=order, actor=actor)
-    with transaction.atomic(durable=True):
-        order = lock_order(order.pk)
-        states.check_transition(
-            states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
-        )
-        still_open = PaymentAttempt.objects.filter(
-            order=order, status__in=states.OPEN_ATTEMPT_STATUSES
-        ).exists()
-        if still_open:
-            raise IllegalTransition(
-                "A channel trade of this order is still open; try again shortly.",
-                code="attempt_still_open",
-            )
-        payment_order_transition(order=order, to=to, actor=actor, reason=reason)
-    return order
-
-
-def payment_orders_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Expire unpaid orders past expires_at; an order whose trade cannot be closed yet waits."""
-    now = now or timezone.now()
-    due = PaymentOrder.objects.filter(
-        status__in=states.PAYABLE_ORDER_STATUSES, expires_at__lte=now
-    ).values_list("public_id", flat=True)[:limit]
-    expired = 0
-    for public_id in list(due):
-        try:
-            payment_order_expire(public_id=public_id)
-            expired += 1
-        except (IllegalTransition, ChannelUnavailable):
-            continue
-    return expired

@@ -42,6 +42,7 @@ from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
 from core.models import ApiClient
 from core.outside import get_channel
+from core.queueing import enqueue
 from integrations.payments.base import (
     ProviderDeclined,
     ProviderError,
@@ -168,9 +169,7 @@ def unsettled_payment_retry_now(*, unsettled_id: int, actor: str) -> UnsettledPa
 
 def refund_unsettled_payment_queue(attempt_id: int) -> None:
     """Hand the automatic refund of an attempt's money to a worker; call it on commit."""
-    from billing import tasks  # the tasks module imports this one
-
-    tasks.refund_unsettled_payment.delay(attempt_id)
+    enqueue("billing.tasks.refund_unsettled_payment", attempt_id)
 
 
 def _lock_unsettled(attempt: PaymentAttempt) -> UnsettledPayment:

@@ -11,12 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Department, FeeItem, FeeKind, OrderStatus, PaymentOrder
+from billing.services import closing, refunds
 from billing.services import orders as payment_orders
-from billing.services import refunds
 from core.audit import audit_record
 from core.errors import IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
 from core.outside import get_courier
+from core.queueing import enqueue
 from integrations.couriers.base import Address, ProviderDeclined
 from logistics import contacts, couriers, states
 from logistics.models import (
@@ -179,9 +180,7 @@ def _freight_order(
 
 
 def enqueue_booking(shipment_id: int) -> None:
-    from logistics import tasks  # the tasks module imports the services
-
-    tasks.book_shipment.delay(shipment_id)
+    enqueue("logistics.tasks.book_shipment", shipment_id)
 
 
 def freight_order_changed(order: PaymentOrder, status: str) -> None:
@@ -228,7 +227,7 @@ def shipment_cancel(*, public_id: str, actor: str, reason: str = "") -> Shipment
     if shipment.status == ShipmentStatus.AWAITING_FREIGHT:
         # Paid meanwhile: the shipment is then pending, and is cancelled below.
         with contextlib.suppress(IllegalTransition):
-            payment_orders.payment_order_cancel(
+            closing.payment_order_cancel(
                 public_id=shipment.freight_order.public_id, actor=actor, reason="shipment cancelled"
             )
         shipment.refresh_from_db()

@@ -25,6 +25,7 @@ from django.utils import timezone
 from core import pii, untrusted
 from core.audit import audit_record
 from core.outside import get_courier
+from core.queueing import enqueue
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
 from integrations.couriers.base import TrackingEvent as CourierEvent
 from logistics import contacts, couriers, states
@@ -130,9 +131,7 @@ def pushed_events(push: CourierPush) -> list[CourierEvent]:
 
 
 def _enqueue_apply() -> None:
-    from logistics import tasks  # the tasks module imports the services
-
-    tasks.apply_pushes.delay()
+    enqueue("logistics.tasks.apply_pushes")
 
 
 def pushes_apply(*, limit: int = APPLY_BATCH) -> int:
@@ -221,9 +220,7 @@ def shipments_due_for_poll(*, now: datetime | None = None, limit: int = 200) -> 
 
 
 def _enqueue_poll(shipment_id: int) -> None:
-    from logistics import tasks  # the tasks module imports the services
-
-    tasks.poll_shipment.delay(shipment_id)
+    enqueue("logistics.tasks.poll_shipment", shipment_id)
 
 
 # -- applying events --------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from core.errors import IllegalTransition
+from core.queueing import enqueue
 from integrations.statements import StatementInvalid
 from reconciliation import canonical, legs, statements
 from reconciliation.models import (
@@ -70,9 +71,7 @@ def runs_request_day(*, business_date: date, actor: str = "schedule") -> list[Re
 
 
 def _enqueue(run_id: int) -> None:
-    from reconciliation import tasks  # the tasks module imports this one
-
-    tasks.execute_run.delay(run_id)
+    enqueue("reconciliation.tasks.execute_run", run_id)
 
 
 def run_execute(*, run_id: int) -> ReconciliationRun:
@@ -277,6 +276,4 @@ def _record_arrivals(matched: pd.DataFrame, found: pd.DataFrame) -> None:
 
 
 def _after(run_id: int) -> None:
-    from reconciliation import tasks  # the tasks module imports this one
-
-    tasks.auto_resolve.delay(run_id)
+    enqueue("reconciliation.tasks.auto_resolve", run_id)

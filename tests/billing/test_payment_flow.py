@@ -21,7 +21,7 @@ from billing.models import (
     PaymentOrder,
     WebhookEvent,
 )
-from billing.services import attempts, orders
+from billing.services import attempts, closing
 from billing.services.ledger import business_date_of
 from config import dev_keys
 from integrations.payments import signing
@@ -217,7 +217,7 @@ def test_an_unpaid_order_past_its_time_expires_and_its_trade_is_closed(portal_ht
         expires_at=timezone.now() - timedelta(seconds=1)
     )
 
-    expired = orders.payment_orders_expire_due()
+    expired = closing.payment_orders_expire_due()
 
     assert expired == 1
     assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.EXPIRED

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing import tasks
 from billing.models import OrderStatus, PaymentOrder
-from billing.services.orders import payment_orders_expire_due
+from billing.services.closing import payment_orders_expire_due
 from core.models import AuditRecord
 from tests.billing.conftest import create_order
 

@@ -30,6 +30,7 @@ from billing.models import (
     RevenueRecord,
     StaffScope,
 )
+from billing.services import closing
 from billing.services import orders as payment_orders
 from billing.staff import ensure_finance_group
 from core.auth import api_client_create
@@ -337,10 +338,10 @@ def test_paid_freight_books_the_pickup_and_is_owed_to_the_courier_not_revenue(
     "close",
     [
         pytest.param(
-            lambda order_id: payment_orders.payment_order_expire(public_id=order_id), id="expired"
+            lambda order_id: closing.payment_order_expire(public_id=order_id), id="expired"
         ),
         pytest.param(
-            lambda order_id: payment_orders.payment_order_cancel(
+            lambda order_id: closing.payment_order_cancel(
                 public_id=order_id, actor="user:clerk"
             ),
             id="cancelled",
