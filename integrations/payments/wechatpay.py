@@ -584,13 +584,14 @@ class WechatPayChannel:
         body = {
             "out_trade_no": request.out_trade_no,
             "out_refund_no": request.out_refund_no,
-            "notify_url": request.notify_url,
             "amount": {
                 "refund": request.amount,
                 "total": request.total_amount,
                 "currency": "CNY",
             },
         }
+        if request.notify_url:  # optional for WeChat, and never an empty string
+            body["notify_url"] = request.notify_url
         if request.reason:
             body["reason"] = request.reason
         answer = self._call("POST", "/v3/refund/domestic/refunds", body)

@@ -343,7 +343,7 @@ _REFUND_FIELDS: dict[str, Callable[[object], bool]] = {
     "out_trade_no": _optional(_matches(f"{_OUT_TRADE_NO}{{1,32}}")),
     "out_refund_no": _matches(r"[0-9A-Za-z_|*@-]{1,64}"),
     "reason": _optional(_text(80)),
-    "notify_url": lambda value: value in (None, "") or _is_url(value),
+    "notify_url": lambda value: value is None or _is_url(value),
     "amount": _refund_amount,
 }
 
