@@ -118,10 +118,10 @@ def setup_django(port: int, sandbox_port: int | None = None) -> None:
 
 def portal_key() -> str:
     """Load the demo catalogue and return the key of a new portal client for this run."""
-    from billing.demo import DEMO_CATALOGUE
     from billing.services.catalogue import catalogue_load
     from core.auth import api_client_create
     from core.models import ApiRole
+    from demo.reference import DEMO_CATALOGUE
 
     catalogue_load(data=json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
     _, key = api_client_create(name=f"bench-portal-{uuid.uuid4().hex[:8]}", role=ApiRole.PORTAL)

@@ -21,19 +21,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.demo import (
-    DEMO_REVENUE_SYSTEM,
-    DEMO_STAFF,
-    SCOPED_DEPARTMENT_CODE,
-    demo_portal_client,
-    demo_reference_seed,
-    demo_staff_ensure,
-)
 from billing.models import RevenueRecord, RevenueRecordStatus, RevenueSystem
 from core.audit import audit_record
 from core.models import ApiClient, AuditRecord
 from demo import sandboxes, settlement, trouble
+from demo.access import DEMO_STAFF, SCOPED_DEPARTMENT_CODE, demo_portal_client, demo_staff_ensure
 from demo.payments import Portal, expire, orders_left_open, orders_to_expire, the_days_payments
+from demo.reference import DEMO_REVENUE_SYSTEM, demo_reference_seed
 from demo.shipments import the_days_shipments
 from demo.waiting import wait_until
 from reconciliation.models import (

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "logistics",
     "reconciliation",
     "console",
+    "demo",
 ]
 
 MIDDLEWARE = [

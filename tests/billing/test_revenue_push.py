@@ -8,7 +8,6 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from billing.demo import demo_seed
 from billing.models import (
     AttemptStatus,
     Department,
@@ -33,6 +32,7 @@ from billing.revenue import (
     revenue_system_for_region,
 )
 from core import pii
+from demo.access import demo_seed
 from integrations.revenue.base import ProviderDeclined, PushRequest, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
 from tests.billing.conftest import NATURAL_ID

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from billing.demo import DEMO_CATALOGUE
 from billing.models import Department, FeeItem
 from core.models import ApiClient
+from demo.reference import DEMO_CATALOGUE
 
 pytestmark = pytest.mark.django_db
 

@@ -61,7 +61,7 @@ HTTP_TIMEOUT = 30
 # tomorrow's file and today's run waits for it (see tests/e2e/test_demo_day.py).
 UNIONPAY_CUTOFF_HOUR = 23
 CHANNELS = ("public_platform", "alipay", "wechatpay", "unionpay")
-# (department, fee lines) of the demo catalogue (billing/fixtures/demo_catalogue.json).
+# (department, fee lines) of the demo catalogue (demo/fixtures/demo_catalogue.json).
 FEES = (
     ("330100-GACRJ", (("CRJ-PTHZ", 12000),)),
     ("330100-ZRZY", (("BDC-ZZDJ", 8000), ("BDC-ZSGBF", 1000))),
@@ -77,8 +77,8 @@ SEED = """
 import django
 
 django.setup()
-from billing.demo import demo_seed
 from core.auth import api_client_create
+from demo.access import demo_seed
 
 print("portal key:", demo_seed().portal_key)
 print("finance key:", api_client_create(name="finance-scripts", role="finance")[1])

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from hypothesis import strategies as st
 
-from integrations.payments import alipay, public_platform, unionpay, wechatpay
+from integrations.payments import public_platform, unionpay
+from integrations.payments.alipay import bill as alipay_bill
 from integrations.payments.base import (
     CreateTrade,
     PaymentChannel,
@@ -29,6 +30,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeResult,
 )
+from integrations.payments.wechatpay import bill as wechatpay_bill
 from integrations.statements import TRANSACTION_COLUMNS, StatementInvalid, typed
 from sandboxes.alipay import bill as alipay_sandbox
 from sandboxes.public_platform import views as public_platform_sandbox
@@ -248,7 +250,7 @@ def alipay_with_detail(archive: bytes, detail: bytes) -> bytes:
 
 ALIPAY = Case(
     channel="alipay",
-    parse=alipay.parse_bill,
+    parse=alipay_bill.parse_bill,
     render=alipay_sandbox.render_statement,
     first_line=6,
     two_lines=two_lines(
@@ -281,7 +283,7 @@ ALIPAY = Case(
 
 WECHATPAY = Case(
     channel="wechatpay",
-    parse=wechatpay.parse_bill,
+    parse=wechatpay_bill.parse_bill,
     render=wechatpay_sandbox.render_statement,
     first_line=2,
     two_lines=two_lines(

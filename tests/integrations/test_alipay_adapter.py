@@ -17,8 +17,10 @@ from functools import partial
 import pytest
 import requests
 
+from core.money import BEIJING
 from core.outside import get_channel
-from integrations.payments.alipay import BEIJING, AlipayChannel, sign_content
+from integrations.payments.alipay import AlipayChannel
+from integrations.payments.alipay.wire import sign_content
 from integrations.payments.base import (
     CreateTrade,
     ProviderDeclined,

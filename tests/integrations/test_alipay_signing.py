@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from integrations.payments.alipay import (
-    AlipayChannel,
+from integrations.payments.alipay import AlipayChannel
+from integrations.payments.alipay.wire import (
     fen,
     sign_content,
     signed_content,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.outside import get_channel
-from integrations.payments import alipay
+from integrations.payments.alipay import bill as alipay_bill
 from integrations.statements import StatementInvalid
 from sandboxes.alipay.bill import render_statement
 from tests.integrations.helpers import new_trade, today_in_beijing
@@ -35,7 +35,7 @@ def test_a_subject_with_commas_and_quotes_is_quoted_and_still_one_line():
     _, detail = alipay_detail(content)
     assert gbk('"营业执照, ""正本"""') in detail
     assert gbk(",换 证,") in detail
-    pd.testing.assert_frame_equal(alipay.parse_bill(content), TWO_LINES)
+    pd.testing.assert_frame_equal(alipay_bill.parse_bill(content), TWO_LINES)
 
 
 def test_the_bill_is_alipays_layout_in_gbk():
@@ -44,13 +44,13 @@ def test_the_bill_is_alipays_layout_in_gbk():
 
     assert name == "2088000000000001_20250601_业务明细.csv"
     assert text[0] == "#支付宝业务明细查询"
-    assert text[4] == ",".join(alipay.BILL_COLUMNS)
+    assert text[4] == ",".join(alipay_bill.BILL_COLUMNS)
     assert text[5].split(",")[:3] == ["2025060122001400000000000001\t", "pay_0123456789\t", "交易"]
     assert text[5].split(",")[11:13] == ["123.45", "123.45"]
     assert text[5].split(",")[22] == "-0.74"  # 服务费: the fee Alipay keeps, negative
     assert text[6].split(",")[11:13] == ["-23.45", "-23.45"]
     assert text[6].split(",")[21:23] == ["ref_01", "0.14"]  # the fee a refund gives back
-    assert text[7].startswith("#") and alipay.BILL_LIST_END in text[7]
+    assert text[7].startswith("#") and alipay_bill.BILL_LIST_END in text[7]
     assert text[8] == "#交易合计：1笔，商家实收共123.45元，商家优惠共0.00元"
     assert text[9] == "#退款合计：1笔，商家实收退款共-23.45元，商家优惠退款共0.00元"
 
@@ -60,7 +60,7 @@ def test_a_refund_without_a_request_number_is_named_by_its_trades_out_trade_no()
     lines = ALIPAY.lines(content)
     swap(6, b",ref_01,", b",,")(lines)
 
-    bill = alipay.parse_bill(ALIPAY.file(content, lines))
+    bill = alipay_bill.parse_bill(ALIPAY.file(content, lines))
 
     assert bill["ref"].tolist() == ["pay_0123456789", "pay_0123456789"]
     assert bill["kind"].tolist() == ["payment", "refund"]
@@ -139,7 +139,7 @@ def test_a_truncated_zip_is_refused_as_a_whole():
     content = render_statement(TWO_LINES)
 
     with pytest.raises(StatementInvalid) as refusal:
-        alipay.parse_bill(content[: len(content) // 2])
+        alipay_bill.parse_bill(content[: len(content) // 2])
 
     assert refusal.value.line == 0
     assert "zip" in refusal.value.problem
@@ -151,7 +151,7 @@ def test_a_zip_without_the_detail_file_is_refused():
         archive.writestr("2088000000000001_20250601_业务明细(汇总).csv", b"#")
 
     with pytest.raises(StatementInvalid) as refusal:
-        alipay.parse_bill(buffer.getvalue())
+        alipay_bill.parse_bill(buffer.getvalue())
 
     assert (refusal.value.line, refusal.value.problem) == (
         0,

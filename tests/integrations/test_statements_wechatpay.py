@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.outside import get_channel
-from integrations.payments import wechatpay
+from integrations.payments.wechatpay.bill import BILL_TOTAL_COLUMNS, parse_bill, parse_trade_bill
 from sandboxes.wechatpay.wire import render_statement
 from tests.integrations.helpers import BEIJING, new_trade, today_in_beijing
 from tests.integrations.statement_cases import WECHATPAY, append, cut, pay_and_refund, swap, utc
@@ -25,7 +25,7 @@ TWO_LINES = WECHATPAY.two_lines
 
 
 def test_the_published_sample_bill_is_read_line_by_line():
-    bill = wechatpay.parse_bill(SAMPLE.read_bytes())
+    bill = parse_bill(SAMPLE.read_bytes())
 
     assert len(bill) == 45
     assert (bill["kind"] == "payment").sum() == 31
@@ -59,7 +59,7 @@ def test_the_published_sample_bill_is_read_line_by_line():
 def test_the_trade_bill_reader_sees_the_lines_the_statement_has():
     content = render_statement(TWO_LINES)
 
-    bill = wechatpay.parse_trade_bill(content)
+    bill = parse_trade_bill(content)
 
     assert bill.count == 2
     assert [row.out_trade_no for row in bill.rows] == ["pay_k5qz3w7xv2m4n6p8r0ta", ""]
@@ -76,12 +76,12 @@ def test_the_text_wechat_cannot_quote_is_written_as_spaces():
     content = render_statement(extras)
 
     assert "`营业执照   补办 ,".encode() in content and "`退  费,".encode() in content
-    pd.testing.assert_frame_equal(wechatpay.parse_bill(content), TWO_LINES)
+    pd.testing.assert_frame_equal(parse_bill(content), TWO_LINES)
 
 
 def test_the_fee_written_back_by_a_refund_is_negative():
     assert b"`-0.14000," in render_statement(TWO_LINES)
-    assert wechatpay.parse_bill(render_statement(TWO_LINES))["fee"].tolist() == [74, -14]
+    assert parse_bill(render_statement(TWO_LINES))["fee"].tolist() == [74, -14]
 
 
 def test_times_are_written_in_beijing_time_and_read_as_utc():
@@ -90,7 +90,7 @@ def test_times_are_written_in_beijing_time_and_read_as_utc():
     content = render_statement(TWO_LINES.iloc[:1].assign(occurred_at=[moment]))
 
     assert content.split(b"\r\n")[1].startswith(b"`2025-06-01 00:30:02,")
-    assert wechatpay.parse_bill(content)["occurred_at"][0] == utc("2025-05-31 16:30:02")
+    assert parse_bill(content)["occurred_at"][0] == utc("2025-05-31 16:30:02")
 
 
 # -- the sandbox's bill over HTTP ---------------------------------------------------------
@@ -143,7 +143,7 @@ MALFORMED = {
     ),
     "a bill without its totals": (
         [cut(3)],
-        (4, f"the bill ends without its totals ({','.join(wechatpay.BILL_TOTAL_COLUMNS)})"),
+        (4, f"the bill ends without its totals ({','.join(BILL_TOTAL_COLUMNS)})"),
     ),
     "two problems, the earlier line's reported": (
         [swap(2, b"`23.45,", b"`x,"), swap(1, b"`2025-06-01 14:30:02", b"`2025-06-31 14:30:02")],

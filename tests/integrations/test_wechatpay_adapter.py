@@ -20,8 +20,9 @@ import pytest
 import requests
 from django.core.exceptions import ImproperlyConfigured
 
+from core.money import BEIJING
 from core.outside import get_channel
-from integrations.payments import signing, wechatpay
+from integrations.payments import signing
 from integrations.payments.base import (
     CreateTrade,
     ProviderDeclined,
@@ -32,7 +33,8 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.registry import CHANNEL_CODES
-from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
+from integrations.payments.wechatpay import WechatPayChannel, WechatPayCredentials, wire
+from integrations.payments.wechatpay.bill import parse_trade_bill
 from tests.integrations.helpers import (
     StubServer,
     deliveries,
@@ -334,7 +336,7 @@ def test_todays_statement_holds_the_payment_and_the_refund_in_wechats_format(cha
     channel.refund(refund)
 
     content = channel.fetch_statement(today_in_beijing())
-    bill = wechatpay.parse_trade_bill(content)
+    bill = parse_trade_bill(content)
     rows = [row for row in bill.rows if row.out_trade_no == trade.out_trade_no]
 
     assert content.startswith("\ufeff交易时间,公众账号ID,商户号".encode())
@@ -434,10 +436,10 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
     def verifies(headers: dict, method: str, url_path: str, body: bytes) -> bool:
         pairs = headers["Authorization"].split(" ", 1)[1].split(",")
         params = {name: value.strip('"') for name, value in (p.split("=", 1) for p in pairs)}
-        text = wechatpay.request_text(
+        text = wire.request_text(
             method, url_path, params["timestamp"], params["nonce_str"], body.decode()
         )
-        return wechatpay.verify(text, params["signature"], public_key)
+        return wire.verify(text, params["signature"], public_key)
 
     assert post_headers["Authorization"].startswith("WECHATPAY2-SHA256-RSA2048 mchid=")
     assert json.loads(post_body)["amount"] == {"total": 12345, "currency": "CNY"}
@@ -452,13 +454,13 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
 def _raw_request(settings, sandbox: str, *, timestamp: int, nonce: str) -> requests.Response:
     url_path = "/sandbox/wechatpay/v3/pay/transactions/out-trade-no/pay_anything?mchid=1900000001"
     key = signing.load_private_key(settings.WECHATPAY["private_key_pem"])
-    text = wechatpay.request_text("GET", url_path, str(timestamp), nonce, "")
-    header = wechatpay.authorization(
+    text = wire.request_text("GET", url_path, str(timestamp), nonce, "")
+    header = wire.authorization(
         mchid="1900000001",
         serial_no=settings.WECHATPAY["merchant_serial_no"],
         nonce=nonce,
         timestamp=str(timestamp),
-        signature=wechatpay.sign(text, key),
+        signature=wire.sign(text, key),
     )
     origin = sandbox.removesuffix("/sandbox/wechatpay")
     return requests.get(origin + url_path, headers={"Authorization": header}, timeout=5)

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from integrations.payments import wechatpay
+from core.money import BEIJING
 from integrations.payments.base import InvalidNotification, RefundStatus, TradeStatus
-from integrations.payments.wechatpay import BEIJING, WechatPayChannel, WechatPayCredentials
+from integrations.payments.wechatpay import WechatPayChannel, WechatPayCredentials, wire
+from integrations.payments.wechatpay.bill import parse_trade_bill
 from tests.integrations.helpers import key_pems, new_key
 
 SAMPLE_BILL = Path(__file__).parents[1] / "fixtures" / "wechatpay" / "wechatpay-php__bill.ALL.csv"
@@ -49,7 +50,7 @@ def channel(platform) -> WechatPayChannel:
 
 
 def test_the_request_string_matches_the_documented_get_example_with_an_empty_body_line():
-    text = wechatpay.request_text(
+    text = wire.request_text(
         "GET", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242", ""
     )
 
@@ -59,31 +60,31 @@ def test_the_request_string_matches_the_documented_get_example_with_an_empty_bod
 def test_the_request_string_of_a_post_carries_the_path_with_its_query_and_the_exact_body():
     body = '{"mchid":"1900000001","description":"营业执照补办"}'
 
-    text = wechatpay.request_text("POST", "/v3/x?a=1&b=2", "1554208460", "N0NCE", body)
+    text = wire.request_text("POST", "/v3/x?a=1&b=2", "1554208460", "N0NCE", body)
 
     assert text == f"POST\n/v3/x?a=1&b=2\n1554208460\nN0NCE\n{body}\n".encode()
 
 
 def test_the_answer_string_is_timestamp_nonce_and_body_each_ending_a_line():
-    assert wechatpay.signing_text("1554209980", "c5ac7061fccab6bf3e254dcf98995b8c", "{}") == (
+    assert wire.signing_text("1554209980", "c5ac7061fccab6bf3e254dcf98995b8c", "{}") == (
         b"1554209980\nc5ac7061fccab6bf3e254dcf98995b8c\n{}\n"
     )
 
 
 def test_a_signature_verifies_with_the_signers_public_key_only(platform, stranger):
-    text = wechatpay.request_text("GET", "/v3/certificates", "1554208460", "N", "")
+    text = wire.request_text("GET", "/v3/certificates", "1554208460", "N", "")
 
-    signature = wechatpay.sign(text, platform)
+    signature = wire.sign(text, platform)
 
     assert len(base64.b64decode(signature)) == 256  # RSA 2048
-    assert wechatpay.verify(text, signature, platform.public_key())
-    assert not wechatpay.verify(text, signature, stranger.public_key())
-    assert not wechatpay.verify(text + b"x", signature, platform.public_key())
-    assert not wechatpay.verify(text, "not base64!", platform.public_key())
+    assert wire.verify(text, signature, platform.public_key())
+    assert not wire.verify(text, signature, stranger.public_key())
+    assert not wire.verify(text + b"x", signature, platform.public_key())
+    assert not wire.verify(text, "not base64!", platform.public_key())
 
 
 def test_the_authorization_header_names_the_schema_and_every_parameter_in_quotes():
-    header = wechatpay.authorization(
+    header = wire.authorization(
         mchid="1900009191",
         serial_no="1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
         nonce="593BEC0C930BF1AFEB40B4A08C8FB242",
@@ -103,7 +104,7 @@ def test_the_authorization_header_names_the_schema_and_every_parameter_in_quotes
 
 def test_a_resource_sealed_with_the_apiv3_key_opens_with_it_and_carries_its_tag():
     plaintext = b'{"out_trade_no":"pay_1"}'
-    ciphertext = wechatpay.encrypt_resource(
+    ciphertext = wire.encrypt_resource(
         APIV3_KEY, plaintext, nonce="fdasflkja484", associated_data="transaction"
     )
     resource = {
@@ -114,13 +115,13 @@ def test_a_resource_sealed_with_the_apiv3_key_opens_with_it_and_carries_its_tag(
     }
 
     assert len(base64.b64decode(ciphertext)) == len(plaintext) + 16
-    assert wechatpay.decrypt_resource(APIV3_KEY, resource) == plaintext
+    assert wire.decrypt_resource(APIV3_KEY, resource) == plaintext
     with pytest.raises(ValueError, match="does not decrypt"):
-        wechatpay.decrypt_resource("x" * 32, resource)
+        wire.decrypt_resource("x" * 32, resource)
     with pytest.raises(ValueError, match="does not decrypt"):
-        wechatpay.decrypt_resource(APIV3_KEY, {**resource, "associated_data": "refund"})
+        wire.decrypt_resource(APIV3_KEY, {**resource, "associated_data": "refund"})
     with pytest.raises(ValueError, match="algorithm"):
-        wechatpay.decrypt_resource(APIV3_KEY, {**resource, "algorithm": "AEAD_SM4_GCM"})
+        wire.decrypt_resource(APIV3_KEY, {**resource, "algorithm": "AEAD_SM4_GCM"})
 
 
 # -- notifications ----------------------------------------------------------------------
@@ -163,7 +164,7 @@ def _event(event_type: str, resource: dict, *, key: str = APIV3_KEY, **changes) 
         "resource": {
             "original_type": original_type,
             "algorithm": "AEAD_AES_256_GCM",
-            "ciphertext": wechatpay.encrypt_resource(
+            "ciphertext": wire.encrypt_resource(
                 key,
                 json.dumps(resource, ensure_ascii=False).encode(),
                 nonce="fdasflkja484",
@@ -182,9 +183,7 @@ def _headers(body: bytes, key: rsa.RSAPrivateKey, **changes: str) -> dict[str, s
     headers = {
         "Wechatpay-Timestamp": timestamp,
         "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature": wechatpay.sign(
-            wechatpay.signing_text(timestamp, nonce, body.decode()), key
-        ),
+        "Wechatpay-Signature": wire.sign(wire.signing_text(timestamp, nonce, body.decode()), key),
         "Wechatpay-Serial": PLATFORM_SERIAL,
     }
     return {**headers, **changes}
@@ -337,7 +336,7 @@ def test_the_credentials_never_show_their_keys():
 
 
 def test_a_published_trade_bill_is_read_with_its_totals_checked():
-    bill = wechatpay.parse_trade_bill(SAMPLE_BILL.read_bytes())
+    bill = parse_trade_bill(SAMPLE_BILL.read_bytes())
 
     assert (bill.count, bill.settlement_total, bill.refund_total, bill.fee_total) == (
         45,
@@ -359,11 +358,11 @@ def test_a_bill_whose_totals_do_not_match_its_lines_is_refused():
     content = SAMPLE_BILL.read_bytes().replace(b"`45.0,`0.47,", b"`45.0,`0.48,")
 
     with pytest.raises(ValueError, match="totals"):
-        wechatpay.parse_trade_bill(content)
+        parse_trade_bill(content)
 
 
 def test_a_bill_line_without_backticks_is_refused():
     content = SAMPLE_BILL.read_bytes().replace(b"`NATIVE", b"NATIVE", 1)
 
     with pytest.raises(ValueError, match="backtick"):
-        wechatpay.parse_trade_bill(content)
+        parse_trade_bill(content)

@@ -16,7 +16,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciliation.matching import THEIR_FAILED_STATUSES, TRANSACTION_TYPES
+from reconciliation.matching.results import TRANSACTION_TYPES
+from reconciliation.matching.transactions import THEIR_FAILED_STATUSES
 from tests.reconciliation.test_matching_properties import (
     END,
     GRACE,

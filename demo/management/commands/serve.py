@@ -13,11 +13,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection, connections
 
-from billing.demo import DemoAccess, demo_seed
 from config.env import env_int
-from core import embedded_postgres, runner
-from core.run_lock import AlreadyRunning, run_lock
+from core import embedded_postgres
+from demo import runner
+from demo.access import DemoAccess, demo_seed
 from demo.day import demo_day_seed, seeded_day
+from demo.run_lock import AlreadyRunning, run_lock
 from integrations.couriers.registry import COURIER_CODES
 from integrations.payments.registry import CHANNEL_CODES
 

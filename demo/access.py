@@ -1,27 +1,23 @@
-"""The demo data of the embedded run: the fee catalogue, staff logins and a portal key."""
+"""Who uses the demo: the staff logins and the portal's API client, and ``demo_seed()``,
+which makes sure of them (and of the reference data) on every start of the embedded run."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from billing.models import Department, Processor, StaffScope
-from billing.revenue import revenue_system_configure
-from billing.services.catalogue import CatalogueCounts, catalogue_load
+from billing.models import Department, StaffScope
+from billing.services.catalogue import CatalogueCounts
 from billing.staff import ensure_finance_group
 from core.audit import audit_record
 from core.auth import AUDITOR_GROUP, FINANCE_GROUP, api_client_create, hash_api_key, new_api_key
 from core.models import ApiClient, ApiRole
+from demo.reference import demo_reference_seed
 
-DEMO_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "demo_catalogue.json"
 PORTAL_CLIENT = "demo-portal"
 FINANCE_USERNAME = "finance"
 # The department the scoped finance login sees, alone.
@@ -48,20 +44,6 @@ DEMO_STAFF = (
         department=SCOPED_DEPARTMENT_CODE,
     ),
 )
-# Licensed processors as the demo registers them; the licence numbers are illustrative.
-DEMO_PROCESSORS = [
-    ("alipay", "支付宝（中国）网络技术有限公司", "Z2007933000010", 20),
-    ("wechatpay", "财付通支付科技有限公司", "Z2000244000011", 30),
-    ("unionpay", "银联商务股份有限公司", "Z2000531000013", 40),
-]
-DEMO_LICENCE_SCOPE = ["internet_payment", "mobile_payment", "bank_card_acquiring"]
-DEMO_PROCESSOR_MAX_FEN = 5_000_000  # 50,000 yuan per payment
-# The demo catalogue's departments are all in Hangzhou (3301xx).
-DEMO_REVENUE_SYSTEM = {
-    "code": "hz-fiscal",
-    "name": "杭州市非税收入征管系统",
-    "region_prefix": "3301",
-}
 
 
 @dataclass(frozen=True)
@@ -112,15 +94,6 @@ def demo_seed() -> DemoAccess:
     )
 
 
-def demo_reference_seed() -> CatalogueCounts:
-    """The demo catalogue and, with the sandboxes, the processors and the revenue system."""
-    catalogue = catalogue_load(data=json.loads(DEMO_CATALOGUE.read_text(encoding="utf-8")))
-    if settings.SANDBOXES_ENABLED:
-        _register_sandbox_revenue_system()
-        _register_demo_processors()
-    return catalogue
-
-
 def demo_staff_ensure() -> dict[str, str]:
     """Every demo staff login in its group (and scope); the passwords of those created now."""
     ensure_finance_group()
@@ -161,30 +134,3 @@ def _new_portal_key() -> str:
         data={"previous_key_prefix": previous_prefix},
     )
     return key
-
-
-def _register_sandbox_revenue_system() -> None:
-    code = DEMO_REVENUE_SYSTEM["code"]
-    revenue_system_configure(
-        **DEMO_REVENUE_SYSTEM,
-        base_url=f"{settings.SANDBOX_BASE_URL}/sandbox/revenue/{code}",
-        app_key=f"{code}-backoffice",
-        secret=settings.SANDBOX_REVENUE["systems"][code],
-        actor="system:seed_demo",
-    )
-
-
-def _register_demo_processors() -> None:
-    valid_until = date.today() + timedelta(days=3 * 365)
-    for code, legal_name, licence_number, priority in DEMO_PROCESSORS:
-        Processor.objects.update_or_create(
-            code=code,
-            defaults={
-                "legal_name": legal_name,
-                "licence_number": licence_number,
-                "licence_scope": DEMO_LICENCE_SCOPE,
-                "licence_valid_until": valid_until,
-                "max_amount": DEMO_PROCESSOR_MAX_FEN,
-                "priority": priority,
-            },
-        )

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from billing.demo import demo_seed
+from demo.access import demo_seed
 
 
 class Command(BaseCommand):

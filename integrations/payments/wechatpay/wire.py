@@ -1,0 +1,382 @@
+"""WeChat Pay APIv3's wire format as pure functions: signatures, encryption, bodies, answers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core import untrusted
+from core.money import BEIJING
+from integrations.payments import signing
+from integrations.payments.base import (
+    CreatedTrade,
+    CreateTrade,
+    InvalidNotification,
+    Notification,
+    NotificationAck,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+    TradeResult,
+    TradeStatus,
+)
+from integrations.payments.wechatpay.codes import (
+    REFUND_EVENTS,
+    REFUND_STATES,
+    RETRYABLE_CODES,
+    TRADE_STATES,
+)
+
+AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
+AEAD_ALGORITHM = "AEAD_AES_256_GCM"
+MAX_CLOCK_SKEW = 300  # seconds between a signature's timestamp and our clock
+
+ACCEPTED = NotificationAck(204, b"", "application/json")
+REFUSED = NotificationAck(
+    400, b'{"code":"FAIL","message":"notification not accepted"}', "application/json"
+)
+
+
+@dataclass(frozen=True)
+class WechatPayCredentials:
+    """What the merchant holds: its ids, its key, the APIv3 key and the platform's key."""
+
+    mchid: str
+    appid: str
+    merchant_serial_no: str
+    private_key_pem: str = field(repr=False)
+    apiv3_key: str = field(repr=False)  # 32 characters; their UTF-8 bytes are the AES key
+    platform_serial_no: str
+    platform_public_key_pem: str = field(repr=False)
+
+
+# -- signatures and encryption ----------------------------------------------------------
+
+
+def signing_text(*lines: str) -> bytes:
+    """The signed text: each line followed by ``\\n``, the last one included."""
+    return "".join(f"{line}\n" for line in lines).encode("utf-8")
+
+
+def request_text(method: str, url_path: str, timestamp: str, nonce: str, body: str) -> bytes:
+    """What the merchant signs: method, path with query, timestamp, nonce, body (GET: "")."""
+    return signing_text(method, url_path, timestamp, nonce, body)
+
+
+def sign(text: bytes, private_key: rsa.RSAPrivateKey) -> str:
+    signature = private_key.sign(text, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+def verify(text: bytes, signature: str, public_key: rsa.RSAPublicKey) -> bool:
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        public_key.verify(raw, text, padding.PKCS1v15(), hashes.SHA256())
+    except (binascii.Error, ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def authorization(*, mchid: str, serial_no: str, nonce: str, timestamp: str, signature: str) -> str:
+    return (
+        f'{AUTH_SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{serial_no}"'
+    )
+
+
+def decrypt_resource(apiv3_key: str, resource: Mapping[str, Any]) -> bytes:
+    """The plaintext of a notification's ``resource``; raises ValueError if it will not open."""
+    if resource.get("algorithm") != AEAD_ALGORITHM:
+        raise ValueError(f"resource.algorithm is not {AEAD_ALGORITHM}")
+    texts = [resource.get(name) for name in ("ciphertext", "nonce", "associated_data")]
+    if not all(isinstance(text, str) for text in texts):
+        raise ValueError("resource lacks ciphertext, nonce or associated_data")
+    ciphertext, nonce, associated_data = texts
+    try:
+        return AESGCM(apiv3_key.encode("utf-8")).decrypt(
+            nonce.encode("utf-8"),
+            base64.b64decode(ciphertext, validate=True),
+            associated_data.encode("utf-8"),
+        )
+    except (binascii.Error, InvalidTag) as exc:
+        raise ValueError("resource does not decrypt with the APIv3 key") from exc
+
+
+def encrypt_resource(apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str) -> str:
+    """Base64 of AES-256-GCM ciphertext with its 16-byte tag appended, as WeChat sends it."""
+    sealed = AESGCM(apiv3_key.encode("utf-8")).encrypt(
+        nonce.encode("utf-8"), plaintext, associated_data.encode("utf-8")
+    )
+    return base64.b64encode(sealed).decode("ascii")
+
+
+def check_signature(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    serial_no: str,
+    public_key: rsa.RSAPublicKey,
+    now: float,
+) -> None:
+    """Raise ValueError unless the platform signed ``body`` recently, under our serial."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    serial, timestamp, nonce, signature = (
+        lower.get(f"wechatpay-{name}", "") for name in ("serial", "timestamp", "nonce", "signature")
+    )
+    if not (serial and timestamp and nonce and signature):
+        raise ValueError("the Wechatpay-* signature headers are missing")
+    if serial != serial_no:
+        raise ValueError("signed under an unknown platform serial number")
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
+        raise ValueError("the signature's timestamp is more than 5 minutes off")
+    try:
+        text = signing_text(timestamp, nonce, body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError("the body is not UTF-8") from exc
+    if not verify(text, signature, public_key):
+        raise ValueError("the signature does not verify with the platform key")
+
+
+# -- request bodies ---------------------------------------------------------------------
+
+
+def native_body(request: CreateTrade, *, appid: str, mchid: str) -> dict[str, Any]:
+    return {
+        "appid": appid,
+        "mchid": mchid,
+        "description": request.subject,
+        "out_trade_no": request.out_trade_no,
+        "time_expire": _rfc3339(request.expires_at),
+        "attach": request.payment_code,
+        "notify_url": request.notify_url,
+        "amount": {"total": request.amount, "currency": "CNY"},
+    }
+
+
+def refund_body(request: RefundRequest) -> dict[str, Any]:
+    body = {
+        "out_trade_no": request.out_trade_no,
+        "out_refund_no": request.out_refund_no,
+        "amount": {
+            "refund": request.amount,
+            "total": request.total_amount,
+            "currency": "CNY",
+        },
+    }
+    if request.notify_url:  # optional for WeChat, and never an empty string
+        body["notify_url"] = request.notify_url
+    if request.reason:
+        body["reason"] = request.reason
+    return body
+
+
+# -- answers and notifications ----------------------------------------------------------
+
+
+def refusal(where: str, status: int, data: dict[str, Any]) -> ProviderError:
+    """What a refused call raises: ProviderUnavailable when WeChat may decide later."""
+    code, message = data.get("code"), data.get("message")
+    if code in RETRYABLE_CODES:
+        return ProviderUnavailable(f"{where}: {code}")
+    return ProviderDeclined(
+        f"{where} refused: HTTP {status} {_text(message)}",
+        code=_text(code),
+    )
+
+
+def created_trade(request: CreateTrade, data: dict[str, Any]) -> CreatedTrade:
+    code_url = data.get("code_url")
+    if not _is_text(code_url):
+        raise ProviderError("native: the answer has no code_url")
+    return CreatedTrade(out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=code_url)
+
+
+def answered_trade(data: dict[str, Any], out_trade_no: str, *, mchid: str) -> TradeResult:
+    try:
+        result = _trade_result(data, mchid=mchid)
+    except ValueError as exc:
+        raise ProviderError(f"query: {exc}") from exc
+    if result.out_trade_no != out_trade_no:
+        raise ProviderError(f"query: the answer is not about {out_trade_no}")
+    return result
+
+
+def answered_refund(
+    call: str, data: dict[str, Any], out_refund_no: str, *, mchid: str
+) -> RefundResult:
+    try:
+        result = _refund_result(data, mchid=mchid, status_field="status")
+    except ValueError as exc:
+        raise ProviderError(f"{call}: {exc}") from exc
+    if result.out_refund_no != out_refund_no:
+        raise ProviderError(f"{call}: the answer is not about {out_refund_no}")
+    return result
+
+
+def bill_location(data: dict[str, Any], *, base_url: str) -> tuple[str, str]:
+    """The trade bill answer's download_url and SHA1 hash_value; the file must be ours."""
+    download_url, hash_value = data.get("download_url"), data.get("hash_value")
+    if data.get("hash_type") != "SHA1" or not _is_text(hash_value):
+        raise ProviderError("tradebill: the answer has no SHA1 hash")
+    if not _is_text(download_url) or not _same_origin(download_url, base_url):
+        raise ProviderError("tradebill: the download_url is not on the gateway's host")
+    return download_url, hash_value
+
+
+def check_bill_hash(content: bytes, hash_value: str) -> None:
+    digest = hashlib.sha1(content, usedforsecurity=False).hexdigest()
+    if not hmac.compare_digest(digest, hash_value.lower()):
+        raise ProviderError("bill download: the file does not match hash_value")
+
+
+def read_notification(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    credentials: WechatPayCredentials,
+    platform_key: rsa.RSAPublicKey,
+    now: float,
+) -> Notification:
+    try:
+        untrusted.check_size(body)
+        check_signature(
+            headers,
+            body,
+            serial_no=credentials.platform_serial_no,
+            public_key=platform_key,
+            now=now,
+        )
+    except ValueError as exc:
+        raise InvalidNotification(f"notification: {exc}") from exc
+    try:
+        event = untrusted.parse_checked(signing.loads_object, body)
+        plaintext = decrypt_resource(credentials.apiv3_key, _resource(event))
+        resource = untrusted.parse_checked(signing.loads_object, plaintext)
+        return _notification(event, resource, mchid=credentials.mchid)
+    except ValueError as exc:  # MalformedJson is a ValueError too
+        raise InvalidNotification(f"notification: {exc}") from exc
+
+
+def _resource(event: dict[str, Any]) -> dict[str, Any]:
+    resource = event.get("resource")
+    if event.get("resource_type") != "encrypt-resource" or not isinstance(resource, dict):
+        raise ValueError("the notification has no encrypt-resource")
+    return resource
+
+
+def _notification(event: dict[str, Any], resource: dict[str, Any], *, mchid: str) -> Notification:
+    notify_id, event_type = event.get("id"), event.get("event_type")
+    if not _is_text(notify_id):
+        raise ValueError("the notification has no id")
+    if event_type == "TRANSACTION.SUCCESS":
+        return Notification(notify_id=notify_id, result=_trade_result(resource, mchid=mchid))
+    if event_type in REFUND_EVENTS:
+        refund = _refund_result(resource, mchid=mchid, status_field="refund_status")
+        return Notification(notify_id=notify_id, refund=refund)
+    raise ValueError(f"unknown event_type {event_type!r}")
+
+
+def _trade_result(fields: dict[str, Any], *, mchid: str) -> TradeResult:
+    """A trade from a query answer or a decrypted notification; raises ValueError."""
+    _check_merchant(fields, mchid)
+    status = TRADE_STATES.get(fields.get("trade_state"))
+    if status is None:
+        raise ValueError(f"unknown trade_state {fields.get('trade_state')!r}")
+    out_trade_no, transaction_id = fields.get("out_trade_no"), fields.get("transaction_id", "")
+    if not _is_text(out_trade_no) or not isinstance(transaction_id, str):
+        raise ValueError("out_trade_no or transaction_id is missing")
+    if status is TradeStatus.SUCCEEDED and not transaction_id:
+        raise ValueError("a paid trade has no transaction_id")
+    amount = _amount(fields, "total", required=status is TradeStatus.SUCCEEDED)
+    return TradeResult(
+        out_trade_no=out_trade_no,
+        status=status,
+        amount=amount,
+        provider_trade_no=transaction_id,
+        paid_at=_time(fields.get("success_time")) if status is TradeStatus.SUCCEEDED else None,
+        failure_reason=_text(fields.get("trade_state_desc"))
+        if status is TradeStatus.FAILED
+        else "",
+        raw=dict(fields),
+    )
+
+
+def _refund_result(fields: dict[str, Any], *, mchid: str, status_field: str) -> RefundResult:
+    """A refund from an answer (``status``) or a notification (``refund_status``)."""
+    _check_merchant(fields, mchid)
+    state = fields.get(status_field)
+    status = REFUND_STATES.get(state)
+    if status is None:
+        raise ValueError(f"unknown {status_field} {state!r}")
+    names = ("out_refund_no", "out_trade_no", "refund_id")
+    if not all(_is_text(fields.get(name)) for name in names):
+        raise ValueError("out_refund_no, out_trade_no or refund_id is missing")
+    return RefundResult(
+        out_refund_no=fields["out_refund_no"],
+        status=status,
+        amount=_amount(fields, "refund", required=True),
+        out_trade_no=fields["out_trade_no"],
+        provider_refund_no=fields["refund_id"],
+        refunded_at=_time(fields.get("success_time")) if state == "SUCCESS" else None,
+        failure_reason="" if state in ("SUCCESS", "PROCESSING") else state,
+        raw=dict(fields),
+    )
+
+
+def _check_merchant(fields: dict[str, Any], mchid: str) -> None:
+    """Refund answers carry no mchid; where one is given it must be ours."""
+    if fields.get("mchid", mchid) != mchid:
+        raise ValueError("the message is about another merchant")
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    ours, theirs = urlsplit(base_url), urlsplit(url)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("the protocol's times must be timezone-aware")
+    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+
+
+def _time(value: object) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError("success_time is not an RFC 3339 time with an offset")
+    return moment
+
+
+def _amount(fields: dict[str, Any], name: str, *, required: bool) -> int:
+    amount = fields.get("amount")
+    value = amount.get(name) if isinstance(amount, dict) else None
+    if value is None and not required:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"amount.{name} is not a whole number of fen")
+    return value
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value != ""
