@@ -29,7 +29,7 @@ from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.alipay import bill as bill_format
 from sandboxes.alipay import wire
 from sandboxes.alipay.wire import TradeStatus
@@ -150,7 +150,7 @@ def _now() -> datetime:
 
 
 def _alipay_key() -> rsa.RSAPrivateKey:
-    return wire.load_private_key(settings.SANDBOX_ALIPAY["alipay_private_key_pem"])
+    return keys.load_private_key(settings.SANDBOX_ALIPAY["alipay_private_key_pem"])
 
 
 # -- the gateway ------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def _authenticate(params: dict[str, str]) -> _Call:
     if params["sign_type"] != wire.SIGN_TYPE:
         raise _Refused("isv.invalid-signature-type", "无效的签名类型", code="40002")
     content = wire.request_content(params)
-    if not wire.verify(content, params["sign"], wire.load_public_key(app_keys[app_id])):
+    if not wire.verify(content, params["sign"], keys.load_public_key(app_keys[app_id])):
         raise _Refused(
             "isv.invalid-signature",
             f"验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}",

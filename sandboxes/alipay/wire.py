@@ -17,11 +17,10 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 BEIJING = timezone(timedelta(hours=8))
@@ -59,22 +58,6 @@ _YUAN = re.compile(r"(0|[1-9][0-9]{0,8})(?:\.([0-9]{1,2}))?")
 
 
 # -- keys and signatures ----------------------------------------------------------------
-
-
-@lru_cache(maxsize=16)
-def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("an Alipay key is an RSA key")
-    return key
-
-
-@lru_cache(maxsize=16)
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
-    key = serialization.load_pem_public_key(pem.encode())
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("an Alipay key is an RSA key")
-    return key
 
 
 def request_content(params: Mapping[str, str]) -> str:

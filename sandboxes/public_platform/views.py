@@ -35,7 +35,7 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.public_platform import wire
 from sandboxes.public_platform.wire import BEIJING
 from sandboxes.state import Store
@@ -245,7 +245,7 @@ def _now() -> datetime:
 
 
 def _platform_key() -> rsa.RSAPrivateKey:
-    return wire.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
+    return keys.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
 
 
 # -- the gateway ------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def _authenticate(request: HttpRequest, method: str) -> tuple[str, dict[str, Any
     merchant_keys = settings.SANDBOX_PUBLIC_PLATFORM["merchant_public_keys"]
     if not isinstance(app_id, str) or app_id not in merchant_keys:
         raise _Refused("INVALID_APP_ID", "unknown app_id")
-    if not wire.verify(envelope, wire.load_public_key(merchant_keys[app_id])):
+    if not wire.verify(envelope, keys.load_public_key(merchant_keys[app_id])):
         raise _Refused("INVALID_SIGNATURE", "the request's signature does not verify")
     if envelope.get("method") != method or envelope.get("version") != wire.VERSION:
         raise _Refused(

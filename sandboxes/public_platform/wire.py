@@ -11,11 +11,10 @@ import base64
 import json
 from collections.abc import Mapping
 from datetime import timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sandboxes.common import loads_object
@@ -73,19 +72,3 @@ def verify(message: Mapping[str, Any], public_key: rsa.RSAPublicKey) -> bool:
     except (ValueError, InvalidSignature):  # binascii.Error is a ValueError
         return False
     return True
-
-
-@lru_cache(maxsize=16)
-def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the platform's key is not an RSA key")
-    return key
-
-
-@lru_cache(maxsize=16)
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
-    key = serialization.load_pem_public_key(pem.encode("ascii"))
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("a merchant's registered key is not an RSA key")
-    return key

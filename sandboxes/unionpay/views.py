@@ -31,7 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.state import Store
 from sandboxes.unionpay import wire
 from sandboxes.unionpay.wire import BEIJING
@@ -132,7 +132,7 @@ def _config() -> dict[str, Any]:
 
 def _sign(fields: dict[str, str]) -> dict[str, str]:
     config = _config()
-    key = wire.load_private_key(config["private_key_pem"])
+    key = keys.load_private_key(config["private_key_pem"])
     return wire.signed(fields, key, config["certificate_pem"])
 
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 BEIJING = timezone(timedelta(hours=8))  # every time on the wire is Beijing time
@@ -119,14 +119,6 @@ def cert_id(certificate: x509.Certificate) -> str:
 @lru_cache(maxsize=16)
 def load_certificate(pem: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode("ascii"))
-
-
-@lru_cache(maxsize=16)
-def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the gateway's signing key is not an RSA key")
-    return key
 
 
 # -- answers -----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from django.urls import path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.state import Store
 from sandboxes.wechatpay import wire
 from sandboxes.wechatpay.wire import BEIJING, TRADE_STATE_DESC, fen_to_yuan
@@ -150,7 +150,7 @@ def _config() -> dict[str, Any]:
 
 
 def _platform_key() -> rsa.RSAPrivateKey:
-    return wire.load_private_key(_config()["platform_private_key_pem"])
+    return keys.load_private_key(_config()["platform_private_key_pem"])
 
 
 def _platform_serial() -> str:
@@ -234,7 +234,7 @@ def _authenticate(request: HttpRequest) -> str:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Refused("PARAM_ERROR", "the body is not UTF-8") from exc
-    public_key = wire.load_public_key(merchant["public_key_pem"])
+    public_key = keys.load_public_key(merchant["public_key_pem"])
     if not any(
         wire.verify(
             wire.request_message(
@@ -648,7 +648,7 @@ def _certificate(private_key_pem: str, serial_no: str) -> x509.Certificate:
     """The platform key's certificate, valid for five years from yesterday, as WeChat's are."""
     now = _now()
     return wire.platform_certificate(
-        wire.load_private_key(private_key_pem),
+        keys.load_private_key(private_key_pem),
         serial_no,
         not_before=now - timedelta(days=1),
         not_after=now + timedelta(days=5 * 365),

@@ -16,7 +16,6 @@ import binascii
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -60,22 +59,6 @@ TRADE_STATE_DESC = {
     "PAYERROR": "支付失败，请重新下单支付",
     "CLOSED": "订单已关闭",
 }
-
-
-@lru_cache(maxsize=16)
-def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the private key is not an RSA key")
-    return key
-
-
-@lru_cache(maxsize=16)
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
-    key = serialization.load_pem_public_key(pem.encode())
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the public key is not an RSA key")
-    return key
 
 
 def rfc3339(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandboxes import keys
 from sandboxes.alipay import bill, wire
 
 # -- Alipay's published examples --------------------------------------------------------
@@ -187,13 +188,13 @@ def test_the_guides_notification_is_checked_over_every_field_but_sign_and_sign_t
 
 def test_a_notification_alipay_signed_verifies_over_the_sandboxs_string():
     content = wire.notification_content(ALIPAY_NOTIFICATION)
-    key = wire.load_public_key(ALIPAY_NOTIFY_KEY)
+    key = keys.load_public_key(ALIPAY_NOTIFY_KEY)
 
     assert wire.verify(content, ALIPAY_NOTIFICATION["sign"], key)
 
 
 def test_alipays_notification_does_not_verify_once_a_field_changes_or_with_sign_type_signed():
-    key = wire.load_public_key(ALIPAY_NOTIFY_KEY)
+    key = keys.load_public_key(ALIPAY_NOTIFY_KEY)
     signature = ALIPAY_NOTIFICATION["sign"]
     tampered = wire.notification_content({**ALIPAY_NOTIFICATION, "total_amount": "0.01"})
     with_sign_type = wire.request_content(ALIPAY_NOTIFICATION)
@@ -215,7 +216,7 @@ def test_a_signed_notification_verifies_over_its_fields_as_sent(key):
 
 
 def test_an_answer_alipay_signed_verifies_over_its_members_text_as_sent():
-    key = wire.load_public_key(ALIPAY_ANSWER_KEY)
+    key = keys.load_public_key(ALIPAY_ANSWER_KEY)
     reserialised = json.dumps(json.loads(ALIPAY_ANSWER_NODE))  # the same object, with spaces
 
     assert wire.verify(ALIPAY_ANSWER_NODE, ALIPAY_ANSWER_SIGN, key)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.public_platform import views, wire
 
 # "Signatures": the trade.create request of the document, and its canonical text as signed.
@@ -60,7 +60,7 @@ BILL = (
 
 @pytest.fixture
 def platform_key(settings):
-    return wire.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
+    return keys.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
 
 
 def test_the_canonical_text_of_the_documents_request_is_the_documents():
@@ -104,7 +104,7 @@ def test_a_message_signed_by_another_key_does_not_verify(platform_key, settings)
 
     message = wire.signed({"code": "SUCCESS"}, platform_key)
 
-    assert not wire.verify(message, wire.load_public_key(merchant_key))
+    assert not wire.verify(message, keys.load_public_key(merchant_key))
 
 
 def test_the_documents_request_is_protocol_json():

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sandboxes import common
+from sandboxes import common, keys
 from sandboxes.unionpay import views, wire
 
 UNIONPAY_TEST_SIGNING_CERTIFICATE = "\r\n".join(
@@ -103,7 +103,7 @@ UNIONPAY_SIGNED = pytest.mark.parametrize(
 def gateway(settings):
     """The sandbox gateway's signing key and certificate (the development ones)."""
     config = settings.SANDBOX_UNIONPAY
-    return wire.load_private_key(config["private_key_pem"]), config["certificate_pem"]
+    return keys.load_private_key(config["private_key_pem"]), config["certificate_pem"]
 
 
 @UNIONPAY_SIGNED

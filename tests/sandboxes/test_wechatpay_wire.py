@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandboxes import keys
 from sandboxes.wechatpay import wire
 
 SAMPLE_BILL = Path(__file__).parents[1] / "fixtures" / "wechatpay" / "wechatpay-php__bill.ALL.csv"
@@ -165,7 +166,7 @@ def test_an_authorization_of_another_scheme_or_without_a_parameter_is_not_read(h
 
 
 def test_signing_gives_the_signature_of_wechats_go_sdk_test_vector():
-    key = wire.load_private_key(GO_SDK_TEST_KEY)
+    key = keys.load_private_key(GO_SDK_TEST_KEY)
 
     assert wire.sign(b"source", key) == GO_SDK_SIGNATURE_OF_SOURCE
 
