@@ -371,6 +371,12 @@ BILL_RENDERERS = {
 }
 
 
+def yuan_text(fen: pd.Series | np.ndarray) -> pd.Series:
+    """Absolute fen as yuan with two decimals (-1234 -> "12.34"), a whole column at once."""
+    magnitude = pd.Series(np.abs(np.asarray(fen, dtype=np.int64)))
+    return (magnitude // 100).astype(str) + "." + (magnitude % 100).astype(str).str.zfill(2)
+
+
 def fee_rates() -> dict[str, int]:
     """Each channel's fee in basis points, as its sandbox charges it."""
     from sandboxes.alipay import bill as alipay
@@ -754,7 +760,6 @@ def extra_freight(k: int) -> pd.DataFrame:
 
 def freight_file(rows: pd.DataFrame) -> bytes:
     """SF's freight bill (sf.BILL_COLUMNS): every line billed on the business date."""
-    from integrations.banks.values import yuan_text
     from integrations.couriers import sf
 
     table = pa.table(

@@ -1,4 +1,4 @@
-"""ISO 20022 camt.053 (BkToCstmrStmt, the bank-to-customer statement): reading and writing.
+"""ISO 20022 camt.053 (BkToCstmrStmt, the bank-to-customer statement): reading it.
 
 Any version is read (camt.053.001.02 to .001.08 and later): elements are matched by their
 local name, whatever the namespace or prefix. The file is read as a stream
@@ -19,21 +19,15 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from integrations.banks import values
 from integrations.statements import BANK_COLUMNS, StatementInvalid, empty, typed
 
-NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"  # the version we write
-MAX_REMITTANCE = 140  # characters of one Ustrd
 _ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Ntry[\s/>]")
 _NOT_MARKUP = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.S)
 _DECLARED = re.compile(rb"<\?xml\s[^<>\x80-\xff]*?\bencoding\s*=\s*[\"']([^\"'<>]*)[\"']")
@@ -444,7 +438,7 @@ class _EntryReader:
         Dt: the day the statement closes its books, which is the business day of the
         end-of-day statement camt.053 is. Without a CLBD date, a one-day FrToDt's date.
         Never CreDtTm: a statement is often created the morning after its day (ours are,
-        render_camt053). A period of several days gives no day: such entries are
+        sandboxes/banks/camt053.py). A period of several days gives no day: such entries are
         refused rather than dated by guess. Stmt's FrToDt and Bal come before its Ntry
         in every version's schema, so the children are looked at up to the first Ntry
         (the only FrToDt and Bal read are the Stmt's own, not those of an Intrst).
@@ -546,122 +540,3 @@ class _EntryReader:
 
 def _text(element: ET.Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
-
-
-# -- writing ----------------------------------------------------------------------------
-
-
-def render_camt053(
-    entries: pd.DataFrame,
-    account: str,
-    business_date: date,
-    *,
-    opening_balance: int = 0,
-    currency: str = "CNY",
-) -> bytes:
-    """A camt.053.001.08 statement of ``account`` for ``business_date`` with these entries.
-
-    ``entries`` has ``amount`` (fen, credits positive) and ``value_date``; optionally
-    ``booking_date`` (default: the value date), ``bank_ref``, ``counterparty_account``,
-    ``counterparty_name``, ``description`` (at most 140 characters) and ``currency``.
-    Every entry given is written, in order; the balances are ``opening_balance`` and
-    that plus the entries. Written column by column with Arrow's string kernels.
-    """
-    amount = entries["amount"].to_numpy(dtype=np.int64)
-    value_date = values.date_text(entries["value_date"], "%Y-%m-%d")
-    booking_date = (
-        values.date_text(entries["booking_date"], "%Y-%m-%d")
-        if "booking_date" in entries.columns
-        else value_date
-    )
-    description = values.column_text(entries, "description")
-    if len(description) and pc.max(pc.utf8_length(description)).as_py() > MAX_REMITTANCE:
-        raise ValueError(f"a description is longer than {MAX_REMITTANCE} characters")
-    credit = amount >= 0
-    text = {
-        name: values.escaped_xml(values.column_text(entries, name))
-        for name in ("bank_ref", "counterparty_name", "counterparty_account")
-    }
-    name, party_account = text["counterparty_name"], text["counterparty_account"]
-    has_name = values.flags(pc.not_equal(name, ""))
-    has_account = values.flags(pc.not_equal(party_account, ""))
-    has_reference = values.flags(pc.not_equal(text["bank_ref"], ""))
-    has_description = values.flags(pc.not_equal(description, ""))
-    party = pa.array(np.where(credit, "Dbtr", "Cdtr"), type=pa.string())
-    related = values.when(
-        has_name | has_account,
-        "\n          <RltdPties>",
-        values.when(
-            has_name, "\n            <", party, "><Pty><Nm>", name, "</Nm></Pty></", party, ">"
-        ),
-        values.when(
-            has_account,
-            "\n            <",
-            party,
-            "Acct><Id><Othr><Id>",
-            party_account,
-            "</Id></Othr></Id></",
-            party,
-            "Acct>",
-        ),
-        "\n          </RltdPties>",
-    )
-    remittance = values.when(
-        has_description,
-        "\n          <RmtInf><Ustrd>",
-        values.escaped_xml(description),
-        "</Ustrd></RmtInf>",
-    )
-    ntry = values.concat(
-        '    <Ntry>\n      <Amt Ccy="',
-        values.escaped_xml(values.column_text(entries, "currency", currency)),
-        '">',
-        values.amount_text(amount),
-        "</Amt>\n      <CdtDbtInd>",
-        pa.array(np.where(credit, "CRDT", "DBIT"), type=pa.string()),
-        "</CdtDbtInd>\n      <Sts><Cd>BOOK</Cd></Sts>\n      <BookgDt><Dt>",
-        booking_date,
-        "</Dt></BookgDt>\n      <ValDt><Dt>",
-        value_date,
-        "</Dt></ValDt>",
-        values.when(has_reference, "\n      <AcctSvcrRef>", text["bank_ref"], "</AcctSvcrRef>"),
-        "\n      <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>",
-        pa.array(np.where(credit, "RCDT", "ICDT"), type=pa.string()),
-        "</Cd><SubFmlyCd>OTHR</SubFmlyCd></Fmly></Domn></BkTxCd>",
-        values.when(
-            has_name | has_account | has_description,
-            "\n      <NtryDtls>\n        <TxDtls>",
-            related,
-            remittance,
-            "\n        </TxDtls>\n      </NtryDtls>",
-        ),
-        "\n    </Ntry>\n",
-    )
-    closing = opening_balance + int(amount.sum())
-    day, created = business_date.isoformat(), (business_date + timedelta(days=1)).isoformat()
-    statement_id = f"{account}-{business_date:%Y%m%d}"
-    escaped_account = escape(account)
-    created_at = f"<CreDtTm>{created}T00:00:00+08:00</CreDtTm>"
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<Document xmlns="{NAMESPACE}">\n<BkToCstmrStmt>\n'
-        f"  <GrpHdr><MsgId>{escaped_account}-{business_date:%Y%m%d}</MsgId>{created_at}</GrpHdr>\n"
-        f"  <Stmt>\n    <Id>{escape(statement_id)}</Id>\n    {created_at}\n"
-        f"    <FrToDt><FrDtTm>{day}T00:00:00+08:00</FrDtTm>"
-        f"<ToDtTm>{day}T23:59:59+08:00</ToDtTm></FrToDt>\n"
-        f"    <Acct><Id><Othr><Id>{escaped_account}</Id></Othr></Id><Ccy>{currency}</Ccy></Acct>\n"
-        + _balance("OPBD", opening_balance, currency, day)
-        + _balance("CLBD", closing, currency, day)
-    )
-    tail = "  </Stmt>\n</BkToCstmrStmt>\n</Document>\n"
-    return head.encode("utf-8") + values.joined(ntry) + tail.encode("utf-8")
-
-
-def _balance(code: str, fen: int, currency: str, day: str) -> str:
-    mark = "CRDT" if fen >= 0 else "DBIT"
-    amount = f"{abs(fen) // 100}.{abs(fen) % 100:02d}"
-    return (
-        f"    <Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
-        f'<Amt Ccy="{currency}">{amount}</Amt><CdtDbtInd>{mark}</CdtDbtInd>'
-        f"<Dt><Dt>{day}</Dt></Dt></Bal>\n"
-    )

@@ -19,7 +19,6 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -82,7 +81,7 @@ class CsvLayout:
     )
     account_pattern: str = ""  # e.g. r"账号[:：]\s*(\d+)", searched above the header
     summary_marks: tuple[str, ...] = ("合计", "总计", "小计")  # a row starting so is not an entry
-    preamble: tuple[str, ...] = ()  # lines above the header when writing: {account}, {date}
+    preamble: tuple[str, ...] = ()  # lines above the header, with {account} and {date}
 
     def __post_init__(self) -> None:
         unknown = set(self.columns) - set(FIELDS)
@@ -393,67 +392,4 @@ def _currency(column: dict[str, pa.Array], layout: CsvLayout, n: int) -> np.ndar
     named = given.map(dict(layout.currency_names))
     return named.where(named.notna(), given.where(given != "", layout.currency)).to_numpy(
         dtype=object
-    )
-
-
-# -- writing ----------------------------------------------------------------------------
-
-
-def render_csv(
-    entries: pd.DataFrame, account: str, business_date: date, layout: CsvLayout
-) -> bytes:
-    """A statement export of ``account`` for ``business_date`` written in ``layout``.
-
-    Takes the same frame as camt053.render_camt053. Used by the sandbox bank and by
-    tests; amounts are written without thousands separators.
-    """
-    amount = entries["amount"].to_numpy(dtype=np.int64)
-    n = len(amount)
-
-    def dates(name: str, fmt: str) -> pa.Array:
-        return values.date_text(entries[name if name in entries.columns else "value_date"], fmt)
-
-    def money() -> pa.Array:
-        if layout.amount_unit == "fen":
-            return pa.array(np.abs(amount)).cast(pa.string())
-        return values.amount_text(amount)
-
-    names = {code: name for name, code in reversed(list(layout.currency_names.items()))}
-    currency = values.column_text(entries, "currency", layout.currency).to_numpy(
-        zero_copy_only=False
-    )
-    written = {
-        "account": pa.array(np.full(n, account, dtype=object), type=pa.string()),
-        "booking_date": dates("booking_date", layout.date_format),
-        "value_date": dates("value_date", layout.value_date_format or layout.date_format),
-        "currency": pa.array([names.get(code, code) for code in currency], type=pa.string()),
-    }
-    for name in ("bank_ref", "counterparty_account", "counterparty_name", "description"):
-        written[name] = values.column_text(entries, name)
-    credit = amount >= 0
-    if layout.sign == "signed":
-        written["amount"] = values.concat(values.when(~credit, "-"), money())
-    elif layout.sign == "marked":
-        written["amount"] = money()
-        written["mark"] = pa.array(
-            np.where(credit, layout.credit_marks[0], layout.debit_marks[0]), type=pa.string()
-        )
-    else:
-        written["credit"] = values.when(credit, money())
-        written["debit"] = values.when(~credit, money())
-    table = pa.table({title: written[name] for name, title in layout.columns.items()})
-    out = io.BytesIO()
-    for line in layout.preamble or [""] * (layout.header_line - 1):
-        out.write(line.format(account=account, date=business_date.isoformat()).encode() + b"\n")
-    out.write(layout.delimiter.join(layout.columns.values()).encode() + b"\n")
-    pa_csv.write_csv(
-        table,
-        out,
-        write_options=pa_csv.WriteOptions(include_header=False, delimiter=layout.delimiter),
-    )
-    data = out.getvalue()
-    return (
-        data
-        if codecs.lookup(layout.encoding).name == "utf-8"
-        else data.decode().encode(layout.encoding)
     )

@@ -1,4 +1,4 @@
-"""SWIFT MT940 customer statements: reading and writing.
+"""SWIFT MT940 customer statements: reading them.
 
 The file is read line by line with pandas, all lines at once: field tags (``:61:``),
 their continuation lines, and the statements (``:20:`` to the ``-`` that ends one) are
@@ -20,7 +20,6 @@ date such as 30 February is an error, not moved to the end of the month.
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -30,8 +29,6 @@ import pyarrow.compute as pc
 from integrations.banks import values
 from integrations.statements import BANK_COLUMNS, StatementInvalid, empty, typed
 
-LINE_WIDTH = 65  # characters of one :86: line
-MAX_DETAIL_LINES = 6
 _CONTROL_BYTES = bytes([*range(9), *range(11, 32), 127])  # SOH, Ctrl-Z, CR...; not tab, LF
 _ENVELOPE = re.compile(r"(?m)^\{1:[^\n]*?\{4:")  # a SWIFT header before block 4's fields
 _TAG_LINE = r"^:(\d\d[A-Z]?|NS):"
@@ -347,76 +344,3 @@ def _after(texts: pa.Array, marker: str, stop: str, skip: int = 0) -> pa.Array:
     padded = pc.binary_join_element_wise(after, stop * (skip + 1), "")
     part = pc.list_element(pc.split_pattern(padded, stop, max_splits=skip + 1), skip)
     return pc.replace_with_mask(found, pa.array(has), part)
-
-
-# -- writing ----------------------------------------------------------------------------
-
-
-def _wrapped(texts: pa.Array) -> pa.Array:
-    """Texts cut into lines of LINE_WIDTH characters."""
-    lines = [pc.utf8_slice_codeunits(texts, 0, LINE_WIDTH)]
-    for start in range(LINE_WIDTH, LINE_WIDTH * MAX_DETAIL_LINES, LINE_WIDTH):
-        more = pc.utf8_slice_codeunits(texts, start, start + LINE_WIDTH)
-        lines.append(values.when(pc.not_equal(more, ""), "\n", more))
-    return values.concat(*lines)
-
-
-def render_mt940(
-    entries: pd.DataFrame,
-    account: str,
-    business_date: date,
-    *,
-    opening_balance: int = 0,
-    currency: str = "CNY",
-) -> bytes:
-    """An MT940 statement of ``account`` for ``business_date`` with these entries (UTF-8).
-
-    Takes the same frame as camt053.render_camt053. Each entry's ``:86:`` carries the
-    counterparty as ``/CNTP/<account>//<name>//`` (the NVB/ING layout the parser reads)
-    followed by ``/REMI/<description>``, wrapped at 65 characters.
-    """
-    amount = entries["amount"].to_numpy(dtype=np.int64)
-    value_date = values.date_text(entries["value_date"], "%y%m%d")
-    booked = entries["booking_date"] if "booking_date" in entries.columns else entries["value_date"]
-    booking_date = values.date_text(booked, "%m%d")
-
-    def column(name: str) -> pa.Array:
-        return pc.replace_substring(values.column_text(entries, name), "\n", " ")
-
-    party_account, party_name = column("counterparty_account"), column("counterparty_name")
-    bank_ref, description = column("bank_ref"), column("description")
-    has_party = values.flags(pc.or_(pc.not_equal(party_account, ""), pc.not_equal(party_name, "")))
-    structured = values.concat(
-        values.when(has_party, "/CNTP/", party_account, "//", party_name, "//"),
-        values.when(pc.not_equal(description, ""), "/REMI/", description),
-    )
-    if (
-        len(structured)
-        and pc.max(pc.utf8_length(structured)).as_py() > LINE_WIDTH * MAX_DETAIL_LINES
-    ):
-        raise ValueError(f"an entry's :86: would be longer than {MAX_DETAIL_LINES} lines")
-    lines = values.concat(
-        ":61:",
-        value_date,
-        booking_date,
-        pa.array(np.where(amount >= 0, "C", "D"), type=pa.string()),
-        pc.replace_substring(values.amount_text(amount), ".", ","),
-        "NTRFNONREF",
-        values.when(pc.not_equal(bank_ref, ""), "//", bank_ref),
-        values.when(pc.not_equal(structured, ""), "\n:86:", _wrapped(structured)),
-        "\n",
-    )
-    closing = opening_balance + int(amount.sum())
-    day = f"{business_date:%y%m%d}"
-    head = (
-        f":20:STMT{business_date:%Y%m%d}\n:25:{account}\n"
-        f":28C:{business_date.timetuple().tm_yday:05d}/1\n"
-        f":60F:{_balance(opening_balance, day, currency)}\n"
-    )
-    tail = f":62F:{_balance(closing, day, currency)}\n-\n"
-    return head.encode("utf-8") + values.joined(lines) + tail.encode("utf-8")
-
-
-def _balance(fen: int, day: str, currency: str) -> str:
-    mark = "C" if fen >= 0 else "D"
-    return f"{mark}{day}{currency}{abs(fen) // 100},{abs(fen) % 100:02d}"
