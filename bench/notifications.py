@@ -104,7 +104,7 @@ def bare_insert(session: requests.Session, *, url: str) -> int:
 def control_url(sandboxes: str, channel: str, attempt_id: str) -> str:
     """The sandbox's endpoint that sends the trade's notification now (UnionPay names the
     trade by its orderId)."""
-    from integrations.payments.unionpay import order_id
+    from integrations.payments.unionpay.wire import order_id
 
     trade = order_id(attempt_id) if channel == "unionpay" else attempt_id
     return f"{sandboxes}/{channel}/_control/trades/{trade}/notify"

@@ -11,6 +11,9 @@ import os
 
 from prometheus_client import multiprocess
 
+from config.env import env_bool
+from config.logging import logging_config
+
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -41,6 +44,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn's own lines (start, workers booting, signals) in the service's format: JSON lines,
+# or text with LOG_HUMAN (make run sets it).
+logconfig_dict = logging_config(human=env_bool("LOG_HUMAN", False), level=loglevel)
 proc_name = "backoffice-web"
 # No control socket: it would be one fixed path per user, shared by every gunicorn on the host.
 control_socket_disable = True

@@ -51,9 +51,10 @@ def logging_config(*, human: bool, level: str) -> dict:
             "django.db.backends": {"level": "WARNING"},
             # gunicorn gives its loggers handlers of their own and stops them propagating;
             # naming them here replaces those handlers with ours once Django configures
-            # logging in a worker (config/gunicorn.py may also pass this as logconfig_dict).
+            # logging in a worker; config/gunicorn.py passes this as its logconfig_dict.
             "gunicorn.error": {"handlers": [HANDLER], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": [HANDLER], "level": level, "propagate": False},
+            # Each request is logged once, by the service itself (core/request_context.py).
+            "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
 

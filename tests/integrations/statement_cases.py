@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 from hypothesis import strategies as st
 
-from integrations.payments import public_platform, unionpay
 from integrations.payments.alipay import bill as alipay_bill
 from integrations.payments.base import (
     CreateTrade,
@@ -30,6 +29,8 @@ from integrations.payments.base import (
     RefundStatus,
     TradeResult,
 )
+from integrations.payments.public_platform import bill as public_platform_bill
+from integrations.payments.unionpay import bill as unionpay_bill
 from integrations.payments.wechatpay import bill as wechatpay_bill
 from integrations.statements import TRANSACTION_COLUMNS, StatementInvalid, typed
 from sandboxes.alipay import bill as alipay_sandbox
@@ -347,7 +348,7 @@ def unionpay_zipped(lines: list[bytes], name: str = UNIONPAY_ZM) -> bytes:
 
 UNIONPAY = Case(
     channel="unionpay",
-    parse=unionpay.parse_bill,
+    parse=unionpay_bill.parse_bill,
     render=lambda rows: unionpay_sandbox.render_statement(rows, settle_date=UNIONPAY_SETTLED),
     first_line=1,
     two_lines=two_lines(
@@ -392,7 +393,7 @@ ONE_LINE_TEXT = st.text(
 
 PUBLIC_PLATFORM = Case(
     channel="public_platform",
-    parse=public_platform.parse_bill,
+    parse=public_platform_bill.parse_bill,
     render=public_platform_sandbox.render_statement,
     first_line=2,
     two_lines=two_lines(

@@ -22,6 +22,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 
+from core.money import BEIJING
 from core.outside import get_channel
 from integrations.payments import signing
 from integrations.payments.base import (
@@ -35,7 +36,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
-from integrations.payments.public_platform import BEIJING, PublicPlatformChannel
+from integrations.payments.public_platform import PublicPlatformChannel
 from integrations.payments.registry import CHANNEL_CODES, UnknownChannel
 from tests.integrations import helpers
 from tests.integrations.helpers import (

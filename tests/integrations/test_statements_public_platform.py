@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.outside import get_channel
-from integrations.payments import public_platform
+from integrations.payments.public_platform.bill import parse_bill
 from sandboxes.public_platform.views import render_statement
 from tests.integrations.helpers import new_trade
 from tests.integrations.statement_cases import PUBLIC_PLATFORM, append, cut, pay_and_refund, swap
@@ -43,14 +43,14 @@ def test_an_empty_bill_is_the_header_and_zero_totals():
     empty = TWO_LINES.iloc[:0]
 
     assert render_statement(empty) == HEADER + b"\n#total,0,0,0\n"
-    pd.testing.assert_frame_equal(public_platform.parse_bill(HEADER + b"\n#total,0,0,0\n"), empty)
+    pd.testing.assert_frame_equal(parse_bill(HEADER + b"\n#total,0,0,0\n"), empty)
 
 
 def test_a_time_with_another_offset_is_read_in_utc():
     lines = PUBLIC_PLATFORM.lines(render_statement(TWO_LINES))
     lines[1] = lines[1].replace(b"2025-06-01T15:02:41+08:00", b"2025-06-01T02:02:41-05:00")
 
-    bill = public_platform.parse_bill(b"\n".join(lines))
+    bill = parse_bill(b"\n".join(lines))
 
     assert bill["occurred_at"][0] == pd.Timestamp("2025-06-01 07:02:41", tz="UTC")
 

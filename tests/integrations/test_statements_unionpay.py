@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.outside import get_channel
-from integrations.payments import unionpay
+from integrations.payments.unionpay import bill as unionpay_bill
 from sandboxes.unionpay.views import render_statement
 from tests.integrations import statement_cases as cases
 from tests.integrations.helpers import new_trade
@@ -27,7 +27,7 @@ def zm_lines() -> list[bytes]:
 def field(name: str) -> slice:
     """Where a ZM field is in a record, in bytes: fields of fixed widths, a space apart."""
     start = 0
-    for field_name, width in unionpay.ZM_FIELDS:
+    for field_name, width in unionpay_bill.ZM_FIELDS:
         if field_name == name:
             return slice(start, start + width)
         start += width + 1
@@ -93,25 +93,25 @@ def test_a_december_transaction_settled_in_january_keeps_its_year():
 
     name, _ = cases.unionpay_zm(content)
     assert name == "INN25010188ZM_777290058110048"  # the day turns at 23:00
-    assert unionpay.parse_bill(content)["occurred_at"].tolist() == [utc("2024-12-31 15:30:00")]
+    assert unionpay_bill.parse_bill(content)["occurred_at"].tolist() == [utc("2024-12-31 15:30:00")]
 
 
 def test_an_order_id_that_is_not_one_of_ours_is_kept_as_it_is():
     lines = zm_lines()
     lines[0] = replaced(lines[0], "商户订单号", b"AbC12345".ljust(32))
 
-    assert unionpay.parse_bill(cases.unionpay_zipped(lines))["ref"].tolist()[0] == "AbC12345"
+    assert unionpay_bill.parse_bill(cases.unionpay_zipped(lines))["ref"].tolist()[0] == "AbC12345"
 
 
 def test_chinese_text_in_a_gbk_field_is_read():
     lines = zm_lines()
     lines[1] = replaced(lines[1], "二级商户简称", "市场监管局".encode("gbk").ljust(32))
 
-    assert len(unionpay.parse_bill(cases.unionpay_zipped(lines))) == 2
+    assert len(unionpay_bill.parse_bill(cases.unionpay_zipped(lines))) == 2
 
 
 def test_lf_line_ends_read_too():
-    bill = unionpay.parse_bill(cases.unionpay_zipped([b"\n".join(zm_lines())]))
+    bill = unionpay_bill.parse_bill(cases.unionpay_zipped([b"\n".join(zm_lines())]))
 
     pd.testing.assert_frame_equal(bill, TWO_LINES)
 

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from core.money import BEIJING
 from core.outside import get_channel
-from integrations.payments import unionpay
 from integrations.payments.base import (
     CreateTrade,
     ProviderDeclined,
@@ -30,7 +30,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
-from integrations.payments.unionpay import BEIJING, UnionPayChannel
+from integrations.payments.unionpay import UnionPayChannel, wire
 from tests.integrations import helpers
 from tests.integrations.helpers import StubServer, pay, unreachable_url, wait_for
 
@@ -99,7 +99,7 @@ def paid_trade(channel: UnionPayChannel, receiver: StubServer) -> CreateTrade:
 
 
 def deliveries(sandbox: str, out_trade_no: str) -> list[dict]:
-    return helpers.deliveries(sandbox, unionpay.order_id(out_trade_no))
+    return helpers.deliveries(sandbox, wire.order_id(out_trade_no))
 
 
 # -- trades -----------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def test_a_trade_is_unknown_until_the_payer_opens_it_then_pending_then_paid(chan
     paid = channel.query_trade(trade.out_trade_no, opened_at=trade.opened_at)
 
     assert "/sandbox/unionpay/gateway/api/frontTransReq.do?" in created.pay_url
-    assert created.provider_trade_no == unionpay.order_id(trade.out_trade_no)
+    assert created.provider_trade_no == wire.order_id(trade.out_trade_no)
     assert unseen.status == TradeStatus.NOT_FOUND
     assert page.status_code == 200
     assert "¥123.45" in page.text
@@ -263,7 +263,7 @@ def test_a_lost_notification_can_be_sent_again_through_the_control_endpoint(
 ):
     trade = new_trade(receiver.url)
     pay(channel.create_trade(trade).pay_url, notify=False)
-    resend = f"{sandbox}/_control/trades/{unionpay.order_id(trade.out_trade_no)}/notify"
+    resend = f"{sandbox}/_control/trades/{wire.order_id(trade.out_trade_no)}/notify"
 
     with pytest.raises(queue.Empty):
         receiver.next_request(timeout=0.3)
@@ -337,7 +337,7 @@ def test_the_settlement_file_holds_the_payment_and_the_refund_as_fixed_width_rec
     consume, refunded = records[paid.provider_trade_no], records[refund.provider_refund_no]
     assert consume[:3] == "S22" and refunded[:3] == "S30"
     assert consume[66:78] == "000000012345" and refunded[66:78] == "000000002000"
-    assert unionpay.order_id(trade.out_trade_no) in consume
+    assert wire.order_id(trade.out_trade_no) in consume
     assert all(len(line.encode("gbk")) == 607 for line in lines if line)
 
 

@@ -10,9 +10,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from integrations.payments import unionpay
+from core.money import BEIJING
 from integrations.payments.base import InvalidNotification, RefundStatus, TradeStatus
-from integrations.payments.unionpay import BEIJING, UnionPayChannel
+from integrations.payments.unionpay import UnionPayChannel, wire
 from tests.integrations.helpers import certificate_pem, key_and_certificate, private_pem
 
 MER_ID = "777290058110048"
@@ -64,7 +64,7 @@ REFUND_REQUEST = {
 def test_the_string_to_sign_sorts_fields_by_name_and_leaves_out_empty_ones_and_the_signature():
     message = {**REFUND_REQUEST, "signature": "ignored"}
 
-    assert unionpay.string_to_sign(message) == (
+    assert wire.string_to_sign(message) == (
         "accessType=0&backUrl=https://pay.example.gov.cn/notify/unionpay&bizType=000201"
         "&certId=68759663125&channelType=07&encoding=UTF-8&merId=777290058110048"
         "&orderId=RFab2cd3ef4gh5ij6kl7mn8op9q&origQryId=202506011430021234567"
@@ -74,9 +74,9 @@ def test_the_string_to_sign_sorts_fields_by_name_and_leaves_out_empty_ones_and_t
 
 
 def test_what_the_key_signs_is_the_lowercase_hex_sha256_of_the_string_to_sign():
-    expected = hashlib.sha256(unionpay.string_to_sign(REFUND_REQUEST).encode()).hexdigest()
+    expected = hashlib.sha256(wire.string_to_sign(REFUND_REQUEST).encode()).hexdigest()
 
-    digest = unionpay.signed_digest(REFUND_REQUEST)
+    digest = wire.signed_digest(REFUND_REQUEST)
 
     assert digest == expected.encode()
     assert digest.decode() == digest.decode().lower()
@@ -86,26 +86,26 @@ def test_what_the_key_signs_is_the_lowercase_hex_sha256_of_the_string_to_sign():
 def test_a_signed_message_carries_the_certificate_serial_in_decimal_and_verifies(unionpay_side):
     key, certificate = unionpay_side
 
-    message = unionpay.signed(REFUND_REQUEST, key, certificate)
+    message = wire.signed(REFUND_REQUEST, key, certificate)
 
     assert message["certId"] == str(certificate.serial_number)
     assert message["certId"].isdigit()
-    assert unionpay.verify(message, certificate)
+    assert wire.verify(message, certificate)
 
 
 def test_changing_a_signed_field_or_the_signer_breaks_the_signature(unionpay_side, stranger):
     key, certificate = unionpay_side
-    message = unionpay.signed(REFUND_REQUEST, key, certificate)
+    message = wire.signed(REFUND_REQUEST, key, certificate)
 
-    assert not unionpay.verify({**message, "txnAmt": "20000"}, certificate)
-    assert not unionpay.verify(message, stranger[1])
-    assert not unionpay.verify({**message, "signature": "not base64!"}, certificate)
+    assert not wire.verify({**message, "txnAmt": "20000"}, certificate)
+    assert not wire.verify(message, stranger[1])
+    assert not wire.verify({**message, "signature": "not base64!"}, certificate)
 
 
 def test_the_answer_format_keeps_brackets_and_equals_signs_inside_values():
     text = "respCode=00&respMsg=成功[a&b=c]&reserved={x=1&y=2}&signature=ab+/c=="
 
-    assert unionpay.parse_answer(text) == {
+    assert wire.parse_answer(text) == {
         "respCode": "00",
         "respMsg": "成功[a&b=c]",
         "reserved": "{x=1&y=2}",
@@ -116,23 +116,23 @@ def test_the_answer_format_keeps_brackets_and_equals_signs_inside_values():
 @pytest.mark.parametrize("text", ["", "respCode", "a=1&a=2", "=1"])
 def test_a_malformed_answer_is_refused(text):
     with pytest.raises(ValueError):
-        unionpay.parse_answer(text)
+        wire.parse_answer(text)
 
 
 def test_our_ids_map_to_order_ids_without_underscores_and_back():
-    assert unionpay.order_id("pay_k5qz3w7xv2m4n6p8r0ta2b3c") == "PAYk5qz3w7xv2m4n6p8r0ta2b3c"
-    assert unionpay.our_id("PAYk5qz3w7xv2m4n6p8r0ta2b3c") == "pay_k5qz3w7xv2m4n6p8r0ta2b3c"
-    assert unionpay.our_id(unionpay.order_id("20250601abc")) == "20250601abc"
+    assert wire.order_id("pay_k5qz3w7xv2m4n6p8r0ta2b3c") == "PAYk5qz3w7xv2m4n6p8r0ta2b3c"
+    assert wire.our_id("PAYk5qz3w7xv2m4n6p8r0ta2b3c") == "pay_k5qz3w7xv2m4n6p8r0ta2b3c"
+    assert wire.our_id(wire.order_id("20250601abc")) == "20250601abc"
 
 
 @pytest.mark.parametrize("our", ["pay_a", "pay_never_created", "Pay_abcdefgh", "pay-abcdefgh"])
 def test_ids_unionpay_cannot_carry_are_refused(our):
     with pytest.raises(ValueError):
-        unionpay.order_id(our)
+        wire.order_id(our)
 
 
 def test_a_trace_time_in_january_after_a_december_order_is_in_the_next_year():
-    moment = unionpay.trace_moment("0101000005", "20251231235959")
+    moment = wire.trace_moment("0101000005", "20251231235959")
 
     assert moment == datetime(2026, 1, 1, 0, 0, 5, tzinfo=BEIJING)
 
@@ -163,7 +163,7 @@ CONSUME_NOTIFICATION = {
 
 def _body(fields: dict[str, str], key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> bytes:
     with_cert = {**fields, "signPubKeyCert": certificate_pem(certificate)}
-    return urlencode({**with_cert, "signature": unionpay.sign(with_cert, key)}).encode()
+    return urlencode({**with_cert, "signature": wire.sign(with_cert, key)}).encode()
 
 
 def test_a_payment_notification_parses_into_a_trade_result(channel, unionpay_side):
@@ -215,7 +215,7 @@ def test_a_notification_signed_by_another_key_is_rejected_even_with_the_right_ce
     channel, unionpay_side, stranger
 ):
     with_cert = {**CONSUME_NOTIFICATION, "signPubKeyCert": certificate_pem(unionpay_side[1])}
-    forged = {**with_cert, "signature": unionpay.sign(with_cert, stranger[0])}
+    forged = {**with_cert, "signature": wire.sign(with_cert, stranger[0])}
 
     with pytest.raises(InvalidNotification, match="signature"):
         channel.parse_notification({}, urlencode(forged).encode())

@@ -1,6 +1,7 @@
 import os
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config.env import env_int
@@ -23,12 +24,14 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, **options) -> None:
         command = [
             sys.executable, "-m", "gunicorn",
+            # The service's server settings and log format, as one process that is never
+            # recycled: each sandbox keeps its notification schedules in memory.
+            "--config", str(settings.BASE_DIR / "config" / "gunicorn.py"),
             "--bind", f"127.0.0.1:{port}",
-            "--worker-class", "gthread",
             "--workers", "1",
             "--threads", str(SANDBOX_THREADS),
+            "--max-requests", "0",
             "--name", "backoffice-sandboxes",
-            "--no-control-socket",
             "config.sandbox_wsgi:application",
         ]  # fmt: skip
         os.execv(sys.executable, command)  # noqa: S606 (our interpreter, our arguments)

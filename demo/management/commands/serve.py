@@ -75,7 +75,8 @@ class Command(BaseCommand):
             commands["sandboxes"] = [sys.executable, "manage.py", "sandboxes"]
         if not embedded_tasks:
             commands.update(runner.celery_commands(beat_schedule=BEAT_SCHEDULE_FILE))
-        with runner.child_processes(commands, cwd=settings.BASE_DIR, env=_metrics_env()):
+        children_env = {**_metrics_env(), "LOG_HUMAN": os.environ.get("LOG_HUMAN", "1")}
+        with runner.child_processes(commands, cwd=settings.BASE_DIR, env=children_env):
             _wait_until_healthy(f"{base_url}/healthz")
             if settings.SANDBOXES_ENABLED:
                 _wait_until_healthy(f"{settings.SANDBOX_BASE_URL}/healthz")
