@@ -9,10 +9,9 @@ has the figures behind the defaults.
 import multiprocessing
 import os
 
-from prometheus_client import multiprocess
-
 from config.env import env_bool
 from config.logging import logging_config
+from core.metrics import worker_exit
 
 
 def _int(name: str, default: int) -> int:
@@ -51,8 +50,5 @@ proc_name = "backoffice-web"
 # No control socket: it would be one fixed path per user, shared by every gunicorn on the host.
 control_socket_disable = True
 
-
-def child_exit(server, worker) -> None:
-    """A worker that has exited leaves its live gauges behind unless they are marked dead."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)
+# A worker that has exited leaves its live gauges behind unless they are marked dead.
+child_exit = worker_exit
