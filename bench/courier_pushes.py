@@ -140,7 +140,8 @@ def booked_waybills(courier: str, count: int, run: str) -> list[str]:
 
 def pushes(courier: str, waybills: list[str], url: str) -> list[Push]:
     """Every scan of every waybill as the courier pushes it (the second scan twice), shuffled."""
-    from integrations.couriers.sf import BEIJING, TIME_FORMAT
+    from core.money import BEIJING
+    from integrations.couriers.sf.wire import TIME_FORMAT
 
     first = datetime.now(BEIJING) - timedelta(days=1)
     build = sf_push if courier == "sf" else ems_push
@@ -169,7 +170,7 @@ def ems_push(url: str, waybill_no: str, op_code: str, words: str, at: str) -> Pu
     """EMS's form: the trace as logistics_interface, signed by the adapter's data_digest."""
     from django.conf import settings
 
-    from integrations.couriers.ems import digest
+    from integrations.couriers.ems.wire import digest
 
     trace = {"traceNo": waybill_no, "opCode": op_code, "opName": words, "opTime": at,
              "opOrgCode": "330001", "opOrgName": "杭州中心", "opDesc": f"已{words}"}  # fmt: skip

@@ -760,7 +760,7 @@ def extra_freight(k: int) -> pd.DataFrame:
 
 def freight_file(rows: pd.DataFrame) -> bytes:
     """SF's freight bill (sf.BILL_COLUMNS): every line billed on the business date."""
-    from integrations.couriers import sf
+    from integrations.couriers.sf import bill as sf
 
     table = pa.table(
         {

@@ -11,9 +11,6 @@ from billing.models import (
     ChannelHealth,
     Department,
     FeeItem,
-    LedgerAccount,
-    LedgerEntry,
-    LedgerPosting,
     PaymentAttempt,
     PaymentNotification,
     PaymentOrder,
@@ -24,10 +21,11 @@ from billing.models import (
 )
 from billing.models.processors import LICENCE_WARNING_DAYS
 from billing.selectors import scoped_department_ids
-from billing.services.ledger import business_date_of
+from core import admin_base
+from core.money import business_date_of
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin_base.ReadOnlyAdmin):
     """Money records change only through services; the admin shows them.
 
     ``department_path`` names the lookup to the department, for staff limited to some.
@@ -41,15 +39,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         if departments is None or not self.department_path:
             return queryset
         return queryset.filter(**{f"{self.department_path}__in": departments})
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Department)
@@ -133,22 +122,6 @@ class PaymentNotificationAdmin(ReadOnlyAdmin):
     search_fields = ["out_trade_no", "notify_id"]
 
 
-class LedgerEntryInline(admin.TabularInline):
-    model = LedgerEntry
-    fields = ["account", "debit", "credit"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-
-@admin.register(LedgerPosting)
-class LedgerPostingAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "reference", "business_date", "created_at"]
-    list_filter = ["kind", "business_date"]
-    search_fields = ["reference"]
-    inlines = [LedgerEntryInline]
-
-
 @admin.register(Processor)
 class ProcessorAdmin(admin.ModelAdmin):
     list_display = [
@@ -197,8 +170,3 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "order", "kind", "amount", "status", "created_at"]
     list_filter = ["status", "kind"]
     search_fields = ["public_id", "provider_refund_no"]
-
-
-@admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ["code", "name", "kind"]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from billing.admin_webhooks import ReadOnlyAdmin, ReadOnlyInline
 from billing.models import RevenuePushAttempt, RevenueRecord, RevenueSystem
-from billing.revenue import SECRET_COLUMN, revenue_record_retry_now
+from billing.revenue import SECRET_COLUMN
 from billing.selectors import scoped_department_ids
 from core import pii
+from core.admin_base import ReadOnlyInline
 from core.audit import audit_record
-from core.errors import DomainError
+from outbox.admin import OutboxAdmin
 
 
 class RevenueSystemForm(forms.ModelForm):
@@ -63,7 +63,8 @@ class PushAttemptInline(ReadOnlyInline):
 
 
 @admin.register(RevenueRecord)
-class RevenueRecordAdmin(ReadOnlyAdmin):
+class RevenueRecordAdmin(OutboxAdmin):
+    outbox_kind = "revenue_record"
     list_display = [
         "public_id",
         "kind",
@@ -72,16 +73,12 @@ class RevenueRecordAdmin(ReadOnlyAdmin):
         "revenue_system",
         "status",
         "receipt_no",
-        "attempt_count",
-        "last_error",
-        "next_attempt_at",
     ]
-    list_filter = ["status", "kind", "revenue_system"]
+    list_filter = ["kind", "revenue_system"]
     list_select_related = ["order", "revenue_system"]
     search_fields = ["public_id", "order__public_id", "order__payment_code", "receipt_no"]
     date_hierarchy = "created_at"
     inlines = [PushAttemptInline]
-    actions = ["retry_now"]
 
     def get_queryset(self, request):
         departments = scoped_department_ids(request.user)
@@ -89,19 +86,3 @@ class RevenueRecordAdmin(ReadOnlyAdmin):
         if departments is None:
             return queryset
         return queryset.filter(order__department__in=departments)
-
-    @admin.action(description="Retry now", permissions=["retry"])
-    def retry_now(self, request, queryset) -> None:
-        actor = f"user:{request.user.get_username()}"
-        retried = 0
-        for record_id in queryset.values_list("pk", flat=True):
-            try:
-                revenue_record_retry_now(record_id=record_id, actor=actor)
-            except DomainError as exc:
-                self.message_user(request, f"Record {record_id}: {exc.message}", messages.ERROR)
-            else:
-                retried += 1
-        self.message_user(request, f"{retried} revenue records queued for another attempt.")
-
-    def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("billing.retry_revenuerecord")

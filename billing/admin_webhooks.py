@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from billing.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint, WebhookEvent
 from billing.selectors import scoped_department_ids
-from billing.webhooks import webhook_delivery_retry_now
-from core.errors import DomainError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from core.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from outbox.admin import OutboxAdmin
 
 
 class DepartmentScopedAdmin(ReadOnlyAdmin):
@@ -28,18 +17,6 @@ class DepartmentScopedAdmin(ReadOnlyAdmin):
         departments = scoped_department_ids(request.user)
         queryset = super().get_queryset(request).select_related("department")
         return queryset if departments is None else queryset.filter(department__in=departments)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookEndpoint)
@@ -72,35 +49,10 @@ class AttemptInline(ReadOnlyInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
-        "event",
-        "endpoint",
-        "status",
-        "attempt_count",
-        "last_status_code",
-        "last_attempt_at",
-        "next_attempt_at",
-    ]
-    list_filter = ["status", "event__type"]
+class WebhookDeliveryAdmin(OutboxAdmin):
+    outbox_kind = "webhook_delivery"
+    list_display = ["id", "event", "endpoint", "status", "last_status_code"]
+    list_filter = ["event__type"]
     list_select_related = ["event", "endpoint"]
     search_fields = ["event__public_id", "endpoint__public_id"]
     inlines = [AttemptInline]
-    actions = ["retry_now"]
-
-    @admin.action(description="Retry now", permissions=["retry"])
-    def retry_now(self, request, queryset) -> None:
-        actor = f"user:{request.user.get_username()}"
-        retried = 0
-        for delivery_id in queryset.values_list("pk", flat=True):
-            try:
-                webhook_delivery_retry_now(delivery_id=delivery_id, actor=actor)
-            except DomainError as exc:
-                self.message_user(request, f"Delivery {delivery_id}: {exc.message}", messages.ERROR)
-            else:
-                retried += 1
-        self.message_user(request, f"{retried} deliveries queued for another attempt.")
-
-    def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("billing.retry_webhookdelivery")

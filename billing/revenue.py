@@ -1,12 +1,12 @@
 """The real-time push of paid and refunded records to the revenue-collection systems.
 
-A record is written to the outbox in the transaction of the payment or refund it
-records, routed to the system of the department's region (the longest configured prefix
-of its 行政区划代码 wins), and sent by a task queued on commit. A failed send is retried
-on a schedule by the periodic sweep, which also picks up whatever a lost task left
-behind. Records of one order go in sequence: a refund waits until the payment record is
-accepted. Every send carries the record's public id, on which the receiver dedupes.
-The wire protocol is described in docs/revenue_push.md.
+A record is written in the transaction of the payment or refund it records, routed to
+the system of the department's region (the longest configured prefix of its 行政区划代码
+wins), and sent as an outbox row of kind ``revenue_record`` (outbox.engine: leased,
+retried on the schedule below, swept, retried by a person). Records of one order go in
+sequence: a refund waits until the payment record is accepted. Every send carries the
+record's public id, on which the receiver dedupes. The wire protocol is described in
+docs/revenue_push.md.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -32,13 +31,13 @@ from billing.models import (
     RevenueRecordStatus,
     RevenueSystem,
 )
-from billing.states import check_transition
 from core import pii
 from core.audit import audit_record
-from core.errors import IllegalTransition, NotFound
-from core.queueing import enqueue
+from core.errors import IllegalTransition
 from integrations.revenue.base import ProviderError, PushRequest, PushResult, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
+from outbox.engine import dispatch_on_commit, give_up, retry_later
+from outbox.kinds import RemoteKind
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +64,6 @@ DEFAULT_RECEIPT_QUERY_SCHEDULE = (
     timedelta(hours=6),
     timedelta(hours=24),
 )
-# How long a call in flight keeps the sweep away from its record.
-SEND_LEASE = timedelta(minutes=2)
 
 RECORD_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.DELIVERED, S.ACKNOWLEDGED, S.FAILED}),
@@ -81,9 +78,7 @@ ACCEPTED_STATUSES = (S.DELIVERED, S.ACKNOWLEDGED)
 @dataclass(frozen=True)
 class _Call:
     action: str  # RevenuePushAttempt.Action
-    base_url: str
-    app_key: str
-    secret: str
+    receiver: HttpJsonRevenueSystem
     request: PushRequest
 
 
@@ -178,7 +173,7 @@ def revenue_record_emit(
             order.department.region_code,
         )
     else:
-        transaction.on_commit(partial(_enqueue, record.pk), robust=True)
+        dispatch_on_commit(REVENUE_RECORDS, record.pk)
     return record
 
 
@@ -224,60 +219,136 @@ def _beijing(moment: datetime) -> str:
     return timezone.localtime(moment, timezone.get_fixed_timezone(480)).isoformat("T", "seconds")
 
 
-def _enqueue(record_id: int) -> None:
-    enqueue("billing.tasks.push_revenue_record", record_id)
-
-
 # Sending
 
 
-def revenue_record_send(*, record_id: int) -> None:
-    """Push one record (or ask for its receipt) if it is due and its turn has come.
+class RevenueRecordOutbox(RemoteKind):
+    """Push a record, or ask for the receipt of one accepted without it.
 
-    Lease it and commit; call the receiver outside any transaction; lock and apply.
-    ``record_id`` is the row's primary key.
+    Records of one order go in sequence: a record is not sent before the earlier ones
+    are accepted.
     """
-    call = _lease(record_id)
-    if call is None:
-        return
-    outcome = _call_receiver(call)
-    _record(record_id, call.action, outcome)
 
+    name = "revenue_record"
+    label = "revenue record"
+    model = RevenueRecord
+    transitions = RECORD_TRANSITIONS
+    open_statuses = (S.PENDING, S.DELIVERED)
+    failed_status = S.FAILED
+    retry_permission = "billing.retry_revenuerecord"
 
-def _lease(record_id: int) -> _Call | None:
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        record = (
-            RevenueRecord.objects.select_for_update(of=("self",))
-            .select_related("revenue_system")
-            .filter(pk=record_id)
-            .first()
-        )
-        if record is None or record.status not in (S.PENDING, S.DELIVERED):
+    def retry_schedule(self) -> tuple[timedelta, ...]:
+        return _schedule("REVENUE_PUSH_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)
+
+    def rows(self):
+        return RevenueRecord.objects.select_related("revenue_system")
+
+    def due(self, rows, now: datetime):
+        earlier_not_accepted = RevenueRecord.objects.filter(
+            order_id=OuterRef("order_id"), sequence__lt=OuterRef("sequence")
+        ).exclude(status__in=ACCEPTED_STATUSES)
+        return super().due(rows, now).exclude(Q(status=S.PENDING) & Exists(earlier_not_accepted))
+
+    def reopen(self, row: RevenueRecord) -> None:
+        """A failed record is routed again (the region may have a system now) and starts over."""
+        if row.status == S.ACKNOWLEDGED:
+            raise IllegalTransition("An acknowledged revenue record has nothing to retry.")
+        if row.status == S.FAILED:
+            _route_again(row)
+
+    def claim(self, row: RevenueRecord, now: datetime) -> _Call | None:
+        if row.status == S.PENDING and _waits_for_earlier_record(row):
             return None
-        if record.next_attempt_at is None or record.next_attempt_at > now:
-            return None
-        if record.status == S.PENDING and _waits_for_earlier_record(record):
-            return None
-        system = record.revenue_system
+        system = row.revenue_system
         if not system.active:
-            _give_up(record, error=f"revenue system {system.code} is inactive")
+            give_up(self, row, error=f"revenue system {system.code} is inactive")
+            row.save(update_fields=["status", "next_attempt_at", "last_error"])
             return None
-        record.next_attempt_at = now + SEND_LEASE
-        record.save(update_fields=["next_attempt_at"])
-    action = RevenuePushAttempt.Action
-    return _Call(
-        action=action.PUSH if record.status == S.PENDING else action.QUERY,
-        base_url=system.base_url,
-        app_key=system.app_key,
-        secret=pii.decrypt(system.secret_encrypted, column=SECRET_COLUMN),
-        request=PushRequest(
-            record_id=record.public_id,
-            kind=record.kind,
-            sequence=record.sequence,
-            content=record.payload,
-        ),
-    )
+        action = RevenuePushAttempt.Action
+        return _Call(
+            action=action.PUSH if row.status == S.PENDING else action.QUERY,
+            receiver=revenue_receiver(system),
+            request=PushRequest(
+                record_id=row.public_id,
+                kind=row.kind,
+                sequence=row.sequence,
+                content=row.payload,
+            ),
+        )
+
+    def send(self, call: _Call) -> _Outcome:
+        started = time.monotonic()
+        try:
+            if call.action == RevenuePushAttempt.Action.PUSH:
+                result = call.receiver.push(call.request)
+            else:
+                result = call.receiver.query(call.request.record_id)
+            status_code, error = result.http_status, ""
+        except ProviderError as exc:
+            result, status_code, error = None, exc.http_status, f"{type(exc).__name__}: {exc}"
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return _Outcome(result, status_code, error[:255], duration_ms)
+
+    def settle(self, row: RevenueRecord, call: _Call, outcome: _Outcome, now: datetime) -> None:
+        RevenuePushAttempt.objects.create(
+            record=row,
+            action=call.action,
+            status_code=outcome.status_code,
+            receipt_no=outcome.result.receipt_no if outcome.result else "",
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+        row.last_error = outcome.error
+        if call.action == RevenuePushAttempt.Action.PUSH:
+            row.attempt_count += 1
+            if row.status == S.PENDING:
+                self._apply_push(row, outcome.result, now)
+        else:
+            row.query_count += 1
+            if row.status == S.DELIVERED:
+                self._apply_query(row, outcome.result, now)
+        logger.info(
+            "revenue record %s %s: HTTP %s, %s",
+            row.public_id,
+            call.action,
+            outcome.status_code,
+            row.status,
+        )
+
+    def _apply_push(self, row: RevenueRecord, result: PushResult | None, now: datetime) -> None:
+        if result is not None:
+            self._accept(row, result, now)
+            _dispatch_next_of_order(row)
+        elif not retry_later(self, row, now):
+            give_up(self, row, error=row.last_error)
+
+    def _apply_query(self, row: RevenueRecord, result: PushResult | None, now: datetime) -> None:
+        if result is not None and result.status == ReceiptStatus.NOT_FOUND:
+            self.move(row, S.PENDING)
+            row.last_error = "the receiver has no such record: pushing it again"
+            row.next_attempt_at = now
+            dispatch_on_commit(self, row.pk)
+        elif result is not None and result.status == ReceiptStatus.RECEIPTED:
+            self._accept(row, result, now)
+        else:
+            schedule = _receipt_query_schedule()
+            more = row.query_count < len(schedule)
+            row.next_attempt_at = now + schedule[row.query_count] if more else None
+
+    def _accept(self, row: RevenueRecord, result: PushResult, now: datetime) -> None:
+        """The receiver holds the record: stop pushing it; ask for the receipt if it has none."""
+        row.delivered_at = row.delivered_at or now
+        if result.status == ReceiptStatus.RECEIPTED:
+            self.move(row, S.ACKNOWLEDGED)
+            row.receipt_no = result.receipt_no
+            row.acknowledged_at = now
+            row.next_attempt_at = None
+        else:
+            self.move(row, S.DELIVERED)
+            row.next_attempt_at = now + _receipt_query_schedule()[0]
+
+
+REVENUE_RECORDS = RevenueRecordOutbox()
 
 
 def _waits_for_earlier_record(record: RevenueRecord) -> bool:
@@ -289,7 +360,7 @@ def _waits_for_earlier_record(record: RevenueRecord) -> bool:
 
 
 def revenue_receiver(system: RevenueSystem) -> HttpJsonRevenueSystem:
-    """The adapter of a revenue system, with its secret, for calls outside the outbox."""
+    """The adapter of a revenue system, with its secret."""
     return HttpJsonRevenueSystem(
         base_url=system.base_url,
         app_key=system.app_key,
@@ -298,100 +369,7 @@ def revenue_receiver(system: RevenueSystem) -> HttpJsonRevenueSystem:
     )
 
 
-def _call_receiver(call: _Call) -> _Outcome:
-    receiver = HttpJsonRevenueSystem(
-        base_url=call.base_url,
-        app_key=call.app_key,
-        secret=call.secret,
-        timeout=settings.REVENUE_PUSH_TIMEOUT_SECONDS,
-    )
-    started = time.monotonic()
-    try:
-        if call.action == RevenuePushAttempt.Action.PUSH:
-            result = receiver.push(call.request)
-        else:
-            result = receiver.query(call.request.record_id)
-        status_code, error = result.http_status, ""
-    except ProviderError as exc:
-        result, status_code, error = None, exc.http_status, f"{type(exc).__name__}: {exc}"
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return _Outcome(result, status_code, error[:255], duration_ms)
-
-
-def _record(record_id: int, action: str, outcome: _Outcome) -> None:
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        record = RevenueRecord.objects.select_for_update().get(pk=record_id)
-        RevenuePushAttempt.objects.create(
-            record=record,
-            action=action,
-            status_code=outcome.status_code,
-            receipt_no=outcome.result.receipt_no if outcome.result else "",
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-        )
-        record.last_attempt_at = now
-        record.last_error = outcome.error
-        if action == RevenuePushAttempt.Action.PUSH:
-            record.attempt_count += 1
-            if record.status == S.PENDING:
-                _apply_push(record, outcome.result, now)
-        else:
-            record.query_count += 1
-            if record.status == S.DELIVERED:
-                _apply_query(record, outcome.result, now)
-        record.save()
-    logger.info(
-        "revenue record %s %s: HTTP %s, %s",
-        record.public_id,
-        action,
-        outcome.status_code,
-        record.status,
-    )
-
-
-def _apply_push(record: RevenueRecord, result: PushResult | None, now: datetime) -> None:
-    if result is not None:
-        _accept(record, result, now)
-        _enqueue_next_of_order(record)
-        return
-    schedule = _schedule("REVENUE_PUSH_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)
-    if record.attempt_count <= len(schedule):
-        record.next_attempt_at = now + schedule[record.attempt_count - 1]
-    else:
-        _move(record, S.FAILED)
-        record.next_attempt_at = None
-
-
-def _apply_query(record: RevenueRecord, result: PushResult | None, now: datetime) -> None:
-    if result is not None and result.status == ReceiptStatus.NOT_FOUND:
-        _move(record, S.PENDING)
-        record.last_error = "the receiver has no such record: pushing it again"
-        record.next_attempt_at = now
-        transaction.on_commit(partial(_enqueue, record.pk), robust=True)
-    elif result is not None and result.status == ReceiptStatus.RECEIPTED:
-        _accept(record, result, now)
-    else:
-        schedule = _schedule("REVENUE_RECEIPT_QUERY_SCHEDULE", DEFAULT_RECEIPT_QUERY_SCHEDULE)
-        more = record.query_count < len(schedule)
-        record.next_attempt_at = now + schedule[record.query_count] if more else None
-
-
-def _accept(record: RevenueRecord, result: PushResult, now: datetime) -> None:
-    """The receiver holds the record: stop pushing it; ask for the receipt if it has none."""
-    record.delivered_at = record.delivered_at or now
-    if result.status == ReceiptStatus.RECEIPTED:
-        _move(record, S.ACKNOWLEDGED)
-        record.receipt_no = result.receipt_no
-        record.acknowledged_at = now
-        record.next_attempt_at = None
-    else:
-        _move(record, S.DELIVERED)
-        schedule = _schedule("REVENUE_RECEIPT_QUERY_SCHEDULE", DEFAULT_RECEIPT_QUERY_SCHEDULE)
-        record.next_attempt_at = now + schedule[0]
-
-
-def _enqueue_next_of_order(record: RevenueRecord) -> None:
+def _dispatch_next_of_order(record: RevenueRecord) -> None:
     successor = (
         RevenueRecord.objects.filter(
             order_id=record.order_id, sequence=record.sequence + 1, status=S.PENDING
@@ -400,76 +378,15 @@ def _enqueue_next_of_order(record: RevenueRecord) -> None:
         .first()
     )
     if successor is not None:
-        transaction.on_commit(partial(_enqueue, successor), robust=True)
+        dispatch_on_commit(REVENUE_RECORDS, successor)
 
 
 def _schedule(setting: str, default: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
     return tuple(getattr(settings, setting, default))
 
 
-def _give_up(record: RevenueRecord, *, error: str) -> None:
-    _move(record, S.FAILED)
-    record.next_attempt_at = None
-    record.last_error = error
-    record.save(update_fields=["status", "next_attempt_at", "last_error"])
-
-
-def _move(record: RevenueRecord, new: str) -> None:
-    check_transition(RECORD_TRANSITIONS, kind="revenue record", current=record.status, new=new)
-    record.status = new
-
-
-# The sweep and staff actions
-
-
-def revenue_records_redispatch(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Queue the records that are due and whose turn has come: retries, receipt queries,
-    and what a lost task left behind."""
-    earlier_not_accepted = RevenueRecord.objects.filter(
-        order_id=OuterRef("order_id"), sequence__lt=OuterRef("sequence")
-    ).exclude(status__in=ACCEPTED_STATUSES)
-    due_ids = list(
-        RevenueRecord.objects.filter(
-            status__in=(S.PENDING, S.DELIVERED), next_attempt_at__lte=now or timezone.now()
-        )
-        .exclude(Q(status=S.PENDING) & Exists(earlier_not_accepted))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for record_id in due_ids:
-        _enqueue(record_id)
-    return len(due_ids)
-
-
-def revenue_record_retry_now(*, record_id: int, actor: str) -> RevenueRecord:
-    """Make a record due now; a failed one is routed again and gets a fresh schedule."""
-    with transaction.atomic(durable=True):
-        record = (
-            RevenueRecord.objects.select_for_update(of=("self",))
-            .select_related("order__department")
-            .filter(pk=record_id)
-            .first()
-        )
-        if record is None:
-            raise NotFound("No such revenue record.")
-        if record.status == S.ACKNOWLEDGED:
-            raise IllegalTransition("An acknowledged revenue record has nothing to retry.")
-        from_status = record.status
-        if from_status == S.FAILED:
-            _route_again(record)
-        if record.status != S.FAILED:
-            record.next_attempt_at = timezone.now()
-            transaction.on_commit(partial(_enqueue, record.pk), robust=True)
-        record.save()
-        audit_record(
-            actor=actor,
-            action="revenue_record.retry_now",
-            obj=record,
-            from_status=from_status,
-            to_status=record.status,
-            reason=record.last_error,
-        )
-    return record
+def _receipt_query_schedule() -> tuple[timedelta, ...]:
+    return _schedule("REVENUE_RECEIPT_QUERY_SCHEDULE", DEFAULT_RECEIPT_QUERY_SCHEDULE)
 
 
 def _route_again(record: RevenueRecord) -> None:
@@ -477,7 +394,7 @@ def _route_again(record: RevenueRecord) -> None:
     if system is None:
         record.last_error = NO_SYSTEM
         return
-    _move(record, S.PENDING)
+    REVENUE_RECORDS.move(record, S.PENDING)
     record.revenue_system = system
     record.attempt_count = 0
     record.last_error = ""

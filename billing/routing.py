@@ -7,7 +7,7 @@ from datetime import datetime
 
 from billing.health import channel_in_rotation
 from billing.models import PaymentOrder, Processor
-from billing.services.ledger import business_date_of
+from core.money import business_date_of
 
 AUTO = "auto"
 # The licence scope a payment for a government fee needs (网络支付, internet payment).

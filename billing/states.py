@@ -5,7 +5,7 @@ from __future__ import annotations
 from billing.models import AttemptStatus as A
 from billing.models import OrderStatus as O
 from billing.models import UnsettledPaymentStatus as U
-from core.errors import IllegalTransition
+from core.states import check_transition  # noqa: F401 - the check of these tables
 
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     O.UNPAID: frozenset({O.PAYING, O.PAID, O.CANCELLED, O.EXPIRED}),
@@ -39,9 +39,3 @@ UNSETTLED_TRANSITIONS: dict[str, frozenset[str]] = {
 OPEN_ATTEMPT_STATUSES = frozenset({A.CREATED, A.PENDING, A.UNKNOWN})
 PAYABLE_ORDER_STATUSES = frozenset({O.UNPAID, O.PAYING})
 
-
-def check_transition(
-    table: dict[str, frozenset[str]], *, kind: str, current: str, new: str
-) -> None:
-    if new not in table[current]:
-        raise IllegalTransition(f"A {kind} cannot go from {current} to {new}.")

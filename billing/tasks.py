@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing import revenue, webhooks
 from billing.services import attempts, closing, refunds
-
-
-@shared_task(name="billing.tasks.deliver_webhook")
-def deliver_webhook(delivery_id: int) -> None:
-    webhooks.webhook_delivery_attempt(delivery_id=delivery_id)
-
-
-@shared_task(name="billing.tasks.sweep_webhook_deliveries")
-def sweep_webhook_deliveries() -> int:
-    return webhooks.webhook_deliveries_redispatch()
 
 
 @shared_task(name="billing.tasks.expire_due_orders")
@@ -38,13 +27,3 @@ def sweep_refunds() -> int:
     """Ask channels about pending refunds, and try the automatic refunds that are due."""
     refunds.unsettled_payments_refund_due()
     return refunds.refunds_query_pending()
-
-
-@shared_task(name="billing.tasks.push_revenue_record")
-def push_revenue_record(record_id: int) -> None:
-    revenue.revenue_record_send(record_id=record_id)
-
-
-@shared_task(name="billing.tasks.sweep_revenue_records")
-def sweep_revenue_records() -> int:
-    return revenue.revenue_records_redispatch()

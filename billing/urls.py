@@ -4,6 +4,5 @@ urlpatterns = [
     path("", include("billing.api.reference")),
     path("", include("billing.api.orders")),
     path("", include("billing.api.refunds")),
-    path("", include("billing.api.ledger")),
     path("", include("billing.api.webhooks")),
 ]

@@ -1,10 +1,10 @@
 """Outgoing webhooks to the portal: endpoints, the outbox, and at-least-once delivery.
 
-An event is written to the outbox in the transaction of the change it announces, with
-one delivery row per subscribed endpoint. Each delivery is sent by a task queued on
-commit; a failed send is retried on a schedule by the periodic sweep, which also picks
-up whatever a lost task left behind. Every send of one event carries the same
-``webhook-id`` (the event's public id), so receivers dedupe by it.
+An event is written in the transaction of the change it announces, with one delivery
+row per subscribed endpoint: an outbox row of kind ``webhook_delivery``, leased, retried
+on the schedule below, swept and retried by a person through the one outbox mechanism
+(outbox.engine). Every send of one event carries the same ``webhook-id`` (the event's
+public id), so receivers dedupe by it.
 
 An event is heard only by the endpoints of the client that owns its subject. Endpoint URLs
 must point at public internet addresses (billing.webhook_targets), checked when registered
@@ -19,7 +19,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -36,12 +35,12 @@ from billing.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from billing.states import check_transition
 from core import pii
 from core.audit import audit_record
 from core.errors import DomainError, IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
-from core.queueing import enqueue
+from outbox.engine import dispatch_on_commit, give_up, retry_later
+from outbox.kinds import RemoteKind
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +72,6 @@ DEFAULT_RETRY_SCHEDULE = (
     timedelta(hours=24),
     timedelta(hours=48),
 )
-# How long a send in flight keeps the sweep away from its delivery.
-SEND_LEASE = timedelta(minutes=2)
 
 # What a failed send records instead of the error's text, which could carry what a server
 # that is not the portal's said (a banner, an internal host name).
@@ -234,50 +231,74 @@ def webhook_event_emit(*, event_type: str, payload: dict, owner: ApiClient | Non
         if event_type in endpoint.events or ALL_EVENTS in endpoint.events
     )
     for delivery in deliveries:
-        transaction.on_commit(partial(_enqueue, delivery.pk), robust=True)
+        dispatch_on_commit(WEBHOOK_DELIVERIES, delivery.pk)
     return event
-
-
-def _enqueue(delivery_id: int) -> None:
-    enqueue("billing.tasks.deliver_webhook", delivery_id)
 
 
 # Delivery
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> None:
-    """Send one delivery if it is due: lease it, POST outside any transaction, record the answer."""
-    send = _lease(delivery_id)
-    if send is None:
-        return
-    outcome = _post(send)
-    _record(delivery_id, outcome)
+class WebhookDeliveryOutbox(RemoteKind):
+    name = "webhook_delivery"
+    label = "webhook delivery"
+    model = WebhookDelivery
+    transitions = DELIVERY_TRANSITIONS
+    open_statuses = (DeliveryStatus.PENDING,)
+    failed_status = DeliveryStatus.FAILED
+    retry_permission = "billing.retry_webhookdelivery"
 
+    def retry_schedule(self) -> tuple[timedelta, ...]:
+        return tuple(getattr(settings, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))
 
-def _lease(delivery_id: int) -> _Send | None:
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        delivery = (
-            WebhookDelivery.objects.select_for_update(of=("self",))
-            .select_related("event", "endpoint")
-            .filter(pk=delivery_id)
-            .first()
+    def rows(self):
+        return WebhookDelivery.objects.select_related("event", "endpoint")
+
+    def reopen(self, row: WebhookDelivery) -> None:
+        if not row.endpoint.active:
+            raise IllegalTransition("The delivery's endpoint is disabled.")
+        super().reopen(row)
+
+    def claim(self, row: WebhookDelivery, now: datetime) -> _Send | None:
+        if not row.endpoint.active:
+            give_up(self, row, error="endpoint disabled")
+            row.save(update_fields=["status", "next_attempt_at", "last_error"])
+            return None
+        return _Send(
+            url=row.endpoint.url,
+            secret=pii.decrypt(row.endpoint.secret_encrypted, column=SECRET_COLUMN),
+            msg_id=row.event.public_id,
+            body=_body(row.event),
         )
-        if delivery is None or delivery.status != DeliveryStatus.PENDING:
-            return None
-        if delivery.next_attempt_at and delivery.next_attempt_at > now:
-            return None
-        if not delivery.endpoint.active:
-            _give_up(delivery, error="endpoint disabled")
-            return None
-        delivery.next_attempt_at = now + SEND_LEASE
-        delivery.save(update_fields=["next_attempt_at"])
-    return _Send(
-        url=delivery.endpoint.url,
-        secret=pii.decrypt(delivery.endpoint.secret_encrypted, column=SECRET_COLUMN),
-        msg_id=delivery.event.public_id,
-        body=_body(delivery.event),
-    )
+
+    def send(self, call: _Send) -> _Outcome:
+        return _post(call)
+
+    def settle(self, row: WebhookDelivery, call: _Send, outcome: _Outcome, now: datetime) -> None:
+        WebhookDeliveryAttempt.objects.create(
+            delivery=row,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+        row.attempt_count += 1
+        row.last_status_code = outcome.status_code
+        row.last_error = outcome.error
+        if row.status == DeliveryStatus.PENDING:
+            if outcome.succeeded:
+                self.move(row, DeliveryStatus.SUCCEEDED)
+                row.next_attempt_at = None
+            elif outcome.final or not retry_later(self, row, now):
+                give_up(self, row, error=outcome.error)
+        logger.info(
+            "webhook delivery %s attempt %s: status %s, %s",
+            row.pk,
+            row.attempt_count,
+            outcome.status_code,
+            row.status,
+        )
+
+
+WEBHOOK_DELIVERIES = WebhookDeliveryOutbox()
 
 
 def _body(event: WebhookEvent) -> bytes:
@@ -318,105 +339,3 @@ def _post(send: _Send) -> _Outcome:
         error = ERROR_CONNECTION_FAILED
     duration_ms = int((time.monotonic() - started) * 1000)
     return _Outcome(status_code=status_code, error=error, duration_ms=duration_ms)
-
-
-def _record(delivery_id: int, outcome: _Outcome) -> None:
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        WebhookDeliveryAttempt.objects.create(
-            delivery=delivery,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-        )
-        delivery.attempt_count += 1
-        delivery.last_attempt_at = now
-        delivery.last_status_code = outcome.status_code
-        delivery.last_error = outcome.error
-        if delivery.status == DeliveryStatus.PENDING:
-            _apply_outcome(delivery, outcome, now)
-        delivery.save()
-    logger.info(
-        "webhook delivery %s attempt %s: status %s, %s",
-        delivery_id,
-        delivery.attempt_count,
-        outcome.status_code,
-        delivery.status,
-    )
-
-
-def _apply_outcome(delivery: WebhookDelivery, outcome: _Outcome, now: datetime) -> None:
-    schedule = _retry_schedule()
-    if outcome.succeeded:
-        _move(delivery, DeliveryStatus.SUCCEEDED)
-        delivery.next_attempt_at = None
-    elif not outcome.final and delivery.attempt_count <= len(schedule):
-        delivery.next_attempt_at = now + schedule[delivery.attempt_count - 1]
-    else:
-        _move(delivery, DeliveryStatus.FAILED)
-        delivery.next_attempt_at = None
-
-
-def _retry_schedule() -> tuple[timedelta, ...]:
-    return tuple(getattr(settings, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))
-
-
-def _give_up(delivery: WebhookDelivery, *, error: str) -> None:
-    _move(delivery, DeliveryStatus.FAILED)
-    delivery.next_attempt_at = None
-    delivery.last_error = error
-    delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
-
-
-def _move(delivery: WebhookDelivery, new: str) -> None:
-    check_transition(
-        DELIVERY_TRANSITIONS, kind="webhook delivery", current=delivery.status, new=new
-    )
-    delivery.status = new
-
-
-# The sweep and staff actions
-
-
-def webhook_deliveries_redispatch(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Queue the pending deliveries that are due: retries, and what a lost task left behind."""
-    due_ids = list(
-        WebhookDelivery.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now or timezone.now()
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for delivery_id in due_ids:
-        _enqueue(delivery_id)
-    return len(due_ids)
-
-
-def webhook_delivery_retry_now(*, delivery_id: int, actor: str) -> WebhookDelivery:
-    """Make a failed or pending delivery due now; a failed one gets a single more attempt."""
-    with transaction.atomic(durable=True):
-        delivery = (
-            WebhookDelivery.objects.select_for_update(of=("self",))
-            .select_related("endpoint")
-            .filter(pk=delivery_id)
-            .first()
-        )
-        if delivery is None:
-            raise NotFound("No such webhook delivery.")
-        if not delivery.endpoint.active:
-            raise IllegalTransition("The delivery's endpoint is disabled.")
-        from_status = delivery.status
-        if from_status != DeliveryStatus.PENDING:
-            _move(delivery, DeliveryStatus.PENDING)
-        delivery.next_attempt_at = timezone.now()
-        delivery.save(update_fields=["status", "next_attempt_at"])
-        audit_record(
-            actor=actor,
-            action="webhook_delivery.retry_now",
-            obj=delivery,
-            from_status=from_status,
-            to_status=delivery.status,
-        )
-        transaction.on_commit(partial(_enqueue, delivery.pk), robust=True)
-    return delivery

@@ -11,7 +11,7 @@ import os
 
 from config.env import env_bool
 from config.logging import logging_config
-from core.metrics import worker_exit
+from metrics import worker_exit
 
 
 def _int(name: str, default: int) -> int:

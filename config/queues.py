@@ -6,8 +6,9 @@ broker runs every task in-process and has no queues.
 
 from __future__ import annotations
 
-# What a payer, the portal or a department waits on: notifications applied, the outboxes
-# (webhooks, revenue pushes), refunds, bookings with couriers and their pushes.
+# What a payer, the portal or a department waits on: notifications applied, the outbox
+# (webhooks, revenue pushes, couriers' pushes, one app's events for another), refunds,
+# bookings with couriers.
 PAYMENTS = "payments"
 # A business day's runs, their automatic resolution and the reports they feed.
 RECONCILIATION = "reconciliation"
@@ -16,22 +17,19 @@ HOUSEKEEPING = "housekeeping"
 QUEUES = (PAYMENTS, RECONCILIATION, HOUSEKEEPING)
 
 TASK_QUEUES = {
-    "billing.tasks.deliver_webhook": PAYMENTS,
-    "billing.tasks.sweep_webhook_deliveries": PAYMENTS,
-    "billing.tasks.push_revenue_record": PAYMENTS,
-    "billing.tasks.sweep_revenue_records": PAYMENTS,
+    "outbox.tasks.deliver": PAYMENTS,
+    "outbox.tasks.apply": PAYMENTS,
+    "outbox.tasks.sweep": PAYMENTS,
     "billing.tasks.refund_unsettled_payment": PAYMENTS,
     "billing.tasks.sweep_refunds": PAYMENTS,
     "billing.tasks.sweep_overdue_attempts": PAYMENTS,
     "logistics.tasks.book_shipment": PAYMENTS,
-    "logistics.tasks.apply_pushes": PAYMENTS,
     "reconciliation.tasks.execute_run": RECONCILIATION,
     "reconciliation.tasks.auto_resolve": RECONCILIATION,
     "reconciliation.tasks.start_yesterday": RECONCILIATION,
     "reconciliation.tasks.retry_waiting": RECONCILIATION,
     "billing.tasks.expire_due_orders": HOUSEKEEPING,
     "logistics.tasks.sweep_bookings": HOUSEKEEPING,
-    "logistics.tasks.sweep_pushes": HOUSEKEEPING,
     "logistics.tasks.poll_shipment": HOUSEKEEPING,
     "logistics.tasks.poll_routes": HOUSEKEEPING,
     "logistics.tasks.watch_time_limits": HOUSEKEEPING,

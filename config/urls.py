@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
-from core.metrics import metrics_view
+from metrics import metrics_view
 
 urlpatterns = [
     path("healthz", health.liveness, name="healthz"),
@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
+    path("api/v1/", include("ledger.api")),
     path("api/v1/", include("logistics.urls")),
     path("api/v1/", include("reconciliation.api.views")),
     path("notify/couriers/", include("logistics.api.push")),

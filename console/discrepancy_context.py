@@ -13,11 +13,12 @@ from datetime import date, datetime
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import LedgerPosting, PaymentAttempt, PaymentOrder, Refund
+from billing.models import PaymentAttempt, PaymentOrder, Refund
 from billing.selectors import visible_orders
 from core.auth import Principal
 from core.models import AuditRecord
 from core.pii import mask_name
+from ledger.models import LedgerPosting
 from logistics.models import Shipment
 from logistics.selectors import visible_shipments
 from reconciliation.models import (

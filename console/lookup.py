@@ -19,7 +19,6 @@ from billing import selectors
 from billing.api.serializers import normalize_id_number
 from billing.models import (
     Department,
-    LedgerPosting,
     PaymentAttempt,
     PaymentNotification,
     PaymentOrder,
@@ -28,6 +27,7 @@ from billing.models import (
     WebhookEvent,
 )
 from core.models import AuditRecord
+from ledger.models import LedgerPosting
 from logistics import selectors as shipment_selectors
 from logistics.models import Shipment
 

@@ -32,8 +32,8 @@ from billing.models import (
     WebhookDelivery,
 )
 from billing.models.processors import LICENCE_WARNING_DAYS
-from billing.services.ledger import BUSINESS_TZ, business_date_of
 from core.models import AuditRecord
+from core.money import BEIJING, business_date_of
 from logistics.models import Shipment
 
 REVENUE_BACKLOG_STATUSES = (RevenueRecordStatus.PENDING, RevenueRecordStatus.FAILED)
@@ -146,7 +146,7 @@ def _departments_by_channel(departments: list[int] | None) -> dict[str, list[Dep
 
 
 def _payments_on(day: date, departments: list[int] | None) -> dict[str, tuple[int, int]]:
-    start = datetime.combine(day, time.min, tzinfo=BUSINESS_TZ)
+    start = datetime.combine(day, time.min, tzinfo=BEIJING)
     attempts = PaymentAttempt.objects.filter(
         status=AttemptStatus.SUCCEEDED, paid_at__gte=start, paid_at__lt=start + timedelta(days=1)
     )

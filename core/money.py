@@ -8,9 +8,16 @@ Pure functions: no Django, no I/O.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def business_date_of(moment: datetime) -> date:
+    """The business date of an aware moment: its calendar date in Beijing, cut at 24:00."""
+    return moment.astimezone(BEIJING).date()
+
 
 # No leading zeros ("01.00"), no sign but a minus, ASCII digits only.
 _YUAN = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
-class IncompleteConfiguration(ValueError):
-    """A configuration lacks values it needs; ``missing`` names them."""
-
-    def __init__(self, missing: list[str]) -> None:
-        super().__init__(f"lacks {', '.join(missing)}")
-        self.missing = missing
+from integrations.errors import IncompleteConfiguration
 
 
 def required(config: Mapping, names: tuple[str, ...]) -> dict:

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from integrations.errors import StatementInvalid
+
 # A processor's daily bill (leg 1): its payments and refunds.
 TRANSACTION_COLUMNS: Mapping[str, str] = {
     "line_no": "int64",  # the line in the file (1 = the first line), for messages
@@ -61,16 +63,6 @@ FREIGHT_COLUMNS: Mapping[str, str] = {
     "amount": "int64",  # fen
     "bill_date": "datetime64[ns]",
 }
-
-
-class StatementInvalid(ValueError):
-    """A file that cannot be read: the line (1-based; 0 for the whole file) and why."""
-
-    def __init__(self, line: int, problem: str) -> None:
-        self.line = line
-        self.problem = problem
-        where = f"line {line}" if line else "the file"
-        super().__init__(f"{where}: {problem}")
 
 
 def typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.admin_webhooks import DepartmentScopedAdmin, ReadOnlyAdmin, ReadOnlyInline
+from billing.admin_webhooks import DepartmentScopedAdmin
+from core.admin_base import ReadOnlyInline
 from logistics.models import CourierPush, Shipment, ShipmentItem, TrackingEvent
+from outbox.admin import OutboxAdmin
 
 
 class ItemInline(ReadOnlyInline):
@@ -57,7 +59,8 @@ class ShipmentAdmin(DepartmentScopedAdmin):
 
 
 @admin.register(CourierPush)
-class CourierPushAdmin(ReadOnlyAdmin):
+class CourierPushAdmin(OutboxAdmin):
+    outbox_kind = "courier_push"
     list_display = ["id", "courier", "status", "source_ip", "received_at", "applied_at", "error"]
-    list_filter = ["courier", "status"]
+    list_filter = ["courier"]
     exclude = ["body_encrypted", "events_encrypted"]

@@ -10,6 +10,7 @@ from billing.models import Department, PaymentOrder
 from billing.models.ids import new_public_id
 from core.models import ApiClient
 from integrations.couriers.base import ShipmentStatus as CourierStatus
+from outbox.models import OutboxRow
 
 
 def shipment_id() -> str:
@@ -165,10 +166,14 @@ class PushStatus(models.TextChoices):
     RECEIVED = "received", _("received")  # verified and stored; the task has not applied it yet
     APPLIED = "applied", _("applied")
     REJECTED = "rejected", _("rejected")  # forged, tampered, malformed or from a source not allowed
+    FAILED = "failed", _("failed")  # verified, but applying it failed on every try
 
 
-class CourierPush(models.Model):
-    """One inbound push as it arrived, kept whether or not it was accepted."""
+class CourierPush(OutboxRow):
+    """One inbound push as it arrived, kept whether or not it was accepted.
+
+    A received push is an outbox row, applied after the courier has had its answer.
+    """
 
     courier = models.CharField(max_length=16)
     status = models.CharField(max_length=10, choices=PushStatus.choices)
@@ -187,6 +192,7 @@ class CourierPush(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["status", "received_at"])]
+        permissions = [("retry_courierpush", "Can retry applying a courier push now")]
 
 
 class EventSource(models.TextChoices):

@@ -21,21 +21,6 @@ def sweep_bookings() -> int:
     return len(due)
 
 
-@shared_task(name="logistics.tasks.apply_pushes")
-def apply_pushes() -> int:
-    return tracking.pushes_apply()
-
-
-@shared_task(name="logistics.tasks.sweep_pushes")
-def sweep_pushes() -> int:
-    """Apply stored pushes whose task was lost."""
-    applied = total = tracking.pushes_apply()
-    while applied == tracking.APPLY_BATCH:
-        applied = tracking.pushes_apply()
-        total += applied
-    return total
-
-
 @shared_task(name="logistics.tasks.poll_shipment")
 def poll_shipment(shipment_id: int) -> None:
     tracking.shipment_poll(shipment_id=shipment_id)

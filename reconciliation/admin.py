@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.admin_webhooks import DepartmentScopedAdmin, ReadOnlyAdmin
+from billing.admin_webhooks import DepartmentScopedAdmin
+from core.admin_base import ReadOnlyAdmin
 from reconciliation.models import Clearing, Discrepancy, ReconciliationRun, StatementFile
 
 

@@ -1,21 +1,24 @@
 """What every payment-channel sandbox does the same way.
 
 Reading a JSON object body strictly; the cashier (its page, and the payer's choice: pay
-or fail, notify or not), sending a notification on a retry schedule and logging each
-try, the ``_control/`` notify answer, the front page that lists trades, fen shown as yuan
-and a sandbox's time scale; for the daily bills, the fee charged and given back, and the
-pieces every render_statement builds its file from, column by column. Each provider's
-wire format, signing and status vocabulary stay in its own module.
+or fail, notify or not), sending a notification on a retry schedule that a restart
+resumes and logging each try, the ``_control/`` notify answer, the front page that lists
+trades, fen shown as yuan and a sandbox's time scale; for the daily bills, the fee
+charged and given back, and the pieces every render_statement builds its file from,
+column by column. Each provider's wire format, signing and status vocabulary stay in its
+own module.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,8 @@ import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
+
+from sandboxes.state import Record, Store, journalled
 
 NOTIFY_TIMEOUT = (3.0, 10.0)  # seconds to connect, to read the receiver's answer
 # The columns of a bill line as every render_statement takes them, in this order.
@@ -158,31 +163,130 @@ def trades_page(
 # -- notifications ----------------------------------------------------------------------
 
 
+class Schedule(TypedDict):
+    """How far a notification's retry schedule has gone: the trigger its tries are logged
+    with, the tries made so far, and when the next one is due (ISO 8601, UTC)."""
+
+    trigger: str
+    tries: int
+    next_at: str
+
+
 class DeliveryLog(Protocol):
-    """Where a notification's tries are kept: each try, and whether one was acknowledged."""
+    """Where a notification's tries are kept: each try, whether one was acknowledged, and
+    its schedule while the provider still retries it (None before and after)."""
 
     acknowledged: bool
     deliveries: list[dict[str, Any]]
+    schedule: Schedule | None
 
 
-def notify_until_acknowledged(
-    lock: AbstractContextManager[Any],
-    log: DeliveryLog,
-    deliver: Callable[[], dict[str, Any]],
-    retry_delays: Sequence[float],
-    time_scale: float,
-) -> None:
-    """Try ``deliver()`` now and after each retry delay (sped up by ``time_scale``).
+_notifiers: list[Notifier[Any]] = []
 
-    Stops as soon as the log shows an acknowledgement, from this loop or another sender.
+
+class Notifier(Generic[Record]):
+    """Sends a sandbox's notifications now and again after each of its provider's retry
+    delays (sped up by the sandbox's time scale), each until one try is acknowledged.
+
+    Each notification's schedule is kept in its delivery log, which is part of a record of
+    ``store`` and journalled with it, so a restarted sandbox resumes the schedule
+    (``resume_notifications``). ``logs(record)`` lists the delivery logs a record holds;
+    ``send(key, record, log, trigger)`` tries one notification once, rebuilt from the
+    record, and logs the try in ``log`` (``log_delivery``); it is called without ``lock``,
+    the one the sandbox holds across a read-modify-store of its records.
     """
-    for delay in (0, *retry_delays):
-        time.sleep(delay / time_scale)
-        with lock:
-            if log.acknowledged:
+
+    def __init__(
+        self,
+        name: str,
+        store: Store[Record],
+        lock: AbstractContextManager[Any],
+        *,
+        retry_delays: Sequence[float],
+        time_scale_setting: str,
+        logs: Callable[[Record], Iterable[DeliveryLog]],
+        send: Callable[[str, Record, DeliveryLog, str], object],
+    ) -> None:
+        self.name, self.store, self.lock = name, store, lock
+        self.retry_delays, self.time_scale_setting = retry_delays, time_scale_setting
+        self.logs, self.send = logs, send
+        _notifiers.append(self)
+
+    def start(self, key: str, log: DeliveryLog, *, trigger: str = "schedule") -> None:
+        """Send the notification whose tries ``log`` (of the record at ``key``) keeps: now,
+        then on the schedule, in the background."""
+        with self.lock:
+            record = self.store.get(key)
+            if record is None:
                 return
-        if deliver()["acknowledged"]:
-            return
+            log.schedule = {"trigger": trigger, "tries": 0, "next_at": _utc_now().isoformat()}
+            self.store[key] = record
+        self._follow_in_background(key, record, log)
+
+    def resume(self) -> None:
+        """Go on with every notification still on its schedule, from its next try."""
+        with self.lock:
+            pending = [
+                (key, record, log)
+                for key, record in self.store.items()
+                for log in self.logs(record)
+                if log.schedule is not None and not log.acknowledged
+            ]
+        for key, record, log in pending:
+            self._follow_in_background(key, record, log)
+
+    def _follow_in_background(self, key: str, record: Record, log: DeliveryLog) -> None:
+        threading.Thread(
+            target=self._follow, args=(key, record, log), name=f"{self.name}-{key}", daemon=True
+        ).start()
+
+    def _follow(self, key: str, record: Record, log: DeliveryLog) -> None:
+        while (schedule := self._ongoing(key, record, log)) is not None:
+            due = datetime.fromisoformat(schedule["next_at"])
+            time.sleep(max((due - _utc_now()).total_seconds(), 0.0))
+            if self._ongoing(key, record, log) is None:
+                return
+            self.send(key, record, log, schedule["trigger"])
+            self._count_try(key, record, log)
+
+    def _ongoing(self, key: str, record: Record, log: DeliveryLog) -> Schedule | None:
+        """The schedule while it goes on; None once a try (this schedule's or another's) was
+        acknowledged, or once the record is no longer the one stored: forgotten by a reset,
+        or read again from the journal by a restart, which resumes it from there."""
+        with self.lock:
+            if self.store.get(key) is not record:
+                return None
+            if log.acknowledged and log.schedule is not None:
+                log.schedule = None
+                self.store[key] = record
+            return log.schedule
+
+    def _count_try(self, key: str, record: Record, log: DeliveryLog) -> None:
+        """Journal a try made: the next one's time, or the schedule's end."""
+        with self.lock:
+            if log.schedule is None or self.store.get(key) is not record:
+                return
+            tries = log.schedule["tries"] + 1
+            if log.acknowledged or tries > len(self.retry_delays):
+                log.schedule = None
+            else:
+                delay = self.retry_delays[tries - 1] / time_scale(self.time_scale_setting)
+                next_at = _utc_now() + timedelta(seconds=delay)
+                log.schedule = {**log.schedule, "tries": tries, "next_at": next_at.isoformat()}
+            self.store[key] = record
+
+
+def resume_notifications() -> None:
+    """Every sandbox goes on with the notifications it was retrying when its process
+    stopped. Only journalled stores outlive the process; without them there are none."""
+    if not journalled():
+        return
+    for notifier in _notifiers:
+        notifier.resume()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def post_notification(

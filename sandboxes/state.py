@@ -7,6 +7,7 @@ own objects in memory; ``encode`` and ``decode`` turn one into plain JSON and ba
 changed in place is journalled by storing it again (``store[key] = record``).
 
 Without SANDBOX_STATE_DIR (the tests' live servers) the stores live in memory only.
+``reload_all`` makes every store read its journal again, as a restarted process would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _state_dir() -> str | Path | None:
+    return getattr(settings, "SANDBOX_STATE_DIR", None)
+
+
+def journalled() -> bool:
+    """Whether the stores keep journals, and so outlive the process."""
+    return bool(_state_dir())
+
+
 class Store(MutableMapping[str, Record], Generic[Record]):
     def __init__(
         self,
@@ -45,7 +55,7 @@ class Store(MutableMapping[str, Record], Generic[Record]):
         _stores.append(self)
 
     def _journal(self) -> Path | None:
-        directory = getattr(settings, "SANDBOX_STATE_DIR", None)
+        directory = _state_dir()
         return Path(directory) / f"{self.name}.jsonl" if directory else None
 
     def _ensure_loaded(self) -> None:
@@ -96,6 +106,12 @@ class Store(MutableMapping[str, Record], Generic[Record]):
         self._ensure_loaded()
         return len(self._records)
 
+    def reload(self) -> None:
+        """Forget the records held in memory; the next access replays the journal."""
+        with self.lock:
+            self._records.clear()
+            self._loaded = False
+
     def reset(self) -> None:
         with self.lock:
             self._records.clear()
@@ -109,3 +125,10 @@ def reset_all() -> None:
     """Every sandbox forgets everything: the tests' clean slate."""
     for store in _stores:
         store.reset()
+
+
+def reload_all() -> None:
+    """Every sandbox forgets what it holds in memory and reads its journal again: what a
+    restart of their process does, short of the process."""
+    for store in _stores:
+        store.reload()

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
-from django.utils import timezone
 from rest_framework import serializers
 from stdnum.cn import ric, uscc
 
 from billing.models import OrderStatus, PayerType, PaymentAttempt, PaymentOrder, PaymentOrderLine
 from billing.payment_codes import payment_code_format
 from billing.routing import AUTO
-from billing.services.ledger import business_date_of
+from core.api_fields import BusinessDateField
 from integrations.payments.registry import CHANNEL_CODES
 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 MAX_FEN = 10**13  # 1,000 億 yuan: far above any fee, far below 64-bit overflow
-FIRST_DAY = date(2000, 1, 1)
-
-
-class BusinessDateField(serializers.DateField):
-    """A calendar date the service can have records for: 2000-01-01 up to today in Beijing.
-
-    Dates like 0290-04-13 parse, but a run for one fails and year-1 filters overflow
-    when turned into times.
-    """
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", "YYYY-MM-DD, from 2000-01-01 up to today (Asia/Shanghai).")
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, value) -> date:
-        day = super().to_internal_value(value)
-        today = business_date_of(timezone.now())
-        if not FIRST_DAY <= day <= today:
-            raise serializers.ValidationError(f"Must lie between {FIRST_DAY} and {today}.")
-        return day
 
 
 def normalize_id_number(value: str) -> str:

@@ -1,4 +1,3 @@
-from billing.models.ledger import LedgerAccount, LedgerEntry, LedgerPosting
 from billing.models.orders import (
     AttemptStatus,
     OrderStatus,
@@ -32,9 +31,6 @@ __all__ = [
     "Department",
     "FeeItem",
     "FeeKind",
-    "LedgerAccount",
-    "LedgerEntry",
-    "LedgerPosting",
     "OrderStatus",
     "PayerType",
     "PaymentAttempt",

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import ids
 from billing.models.orders import PaymentOrder
 from billing.models.refunds import Refund
+from outbox.models import OutboxRow
 
 region_prefix_validator = RegexValidator(
     r"^\d{2,6}$", "A region prefix is the first 2 to 6 digits of a 行政区划代码."
@@ -56,7 +57,7 @@ class RevenueRecordStatus(models.TextChoices):
     FAILED = "failed", _("failed")  # no system for the region, or gave up after the last retry
 
 
-class RevenueRecord(models.Model):
+class RevenueRecord(OutboxRow):
     """An outbox row, written in the transaction of the payment or refund it records."""
 
     public_id = models.CharField(
@@ -77,11 +78,7 @@ class RevenueRecord(models.Model):
     status = models.CharField(
         max_length=16, choices=RevenueRecordStatus.choices, default=RevenueRecordStatus.PENDING
     )
-    attempt_count = models.PositiveIntegerField(default=0)
     query_count = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=255, blank=True)
     receipt_no = models.CharField(max_length=64, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

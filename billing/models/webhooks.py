@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
 from core.models import ApiClient
+from outbox.models import OutboxRow
 
 
 class WebhookEndpoint(models.Model):
@@ -52,7 +53,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("failed")  # gave up after the last retry
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(OutboxRow):
     event = models.ForeignKey(WebhookEvent, on_delete=models.PROTECT, related_name="deliveries")
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries"
@@ -60,11 +61,7 @@ class WebhookDelivery(models.Model):
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
-    attempt_count = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -29,12 +29,13 @@ from billing.models import (
 )
 from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
-from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.services.payables import order_payable_account
 from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
 from core import untrusted
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
+from core.money import business_date_of
 from core.outside import get_channel
 from integrations.payments.base import (
     CreateTrade,
@@ -45,6 +46,7 @@ from integrations.payments.base import (
     TradeResult,
     TradeStatus,
 )
+from ledger import services as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -305,13 +307,11 @@ def _apply_success(
     attempt.refund_due = bool(refund_reason)
     _move_attempt(attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount})
     # The money is at the channel either way; it is owed to the department or back to the payer.
-    owed_to = (
-        ledger.payer_refunds_due_account() if refund_reason else ledger.order_payable_account(order)
-    )
+    owed_to = ledger.payer_refunds_due_account() if refund_reason else order_payable_account(order)
     ledger.ledger_post(
         kind="unsettled_payment" if refund_reason else "payment",
         reference=attempt.public_id,
-        business_date=ledger.business_date_of(attempt.paid_at),
+        business_date=business_date_of(attempt.paid_at),
         memo=f"order {order.public_id} {refund_reason}".strip(),
         legs=[
             ledger.Leg(ledger.clearing_account(attempt.channel), debit=result.amount),

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import states
+from billing import events, states
 from billing.models import (
     Department,
     FeeItem,
@@ -21,7 +21,6 @@ from billing.models import (
     PaymentOrderLine,
 )
 from billing.payment_codes import payment_code_format
-from billing.signals import payment_order_status_changed
 from billing.webhooks import webhook_event_emit
 from core import pii
 from core.audit import audit_record
@@ -238,9 +237,7 @@ def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason
             payload=order_event_payload(order),
             owner=order.created_by,
         )
-    payment_order_status_changed.send(
-        sender=PaymentOrder, order=order, previous=previous, status=to
-    )
+    events.payment_order_status_changed(order, previous=previous)
 
 
 def order_event_payload(order: PaymentOrder) -> dict:

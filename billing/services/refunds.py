@@ -34,13 +34,14 @@ from billing.models import (
     UnsettledPaymentStatus,
 )
 from billing.revenue import revenue_record_emit
-from billing.services import ledger
 from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.services.payables import order_payable_account
 from billing.states import UNSETTLED_TRANSITIONS, check_transition
 from billing.webhooks import webhook_event_emit
 from core.audit import audit_record
 from core.errors import IllegalTransition, NotFound
 from core.models import ApiClient
+from core.money import business_date_of
 from core.outside import get_channel
 from core.queueing import enqueue
 from integrations.payments.base import (
@@ -50,6 +51,7 @@ from integrations.payments.base import (
     RefundResult,
 )
 from integrations.payments.base import RefundStatus as ChannelRefundStatus
+from ledger import services as ledger
 
 logger = logging.getLogger(__name__)
 Outcome = PaymentNotification.Outcome
@@ -353,12 +355,12 @@ def _refund_succeeded(
     was_owed_to = (
         ledger.payer_refunds_due_account()
         if refund.kind == Refund.Kind.UNSETTLED_PAYMENT
-        else ledger.order_payable_account(order)
+        else order_payable_account(order)
     )
     ledger.ledger_post(
         kind="refund",
         reference=refund.public_id,
-        business_date=ledger.business_date_of(refund.refunded_at),
+        business_date=business_date_of(refund.refunded_at),
         memo=f"order {order.public_id}",
         legs=[
             ledger.Leg(was_owed_to, debit=refund.amount),

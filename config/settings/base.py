@@ -30,7 +30,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "core",
+    "outbox",
     "billing",
+    "ledger",
     "logistics",
     "reconciliation",
     "console",
@@ -41,7 +43,7 @@ MIDDLEWARE = [
     "core.middleware.RequestGuardMiddleware",
     # The request id (logs, X-Request-ID) and the request metrics: every answer past the guard.
     "core.request_context.RequestIdMiddleware",
-    "core.metrics.RequestMetricsMiddleware",
+    "metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the console's CSS and scripts) from the web processes themselves.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -193,13 +195,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "sweep-refunds": {"task": "billing.tasks.sweep_refunds", "schedule": 60.0},
-    "sweep-webhook-deliveries": {
-        "task": "billing.tasks.sweep_webhook_deliveries",
-        "schedule": 30.0,
-    },
-    "sweep-revenue-records": {"task": "billing.tasks.sweep_revenue_records", "schedule": 30.0},
+    "sweep-outbox": {"task": "outbox.tasks.sweep", "schedule": 30.0},
     "sweep-shipment-bookings": {"task": "logistics.tasks.sweep_bookings", "schedule": 60.0},
-    "sweep-courier-pushes": {"task": "logistics.tasks.sweep_pushes", "schedule": 60.0},
     "poll-courier-routes": {"task": "logistics.tasks.poll_routes", "schedule": 300.0},
     "watch-delivery-time-limits": {"task": "logistics.tasks.watch_time_limits", "schedule": 300.0},
     # After the 24:00 cut-off (Asia/Shanghai): yesterday's runs, one task per party.

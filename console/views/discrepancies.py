@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from billing.models import Department, LedgerAccount
+from billing.models import Department
 from console.access import (
     APPROVE,
     RESOLVE,
@@ -40,6 +40,7 @@ from console.discrepancy_context import related_records
 from console.lookup import visible_departments
 from console.params import choice_param, date_param, int_param
 from core.auth import FINANCE_GROUP
+from ledger.models import LedgerAccount
 from reconciliation.models import Discrepancy, DiscrepancyStatus, DiscrepancyType
 from reconciliation.selectors import visible_discrepancies
 from reconciliation.services import resolution

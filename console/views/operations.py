@@ -4,8 +4,6 @@ allowed to."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -16,9 +14,9 @@ from django.views.decorators.http import require_POST
 
 from billing.models import DeliveryStatus, RevenueRecordStatus, RevenueSystem, WebhookEndpoint
 from billing.models.processors import LICENCE_WARNING_DAYS
-from billing.revenue import revenue_record_retry_now
+from billing.revenue import REVENUE_RECORDS
 from billing.services.refunds import unsettled_payment_retry_now
-from billing.webhooks import webhook_delivery_retry_now
+from billing.webhooks import WEBHOOK_DELIVERIES
 from console import operations
 from console.access import (
     RETRY_REFUND,
@@ -31,6 +29,7 @@ from console.access import (
 )
 from console.actions import perform
 from console.params import choice_param
+from outbox.engine import retry_now
 
 # The oldest rows of each backlog shown on the page; the counts above cover them all.
 BACKLOG_ROWS = 100
@@ -118,7 +117,7 @@ def retry_revenue(request: HttpRequest, record_id: int) -> HttpResponse:
     record = get_object_or_404(records, pk=record_id)
     return perform(
         request,
-        lambda: revenue_record_retry_now(record_id=record.pk, actor=request.principal.actor),
+        lambda: retry_now(REVENUE_RECORDS.name, record.pk, actor=request.principal.actor),
         done=_("Retry requested for revenue record %(id)s.") % {"id": record.public_id},
         back=_back(request, "revenue-backlog"),
     )
@@ -131,7 +130,7 @@ def retry_webhook(request: HttpRequest, delivery_id: int) -> HttpResponse:
     delivery = get_object_or_404(deliveries, pk=delivery_id)
     return perform(
         request,
-        lambda: webhook_delivery_retry_now(delivery_id=delivery.pk, actor=request.principal.actor),
+        lambda: retry_now(WEBHOOK_DELIVERIES.name, delivery.pk, actor=request.principal.actor),
         done=_("Retry requested for webhook delivery %(id)s.") % {"id": delivery.pk},
         back=_back(request, "webhook-backlog"),
     )
@@ -157,7 +156,7 @@ def retry_refund(request: HttpRequest, unsettled_id: int) -> HttpResponse:
 def retry_failed_revenue(request: HttpRequest) -> HttpResponse:
     backlog = operations.revenue_backlog(department_scope(request))
     ids = operations.failed_revenue_ids(backlog, _posted_ids(request))
-    return _retry_each(request, revenue_record_retry_now, "record_id", ids, "revenue-backlog")
+    return _retry_each(request, REVENUE_RECORDS.name, ids, "revenue-backlog")
 
 
 @require_POST
@@ -165,17 +164,15 @@ def retry_failed_revenue(request: HttpRequest) -> HttpResponse:
 def retry_failed_webhooks(request: HttpRequest) -> HttpResponse:
     backlog = operations.webhook_backlog(department_scope(request))
     ids = operations.failed_webhook_ids(backlog, _posted_ids(request))
-    return _retry_each(request, webhook_delivery_retry_now, "delivery_id", ids, "webhook-backlog")
+    return _retry_each(request, WEBHOOK_DELIVERIES.name, ids, "webhook-backlog")
 
 
-def _retry_each(
-    request: HttpRequest, retry: Callable, id_name: str, ids: list[int], anchor: str
-) -> HttpResponse:
-    """One service call per row, each its own transaction; a refusal stops the rest."""
+def _retry_each(request: HttpRequest, kind: str, ids: list[int], anchor: str) -> HttpResponse:
+    """One retry per row, each its own transaction; a refusal stops the rest."""
 
     def retry_all() -> None:
         for pk in ids:
-            retry(**{id_name: pk}, actor=request.principal.actor)
+            retry_now(kind, pk, actor=request.principal.actor)
 
     done = ngettext(
         "Retry requested for %(count)d failed row.",

@@ -4,8 +4,9 @@ A bank sends each account's statement for a business date as a file in one of th
 formats, named by one string: ``camt053`` (ISO 20022), ``mt940`` or ``mt940:<encoding>``
 (SWIFT; the encoding when it is not UTF-8, e.g. ``mt940:gb18030``) and
 ``csv:<layout>`` (an export read through a CsvLayout). Every format parses into the
-BANK_COLUMNS frame of integrations.statements. The errors are the payment channels'
-own; ProviderUnavailable (and StatementNotReady, a kind of it) is the only retryable one.
+BANK_COLUMNS frame of integrations.statements (the parsers are in formats/). The errors
+are those of integrations.errors, re-exported here for the service; ProviderUnavailable
+(and StatementNotReady, a kind of it) is the only retryable one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from integrations.payments.base import ProviderDeclined, ProviderError, ProviderUnavailable
+from integrations.banks.formats import camt053, csv_layout, mt940
+from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
 
 __all__ = [
     "BankStatementFormat",
@@ -63,8 +65,6 @@ def parse_bank_statement(
     by default). Raises StatementInvalid naming the first bad line, ValueError for a
     format name that is not one.
     """
-    from integrations.banks import camt053, csv_layout, mt940
-
     kind, option = BankStatementFormat.of(fmt)
     if kind is BankStatementFormat.CAMT053:
         return camt053.parse_camt053(content)

@@ -13,13 +13,9 @@ from urllib.parse import quote
 
 import requests
 
-from integrations.banks.base import (
-    BankStatementFormat,
-    ProviderDeclined,
-    ProviderError,
-    StatementNotReady,
-)
-from integrations.payments.http import send_answered
+from integrations.banks.base import BankStatementFormat, StatementNotReady
+from integrations.errors import ProviderDeclined, ProviderError
+from integrations.http import send_answered
 
 NOT_READY = "statement_not_ready"
 

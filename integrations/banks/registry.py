@@ -13,21 +13,10 @@ import pandas as pd
 
 from integrations.banks.base import BankStatementFormat, BankStatements
 from integrations.banks.base import parse_bank_statement as _parse
-from integrations.banks.csv_layout import LAYOUTS, CsvLayout
+from integrations.banks.formats.csv_layout import LAYOUTS, CsvLayout
 from integrations.banks.http import HttpStatementBank
 from integrations.configuration import required
-
-
-class UnknownBank(ValueError):
-    pass
-
-
-class BadCsvLayout(ValueError):
-    """A bank's own CSV layout cannot be read; ``bank`` names it."""
-
-    def __init__(self, bank: str, reason: str) -> None:
-        super().__init__(reason)
-        self.bank = bank
+from integrations.errors import BadCsvLayout, UnknownBank
 
 
 def bank_config(banks: Mapping, code: str) -> Mapping:

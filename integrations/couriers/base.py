@@ -1,9 +1,9 @@
 """The contract between the service and every courier.
 
-Only a courier's own module touches its wire format; the service sees these frozen
+Only a courier's own package touches its wire format; the service sees these frozen
 dataclasses, with money in integer fen, aware datetimes and one normalised status
-vocabulary. The errors are the payment channels' own: ProviderUnavailable is the only
-retryable one.
+vocabulary. The errors are those of integrations.errors, re-exported here for the
+service: ProviderUnavailable is the only retryable one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from integrations.payments.base import (
+from integrations.errors import (
+    InvalidPush,
     ProviderDeclined,
     ProviderError,
     ProviderUnavailable,
@@ -34,10 +35,6 @@ __all__ = [
     "ShipmentStatus",
     "TrackingEvent",
 ]
-
-
-class InvalidPush(ProviderError):
-    """An inbound push failed verification: forged, tampered or malformed."""
 
 
 class ShipmentStatus(enum.StrEnum):

@@ -8,10 +8,7 @@ from integrations.configuration import required
 from integrations.couriers.base import Courier
 from integrations.couriers.ems import EmsCourier
 from integrations.couriers.sf import SfExpressCourier
-
-
-class UnknownCourier(ValueError):
-    pass
+from integrations.errors import UnknownCourier
 
 
 def _ems(config: Mapping) -> Courier:

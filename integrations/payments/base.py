@@ -1,7 +1,8 @@
 """The contract between the service and every payment channel.
 
-Only a provider's own module touches its wire format; the service sees these
-frozen dataclasses, with amounts in integer fen and aware datetimes.
+Only a provider's own package touches its wire format; the service sees these
+frozen dataclasses, with amounts in integer fen and aware datetimes. The errors are
+those of integrations.errors, re-exported here for the service.
 """
 
 from __future__ import annotations
@@ -11,31 +12,32 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from integrations.errors import (
+    InvalidNotification,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
-
-class ProviderError(Exception):
-    """The provider answered something we cannot use (bad signature, malformed body)."""
-
-
-class ProviderUnavailable(ProviderError):
-    """The provider could not be reached or timed out: the only retryable error.
-
-    The outcome of the call is unknown; callers resolve it with a status query.
-    """
-
-
-class ProviderDeclined(ProviderError):
-    """The provider understood the request and refused it."""
-
-    def __init__(self, message: str, *, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class InvalidNotification(ProviderError):
-    """An inbound notification failed verification: forged, tampered or malformed."""
+__all__ = [
+    "CreateTrade",
+    "CreatedTrade",
+    "InvalidNotification",
+    "Notification",
+    "NotificationAck",
+    "PaymentChannel",
+    "ProviderDeclined",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RefundRequest",
+    "RefundResult",
+    "RefundStatus",
+    "TradeResult",
+    "TradeStatus",
+]
 
 
 class TradeStatus(enum.StrEnum):

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from integrations.configuration import required
+from integrations.errors import UnknownChannel
 from integrations.payments.alipay import AlipayChannel
 from integrations.payments.base import PaymentChannel
 from integrations.payments.public_platform import PublicPlatformChannel
 from integrations.payments.unionpay import UnionPayChannel
 from integrations.payments.wechatpay import WechatPayChannel, WechatPayCredentials
-
-
-class UnknownChannel(ValueError):
-    pass
 
 
 def _wechatpay(config: Mapping) -> PaymentChannel:

@@ -1,7 +1,9 @@
 """The contract between the service and the revenue-collection systems.
 
-Only a protocol's own module touches its wire format; the service sees these frozen
-dataclasses, with amounts in integer fen.
+Only a protocol's own package touches its wire format; the service sees these frozen
+dataclasses, with amounts in integer fen. The errors are those of integrations.errors,
+re-exported here for the service: ProviderUnavailable is the only retryable one, and
+pushing again is safe, the receiver dedupes.
 """
 
 from __future__ import annotations
@@ -11,28 +13,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
 
-class ProviderError(Exception):
-    """The receiver answered something we cannot use (malformed body, unexpected status)."""
-
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-
-
-class ProviderUnavailable(ProviderError):
-    """The receiver could not be reached, timed out or is down: the only retryable error.
-
-    Whether a push took effect is unknown; pushing again is safe, the receiver dedupes.
-    """
-
-
-class ProviderDeclined(ProviderError):
-    """The receiver understood the request and refused it (signature, fields, conflict)."""
-
-    def __init__(self, message: str, *, code: str = "", http_status: int | None = None) -> None:
-        super().__init__(message, http_status=http_status)
-        self.code = code
+__all__ = [
+    "ProviderDeclined",
+    "ProviderError",
+    "ProviderUnavailable",
+    "PushRequest",
+    "PushResult",
+    "ReceiptStatus",
+    "RevenueSystem",
+]
 
 
 class ReceiptStatus(enum.StrEnum):

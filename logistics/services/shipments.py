@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Department, FeeItem, FeeKind, OrderStatus, PaymentOrder
+from billing.models import Department, FeeItem, FeeKind, OrderStatus
 from billing.services import closing, refunds
 from billing.services import orders as payment_orders
 from core.audit import audit_record
@@ -183,18 +185,22 @@ def enqueue_booking(shipment_id: int) -> None:
     enqueue("logistics.tasks.book_shipment", shipment_id)
 
 
-def freight_order_changed(order: PaymentOrder, status: str) -> None:
+def freight_order_changed(event: Mapping[str, Any]) -> None:
     """Follow the freight order: book once paid, cancel if it expires or is cancelled.
 
-    Runs in the order's transaction with the order locked (billing's signal), so the
-    lock order is the order, then the shipment.
+    Applied after billing commits the order's change, with the shipment's lock only.
     """
-    shipment_id = Shipment.objects.filter(freight_order=order).values_list("pk", flat=True).first()
+    shipment_id = (
+        Shipment.objects.filter(freight_order_id=event["order_id"])
+        .values_list("pk", flat=True)
+        .first()
+    )
     if shipment_id is None:
         return
     shipment = lock_shipment(shipment_id)
     if shipment.status != ShipmentStatus.AWAITING_FREIGHT:
         return
+    status = event["status"]
     if status == OrderStatus.PAID:
         shipment.next_booking_at = timezone.now()
         shipment_transition(
@@ -225,14 +231,12 @@ def shipment_cancel(*, public_id: str, actor: str, reason: str = "") -> Shipment
     if shipment.status not in states.CANCELLABLE:
         raise IllegalTransition(f"The shipment is {shipment.status}: too late to cancel.")
     if shipment.status == ShipmentStatus.AWAITING_FREIGHT:
-        # Paid meanwhile: the shipment is then pending, and is cancelled below.
+        # Paid meanwhile: the freight is refunded below.
         with contextlib.suppress(IllegalTransition):
             closing.payment_order_cancel(
                 public_id=shipment.freight_order.public_id, actor=actor, reason="shipment cancelled"
             )
-        shipment.refresh_from_db()
-        if shipment.status == ShipmentStatus.CANCELLED:
-            return shipment
+        shipment.refresh_from_db()  # the freight order as it is now
     if shipment.waybill_no:
         try:
             get_courier(shipment.courier).cancel(shipment.public_id, shipment.waybill_no)
@@ -248,7 +252,7 @@ def _cancel_recorded(shipment: Shipment, *, actor: str, reason: str) -> Shipment
     with transaction.atomic(durable=True):
         order = shipment.freight_order
         if order is not None and order.status == OrderStatus.PAID:
-            # The order is locked first, then the shipment: the order of billing's signal.
+            # The order is locked first, then the shipment.
             refund = refunds.refund_reserve(
                 order_public_id=order.public_id,
                 amount=order.amount,

@@ -39,10 +39,19 @@ from logistics.models import (
     UndeliverableRule,
 )
 from logistics.services.status import lock_shipment, shipment_event_emit, shipment_transition
+from outbox.engine import dispatch_on_commit
+from outbox.kinds import LocalKind
 
 logger = logging.getLogger(__name__)
 
 APPLY_BATCH = 200
+# A push whose applying fails (a bug, a lock timeout) is tried again after these waits.
+PUSH_RETRY_SCHEDULE = (
+    timedelta(seconds=10),
+    timedelta(minutes=1),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+)
 PUSH_BODY = "courier_push.body"
 PUSH_EVENTS = "courier_push.events"
 # An unconfirmed terminal scan is asked about again this soon.
@@ -92,8 +101,9 @@ def push_receive(
             body_size=len(body),
             body_sha256=hashlib.sha256(body).hexdigest(),
             events_encrypted=_sealed_events(events),
+            next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(_enqueue_apply, robust=True)
+        dispatch_on_commit(COURIER_PUSHES)
     return courier.acknowledge(True)
 
 
@@ -130,27 +140,35 @@ def pushed_events(push: CourierPush) -> list[CourierEvent]:
     ]
 
 
-def _enqueue_apply() -> None:
-    enqueue("logistics.tasks.apply_pushes")
-
-
-def pushes_apply(*, limit: int = APPLY_BATCH) -> int:
-    """Apply stored pushes, oldest first, in one transaction; returns how many.
+class CourierPushOutbox(LocalKind):
+    """Apply stored pushes, oldest first, many in one transaction.
 
     Under load one task applies what many pushes brought, each shipment once per batch.
-    The push rows are locked and marked applied, so each is applied once; rows another
-    worker holds are skipped, and that worker applies them.
+    The push rows are locked and marked applied, so each is applied once.
     """
-    with transaction.atomic(durable=True):
-        pushes = list(
-            CourierPush.objects.select_for_update(skip_locked=True)
-            .filter(status=PushStatus.RECEIVED)
-            .order_by("pk")[:limit]
-        )
+
+    name = "courier_push"
+    label = "courier push"
+    model = CourierPush
+    transitions = {
+        PushStatus.RECEIVED: frozenset({PushStatus.APPLIED, PushStatus.FAILED}),
+        PushStatus.FAILED: frozenset({PushStatus.RECEIVED}),
+        PushStatus.APPLIED: frozenset(),
+        PushStatus.REJECTED: frozenset(),
+    }
+    open_statuses = (PushStatus.RECEIVED,)
+    failed_status = PushStatus.FAILED
+    retry_permission = "logistics.retry_courierpush"
+    batch = APPLY_BATCH
+
+    def retry_schedule(self) -> tuple[timedelta, ...]:
+        return PUSH_RETRY_SCHEDULE
+
+    def apply(self, rows: list[CourierPush], now: datetime) -> None:
         events: dict[tuple[str, str], list[CourierEvent]] = defaultdict(list)
         push_of: dict[str, CourierPush] = {}
         named: dict[int, set[str]] = defaultdict(set)
-        for push in pushes:
+        for push in rows:
             for event in pushed_events(push):
                 events[(push.courier, event.waybill_no)].append(event)
                 push_of.setdefault(event.event_id, push)
@@ -161,17 +179,18 @@ def pushes_apply(*, limit: int = APPLY_BATCH) -> int:
             events_ingest(
                 lock_shipment(shipment_id), events[key], source=EventSource.PUSH, push_of=push_of
             )
-        now = timezone.now()
-        for push in pushes:
+        for push in rows:
             unknown = sorted(w for w in named[push.pk] if (push.courier, w) not in shipments)
-            push.status = PushStatus.APPLIED
+            self.move(push, PushStatus.APPLIED)
             push.applied_at = now
+            push.next_attempt_at = None
             push.error = f"unknown waybills: {', '.join(unknown)}"[:255] if unknown else ""
-        CourierPush.objects.bulk_update(pushes, ["status", "applied_at", "error"])
-    for push in pushes:
-        if push.error:
-            logger.warning("a %s push: %s", push.courier, push.error)
-    return len(pushes)
+            if push.error:
+                logger.warning("a %s push: %s", push.courier, push.error)
+        CourierPush.objects.bulk_update(rows, ["status", "applied_at", "next_attempt_at", "error"])
+
+
+COURIER_PUSHES = CourierPushOutbox()
 
 
 def _shipments_of(events: dict[tuple[str, str], list]) -> dict[tuple[str, str], int]:

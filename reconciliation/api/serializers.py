@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing.api.serializers import BusinessDateField
+from core.api_fields import BusinessDateField
 from reconciliation.models import (
     Clearing,
     Discrepancy,

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import LedgerAccount
-from billing.services import ledger
 from core.audit import audit_record
 from core.errors import IllegalTransition, InvalidRequest, NotFound
+from ledger import services as ledger
+from ledger.models import LedgerAccount
 from reconciliation.models import Discrepancy, DiscrepancyComment, DiscrepancyStatus
 
 S = DiscrepancyStatus

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -95,6 +94,7 @@ class _Trade:
     notify_id: str = ""
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
     left_out_of_bill: bool = False  # the leave-out-of-bill control: its lines go missing
 
     @property
@@ -452,12 +452,7 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
         }
         page = _cashier_page(request, trade)
     if notify and trade.notify_url:
-        threading.Thread(
-            target=_notify_until_acknowledged,
-            args=(trade, _alipay_key(), common.time_scale("SANDBOX_ALIPAY")),
-            name=f"alipay-notify-{trade.trade_no}",
-            daemon=True,
-        ).start()
+        _notifier.start(trade.key, trade)
     return JsonResponse(answer) if wants_json else HttpResponse(page)
 
 
@@ -532,19 +527,15 @@ def index(request: HttpRequest) -> HttpResponse:
 # -- notifications ----------------------------------------------------------------------
 
 
-def _notify_until_acknowledged(
-    trade: _Trade, alipay_key: rsa.RSAPrivateKey, time_scale: float
-) -> None:
-    common.notify_until_acknowledged(
-        _lock, trade, lambda: _scheduled_try(trade, alipay_key), RETRY_DELAYS, time_scale
-    )
-
-
-def _scheduled_try(trade: _Trade, alipay_key: rsa.RSAPrivateKey) -> dict[str, Any]:
-    with _lock:
-        if _trades.get(trade.key) is not trade:
-            return {"acknowledged": True}  # the sandbox was reset: nobody awaits it any more
-    return _deliver(trade, alipay_key, trigger="schedule")[0]
+_notifier = common.Notifier(
+    "alipay-notify",
+    _trades,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting="SANDBOX_ALIPAY",
+    logs=lambda trade: [trade],
+    send=lambda key, trade, log, trigger: _deliver(trade, _alipay_key(), trigger=trigger),
+)
 
 
 def _deliver(

@@ -63,10 +63,12 @@ class _Refused(Exception):
 
 @dataclass
 class _Outbox:
-    """The tries of one push (a common.DeliveryLog)."""
+    """One push: the trace it carries and its tries (a common.DeliveryLog)."""
 
+    trace: dict[str, str] = field(default_factory=dict)
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
 
 
 @dataclass
@@ -129,13 +131,6 @@ def _answer(body: Any) -> JsonResponse:
 
 def _refusal(code: str, message: str) -> JsonResponse:
     return JsonResponse(wire.refusal(code, message))
-
-
-def _keep(shipment: _Shipment) -> None:
-    """Store a shipment changed in place, unless a reset forgot it meanwhile."""
-    with _lock:
-        if _shipments.get(shipment.waybill_no) is shipment:
-            _shipments[shipment.waybill_no] = shipment
 
 
 # -- the open API -----------------------------------------------------------------------
@@ -265,12 +260,10 @@ def label(request: HttpRequest, waybill_no: str) -> HttpResponse:
 # -- pushes -----------------------------------------------------------------------------
 
 
-def _push_form(shipment: _Shipment, trace: dict[str, str]) -> dict[str, str]:
+def _deliver(shipment: _Shipment, outbox: _Outbox, trigger: str) -> dict:
+    """POST the outbox's trace once, signed with the sender's key, and log the try."""
     key = _config()["senders"][shipment.sender_no]["secret"]
-    return wire.trace_push(trace, shipment.sender_no, key)
-
-
-def _deliver(shipment: _Shipment, outbox: _Outbox, form: dict[str, str], trigger: str) -> dict:
+    form = wire.trace_push(outbox.trace, shipment.sender_no, key)
     status_code, body, error = common.post_notification(shipment.order["pushUrl"], form, {})
     return common.log_delivery(
         _lock,
@@ -283,20 +276,15 @@ def _deliver(shipment: _Shipment, outbox: _Outbox, form: dict[str, str], trigger
     )
 
 
-def _push_until_acknowledged(shipment: _Shipment, trace: dict[str, str]) -> None:
-    outbox, form = _Outbox(), _push_form(shipment, trace)
-    with _lock:
-        shipment.pushes.append(outbox)
-    _keep(shipment)
-
-    def deliver() -> dict:
-        attempt = _deliver(shipment, outbox, form, "schedule")
-        _keep(shipment)
-        return attempt
-
-    common.notify_until_acknowledged(
-        _lock, outbox, deliver, RETRY_DELAYS, common.time_scale("SANDBOX_EMS")
-    )
+_notifier = common.Notifier(
+    "ems-push",
+    _shipments,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting="SANDBOX_EMS",
+    logs=lambda shipment: shipment.pushes,
+    send=lambda waybill_no, shipment, outbox, trigger: _deliver(shipment, outbox, trigger),
+)
 
 
 # -- controls for tests and operators ---------------------------------------------------
@@ -345,13 +333,10 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
             "opDesc": op_desc,
         }
         shipment.traces.append(trace)
+        outbox = _Outbox(trace)
+        shipment.pushes.append(outbox)
         _shipments[waybill_no] = shipment
-    threading.Thread(
-        target=_push_until_acknowledged,
-        args=(shipment, trace),
-        name=f"ems-push-{waybill_no}",
-        daemon=True,
-    ).start()
+    _notifier.start(waybill_no, outbox)
     return JsonResponse(trace)
 
 
@@ -367,9 +352,7 @@ def control_push(request: HttpRequest, waybill_no: str) -> JsonResponse:
         shipment = _shipment_or_404(waybill_no)
         traces = list(reversed(shipment.traces) if reverse else shipment.traces)
     tries = [
-        _deliver(shipment, _Outbox(), _push_form(shipment, trace), "control")
-        for trace in traces
-        for _ in range(copies)
+        _deliver(shipment, _Outbox(trace), "control") for trace in traces for _ in range(copies)
     ]
     return JsonResponse({"waybillNo": waybill_no, "deliveries": tries})
 

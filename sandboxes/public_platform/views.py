@@ -65,6 +65,7 @@ class _Outbox:
     notify_id: str = ""  # set when its trade or refund settles: one id for every try
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
 
 
 @dataclass
@@ -379,7 +380,7 @@ def _refund(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> dict[str,
         answer = refund.view()
     threading.Thread(
         target=_settle_refund_later,
-        args=(trade, refund, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
+        args=(trade, refund, common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
         name=f"public-platform-refund-{refund.refund_no}",
         daemon=True,
     ).start()
@@ -503,12 +504,7 @@ def cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
         }
         page = _cashier_page(request, trade)
     if notify:
-        threading.Thread(
-            target=_notify_until_acknowledged,
-            args=(trade, trade, _platform_key(), common.time_scale("SANDBOX_PUBLIC_PLATFORM")),
-            name=f"public-platform-notify-{trade_no}",
-            daemon=True,
-        ).start()
+        _notifier.start(trade.params["out_trade_no"], trade.outbox)
     return JsonResponse(answer) if wants_json else HttpResponse(page)
 
 
@@ -689,9 +685,7 @@ def bill(request: HttpRequest, token: str) -> HttpResponse:
 # -- refunds and notifications ----------------------------------------------------------
 
 
-def _settle_refund_later(
-    trade: _Trade, refund: _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
-) -> None:
+def _settle_refund_later(trade: _Trade, refund: _Refund, time_scale: float) -> None:
     time.sleep(REFUND_SETTLE_DELAY / time_scale)
     with _lock:
         if refund.fails:
@@ -700,20 +694,25 @@ def _settle_refund_later(
             refund.status, refund.refund_time = "SUCCESS", _now().isoformat(timespec="seconds")
         refund.outbox.notify_id = uuid.uuid4().hex
         _save(trade)
-    _notify_until_acknowledged(trade, refund, platform_key, time_scale)
+    _notifier.start(trade.params["out_trade_no"], refund.outbox)
 
 
-def _notify_until_acknowledged(
-    trade: _Trade, subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, time_scale: float
-) -> None:
-    """Notify the trade's payment (``subject`` the trade) or one of its refunds."""
-    common.notify_until_acknowledged(
-        _lock,
-        subject.outbox,
-        lambda: _deliver(trade, subject, platform_key, trigger="schedule")[0],
-        RETRY_DELAYS,
-        time_scale,
-    )
+def _notified(trade: _Trade, outbox: _Outbox) -> _Trade | _Refund:
+    """The trade's payment, or the one of its refunds, whose notification ``outbox`` sends."""
+    return next(subject for subject in (trade, *trade.refunds) if subject.outbox is outbox)
+
+
+_notifier = common.Notifier(
+    "public-platform-notify",
+    _trades,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting="SANDBOX_PUBLIC_PLATFORM",
+    logs=lambda trade: [trade.outbox, *(refund.outbox for refund in trade.refunds)],
+    send=lambda key, trade, outbox, trigger: _deliver(
+        trade, _notified(trade, outbox), _platform_key(), trigger=trigger
+    ),
+)
 
 
 def _deliver(

@@ -51,10 +51,14 @@ SERVICE_PLACEHOLDER = "{service}"
 
 @dataclass
 class _Push:
-    """One route push: its tries so far and whether one was acknowledged."""
+    """One route push: where it goes (none without a push URL), the routes it carries, its
+    tries so far and whether one was acknowledged."""
 
+    url: str = ""
+    routes: list[dict[str, str]] = field(default_factory=list)
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
 
 
 @dataclass
@@ -378,39 +382,40 @@ def _push_url(partner_id: str) -> str | None:
 
 
 def _push_later(partner_id: str, waybill_no: str, routes: list[dict[str, str]]) -> None:
-    url = _push_url(partner_id)
-    push = _Push()
+    push = _Push(url=_push_url(partner_id) or "", routes=routes)
     with _lock:
         pushes = _pushes.get(waybill_no, [])
         pushes.append(push)
         _pushes[waybill_no] = pushes
-    if url is None:
-        return
-    body = wire.route_push(routes)
+    if push.url:
+        _notifier.start(waybill_no, push, trigger="route")
 
-    def deliver() -> dict[str, Any]:
-        status, answer, error = common.post_notification(
-            url, body, {"Content-Type": "application/json;charset=UTF-8"}
-        )
-        attempt = common.log_delivery(
-            _lock,
-            push,
-            at=_now().isoformat(),
-            trigger="route",
-            status_code=status,
-            error=error,
-            acknowledged=status == 200 and wire.push_acknowledged(answer),
-        )
-        with _lock:
-            if _pushes.get(waybill_no) is pushes:  # not forgotten by a reset meanwhile
-                _pushes[waybill_no] = pushes
-        return attempt
 
-    threading.Thread(
-        target=common.notify_until_acknowledged,
-        args=(_lock, push, deliver, RETRY_DELAYS, common.time_scale(SETTING)),
-        daemon=True,
-    ).start()
+def _send(push: _Push, trigger: str) -> None:
+    """POST the push once and log the try."""
+    status, answer, error = common.post_notification(
+        push.url, wire.route_push(push.routes), {"Content-Type": "application/json;charset=UTF-8"}
+    )
+    common.log_delivery(
+        _lock,
+        push,
+        at=_now().isoformat(),
+        trigger=trigger,
+        status_code=status,
+        error=error,
+        acknowledged=status == 200 and wire.push_acknowledged(answer),
+    )
+
+
+_notifier = common.Notifier(
+    "sf-push",
+    _pushes,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting=SETTING,
+    logs=lambda pushes: pushes,
+    send=lambda waybill_no, pushes, push, trigger: _send(push, trigger),
+)
 
 
 urlpatterns = [

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -67,6 +66,7 @@ class _Txn:
     refunded: int = 0  # consumes: fen refunded so far
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
 
     @property
     def key(self) -> str:
@@ -242,7 +242,7 @@ def _refund(request: dict[str, str]) -> HttpResponse:
         _txns[refund.key] = refund
         original.refunded += refund.amount
         _save(original)
-    _start_notifying(refund)
+    _notifier.start(refund.key, refund)
     return _answer(request, wire.SUCCESS, wire.resp_msg(wire.SUCCESS), queryId=refund.query_id)
 
 
@@ -365,7 +365,7 @@ def front_trans(request: HttpRequest) -> HttpResponse:
         answer = {"orderId": txn.request["orderId"], "queryId": txn.query_id, "status": txn.status}
         page = _cashier_page(request, txn, fields)
     if notify:
-        _start_notifying(txn)
+        _notifier.start(txn.key, txn)
     return JsonResponse(answer) if wants_json else HttpResponse(page)
 
 
@@ -450,19 +450,15 @@ def index(request: HttpRequest) -> HttpResponse:
 # -- back-end notifications ---------------------------------------------------------------
 
 
-def _start_notifying(txn: _Txn) -> None:
-    threading.Thread(
-        target=_notify_until_acknowledged,
-        args=(txn, float(_config()["time_scale"])),
-        name=f"unionpay-notify-{txn.request['orderId']}",
-        daemon=True,
-    ).start()
-
-
-def _notify_until_acknowledged(txn: _Txn, time_scale: float) -> None:
-    common.notify_until_acknowledged(
-        _lock, txn, lambda: _deliver(txn, trigger="schedule")[0], RETRY_DELAYS, time_scale
-    )
+_notifier = common.Notifier(
+    "unionpay-notify",
+    _txns,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting="SANDBOX_UNIONPAY",
+    logs=lambda txn: [txn],
+    send=lambda key, txn, log, trigger: _deliver(txn, trigger=trigger),
+)
 
 
 def _deliver(txn: _Txn, *, trigger: str) -> tuple[dict[str, Any], str]:

@@ -97,6 +97,7 @@ class _Notice:
     notify_id: str
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    schedule: common.Schedule | None = None
 
 
 @dataclass
@@ -804,18 +805,18 @@ def _start_notifying(key: str) -> None:
     """Send the notification on WeChat's schedule, in the background, until acknowledged."""
     with _lock:
         notice = _notices[key]
-    threading.Thread(
-        target=common.notify_until_acknowledged,
-        args=(
-            _lock,
-            notice,
-            lambda: _deliver(key, trigger="schedule")[0],
-            RETRY_DELAYS,
-            _time_scale(),
-        ),
-        name=f"wechatpay-notify-{key}",
-        daemon=True,
-    ).start()
+    _notifier.start(key, notice)
+
+
+_notifier = common.Notifier(
+    "wechatpay-notify",
+    _notices,
+    _lock,
+    retry_delays=RETRY_DELAYS,
+    time_scale_setting="SANDBOX_WECHATPAY",
+    logs=lambda notice: [notice],
+    send=lambda key, notice, log, trigger: _deliver(key, trigger=trigger),
+)
 
 
 def _deliver(key: str, *, trigger: str) -> tuple[dict[str, Any], str]:

@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from billing.models import LedgerEntry, LedgerPosting
-from billing.services import ledger
+from ledger import services as ledger
+from ledger.models import LedgerEntry, LedgerPosting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

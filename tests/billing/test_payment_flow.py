@@ -13,8 +13,6 @@ from django.utils import timezone
 
 from billing.models import (
     AttemptStatus,
-    LedgerEntry,
-    LedgerPosting,
     OrderStatus,
     PaymentAttempt,
     PaymentNotification,
@@ -22,9 +20,10 @@ from billing.models import (
     WebhookEvent,
 )
 from billing.services import attempts, closing
-from billing.services.ledger import business_date_of
 from config import dev_keys
+from core.money import business_date_of
 from integrations.payments import signing
+from ledger.models import LedgerEntry, LedgerPosting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

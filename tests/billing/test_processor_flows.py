@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 import requests
 
-from billing.models import LedgerPosting, PaymentAttempt, PaymentNotification, Processor
+from billing.models import PaymentAttempt, PaymentNotification, Processor
+from ledger.models import LedgerPosting
 from tests.billing.conftest import create_order
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from billing import tasks
 from billing.models import (
-    LedgerEntry,
     PaymentAttempt,
     Refund,
     RefundStatus,
@@ -26,6 +25,7 @@ from billing.services import refunds
 from billing.webhooks import webhook_endpoint_create
 from core.auth import AUDITOR_GROUP
 from core.models import AuditRecord
+from ledger.models import LedgerEntry
 from tests.billing.test_payment_flow import (
     new_order,
     platform_notification,

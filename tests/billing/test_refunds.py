@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from billing.models import LedgerPosting, OrderStatus, PaymentOrder, Refund, WebhookEvent
+from billing.models import OrderStatus, PaymentOrder, Refund, WebhookEvent
+from ledger.models import LedgerPosting
 from tests.billing.conftest import create_order, paid_at_platform
 from tests.waiting import eventually
 

@@ -25,9 +25,6 @@ from billing.models import (
 from billing.revenue import (
     NO_SYSTEM,
     revenue_record_emit,
-    revenue_record_retry_now,
-    revenue_record_send,
-    revenue_records_redispatch,
     revenue_system_configure,
     revenue_system_for_region,
 )
@@ -35,6 +32,7 @@ from core import pii
 from demo.access import demo_seed
 from integrations.revenue.base import ProviderDeclined, PushRequest, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
+from outbox.engine import deliver, retry_now, sweep
 from tests.billing.conftest import NATURAL_ID
 from tests.waiting import eventually
 
@@ -182,7 +180,7 @@ def wait_for_attempt(record: RevenueRecord, number: int) -> timedelta:
 
 def sweep_when_due(record: RevenueRecord) -> None:
     eventually(lambda: timezone.now() >= record.next_attempt_at)
-    assert revenue_records_redispatch() >= 1
+    assert sweep()["revenue_record"] >= 1
 
 
 def sweep_until(predicate, timeout: float = 30.0) -> None:
@@ -190,7 +188,7 @@ def sweep_until(predicate, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "the condition did not become true in time"
-        revenue_records_redispatch()
+        sweep()["revenue_record"]
         time.sleep(0.5)
 
 
@@ -357,7 +355,7 @@ def test_a_forged_signature_is_refused_and_the_record_keeps_its_schedule_with_th
     assert refused.value.http_status == 401 and refused.value.code == "1001"
 
     record = emit(paid_order(hangzhou))
-    revenue_record_send(record_id=record.pk)
+    deliver("revenue_record", record.pk)
 
     record.refresh_from_db()
     assert record.status == S.PENDING
@@ -415,11 +413,11 @@ def test_a_region_without_a_system_gets_a_failed_record_that_finance_can_retry(d
     assert record.revenue_system is None
     assert record.last_error == NO_SYSTEM
     assert record.next_attempt_at is None
-    assert revenue_records_redispatch() == 0
+    assert sweep()["revenue_record"] == 0
 
-    assert revenue_record_retry_now(record_id=record.pk, actor="user:finance").status == S.FAILED
+    assert retry_now("revenue_record", record.pk, actor="user:finance").status == S.FAILED
     beijing = configure("11", "bj")
-    record = revenue_record_retry_now(record_id=record.pk, actor="user:finance")
+    record = retry_now("revenue_record", record.pk, actor="user:finance")
     assert record.status == S.PENDING
     assert record.revenue_system == beijing
     assert record.last_error == ""
@@ -431,12 +429,12 @@ def test_a_refund_record_is_not_sent_before_the_payment_record_is_accepted(db):
     payment = emit(order)
     refund = emit(order, refund_of(order))
 
-    revenue_record_send(record_id=refund.pk)  # its turn has not come: no call is made
+    deliver("revenue_record", refund.pk)  # its turn has not come: no call is made
 
     refund.refresh_from_db()
     assert (payment.sequence, refund.sequence) == (1, 2)
     assert refund.attempt_count == 0 and not refund.attempts.exists()
-    assert revenue_records_redispatch() == 1  # the payment only
+    assert sweep()["revenue_record"] == 1  # the payment only
 
 
 def test_emitting_outside_a_transaction_is_refused(transactional_db):

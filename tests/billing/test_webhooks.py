@@ -32,9 +32,6 @@ from billing.webhook_signing import verify
 from billing.webhooks import (
     DEFAULT_RETRY_SCHEDULE,
     WEBHOOK_EVENT_TYPES,
-    webhook_deliveries_redispatch,
-    webhook_delivery_attempt,
-    webhook_delivery_retry_now,
     webhook_endpoint_create,
     webhook_endpoint_disable,
     webhook_event_emit,
@@ -43,6 +40,7 @@ from core import pii
 from core.auth import api_client_create
 from core.errors import DomainError, IllegalTransition, InvalidRequest
 from core.models import ApiClient, AuditRecord
+from outbox.engine import deliver, retry_now, sweep
 from tests.billing.conftest import paid_at_platform
 from tests.billing.conftest import portal_api as portal_client
 from tests.billing.resolver import fake_resolver
@@ -160,7 +158,7 @@ def wait_for_attempt(delivery: WebhookDelivery, number: int) -> timedelta | None
 
 def sweep_when_due(delivery: WebhookDelivery) -> None:
     eventually(lambda: timezone.now() >= delivery.next_attempt_at)
-    assert webhook_deliveries_redispatch() == 1
+    assert sweep()["webhook_delivery"] == 1
 
 
 def make_due(delivery: WebhookDelivery) -> None:
@@ -256,7 +254,7 @@ def test_the_sweep_redispatches_a_pending_delivery_whose_task_was_lost(
         event=event, endpoint=endpoint, next_attempt_at=timezone.now()
     )
 
-    assert webhook_deliveries_redispatch() == 1
+    assert sweep()["webhook_delivery"] == 1
 
     [request] = receiver.wait_for(1)
     verify(secret, request.headers, request.body)
@@ -270,7 +268,7 @@ def test_a_delivery_in_flight_is_not_dispatched_again_by_the_sweep(task_worker, 
     event = emit(portal)
     receiver.wait_for(1)
 
-    assert webhook_deliveries_redispatch() == 0
+    assert sweep()["webhook_delivery"] == 0
     assert eventually(lambda: settled(delivery_of(event))).status == DeliveryStatus.SUCCEEDED
     assert len(receiver.requests) == 1
 
@@ -311,12 +309,12 @@ def test_a_failing_receiver_is_retried_on_the_schedule_then_the_delivery_fails(
 
     waits = []
     for _ in DEFAULT_RETRY_SCHEDULE:
-        webhook_delivery_attempt(delivery_id=delivery.pk)
+        deliver("webhook_delivery", delivery.pk)
         delivery.refresh_from_db()
         assert delivery.status == DeliveryStatus.PENDING
         waits.append(delivery.next_attempt_at - delivery.last_attempt_at)
         make_due(delivery)
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     assert waits == list(DEFAULT_RETRY_SCHEDULE)
     assert waits == sorted(waits)
@@ -334,12 +332,12 @@ def test_a_delivery_that_is_not_yet_due_is_not_sent(db, receiver, portal):
     receiver.statuses = [500]
     webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
     delivery = delivery_of(emit(portal))
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     assert len(receiver.requests) == 1
-    assert webhook_deliveries_redispatch() == 0
+    assert sweep()["webhook_delivery"] == 0
 
 
 @pytest.mark.parametrize("status", [410, 302, 400])
@@ -350,7 +348,7 @@ def test_gone_redirects_and_client_errors_are_retried_like_any_failure(
     endpoint, _ = webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     endpoint.refresh_from_db()
@@ -369,7 +367,7 @@ def test_a_receiver_that_times_out_is_retried_with_the_error_recorded(
     webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     attempt = delivery.attempts.get()
@@ -384,7 +382,7 @@ def test_a_refused_connection_is_recorded_as_an_error(db, portal):
     webhook_endpoint_create(client=portal, url="http://127.0.0.1:9/hooks", events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     attempt = WebhookDeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.status_code is None
@@ -396,7 +394,7 @@ def test_a_delivery_to_an_endpoint_disabled_after_the_emit_is_given_up_unsent(db
     delivery = delivery_of(emit(portal))
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False)
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
@@ -414,8 +412,8 @@ def test_retry_now_makes_a_failed_delivery_due_again_and_audits_it(db, receiver,
         status=DeliveryStatus.FAILED, next_attempt_at=None, attempt_count=9
     )
 
-    webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    retry_now("webhook_delivery", delivery.pk, actor="user:finance")
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SUCCEEDED
@@ -433,8 +431,8 @@ def test_a_failed_delivery_retried_now_fails_again_after_one_more_failure(db, re
         status=DeliveryStatus.FAILED, next_attempt_at=None, attempt_count=9
     )
 
-    webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    retry_now("webhook_delivery", delivery.pk, actor="user:finance")
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
@@ -444,10 +442,10 @@ def test_a_failed_delivery_retried_now_fails_again_after_one_more_failure(db, re
 def test_a_succeeded_delivery_cannot_be_retried(db, receiver, portal):
     webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
     delivery = delivery_of(emit(portal))
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     with pytest.raises(IllegalTransition):
-        webhook_delivery_retry_now(delivery_id=delivery.pk, actor="user:finance")
+        retry_now("webhook_delivery", delivery.pk, actor="user:finance")
 
 
 def test_the_admin_retry_action_queues_the_selected_deliveries(db, receiver, portal):
@@ -587,7 +585,7 @@ def test_the_delivery_log_shows_each_event_with_its_attempts(db, portal_api, rec
     receiver.statuses = [500]
     created = create_endpoint(portal_api, receiver.url).json()
     event = emit(portal_api.api_client)
-    webhook_delivery_attempt(delivery_id=delivery_of(event).pk)
+    deliver("webhook_delivery", delivery_of(event).pk)
 
     response = portal_api.get(f"/api/v1/webhook-endpoints/{created['id']}/deliveries")
 
@@ -805,7 +803,7 @@ def test_a_name_that_later_resolves_to_loopback_is_refused_at_delivery_and_given
     dns["hooks.portal.example"] = ["127.0.0.1"]
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert receiver.requests == []
@@ -838,7 +836,7 @@ def test_a_send_connects_to_the_address_it_checked_and_names_the_host(
     )
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     assert len(lookups) == 2  # once when registered, once when sent
     [request] = receiver.requests
@@ -854,7 +852,7 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(db, new_recei
     webhook_endpoint_create(client=portal, url=redirecting.url, events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert len(redirecting.requests) == 1
@@ -889,7 +887,7 @@ def test_a_failed_send_keeps_a_coarse_code_and_never_what_the_other_side_said(
     webhook_endpoint_create(client=portal, url=banner_server, events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     attempt = delivery.attempts.get()
@@ -945,7 +943,7 @@ def test_an_https_send_to_the_checked_address_still_names_and_verifies_the_host(
     webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
     delivery = delivery_of(emit(portal))
 
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
 
     delivery.refresh_from_db()
     assert server_names == ["hooks.portal.example"]

@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import timezone
 
-from billing.models import LedgerPosting
-from billing.services import ledger
 from core.auth import AUDITOR_GROUP
 from core.models import AuditRecord
+from ledger import services as ledger
+from ledger.models import LedgerPosting
 from reconciliation.models import (
     Clearing,
     Discrepancy,

@@ -23,12 +23,13 @@ from billing.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from billing.revenue import NO_SYSTEM, revenue_record_send, revenue_system_configure
-from billing.services.ledger import business_date_of
+from billing.revenue import NO_SYSTEM, revenue_system_configure
 from billing.services.orders import order_event_payload
-from billing.webhooks import webhook_delivery_attempt, webhook_endpoint_create, webhook_event_emit
+from billing.webhooks import webhook_endpoint_create, webhook_event_emit
 from core.auth import api_client_create
 from core.models import AuditRecord
+from core.money import business_date_of
+from outbox.engine import deliver
 from tests.billing.test_revenue_push import Sandbox, department_in, emit, paid_order
 from tests.console.conftest import logged_in, make_staff
 from tests.waiting import eventually
@@ -165,7 +166,7 @@ def failed_delivery(
     with transaction.atomic():
         event = webhook_event_emit(event_type=event_type, payload=payload, owner=endpoint.client)
     delivery = WebhookDelivery.objects.get(event=event)
-    webhook_delivery_attempt(delivery_id=delivery.pk)
+    deliver("webhook_delivery", delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
     return delivery
@@ -179,7 +180,7 @@ def test_a_revenue_system_that_is_down_and_a_failed_webhook_fill_the_backlogs_an
     sandbox.mode("down")
     order = paid_order(department)
     record = emit(order)
-    revenue_record_send(record_id=record.pk)
+    deliver("revenue_record", record.pk)
     record.refresh_from_db()
     delivery = failed_delivery(order_event_payload(order), settings)
 

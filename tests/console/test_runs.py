@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from billing.services.ledger import business_date_of
 from core.auth import AUDITOR_GROUP
 from core.models import AuditRecord
+from core.money import business_date_of
 from reconciliation import reports
 from reconciliation.models import (
     DiscrepancyStatus,

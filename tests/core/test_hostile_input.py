@@ -27,7 +27,7 @@ from core.auth import api_client_create
 from core.models import ApiRole, IdempotencyRecord
 from core.outside import get_channel, get_courier
 from core.parsers import StrictJSONParser
-from integrations.couriers import ems
+from integrations.couriers.ems import wire as ems
 from logistics.models import CourierPush, PushStatus
 from logistics.services.tracking import PUSH_BODY
 from reconciliation.models import StatementFile

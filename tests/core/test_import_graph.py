@@ -10,8 +10,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("billing", "config", "console", "core", "demo", "integrations", "logistics",
-            "reconciliation", "sandboxes")  # fmt: skip
+PACKAGES = ("billing", "config", "console", "core", "demo", "integrations", "ledger",
+            "logistics", "metrics", "outbox", "reconciliation", "sandboxes")  # fmt: skip
 
 
 def project_modules() -> dict[str, Path]:
@@ -91,6 +91,15 @@ def test_no_module_of_ours_imports_itself_round_about():
     modules = project_modules()
     graph = {name: imports_of(name, path, set(modules)) for name, path in modules.items()}
     assert cycles(graph) == []
+
+
+def test_the_ledger_imports_none_of_the_apps_that_post_to_it():
+    modules = project_modules()
+    ledger = {name: path for name, path in modules.items() if name.split(".")[0] == "ledger"}
+    imported = {
+        target for name, path in ledger.items() for target in imports_of(name, path, set(modules))
+    }
+    assert {target.split(".")[0] for target in imported} <= {"core", "ledger"}
 
 
 def test_a_cycle_is_found_when_there_is_one():

@@ -1,8 +1,10 @@
+from datetime import UTC, date, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import fen_from_yuan, yuan_text
+from core.money import business_date_of, fen_from_yuan, yuan_text
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,14 @@ def test_more_places_only_when_they_are_zeros_and_a_sign_only_when_asked():
 @given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_text_and_back_is_the_same_amount(fen):
     assert fen_from_yuan(yuan_text(fen), signed=True) == fen
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        (datetime(2026, 3, 1, 15, 59, 59, tzinfo=UTC), date(2026, 3, 1)),  # 23:59:59 Beijing
+        (datetime(2026, 3, 1, 16, 0, tzinfo=UTC), date(2026, 3, 2)),  # 00:00 Beijing
+    ],
+)
+def test_the_business_date_turns_at_midnight_in_beijing(moment, day):
+    assert business_date_of(moment) == day

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from billing import webhooks
-from billing.services.ledger import business_date_of
 from config.wsgi import application
 from core.auth import FINANCE_GROUP, api_client_create
+from core.money import business_date_of
 from reconciliation.models import Discrepancy, ReconciliationRun
 from tests.billing.conftest import create_order, order_body
 from tests.logistics.conftest import agency, create_in_process, shipment_body  # noqa: F401

@@ -215,7 +215,7 @@ def test_a_task_queued_during_a_request_logs_with_that_requests_id(
         ]
     )
     assert delivery_line["request_id"] == request_id
-    assert delivery_line["task"] == "billing.tasks.deliver_webhook"
+    assert delivery_line["task"] == "outbox.tasks.deliver"
     assert delivery_line["task_id"]
     # Celery's own line about the task ends in the same context.
     [done] = eventually(

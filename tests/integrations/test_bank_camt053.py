@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.banks.camt053 import parse_camt053
+from integrations.banks.formats.camt053 import parse_camt053
 from integrations.statements import BANK_COLUMNS, StatementInvalid
 from sandboxes.banks.camt053 import render_camt053
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.banks.csv_layout import (
+from integrations.banks.formats.csv_layout import (
     CCB_EXAMPLE,
     ICBC_EXAMPLE,
     LAYOUTS,

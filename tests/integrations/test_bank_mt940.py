@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.banks.mt940 import parse_mt940
+from integrations.banks.formats.mt940 import parse_mt940
 from integrations.statements import BANK_COLUMNS, StatementInvalid
 from sandboxes.banks.mt940 import render_mt940
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core import outside as registry
 from integrations.banks.base import BankStatementFormat, parse_bank_statement
-from integrations.banks.csv_layout import CsvLayout
+from integrations.banks.formats.csv_layout import CsvLayout
 from integrations.banks.http import HttpStatementBank
 from integrations.banks.registry import UnknownBank
 from integrations.statements import StatementInvalid

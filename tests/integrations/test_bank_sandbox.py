@@ -9,10 +9,10 @@ import pytest
 from pytest_django.live_server_helper import LiveServer
 
 from integrations.banks.base import ProviderDeclined, ProviderUnavailable, StatementNotReady
-from integrations.banks.camt053 import parse_camt053
-from integrations.banks.csv_layout import CCB_EXAMPLE, parse_csv
+from integrations.banks.formats.camt053 import parse_camt053
+from integrations.banks.formats.csv_layout import CCB_EXAMPLE, parse_csv
+from integrations.banks.formats.mt940 import parse_mt940
 from integrations.banks.http import HttpStatementBank
-from integrations.banks.mt940 import parse_mt940
 from tests.integrations.helpers import today_in_beijing, unreachable_url
 
 pytestmark = pytest.mark.urls("tests.integrations.bank_sandbox_urls")

@@ -12,7 +12,6 @@ import requests
 from django.conf import settings
 
 from core.outside import get_courier
-from integrations.couriers import ems
 from integrations.couriers.base import (
     Address,
     BookingRequest,
@@ -23,7 +22,7 @@ from integrations.couriers.base import (
     ProviderUnavailable,
     ShipmentStatus,
 )
-from integrations.couriers.ems import EmsCourier
+from integrations.couriers.ems import EmsCourier, codes, wire
 from sandboxes.ems import views as sandbox
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
@@ -46,7 +45,7 @@ def courier(base_url: str = "http://ems.invalid") -> EmsCourier:
 
 def push_body(traces: list[dict], secret: str = SECRET, **changes: str) -> bytes:
     content = json.dumps({"traces": traces}, ensure_ascii=False)
-    form = {"logistics_interface": content, "data_digest": ems.digest(content, secret)}
+    form = {"logistics_interface": content, "data_digest": wire.digest(content, secret)}
     return urlencode({**form, "msg_type": "TRACEPUSH", **changes}).encode()
 
 
@@ -54,15 +53,15 @@ def push_body(traces: list[dict], secret: str = SECRET, **changes: str) -> bytes
 
 
 def test_digest_is_base64_of_md5_of_content_and_secret():
-    assert ems.digest('{"traces":[]}', "s3cr3t") == "mCBx4LWK3v9FHoGxm2k+hA=="
-    assert ems.digest('{"traceNo":"1100000000001"}', "密钥") == "ihe5CbLlerEivoR2epUNiw=="
+    assert wire.digest('{"traces":[]}', "s3cr3t") == "mCBx4LWK3v9FHoGxm2k+hA=="
+    assert wire.digest('{"traceNo":"1100000000001"}', "密钥") == "ihe5CbLlerEivoR2epUNiw=="
 
 
 def test_every_code_the_sandbox_scans_has_a_status():
-    assert set(sandbox._OP_NAMES) == set(ems.STATUSES)
+    assert set(sandbox._OP_NAMES) == set(codes.STATUSES)
     documented = {"702": "out_for_delivery", "704": "delivered", "705": "delivery_failed"}
     documented |= dict.fromkeys(("954", "389", "306", "912"), "in_transit")
-    assert {code: ems.STATUSES[code] for code in documented} == documented
+    assert {code: codes.STATUSES[code] for code in documented} == documented
 
 
 def test_a_signed_push_is_parsed_into_events():
@@ -73,7 +72,7 @@ def test_a_signed_push_is_parsed_into_events():
     assert event.reason is FailureReason.REFUSED
     assert event.occurred_at == datetime(2025, 6, 1, 14, 30, tzinfo=BEIJING)
     assert event.location == "北京朝阳揽投部"
-    assert event.event_id == ems.event_id(TRACE)
+    assert event.event_id == wire.event_id(TRACE)
     assert event.raw == TRACE
 
 

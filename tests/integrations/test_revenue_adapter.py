@@ -2,8 +2,7 @@ import base64
 import hashlib
 import hmac
 
-from integrations.revenue import signing
-from integrations.revenue.http_json import HttpJsonRevenueSystem
+from integrations.revenue.http_json import HttpJsonRevenueSystem, wire
 
 SECRET = "c2FuZGJveC1zZWNyZXQtZm9yLXRlc3Rz"
 BODY = b'{"record_id":"rv_abc","total_fen":3000}'
@@ -15,7 +14,7 @@ def headers_for(adapter: HttpJsonRevenueSystem, query=None, body: bytes = BODY) 
 
 
 def text_for(headers: dict, *, path="/revenue/hz/records", query=None, body=BODY) -> bytes:
-    return signing.string_to_sign(
+    return wire.string_to_sign(
         http_method="POST",
         path=path,
         query=query or {},
@@ -33,7 +32,7 @@ def adapter(secret: str = SECRET) -> HttpJsonRevenueSystem:
 
 
 def test_the_string_to_sign_is_eight_lines_ending_with_the_body_hash():
-    text = signing.string_to_sign(
+    text = wire.string_to_sign(
         http_method="post",
         path="/revenue/hz/daily-records",
         query={"date": "2026-03-01", "b": "x y"},
@@ -59,9 +58,9 @@ def test_the_signature_is_base64_hmac_sha256_keyed_with_the_secret():
     text = b"some\ntext"
     expected = base64.b64encode(hmac.new(SECRET.encode(), text, hashlib.sha256).digest()).decode()
 
-    assert signing.sign(SECRET, text) == expected
-    assert signing.matches(SECRET, text, expected)
-    assert not signing.matches("another-secret", text, expected)
+    assert wire.sign(SECRET, text) == expected
+    assert wire.matches(SECRET, text, expected)
+    assert not wire.matches("another-secret", text, expected)
 
 
 def test_signed_headers_carry_the_app_key_a_fresh_nonce_and_a_verifying_signature():
@@ -71,26 +70,24 @@ def test_signed_headers_carry_the_app_key_a_fresh_nonce_and_a_verifying_signatur
     assert first["X-Signature-Method"] == "HMAC-SHA256"
     assert first["X-Timestamp"].isdigit()
     assert len(first["X-Nonce"]) == 32 and first["X-Nonce"] != second["X-Nonce"]
-    assert signing.matches(SECRET, text_for(first), first["X-Signature"])
+    assert wire.matches(SECRET, text_for(first), first["X-Signature"])
 
 
 def test_a_changed_body_path_or_query_breaks_the_signature():
     headers = headers_for(adapter())
     signature = headers["X-Signature"]
 
-    assert not signing.matches(SECRET, text_for(headers, body=BODY + b" "), signature)
-    assert not signing.matches(SECRET, text_for(headers, path="/revenue/zj/records"), signature)
-    assert not signing.matches(SECRET, text_for(headers, query={"date": "x"}), signature)
+    assert not wire.matches(SECRET, text_for(headers, body=BODY + b" "), signature)
+    assert not wire.matches(SECRET, text_for(headers, path="/revenue/zj/records"), signature)
+    assert not wire.matches(SECRET, text_for(headers, query={"date": "x"}), signature)
 
 
 def test_a_request_signed_with_another_secret_does_not_verify():
     headers = headers_for(adapter(secret="forged"))
 
-    assert not signing.matches(SECRET, text_for(headers), headers["X-Signature"])
+    assert not wire.matches(SECRET, text_for(headers), headers["X-Signature"])
 
 
 def test_the_query_is_canonical_whatever_its_order():
-    assert signing.canonical_query({"b": "2", "a": "1"}) == signing.canonical_query(
-        {"a": "1", "b": "2"}
-    )
-    assert signing.canonical_query({}) == ""
+    assert wire.canonical_query({"b": "2", "a": "1"}) == wire.canonical_query({"a": "1", "b": "2"})
+    assert wire.canonical_query({}) == ""

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from core.outside import get_courier
-from integrations.couriers import sf
 from integrations.couriers.base import (
     Address,
     BookingRequest,
@@ -24,15 +23,16 @@ from integrations.couriers.base import (
     ProviderUnavailable,
     ShipmentStatus,
 )
+from integrations.couriers.sf import SfExpressCourier, bill, codes, wire
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
 TOKEN = "push-token-0001"
 ACCEPTED = json.dumps({"return_code": "0000", "return_msg": "成功"}).encode()
 
 
-def courier(**overrides: str) -> sf.SfExpressCourier:
+def courier(**overrides: str) -> SfExpressCourier:
     options = {"base_url": "http://127.0.0.1:9", "partner_id": "P", "checkword": "C"}
-    return sf.SfExpressCourier(**{**options, "push_token": TOKEN, **overrides})
+    return SfExpressCourier(**{**options, "push_token": TOKEN, **overrides})
 
 
 def route(**overrides: str) -> dict[str, str]:
@@ -57,7 +57,7 @@ def push_body(*routes: dict[str, str]) -> bytes:
 
 def test_msg_digest_matches_the_documented_example() -> None:
     msg_data = '{"language":"zh-CN","orderId":"QIAO-20200618-004"}'
-    digest = sf.msg_digest(msg_data, "12312334453453", "fjcg5PGKaNpPSHFAZ4QsCOkV71R3zVci")
+    digest = wire.msg_digest(msg_data, "12312334453453", "fjcg5PGKaNpPSHFAZ4QsCOkV71R3zVci")
     assert digest == "IIKJtuLVzoFTu4kHI8M8vA=="
 
 
@@ -65,7 +65,7 @@ def test_msg_digest_encodes_like_java_url_encoder() -> None:
     # URLEncoder keeps letters, digits and .-*_, writes a space as + and encodes the rest.
     encoded = "%7B%22a%22%3A%22b+c*%7E%E9%A1%BA%22%7D1k"
     expected = base64.b64encode(hashlib.md5(encoded.encode()).digest()).decode()  # noqa: S324
-    assert sf.msg_digest('{"a":"b c*~顺"}', "1", "k") == expected
+    assert wire.msg_digest('{"a":"b c*~顺"}', "1", "k") == expected
 
 
 # -- the mapping table ------------------------------------------------------------------
@@ -98,15 +98,15 @@ DOCUMENTED = {
     ("code", "status"), [(code, status) for status, codes in DOCUMENTED.items() for code in codes]
 )
 def test_each_documented_op_code_maps_to_its_status(code: str, status: ShipmentStatus) -> None:
-    assert sf.status_for(code) == status
+    assert wire.status_for(code) == status
 
 
 def test_the_table_holds_only_documented_codes() -> None:
-    assert len(sf.STATUS_BY_OP_CODE) == sum(len(codes) for codes in DOCUMENTED.values())
+    assert len(codes.STATUS_BY_OP_CODE) == sum(len(codes) for codes in DOCUMENTED.values())
 
 
 def test_an_unknown_op_code_is_a_scan_on_the_way() -> None:
-    assert sf.status_for("9999") == ShipmentStatus.IN_TRANSIT
+    assert wire.status_for("9999") == ShipmentStatus.IN_TRANSIT
 
 
 @pytest.mark.parametrize(
@@ -155,14 +155,14 @@ def test_only_a_delivered_scan_has_a_signer() -> None:
 
 
 def test_yuan_become_fen_without_floats() -> None:
-    assert [sf.fen_from_yuan(text) for text in ("23", "23.5", "0.07", "1234.56")] == [
+    assert [bill.fen_from_yuan(text) for text in ("23", "23.5", "0.07", "1234.56")] == [
         2300,
         2350,
         7,
         123456,
     ]
     with pytest.raises(ProviderError):
-        sf.fen_from_yuan("1.234")
+        bill.fen_from_yuan("1.234")
 
 
 # -- pushes -----------------------------------------------------------------------------

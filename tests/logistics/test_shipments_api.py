@@ -22,7 +22,6 @@ from rest_framework.test import APIClient
 
 from billing.models import (
     FeeKind,
-    LedgerPosting,
     OrderStatus,
     PaymentOrder,
     Refund,
@@ -35,12 +34,14 @@ from billing.services import orders as payment_orders
 from billing.staff import ensure_finance_group
 from core.auth import api_client_create
 from core.models import AuditRecord, IdempotencyRecord
+from ledger.models import LedgerPosting
 from logistics import contacts
 from logistics.models import CourierPush, PushStatus, Shipment, ShipmentStatus, UndeliverableRule
 from logistics.services import booking
 from logistics.services.shipments import AWAITING_CHOICE
 from logistics.services.tracking import UNDELIVERABLE_ACTIONS
 from logistics.tasks import sweep_bookings
+from outbox.engine import apply_due
 from tests.billing.conftest import portal_api
 from tests.conftest import make_department
 from tests.logistics.conftest import (
@@ -341,9 +342,7 @@ def test_paid_freight_books_the_pickup_and_is_owed_to_the_courier_not_revenue(
             lambda order_id: closing.payment_order_expire(public_id=order_id), id="expired"
         ),
         pytest.param(
-            lambda order_id: closing.payment_order_cancel(
-                public_id=order_id, actor="user:clerk"
-            ),
+            lambda order_id: closing.payment_order_cancel(public_id=order_id, actor="user:clerk"),
             id="cancelled",
         ),
     ],
@@ -353,6 +352,8 @@ def test_a_freight_order_that_expires_or_is_cancelled_cancels_its_shipment(porta
 
     close(shipment["freight_order"])
 
+    assert Shipment.objects.get(public_id=shipment["id"]).status == ShipmentStatus.AWAITING_FREIGHT
+    assert apply_due("app_event") == 1  # billing's event, applied once it has committed
     stored = Shipment.objects.get(public_id=shipment["id"])
     assert (stored.status, stored.next_booking_at) == (ShipmentStatus.CANCELLED, None)
     row = audits("shipment.cancelled", shipment["id"]).get()

@@ -22,10 +22,13 @@ from django.utils import timezone
 
 from billing.models import WebhookEvent
 from core.models import AuditRecord
-from integrations.couriers import ems, sf
+from core.money import BEIJING
+from integrations.couriers.ems import wire as ems
+from integrations.couriers.sf import wire as sf
 from logistics import tasks
 from logistics.models import CourierPush, EventSource, PushStatus, Shipment, TrackingEvent
 from logistics.services import tracking
+from outbox.engine import apply_due, sweep
 from tests.billing.conftest import portal_api
 from tests.integrations.helpers import unreachable_url
 from tests.integrations.helpers import wait_for as eventually
@@ -96,7 +99,7 @@ class SfCourier(Courier):
             "mailno": waybill_no,
             "orderid": "",
             "id": uuid.uuid4().hex[:16],
-            "acceptTime": at.astimezone(sf.BEIJING).strftime(sf.TIME_FORMAT),
+            "acceptTime": at.astimezone(BEIJING).strftime(sf.TIME_FORMAT),
             "acceptAddress": "杭州市西湖区",
             "remark": text,
             "opCode": op_code,
@@ -394,7 +397,7 @@ def test_a_forged_push_is_refused_kept_and_never_applied(http, courier, forgery,
     assert push.source_ip == "127.0.0.1"
     expected_error = courier.forged_error if forgery == "credentials" else "127.0.0.1"
     assert expected_error in push.error
-    assert tracking.pushes_apply() == 0  # a rejected push is never applied
+    assert apply_due("courier_push") == 0  # a rejected push is never applied
     assert list(stored_events(shipment.id).values_list("code", flat=True)) == [courier.picked_up]
     assert get_shipment(http, shipment.id)["status"] == "picked_up"
 
@@ -488,13 +491,14 @@ def test_a_push_whose_apply_task_was_lost_is_applied_by_the_sweep(agency, courie
     assert ack.status == 200
     push = CourierPush.objects.get()
     assert push.status == PushStatus.RECEIVED
-    assert tasks.sweep_pushes() == 1
+    assert sweep()["courier_push"] == 1  # one batch queued for the worker; here, applied:
+    assert apply_due("courier_push") == 1
     push.refresh_from_db()
     assert push.status == PushStatus.APPLIED
     shipment.refresh_from_db()
     assert shipment.status == "picked_up"
     assert list(shipment.events.values_list("code", "push_id")) == [(courier.picked_up, push.pk)]
-    assert tasks.sweep_pushes() == 0
+    assert sweep()["courier_push"] == 0
 
 
 def test_due_route_queries_apply_scans_that_were_never_pushed(http, courier, settings):

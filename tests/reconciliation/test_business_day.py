@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.models import LedgerPosting, PaymentAttempt, PaymentOrder
+from billing.models import PaymentAttempt, PaymentOrder
 from billing.services.attempts import payment_attempt_apply_result
 from integrations.payments.base import TradeResult, TradeStatus
+from ledger.models import LedgerPosting
 from reconciliation import ours
 from reconciliation.models import Discrepancy, RunStatus
 from sandboxes import common

@@ -6,7 +6,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from billing.services.ledger import business_date_of
+from core.money import business_date_of
 from logistics.models import Shipment
 from reconciliation.models import Discrepancy, RunStatus
 from reconciliation.services import runs

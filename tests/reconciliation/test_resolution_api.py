@@ -8,10 +8,11 @@ import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
-from billing.models import LedgerPosting, StaffScope
-from billing.services import ledger
+from billing.models import StaffScope
 from core.auth import FINANCE_GROUP
 from core.models import AuditRecord
+from ledger import services as ledger
+from ledger.models import LedgerPosting
 from reconciliation.models import Discrepancy, ReconciliationRun
 from tests.conftest import make_department
 

@@ -12,8 +12,8 @@ import requests
 from django.utils import timezone
 
 from billing.models import AttemptStatus, PaymentAttempt, Refund
-from billing.services.ledger import business_date_of
 from core.models import AuditRecord
+from core.money import business_date_of
 from reconciliation.models import (
     Clearing,
     Discrepancy,

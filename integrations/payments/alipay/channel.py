@@ -10,7 +10,9 @@ import pandas as pd
 import requests
 
 from core.money import BEIJING
-from integrations.payments import http, signing
+from integrations import http
+from integrations.errors import ProviderError
+from integrations.payments import signing
 from integrations.payments.alipay.bill import parse_bill
 from integrations.payments.alipay.wire import (
     ACCEPTED,
@@ -32,7 +34,6 @@ from integrations.payments.base import (
     CreateTrade,
     Notification,
     NotificationAck,
-    ProviderError,
     RefundRequest,
     RefundResult,
     TradeResult,

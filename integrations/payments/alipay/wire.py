@@ -21,6 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from core import untrusted
 from core.money import BEIJING, fen_from_yuan, yuan_text
+from integrations.errors import (
+    InvalidNotification,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+)
 from integrations.payments import signing
 from integrations.payments.alipay.codes import (
     RETRYABLE_SUB_CODES,
@@ -31,12 +37,8 @@ from integrations.payments.alipay.codes import (
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
-    InvalidNotification,
     Notification,
     NotificationAck,
-    ProviderDeclined,
-    ProviderError,
-    ProviderUnavailable,
     RefundRequest,
     RefundResult,
     RefundStatus,

@@ -12,13 +12,14 @@ import pandas as pd
 import requests
 
 from core.money import BEIJING
-from integrations.payments import http, signing
+from integrations import http
+from integrations.errors import ProviderError
+from integrations.payments import signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
     Notification,
     NotificationAck,
-    ProviderError,
     RefundRequest,
     RefundResult,
     RefundStatus,

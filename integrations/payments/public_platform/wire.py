@@ -12,16 +12,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from core import untrusted
 from core.money import BEIJING
+from integrations.errors import (
+    InvalidNotification,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+)
 from integrations.payments import signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
-    InvalidNotification,
     Notification,
     NotificationAck,
-    ProviderDeclined,
-    ProviderError,
-    ProviderUnavailable,
     RefundResult,
     RefundStatus,
     TradeResult,

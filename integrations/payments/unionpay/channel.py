@@ -13,15 +13,13 @@ import pandas as pd
 import requests
 
 from core.money import BEIJING
-from integrations.payments import http
+from integrations import http
+from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
     Notification,
     NotificationAck,
-    ProviderDeclined,
-    ProviderError,
-    ProviderUnavailable,
     RefundRequest,
     RefundResult,
     RefundStatus,

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from core import untrusted
 from core.money import BEIJING
+from integrations.errors import InvalidNotification
 from integrations.payments.base import (
-    InvalidNotification,
     Notification,
     NotificationAck,
     RefundResult,

@@ -13,15 +13,14 @@ from urllib.parse import quote, urlencode, urlsplit
 import pandas as pd
 import requests
 
-from integrations.payments import http, signing
+from integrations import http
+from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
+from integrations.payments import signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
     Notification,
     NotificationAck,
-    ProviderDeclined,
-    ProviderError,
-    ProviderUnavailable,
     RefundRequest,
     RefundResult,
     RefundStatus,

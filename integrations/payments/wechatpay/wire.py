@@ -19,16 +19,18 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core import untrusted
 from core.money import BEIJING
+from integrations.errors import (
+    InvalidNotification,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+)
 from integrations.payments import signing
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
-    InvalidNotification,
     Notification,
     NotificationAck,
-    ProviderDeclined,
-    ProviderError,
-    ProviderUnavailable,
     RefundRequest,
     RefundResult,
     TradeResult,

@@ -1,0 +1,155 @@
+"""The revenue push protocol's wire format as pure functions: signatures, bodies, answers.
+
+The string to sign is eight lines joined by ``\\n``: the signature method, the HTTP
+method, the URL path, the canonical query (pairs sorted, ``k=v`` joined by ``&``), the
+app key, the timestamp (Unix seconds), the nonce and the lowercase hex SHA-256 of the
+body. The signature is Base64 of HMAC-SHA256 over it, keyed with the UTF-8 app secret.
+The receiver answers JSON with ``code`` ``"0"`` on success.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from integrations.errors import ProviderDeclined, ProviderError
+from integrations.revenue.base import PushRequest, PushResult, ReceiptStatus
+
+METHOD = "HMAC-SHA256"
+APP_KEY_HEADER = "X-App-Key"
+TIMESTAMP_HEADER = "X-Timestamp"
+NONCE_HEADER = "X-Nonce"
+METHOD_HEADER = "X-Signature-Method"
+SIGNATURE_HEADER = "X-Signature"
+
+SUCCESS = "0"
+NOT_FOUND = "404"
+
+
+# -- signatures ----------------------------------------------------------------------------
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    pairs = sorted((quote(key, safe=""), quote(value, safe="")) for key, value in params.items())
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
+def string_to_sign(
+    *,
+    http_method: str,
+    path: str,
+    query: Mapping[str, str],
+    app_key: str,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+) -> bytes:
+    lines = (
+        METHOD,
+        http_method.upper(),
+        path,
+        canonical_query(query),
+        app_key,
+        timestamp,
+        nonce,
+        hashlib.sha256(body).hexdigest(),
+    )
+    return "\n".join(lines).encode("utf-8")
+
+
+def sign(secret: str, text: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), text, hashlib.sha256).digest()).decode()
+
+
+def matches(secret: str, text: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, text).encode(), signature.encode())
+
+
+def signed_headers(
+    *,
+    app_key: str,
+    secret: str,
+    timestamp: str,
+    nonce: str,
+    http_method: str,
+    path: str,
+    query: Mapping[str, str],
+    body: bytes,
+) -> dict[str, str]:
+    """The authentication headers of one request."""
+    text = string_to_sign(
+        http_method=http_method,
+        path=path,
+        query=query,
+        app_key=app_key,
+        timestamp=timestamp,
+        nonce=nonce,
+        body=body,
+    )
+    return {
+        APP_KEY_HEADER: app_key,
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        METHOD_HEADER: METHOD,
+        SIGNATURE_HEADER: sign(secret, text),
+    }
+
+
+# -- bodies and answers --------------------------------------------------------------------
+
+
+def record_body(request: PushRequest) -> bytes:
+    """The JSON document of one pushed record."""
+    document = {
+        "record_id": request.record_id,
+        "kind": request.kind,
+        "sequence": request.sequence,
+        **request.content,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def read_answer(status: int, content: bytes, *, accept: frozenset[str] = frozenset()) -> dict:
+    """The JSON answer of a 2xx with code "0" (or a code in ``accept``); raise otherwise."""
+    try:
+        answer: Any = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("code"), str):
+        raise ProviderError(f"HTTP {status} without a JSON answer", http_status=status)
+    code, message = answer["code"], str(answer.get("message", ""))[:200]
+    if code in accept or (code == SUCCESS and 200 <= status < 300):
+        return answer
+    raise ProviderDeclined(f"HTTP {status} code {code}: {message}", code=code, http_status=status)
+
+
+def receipt(record_id: str, http_status: int, answer: dict) -> PushResult:
+    if answer.get("record_id", record_id) != record_id:
+        raise ProviderError(f"the answer is not about {record_id}", http_status=http_status)
+    receipt_no = answer.get("receipt_no") or ""
+    if not isinstance(receipt_no, str):
+        raise ProviderError("receipt_no is not text", http_status=http_status)
+    return PushResult(
+        record_id=record_id,
+        status=ReceiptStatus.RECEIPTED if receipt_no else ReceiptStatus.RECEIVED,
+        receipt_no=receipt_no,
+        http_status=http_status,
+        raw=answer,
+    )
+
+
+def queried(record_id: str, http_status: int, answer: dict) -> PushResult:
+    """A query's answer (read with NOT_FOUND accepted) as the record's state."""
+    if answer["code"] == NOT_FOUND:
+        return PushResult(
+            record_id=record_id,
+            status=ReceiptStatus.NOT_FOUND,
+            http_status=http_status,
+            raw=answer,
+        )
+    return receipt(record_id, http_status, answer)

@@ -1,0 +1,140 @@
+"""One app's committed change applied by another's subscriber, once, with retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from core.models import AuditRecord
+from outbox import events
+from outbox.engine import apply_due, retry_now, sweep
+from outbox.models import AppEvent, AppEventStatus
+
+TOPIC = "tests.something_happened"
+
+
+def applied_numbers() -> list[int]:
+    """What the subscriber applied, as it wrote it in the database (so a rollback undoes it)."""
+    rows = AuditRecord.objects.filter(action="tests.applied").order_by("id")
+    return [int(n) for n in rows.values_list("object_id", flat=True)]
+
+
+@pytest.fixture
+def applied(monkeypatch):
+    """A subscriber that writes what it applies; it fails on payloads that say so."""
+
+    def handle(payload) -> None:
+        AuditRecord.objects.create(
+            actor="tests", action="tests.applied", object_type="n", object_id=str(payload["n"])
+        )
+        if payload.get("fail"):
+            raise RuntimeError("the subscriber failed")
+
+    monkeypatch.setitem(
+        events._subscribers,
+        "tests.recorder",
+        events.Subscriber(
+            name="tests.recorder",
+            topic=TOPIC,
+            handle=handle,
+            wants=lambda payload: payload.get("wanted", True),
+        ),
+    )
+
+
+def publish(payload: dict) -> None:
+    with transaction.atomic():
+        events.publish(TOPIC, payload)
+
+
+@pytest.mark.django_db
+def test_an_event_is_applied_once_by_its_subscriber(applied):
+    publish({"n": 1})
+    publish({"n": 2})
+
+    assert apply_due("app_event") == 2
+    assert apply_due("app_event") == 0
+
+    assert applied_numbers() == [1, 2]
+    assert set(AppEvent.objects.values_list("status", flat=True)) == {AppEventStatus.APPLIED}
+
+
+@pytest.mark.django_db
+def test_an_event_nobody_wants_writes_no_row(applied):
+    publish({"wanted": False})
+    with transaction.atomic():
+        events.publish("tests.nobody_listens", {"n": 1})
+
+    assert not AppEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishing_outside_the_change_s_transaction_is_refused(applied):
+    with pytest.raises(RuntimeError, match="transaction"):
+        events.publish(TOPIC, {"n": 1})
+
+
+@pytest.mark.django_db
+def test_a_failing_subscriber_fails_alone_is_retried_on_its_schedule_then_given_up(applied):
+    publish({"n": 1})
+    publish({"n": 2, "fail": True})
+    publish({"n": 3})
+    bad = AppEvent.objects.get(payload__n=2)
+
+    assert apply_due("app_event") == 3  # the batch failed: each was tried on its own
+
+    assert applied_numbers() == [1, 3]  # the failed batch left nothing behind
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempt_count, bad.last_error) == (
+        AppEventStatus.PENDING,
+        1,
+        "RuntimeError",
+    )
+    first_wait = events.RETRY_SCHEDULE[0]
+    assert bad.next_attempt_at > timezone.now() + first_wait - timedelta(seconds=5)
+    assert apply_due("app_event") == 0  # not due yet
+
+    for tries in range(2, len(events.RETRY_SCHEDULE) + 2):
+        AppEvent.objects.filter(pk=bad.pk).update(next_attempt_at=timezone.now())
+        apply_due("app_event")
+        bad.refresh_from_db()
+        assert bad.attempt_count == tries
+    assert (bad.status, bad.next_attempt_at) == (AppEventStatus.FAILED, None)
+    assert sweep()["app_event"] == 0  # a failed row waits for a person
+
+
+@pytest.mark.django_db
+def test_a_person_retries_a_failed_event_and_it_is_audited(applied):
+    publish({"n": 1, "fail": True})
+    event = AppEvent.objects.get()
+    AppEvent.objects.filter(pk=event.pk).update(
+        status=AppEventStatus.FAILED, next_attempt_at=None, last_error="RuntimeError"
+    )
+
+    retried = retry_now("app_event", event.pk, actor="user:ops")
+
+    assert (retried.status, retried.next_attempt_at is not None) == (AppEventStatus.PENDING, True)
+    audit = AuditRecord.objects.get(action="app_event.retry_now")
+    assert (audit.actor, audit.from_status, audit.to_status, audit.reason) == (
+        "user:ops",
+        "failed",
+        "pending",
+        "RuntimeError",
+    )
+    AppEvent.objects.filter(pk=event.pk).update(payload={"n": 1})
+    assert apply_due("app_event") == 1
+    assert applied_numbers() == [1]
+
+
+@pytest.mark.django_db
+def test_an_applied_event_has_nothing_to_retry(applied):
+    publish({"n": 1})
+    apply_due("app_event")
+    event = AppEvent.objects.get()
+
+    with pytest.raises(Exception, match="cannot go from applied"):
+        retry_now("app_event", event.pk, actor="user:ops")
+    assert not AuditRecord.objects.filter(action="app_event.retry_now").exists()
