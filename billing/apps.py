@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -14,6 +14,13 @@ class BillingConfig(AppConfig):
 
         register(WEBHOOK_DELIVERIES)
         register(REVENUE_RECORDS)
-        # After every app's migrations, not only billing's: the groups hold permissions of
-        # apps migrated later (reconciliation, logistics), created in their post_migrate.
-        post_migrate.connect(ensure_finance_group, dispatch_uid="billing.staff_groups")
+        # Once per migrate (and per flush of a test database), after the last app's
+        # permissions are created: the groups hold permissions of every app.
+        post_migrate.connect(
+            ensure_finance_group, sender=_last_app_migrated(), dispatch_uid="billing.staff_groups"
+        )
+
+
+def _last_app_migrated() -> AppConfig:
+    """The app whose post_migrate is sent last (Django sends it only for apps with models)."""
+    return [config for config in apps.get_app_configs() if config.models_module is not None][-1]

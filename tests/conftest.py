@@ -87,6 +87,8 @@ def live_service(transactional_db, settings):
     }
     yield server
     server.stop()
+    # A request answered while the server stopped may have queued a task.
+    _wait_for_tasks()
 
 
 def _test_queues() -> list[str]:
@@ -105,10 +107,13 @@ def _running_worker(django_db_setup):
         # The worker says it is ready before its consumer loop runs; a task published in
         # that gap would wait for the loop's ten-second poll.
         time.sleep(0.5)
+        global _worker_started
+        _worker_started = True
         yield
 
 
 _tasks_running = 0
+_worker_started = False
 
 
 @signals.task_prerun.connect
@@ -132,6 +137,13 @@ def task_worker(_running_worker, transactional_db):
     holds locks while the database is emptied for the next test.
     """
     yield
+    _wait_for_tasks()
+
+
+def _wait_for_tasks() -> None:
+    """Until the worker has run every task queued so far (ten seconds at most)."""
+    if not _worker_started:
+        return
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (_tasks_running or _queued_tasks()):
         time.sleep(0.05)
