@@ -13,10 +13,10 @@ from datetime import date
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
-from stdnum.cn import ric, uscc
 
 from billing import selectors
 from billing.api.serializers import normalize_id_number
+from billing.id_numbers import is_valid_credit_code, is_valid_resident_id
 from billing.models import (
     Department,
     PaymentAttempt,
@@ -50,7 +50,7 @@ def valid_payer_id(raw: str) -> str | None:
     A search names no payer type, so either check digit scheme may apply.
     """
     number = normalize_id_number(raw)
-    return number if ric.is_valid(number) or uscc.is_valid(number) else None
+    return number if is_valid_resident_id(number) or is_valid_credit_code(number) else None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The response is stored encrypted: a create's answer can hold a secret shown only
 
 The key's row is inserted in the same transaction as the write it guards, so the
 database's unique constraint decides which of several concurrent requests does the
-work; the others wait for it to commit and then replay its response.
+work; the others wait for it to commit and then replay its response. The insert is one
+statement (``ON CONFLICT DO NOTHING``): no savepoint is needed to survive a conflict.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 
 from core import pii
 from core.errors import IdempotencyConflict, InvalidRequest
@@ -49,6 +50,22 @@ def validate_idempotency_key(key: str | None) -> str:
     return key
 
 
+class DrawAgain(Exception):
+    """A randomly drawn unique value was taken: roll back and run the operation again."""
+
+
+DRAWS = 5
+
+# One statement, no savepoint: the row is this request's, or the key was used before.
+_CLAIM_KEY_SQL = """
+INSERT INTO core_idempotencyrecord
+    (client_id, scope, key, request_hash, response_status, response_encrypted, created_at)
+VALUES (%s, %s, %s, %s, NULL, '', now())
+ON CONFLICT ON CONSTRAINT idempotency_key_unique DO NOTHING
+RETURNING id
+"""
+
+
 def idempotent_call(
     *,
     client: ApiClient,
@@ -57,24 +74,40 @@ def idempotent_call(
     payload: object,
     operation: Callable[[], tuple[int, dict]],
 ) -> IdempotentResult:
-    """Run ``operation`` once per (client, scope, key), inside one durable transaction."""
+    """Run ``operation`` once per (client, scope, key), inside one durable transaction.
+
+    An operation that draws a random unique value (a payment code) and finds it taken
+    raises ``DrawAgain``: the whole transaction is rolled back and run again.
+    """
     fingerprint = request_fingerprint(payload)
-    with transaction.atomic(durable=True):
+    for _ in range(DRAWS):
         try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    client=client, scope=scope, key=key, request_hash=fingerprint
-                )
-        except IntegrityError:
-            record = None
-        if record is None:
+            return _call_once(client, scope, key, fingerprint, operation)
+        except DrawAgain:
+            continue
+    raise RuntimeError(f"{scope}: a unique value was taken on each of {DRAWS} draws")
+
+
+def _call_once(
+    client: ApiClient,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    operation: Callable[[], tuple[int, dict]],
+) -> IdempotentResult:
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_KEY_SQL, [client.pk, scope, key, fingerprint])
+            claimed = cursor.fetchone()
+        if claimed is None:
             return _replay(client=client, scope=scope, key=key, fingerprint=fingerprint)
         status, body = operation()
-        record.response_status = status
-        record.response_encrypted = pii.encrypt(
-            json.dumps(body, ensure_ascii=False), column=RESPONSE_COLUMN
+        IdempotencyRecord.objects.filter(pk=claimed[0]).update(
+            response_status=status,
+            response_encrypted=pii.encrypt(
+                json.dumps(body, ensure_ascii=False), column=RESPONSE_COLUMN
+            ),
         )
-        record.save(update_fields=["response_status", "response_encrypted"])
     return IdempotentResult(status=status, body=body, replayed=False)
 
 

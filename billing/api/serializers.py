@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from rest_framework import serializers
-from stdnum.cn import ric, uscc
 
+from billing.id_numbers import is_valid_credit_code, is_valid_resident_id
 from billing.models import OrderStatus, PayerType, PaymentAttempt, PaymentOrder, PaymentOrderLine
 from billing.payment_codes import payment_code_format
 from billing.routing import AUTO
@@ -31,13 +31,9 @@ class PayerInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         number = normalize_id_number(attrs["id_number"])
-        checker = ric if attrs["type"] == PayerType.NATURAL else uscc
-        if not checker.is_valid(number):
-            kind = (
-                "resident ID number"
-                if attrs["type"] == PayerType.NATURAL
-                else "unified social credit code"
-            )
+        natural = attrs["type"] == PayerType.NATURAL
+        if not (is_valid_resident_id(number) if natural else is_valid_credit_code(number)):
+            kind = "resident ID number" if natural else "unified social credit code"
             raise serializers.ValidationError({"id_number": [f"Not a valid {kind} (check digit)."]})
         attrs["id_number"] = number
         phone = attrs.get("phone", "").strip()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from billing import events, states
@@ -25,10 +25,11 @@ from billing.webhooks import webhook_event_emit
 from core import pii
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
+from core.idempotency import DrawAgain
 from core.models import ApiClient
 
 VERIFICATION_CODE_DIGITS = 6
-PAYMENT_CODE_TRIES = 5
+PAYMENT_CODE_CONSTRAINT = "billing_paymentorder_payment_code_key"
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,18 @@ def payment_order_create(
     lines: list[LineInput],
     expires_at: datetime | None = None,
 ) -> CreatedOrder:
-    """Create an unpaid order; runs inside the caller's (idempotent) transaction."""
-    department = Department.objects.filter(code=department_code, active=True).first()
-    if department is None:
-        raise InvalidRequest(
-            "Unknown or inactive department.", fields={"department": ["No such department."]}
+    """Create an unpaid order; runs inside the caller's (idempotent) transaction, which
+    runs it again if the payment code drawn is taken (``DrawAgain``)."""
+    if not lines:
+        raise InvalidRequest("An order needs at least one line.", fields={"lines": ["Empty."]})
+    catalogue = {
+        item.code: item
+        for item in FeeItem.objects.select_related("department").filter(
+            code__in=[line.fee_item for line in lines], active=True
         )
-    priced_lines = _priced_lines(department, lines)
+    }
+    department = _department(department_code, catalogue)
+    priced_lines = _priced_lines(department, catalogue, lines)
     purpose = _purpose_of(priced_lines)
     total = sum(line.amount for line in priced_lines)
     if total == 0:
@@ -116,6 +122,9 @@ def payment_order_create(
     for line in priced_lines:
         line.order = order
     PaymentOrderLine.objects.bulk_create(priced_lines)
+    # The lines as written, with their fee items: what the answer shows, without reading
+    # them back.
+    order._prefetched_objects_cache = {"lines": priced_lines}
     audit_record(
         actor=f"client:{client.name}" if client else "system",
         action="payment_order.created",
@@ -126,13 +135,24 @@ def payment_order_create(
     return CreatedOrder(order=order, verification_code=verification_code)
 
 
-def _priced_lines(department: Department, lines: list[LineInput]) -> list[PaymentOrderLine]:
-    if not lines:
-        raise InvalidRequest("An order needs at least one line.", fields={"lines": ["Empty."]})
-    catalogue = {
-        item.code: item
-        for item in FeeItem.objects.filter(code__in=[line.fee_item for line in lines], active=True)
-    }
+def _department(code: str, catalogue: dict[str, FeeItem]) -> Department:
+    """The active department of that code: read with its fee items, or on its own when none
+    of the lines names one of its items (the lines are then refused one by one)."""
+    department = next(
+        (item.department for item in catalogue.values() if item.department.code == code), None
+    )
+    if department is None or not department.active:
+        department = Department.objects.filter(code=code, active=True).first()
+    if department is None:
+        raise InvalidRequest(
+            "Unknown or inactive department.", fields={"department": ["No such department."]}
+        )
+    return department
+
+
+def _priced_lines(
+    department: Department, catalogue: dict[str, FeeItem], lines: list[LineInput]
+) -> list[PaymentOrderLine]:
     priced, errors = [], {}
     for index, line in enumerate(lines):
         item = catalogue.get(line.fee_item)
@@ -190,19 +210,21 @@ def _line_problem(item: FeeItem | None, department: Department, line: LineInput)
 
 
 def _insert_with_unique_payment_code(order: PaymentOrder) -> PaymentOrder:
-    code_format = payment_code_format()
-    for _ in range(PAYMENT_CODE_TRIES):
-        order.payment_code = code_format.generate(region_code=order.region_code)
-        try:
-            with transaction.atomic():
-                order.save(force_insert=True)
-            return order
-        except IntegrityError:
-            if PaymentOrder.objects.filter(payment_code=order.payment_code).exists():
-                order.pk = None
-                continue
-            raise
-    raise RuntimeError("could not draw an unused payment code")
+    """Insert with a freshly drawn payment code; a taken one means drawing again.
+
+    No savepoint guards the insert (it would cost two statements on every order for a
+    collision of 13 random digits): the caller's whole transaction is run again.
+    """
+    order.payment_code = payment_code_format().generate(region_code=order.region_code)
+    try:
+        order.save(force_insert=True)
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == (
+            PAYMENT_CODE_CONSTRAINT
+        ):
+            raise DrawAgain from exc
+        raise
+    return order
 
 
 def lock_order(order_id: int) -> PaymentOrder:

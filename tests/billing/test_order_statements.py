@@ -1,0 +1,94 @@
+"""What creating an order costs the database: every statement of the request, counted.
+
+The API key's client, the idempotency key claimed, the fee items with their department,
+the order, its lines, its audit record, and the answer stored for replays: nothing read
+back that was just written, no savepoint.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from billing.models import FeeItem, PaymentOrder
+from billing.services import orders
+from tests.billing.conftest import order_body
+
+pytestmark = pytest.mark.django_db
+
+STATEMENTS_PER_ORDER = 7
+
+
+def post(api, body, key):
+    return api.post("/api/v1/payment-orders", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+@pytest.fixture
+def second_fee(fixed_fee) -> FeeItem:
+    return FeeItem.objects.create(
+        code="FEE-SEAL",
+        name="印章刻制费",
+        department=fixed_fee.department,
+        legal_basis="《行政事业性收费标准管理办法》",
+        standard_amount=500,
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # the request's transaction is its own, as served
+def test_an_order_of_two_lines_takes_seven_statements_and_no_savepoint(portal, second_fee):
+    post(portal, order_body(), "warm-up")  # the first request of a process reads the schema
+    lines = [
+        {"fee_item": "FEE-LIC", "quantity": 2, "amount": 1500},
+        {"fee_item": "FEE-SEAL", "quantity": 1, "amount": 500},
+    ]
+
+    with CaptureQueriesContext(connection) as statements:
+        response = post(portal, order_body(lines=lines), "counted")
+
+    assert response.status_code == 201, response.content
+    sql = [
+        query["sql"]
+        for query in statements.captured_queries
+        if query["sql"] not in ("BEGIN", "COMMIT")  # the request's transaction itself
+    ]
+    assert len(sql) == STATEMENTS_PER_ORDER, "\n".join(sql)
+    assert not [text for text in sql if "SAVEPOINT" in text.upper()]
+    # The answer was built from what was written, and is what is stored.
+    body = response.json()
+    assert [line["fee_item_name"] for line in body["lines"]] == ["营业执照工本费", "印章刻制费"]
+    assert body["amount"] == 3500 == PaymentOrder.objects.get(public_id=body["id"]).amount
+
+
+def test_a_payment_code_already_taken_is_drawn_again(portal, fixed_fee, monkeypatch):
+    taken = post(portal, order_body(), "first").json()["payment_code"]
+    draws = iter([taken, taken, "33010000000000000018"])
+
+    class Taken:
+        def generate(self, *, region_code: str) -> str:
+            return next(draws)
+
+    monkeypatch.setattr(orders, "payment_code_format", Taken)
+
+    response = post(portal, order_body(case_number="BJ-2"), "second")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["payment_code"] == "33010000000000000018"
+    assert PaymentOrder.objects.count() == 2
+
+
+def test_another_unique_conflict_is_not_drawn_again(portal, fixed_fee):
+    """Only a taken payment code means drawing again; any other conflict is a real error."""
+    first = PaymentOrder.objects.get(public_id=post(portal, order_body(), "first").json()["id"])
+    twin = PaymentOrder.objects.get(pk=first.pk)
+    twin.pk = None  # the same public id again
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        orders._insert_with_unique_payment_code(twin)
+
+
+def test_the_same_key_replays_the_first_order(portal, fixed_fee):
+    first = post(portal, order_body(), "same").json()
+    again = post(portal, order_body(), "same")
+    assert again.json()["id"] == first["id"]
+    assert again["Idempotent-Replayed"] == "true"
