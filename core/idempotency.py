@@ -4,8 +4,10 @@ The response is stored encrypted: a create's answer can hold a secret shown only
 
 The key's row is inserted in the same transaction as the write it guards, so the
 database's unique constraint decides which of several concurrent requests does the
-work; the others wait for it to commit and then replay its response. The insert is one
-statement (``ON CONFLICT DO NOTHING``): no savepoint is needed to survive a conflict.
+work; the others wait for it to commit and then replay its response. The row is written
+once, with the answer, after the work, as one statement (``ON CONFLICT DO NOTHING``): no
+savepoint is needed to survive a conflict, and a request whose key was used rolls its
+work back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from core import pii
-from core.errors import IdempotencyConflict, InvalidRequest
+from core.errors import DomainError, IdempotencyConflict, InvalidRequest
 from core.models import ApiClient, IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
@@ -56,14 +58,19 @@ class DrawAgain(Exception):
 
 DRAWS = 5
 
-# One statement, no savepoint: the row is this request's, or the key was used before.
-_CLAIM_KEY_SQL = """
+# One statement, no savepoint: the key and the answer are this request's, or the key was
+# used before (a request still in flight with it is waited for).
+_STORE_ANSWER_SQL = """
 INSERT INTO core_idempotencyrecord
     (client_id, scope, key, request_hash, response_status, response_encrypted, created_at)
-VALUES (%s, %s, %s, %s, NULL, '', now())
+VALUES (%s, %s, %s, %s, %s, %s, now())
 ON CONFLICT ON CONSTRAINT idempotency_key_unique DO NOTHING
 RETURNING id
 """
+
+
+class _KeyUsed(Exception):
+    """The key was used by an earlier request: this one's work is rolled back."""
 
 
 def idempotent_call(
@@ -95,19 +102,28 @@ def _call_once(
     fingerprint: str,
     operation: Callable[[], tuple[int, dict]],
 ) -> IdempotentResult:
-    with transaction.atomic(durable=True):
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_KEY_SQL, [client.pk, scope, key, fingerprint])
-            claimed = cursor.fetchone()
-        if claimed is None:
+    """Do the work, then store the key with its answer in the same transaction.
+
+    If the key was used before, the work is rolled back and the first answer replayed. An
+    operation refused because the first request already did it (a refund of money already
+    refunded) is replayed too: the key is looked up when the operation fails.
+    """
+    try:
+        with transaction.atomic(durable=True):
+            status, body = operation()
+            answer = pii.encrypt(json.dumps(body, ensure_ascii=False), column=RESPONSE_COLUMN)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _STORE_ANSWER_SQL, [client.pk, scope, key, fingerprint, status, answer]
+                )
+                if cursor.fetchone() is None:
+                    raise _KeyUsed
+    except _KeyUsed:
+        return _replay(client=client, scope=scope, key=key, fingerprint=fingerprint)
+    except DomainError:
+        if IdempotencyRecord.objects.filter(client=client, scope=scope, key=key).exists():
             return _replay(client=client, scope=scope, key=key, fingerprint=fingerprint)
-        status, body = operation()
-        IdempotencyRecord.objects.filter(pk=claimed[0]).update(
-            response_status=status,
-            response_encrypted=pii.encrypt(
-                json.dumps(body, ensure_ascii=False), column=RESPONSE_COLUMN
-            ),
-        )
+        raise
     return IdempotentResult(status=status, body=body, replayed=False)
 
 

@@ -1,8 +1,8 @@
 """What creating an order costs the database: every statement of the request, counted.
 
-The API key's client, the idempotency key claimed, the fee items with their department,
-the order, its lines, its audit record, and the answer stored for replays: nothing read
-back that was just written, no savepoint.
+The API key's client, the fee items with their department, the order, its lines, its
+audit record, and the idempotency key stored with the answer: nothing read back that was
+just written, no savepoint.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import FeeItem, PaymentOrder
 from billing.services import orders
+from core.models import AuditRecord
 from tests.billing.conftest import order_body
 
 pytestmark = pytest.mark.django_db
 
-STATEMENTS_PER_ORDER = 7
+STATEMENTS_PER_ORDER = 6
 
 
 def post(api, body, key):
@@ -36,7 +37,7 @@ def second_fee(fixed_fee) -> FeeItem:
 
 
 @pytest.mark.django_db(transaction=True)  # the request's transaction is its own, as served
-def test_an_order_of_two_lines_takes_seven_statements_and_no_savepoint(portal, second_fee):
+def test_an_order_of_two_lines_takes_six_statements_and_no_savepoint(portal, second_fee):
     post(portal, order_body(), "warm-up")  # the first request of a process reads the schema
     lines = [
         {"fee_item": "FEE-LIC", "quantity": 2, "amount": 1500},
@@ -92,3 +93,20 @@ def test_the_same_key_replays_the_first_order(portal, fixed_fee):
     again = post(portal, order_body(), "same")
     assert again.json()["id"] == first["id"]
     assert again["Idempotent-Replayed"] == "true"
+
+
+def test_a_replay_leaves_nothing_of_its_own_work(portal, fixed_fee):
+    """The key is stored after the work: a request whose key was used rolls its work back."""
+    first = post(portal, order_body(), "once").json()
+
+    again = post(portal, order_body(), "once")
+    conflicting = post(portal, order_body(case_number="OTHER"), "once")
+
+    assert again.json() == first
+    assert error_code(conflicting) == (422, "idempotency_key_reused")
+    assert PaymentOrder.objects.count() == 1
+    assert AuditRecord.objects.filter(action="payment_order.created").count() == 1
+
+
+def error_code(response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
