@@ -257,8 +257,8 @@ class RevenueRecordOutbox(RemoteKind):
             _route_again(row)
 
     def claim(self, row: RevenueRecord, now: datetime) -> _Call | None:
-        if row.status == S.PENDING and _waits_for_earlier_record(row):
-            return None
+        if not self.due(RevenueRecord.objects.filter(pk=row.pk), now).exists():
+            return None  # an earlier record of its order is not accepted yet
         system = row.revenue_system
         if not system.active:
             give_up(self, row, error=f"revenue system {system.code} is inactive")
@@ -349,14 +349,6 @@ class RevenueRecordOutbox(RemoteKind):
 
 
 REVENUE_RECORDS = RevenueRecordOutbox()
-
-
-def _waits_for_earlier_record(record: RevenueRecord) -> bool:
-    return (
-        RevenueRecord.objects.filter(order_id=record.order_id, sequence__lt=record.sequence)
-        .exclude(status__in=ACCEPTED_STATUSES)
-        .exists()
-    )
 
 
 def revenue_receiver(system: RevenueSystem) -> HttpJsonRevenueSystem:
