@@ -1,4 +1,4 @@
-"""Input fields the APIs share."""
+"""Fields the APIs share."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rest_framework import serializers
 from core.money import business_date_of
 
 FIRST_DAY = date(2000, 1, 1)
+BIGINT_MAX = 2**63 - 1
 
 
 class BusinessDateField(serializers.DateField):
@@ -29,3 +30,13 @@ class BusinessDateField(serializers.DateField):
         if not FIRST_DAY <= day <= today:
             raise serializers.ValidationError(f"Must lie between {FIRST_DAY} and {today}.")
         return day
+
+
+class FenField(serializers.IntegerField):
+    """An amount in fen as the database holds it (bigint): published as int64, never negative."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("help_text", "In fen.")
+        super().__init__(**kwargs)
