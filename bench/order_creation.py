@@ -12,6 +12,7 @@ import uuid
 
 import harness
 import requests
+import results
 
 
 def order_body() -> dict:
@@ -38,11 +39,37 @@ def new_order(session: requests.Session, url: str, key: str) -> str:
     return order.json()["id"]
 
 
+def statements_per_order(key: str) -> int:
+    """The SQL statements of one order through the API in this process (Django's test
+    client: the same view, middleware and database), after one to warm the caches."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(SERVER_NAME="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    def post() -> None:
+        response = client.post(
+            "/api/v1/payment-orders",
+            order_body(),
+            content_type="application/json",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 201, response.content
+
+    post()
+    with CaptureQueriesContext(connection) as statements:
+        post()
+    sql = [query["sql"] for query in statements.captured_queries]
+    return sum(1 for text in sql if text not in ("BEGIN", "COMMIT"))
+
+
 def main() -> None:
     args = harness.arguments(__doc__, seconds=10, warmup=2)
     port = harness.free_port()
     harness.setup_django(port)
     key = harness.portal_key()
+    statements = statements_per_order(key)
 
     with harness.running_server(port, args.workers, args.threads) as server:
         url, servers = server.url, {"server": server}
@@ -66,8 +93,19 @@ def main() -> None:
     print(orders.line("POST /api/v1/payment-orders"))
     print(baseline.line("POST /bench/insert-one"))
     print(f"ratio orders / bare insert:  {orders.per_second / baseline.per_second:.2f}")
+    print(f"SQL statements per order:    {statements}")
     print(f"  orders:      {orders.cpu_line('order')}")
     print(f"  bare insert: {baseline.cpu_line('insert')}")
+    results.record(
+        "order_creation",
+        {
+            "clients": args.clients,
+            "rate": orders.per_second,
+            "p99_ms": orders.percentile_ms(99),
+            "baseline_rate": baseline.per_second,
+            "statements": statements,
+        },
+    )
     if orders.failures or baseline.failures:
         raise SystemExit("some requests failed; see var/bench-server.log")
 

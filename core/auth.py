@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from core import roles
+from core import reference_data, roles
 from core.models import ApiClient, ApiRole
 
 KEY_PREFIX = "gpk_"
@@ -85,9 +85,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme != self.keyword or not key.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
-        client = ApiClient.objects.filter(key_hash=hash_api_key(key.strip())).first()
+        client = (
+            ApiClient.objects.filter(key_hash=hash_api_key(key.strip()))
+            .annotate(reference_version=reference_data.version_column())
+            .first()
+        )
         if client is None or not client.is_active:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        reference_data.observe(client.reference_version)
         return Principal(kind="client", name=client.name, role=client.role, client=client), client
 
     def authenticate_header(self, request):

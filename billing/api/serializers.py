@@ -10,7 +10,7 @@ from billing.id_numbers import is_valid_credit_code, is_valid_resident_id
 from billing.models import AttemptStatus, OrderStatus, PayerType, PaymentOrder
 from billing.payment_codes import payment_code_format
 from billing.routing import AUTO
-from core.api_fields import BusinessDateField, FenField
+from core.api_fields import BusinessDateField, DeclaredSerializer, FenField
 from integrations.payments.registry import CHANNEL_CODES
 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -21,7 +21,7 @@ def normalize_id_number(value: str) -> str:
     return value.strip().upper()
 
 
-class PayerInputSerializer(serializers.Serializer):
+class PayerInputSerializer(DeclaredSerializer):
     type = serializers.ChoiceField(choices=PayerType.choices)
     name = serializers.CharField(max_length=200)
     id_number = serializers.CharField(
@@ -45,7 +45,7 @@ class PayerInputSerializer(serializers.Serializer):
         return attrs
 
 
-class LineInputSerializer(serializers.Serializer):
+class LineInputSerializer(DeclaredSerializer):
     fee_item = serializers.CharField(max_length=32)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
     amount = serializers.IntegerField(min_value=0, max_value=MAX_FEN, help_text="Per unit, in fen.")
@@ -54,7 +54,7 @@ class LineInputSerializer(serializers.Serializer):
     )
 
 
-class PaymentOrderCreateSerializer(serializers.Serializer):
+class PaymentOrderCreateSerializer(DeclaredSerializer):
     case_number = serializers.CharField(max_length=64)
     service_item_code = serializers.CharField(max_length=64)
     department = serializers.CharField(max_length=32)
@@ -67,9 +67,10 @@ class PaymentOrderCreateSerializer(serializers.Serializer):
 # The output serializers declare every field: a ModelSerializer rebuilds its fields from the
 # model each time it is used, about a twentieth of an order's CPU.
 # tests/billing/test_output_shapes.py keeps them publishing what the model holds.
+# DeclaredSerializer: the fields copied shallowly for each use (core/api_fields.py).
 
 
-class PaymentOrderLineSerializer(serializers.Serializer):
+class PaymentOrderLineSerializer(DeclaredSerializer):
     fee_item = serializers.CharField(source="fee_item.code")
     fee_item_name = serializers.CharField(source="fee_item.name")
     quantity = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
@@ -78,13 +79,13 @@ class PaymentOrderLineSerializer(serializers.Serializer):
     waiver_reason = serializers.CharField(max_length=200)
 
 
-class PayerOutputSerializer(serializers.Serializer):
+class PayerOutputSerializer(DeclaredSerializer):
     type = serializers.CharField(source="payer_type")
     name = serializers.CharField(source="payer_name")
     id_number = serializers.CharField(source="payer_id_number_masked", help_text="Masked.")
 
 
-class PaymentOrderSerializer(serializers.Serializer):
+class PaymentOrderSerializer(DeclaredSerializer):
     id = serializers.CharField(source="public_id")
     payment_code = serializers.CharField(max_length=32)
     status = serializers.ChoiceField(choices=OrderStatus.choices)
@@ -124,13 +125,13 @@ class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class PaymentStartSerializer(serializers.Serializer):
+class PaymentStartSerializer(DeclaredSerializer):
     channel = serializers.ChoiceField(
         choices=[*CHANNEL_CODES, AUTO], help_text="A channel code, or auto: the router chooses."
     )
 
 
-class PaymentAttemptSerializer(serializers.Serializer):
+class PaymentAttemptSerializer(DeclaredSerializer):
     id = serializers.CharField(source="public_id")
     order = serializers.CharField(source="order.public_id")
     channel = serializers.CharField(max_length=32)
@@ -151,7 +152,7 @@ class PaymentCodeLookupSerializer(serializers.Serializer):
         return value
 
 
-class PublicOrderSerializer(serializers.Serializer):
+class PublicOrderSerializer(DeclaredSerializer):
     """What anyone holding the slip may see: no payer identity beyond a masked name."""
 
     payment_code = serializers.CharField(max_length=32)

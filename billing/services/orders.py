@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from billing.models import (
 )
 from billing.payment_codes import payment_code_format
 from billing.webhooks import webhook_event_emit
-from core import pii
+from core import pii, reference_data
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
 from core.idempotency import DrawAgain
@@ -73,12 +74,7 @@ def payment_order_create(
     runs it again if the payment code drawn is taken (``DrawAgain``)."""
     if not lines:
         raise InvalidRequest("An order needs at least one line.", fields={"lines": ["Empty."]})
-    catalogue = {
-        item.code: item
-        for item in FeeItem.objects.select_related("department").filter(
-            code__in=[line.fee_item for line in lines], active=True
-        )
-    }
+    catalogue = fee_items_named(line.fee_item for line in lines)
     department = _department(department_code, catalogue)
     priced_lines = _priced_lines(department, catalogue, lines)
     purpose = _purpose_of(priced_lines)
@@ -135,6 +131,20 @@ def payment_order_create(
     return CreatedOrder(order=order, verification_code=verification_code)
 
 
+def fee_items_named(codes: Iterable[str]) -> dict[str, FeeItem]:
+    """The active fee items of those codes, with their departments, by code."""
+    wanted = tuple(sorted(set(codes)))
+    return reference_data.cached(
+        ("fee_items", wanted),
+        lambda: {
+            item.code: item
+            for item in FeeItem.objects.select_related("department").filter(
+                code__in=wanted, active=True
+            )
+        },
+    )
+
+
 def _department(code: str, catalogue: dict[str, FeeItem]) -> Department:
     """The active department of that code: read with its fee items, or on its own when none
     of the lines names one of its items (the lines are then refused one by one)."""
@@ -142,7 +152,9 @@ def _department(code: str, catalogue: dict[str, FeeItem]) -> Department:
         (item.department for item in catalogue.values() if item.department.code == code), None
     )
     if department is None or not department.active:
-        department = Department.objects.filter(code=code, active=True).first()
+        department = reference_data.cached(
+            ("department", code), lambda: Department.objects.filter(code=code, active=True).first()
+        )
     if department is None:
         raise InvalidRequest(
             "Unknown or inactive department.", fields={"department": ["No such department."]}

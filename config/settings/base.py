@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "core.middleware.RequestGuardMiddleware",
     # The request id (logs, X-Request-ID) and the request metrics: every answer past the guard.
     "core.request_context.RequestIdMiddleware",
+    # Each request starts with no reference-data version (core/reference_data.py).
+    "core.reference_data.ReferenceVersionMiddleware",
     "metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the console's CSS and scripts) from the web processes themselves.
