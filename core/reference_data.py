@@ -20,8 +20,6 @@ from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import TypeVar
 
-from django.db.models.expressions import RawSQL
-
 T = TypeVar("T")
 
 MAX_ENTRIES = 10_000  # far above a catalogue's size: a bound, not an eviction policy
@@ -31,9 +29,8 @@ _version: ContextVar[int | None] = ContextVar("reference_data_version", default=
 _entries: dict[Hashable, tuple[int, object]] = {}
 
 
-def version_column() -> RawSQL:
-    """The committed version as a column of another query (NULL before the first change)."""
-    return RawSQL("SELECT version FROM reference_data_version WHERE id = 1", ())
+# The committed version, as a column of another query.
+VERSION_QUERY = "(SELECT version FROM reference_data_version WHERE id = 1)"
 
 
 def track_changes_sql(table: str) -> tuple[str, str]:
