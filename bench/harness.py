@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import TypeVar
@@ -426,3 +427,35 @@ def measure(
     for name, server in servers.items():
         figures.cpu_seconds[name] = server.cpu_seconds() - cpu_before[name]
     return figures
+
+
+def bare_insert(session: requests.Session, *, url: str) -> int:
+    """The baseline request: POST /bench/insert-one (bench/urls.py), one ORM insert."""
+    return session.post(f"{url}/bench/insert-one").status_code
+
+
+def measure_baseline(
+    url: str, *, clients: int, seconds: float, servers: dict[str, Server]
+) -> Figures:
+    """The bare insert on the server at ``url`` for ``seconds``, after 1 s of warm-up."""
+    insert_one = partial(bare_insert, url=url)
+    measure(insert_one, clients=clients, seconds=1)
+    return measure(insert_one, clients=clients, seconds=seconds, servers=servers)
+
+
+def per_channel_figures(figures: dict[str, Figures], baseline: Figures, *, clients: int) -> dict:
+    """What bench/results.py reads of a per-channel run: each channel's rate and latencies,
+    and the bare insert's rate measured in the same run."""
+    return {
+        "clients": clients,
+        "baseline_rate": baseline.per_second,
+        "channels": {
+            channel: {
+                "rate": measured.per_second,
+                "p50_ms": measured.percentile_ms(50),
+                "p95_ms": measured.percentile_ms(95),
+                "p99_ms": measured.percentile_ms(99),
+            }
+            for channel, measured in figures.items()
+        },
+    }

@@ -18,6 +18,7 @@ from functools import partial
 
 import harness
 import requests
+import results
 from order_creation import new_order
 
 SCHEMES = {
@@ -53,10 +54,8 @@ def main() -> None:
                 harness.once_each(timed, ask_to_notify), clients=args.clients, servers=servers
             )
             unpaid[channel] = unpaid_orders(attempt_ids)
-        insert_one = partial(bare_insert, url=url)
-        harness.measure(insert_one, clients=args.clients, seconds=1)
-        baseline = harness.measure(
-            insert_one, clients=args.clients, seconds=args.seconds, servers=servers
+        baseline = harness.measure_baseline(
+            url, clients=args.clients, seconds=args.seconds, servers=servers
         )
 
     print(
@@ -76,6 +75,9 @@ def main() -> None:
         )
     print(f"  {'bare insert':<16} {baseline.cpu_line('insert')}")
     print("orders not paid at the end:", ", ".join(f"{c} {n}" for c, n in unpaid.items()))
+    results.record(
+        "notifications", harness.per_channel_figures(figures, baseline, clients=args.clients)
+    )
     failed = baseline.failures or any(measured.failures for measured in figures.values())
     if failed or any(unpaid.values()):
         raise SystemExit(
@@ -95,10 +97,6 @@ def paid_trade(session: requests.Session, *, url: str, key: str, channel: str) -
     paid = {"result": "success", "notify": False}
     session.post(attempt.json()["pay_url"], json=paid).raise_for_status()
     return attempt.json()["id"]
-
-
-def bare_insert(session: requests.Session, *, url: str) -> int:
-    return session.post(f"{url}/bench/insert-one").status_code
 
 
 def control_url(sandboxes: str, channel: str, attempt_id: str) -> str:

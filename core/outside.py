@@ -28,12 +28,24 @@ CHANNEL_SETTINGS = {
 COURIER_SETTINGS = {"sf": "SF_EXPRESS", "ems": "EMS"}
 
 
+# Channels built in this process, by code, with the configuration each was built from.
+_built_channels: dict[str, tuple[dict, PaymentChannel]] = {}
+
+
 def get_channel(code: str) -> PaymentChannel:
+    """The channel as configured now. It is built once per process and configuration:
+    building loads and checks its keys, and it keeps its HTTP connections between calls."""
     setting = CHANNEL_SETTINGS.get(code, code.upper())
+    config = dict(getattr(settings, setting, {}))
+    built = _built_channels.get(code)
+    if built is not None and built[0] == config:
+        return built[1]
     try:
-        return build_channel(code, getattr(settings, setting, {}))
+        channel = build_channel(code, config)
     except IncompleteConfiguration as missing:
         raise ImproperlyConfigured(f"{setting} {missing}") from missing
+    _built_channels[code] = (config, channel)
+    return channel
 
 
 def get_courier(code: str) -> Courier:

@@ -1,4 +1,5 @@
-"""Sending one HTTP request to an outside party, with its failures in our vocabulary.
+"""Sending one HTTP request to an outside party, with its failures in our vocabulary, and
+the sessions the adapters send them with.
 
 No answer at all (a refused connection, a timeout, a body cut short) leaves the call's
 outcome unknown and raises ProviderUnavailable, as does a 5xx answer; any other failure
@@ -7,6 +8,7 @@ to send raises ProviderError.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import requests
@@ -38,3 +40,30 @@ def send_answered(what: str, request: Callable[[], requests.Response]) -> reques
             f"{what}: HTTP {response.status_code}", http_status=response.status_code
         )
     return response
+
+
+class SessionPerThread:
+    """A provider's HTTP session, one ``requests.Session`` per thread that calls it.
+
+    Each thread keeps its connections to the provider open between calls (a Session pools
+    them); no Session is shared between threads, as requests does not promise that to be
+    safe. Offers the Session methods the channels call.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def request(self, method: str, url: str, **options) -> requests.Response:
+        return self._session().request(method, url, **options)
+
+    def get(self, url: str, **options) -> requests.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options) -> requests.Response:
+        return self.request("POST", url, **options)

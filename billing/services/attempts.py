@@ -1,9 +1,12 @@
 """Payment attempts on a channel, and applying what the channel says about them.
 
 Calls to a channel never happen inside a transaction: lock and record the intent,
-commit; call the channel; lock again and apply its answer. Every answer, from a
-notification or a status query, goes through ``_apply_locked`` under the order's and
-the attempt's row locks, so it is applied once whatever the order of arrival.
+commit; call the channel; then record its answer. Every answer about a trade's outcome,
+from a notification or a status query, goes through ``_apply_locked`` under the order's
+and the attempt's row locks, so it is applied once whatever the order of arrival; the
+trade a create call opened is stored by one UPDATE conditional on the attempt being
+still ``created`` (``_record_trade``), and under those locks only when an answer came
+first.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from billing import states
@@ -29,7 +33,7 @@ from billing.models import (
 )
 from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
-from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.services.orders import lock_order, payment_order_transition
 from billing.services.payables import order_payable_account
 from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
 from core import untrusted
@@ -38,6 +42,7 @@ from core.errors import IllegalTransition, NotFound
 from core.money import business_date_of
 from core.outside import get_channel
 from integrations.payments.base import (
+    CreatedTrade,
     CreateTrade,
     InvalidNotification,
     NotificationAck,
@@ -71,15 +76,22 @@ def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str
     is left ``unknown`` (a status query settles it) and the next eligible channel is tried.
     """
     now = timezone.now()
-    with transaction.atomic(durable=True):
-        order = lock_order(get_order(order_public_id).pk)
-        _check_payable(order, now)
-        pending = order.attempts.filter(status=AttemptStatus.PENDING)
-        if channel_code != AUTO:
-            pending = pending.filter(channel=channel_code)
-        if reusable := pending.first():
-            return reusable
-        decision = route(order=order, requested=channel_code, now=now)
+    pending = PaymentAttempt.objects.filter(order=OuterRef("pk"), status=AttemptStatus.PENDING)
+    if channel_code != AUTO:
+        pending = pending.filter(channel=channel_code)
+    # Read, not locked: an attempt is recorded under the order's lock, after a fresh check.
+    order = (
+        PaymentOrder.objects.select_related("department")
+        .annotate(pending_attempt_id=Subquery(pending.values("pk")[:1]))
+        .filter(public_id=order_public_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound("No such payment order.")
+    _check_payable(order, now)
+    if order.pending_attempt_id is not None:
+        return order.attempts.get(pk=order.pending_attempt_id)
+    decision = route(order=order, requested=channel_code, now=now)
     if not decision.candidates:
         reasons = "; ".join(f"{code}: {why}" for code, why in decision.rejected.items())
         raise ChannelNotAccepted(
@@ -88,20 +100,20 @@ def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str
     unanswered = None
     for channel in decision.candidates:
         try:
-            return _start_on_channel(order_public_id, channel, decision=decision, actor=actor)
+            return _start_on_channel(order.pk, channel, decision=decision, actor=actor)
         except ChannelUnavailable as exc:
             unanswered = exc
     raise unanswered
 
 
 def _start_on_channel(
-    order_public_id: str, channel_code: str, *, decision: RoutingDecision, actor: str
+    order_id: int, channel_code: str, *, decision: RoutingDecision, actor: str
 ) -> PaymentAttempt:
     now = timezone.now()
     if not channel_take_call(channel_code, now=now):
         raise ChannelUnavailable("The channel is out of rotation while another call tries it.")
     with transaction.atomic(durable=True):
-        order = lock_order(get_order(order_public_id).pk)
+        order = lock_order(order_id)
         _check_payable(order, now)
         attempt = PaymentAttempt.objects.create(
             order=order,
@@ -143,16 +155,39 @@ def _start_on_channel(
             "The channel did not answer; the payment's status will be checked with it."
         ) from exc
     channel_succeeded(channel_code)
+    return _record_trade(attempt, created, actor=actor)
 
+
+def _record_trade(attempt: PaymentAttempt, created: CreatedTrade, *, actor: str) -> PaymentAttempt:
+    """Store the opened trade and move the attempt to pending, unless an answer came first."""
+    trade = {"provider_trade_no": created.provider_trade_no, "pay_url": created.pay_url}
     with transaction.atomic(durable=True):
-        lock_order(attempt.order_id)
-        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
-        attempt.provider_trade_no = created.provider_trade_no
-        attempt.pay_url = created.pay_url
-        attempt.save(update_fields=["provider_trade_no", "pay_url", "updated_at"])
-        if attempt.status in (AttemptStatus.CREATED, AttemptStatus.UNKNOWN):
-            _move_attempt(attempt, to=AttemptStatus.PENDING, actor=actor)
-    return attempt
+        # Still created, as it nearly always is: one conditional UPDATE, no lock taken before.
+        states.check_transition(
+            states.ATTEMPT_TRANSITIONS,
+            kind="payment attempt",
+            current=AttemptStatus.CREATED,
+            new=AttemptStatus.PENDING,
+        )
+        opened = PaymentAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.CREATED).update(
+            **trade, status=AttemptStatus.PENDING, updated_at=timezone.now()
+        )
+        if opened:
+            for name, value in trade.items():
+                setattr(attempt, name, value)
+            attempt.status = AttemptStatus.PENDING
+            _audit_move(attempt, previous=AttemptStatus.CREATED, actor=actor)
+            return attempt
+        # A notification or a status query moved it meanwhile.
+        order = lock_order(attempt.order_id)
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        for name, value in trade.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*trade, "updated_at"])
+        if locked.status in (AttemptStatus.CREATED, AttemptStatus.UNKNOWN):
+            _move_attempt(locked, to=AttemptStatus.PENDING, actor=actor)
+    locked.order = order
+    return locked
 
 
 def _check_payable(order: PaymentOrder, now: datetime) -> None:
@@ -176,17 +211,26 @@ def _settle_attempt(attempt: PaymentAttempt, *, to: str, actor: str, reason: str
 
 def payment_attempt_apply_result(*, result: TradeResult, actor: str) -> str:
     """Apply a channel's answer from a status query; returns the outcome."""
-    ids = (
-        PaymentAttempt.objects.filter(public_id=result.out_trade_no)
-        .values("pk", "order_id")
+    with transaction.atomic(durable=True):
+        locked = _lock_attempt(PaymentAttempt.objects.filter(public_id=result.out_trade_no))
+        if locked is None:
+            raise NotFound(f"No attempt {result.out_trade_no}.")
+        return _apply_locked(*locked, result, actor=actor)
+
+
+def _lock_attempt(attempts) -> tuple[PaymentOrder, PaymentAttempt] | None:
+    """The order of the one attempt in ``attempts``, then that attempt, each row locked in
+    that order (as ``lock_order`` locks an order: its department read, not locked)."""
+    order = (
+        PaymentOrder.objects.select_for_update(of=("self",))
+        .select_related("department")
+        .filter(pk__in=attempts.values("order_id"))
         .first()
     )
-    if ids is None:
-        raise NotFound(f"No attempt {result.out_trade_no}.")
-    with transaction.atomic(durable=True):
-        order = lock_order(ids["order_id"])
-        attempt = PaymentAttempt.objects.select_for_update().get(pk=ids["pk"])
-        return _apply_locked(order, attempt, result, actor=actor)
+    if order is None:
+        return None
+    attempt = attempts.select_for_update().get(order=order)
+    return order, attempt
 
 
 def payment_attempt_query(*, public_id: str, actor: str) -> str:
@@ -240,23 +284,19 @@ def payment_notification_receive(
         "out_trade_no": result.out_trade_no,
         "verified": True,
     }
-    ids = (
-        PaymentAttempt.objects.filter(public_id=result.out_trade_no, channel=channel_code)
-        .values("pk", "order_id")
-        .first()
-    )
-    if ids is None:
-        PaymentNotification.objects.create(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
+    attempts = PaymentAttempt.objects.filter(public_id=result.out_trade_no, channel=channel_code)
+    with transaction.atomic(durable=True):
+        locked = _lock_attempt(attempts)
+        if locked is None:
+            PaymentNotification.objects.create(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
+        else:
+            outcome = _apply_locked(*locked, result, actor=f"channel:{channel_code}")
+            PaymentNotification.objects.create(**raw, **known, attempt=locked[1], outcome=outcome)
+    if locked is None:
         logger.error(
             "a %s notification names an unknown trade %s", channel_code, result.out_trade_no
         )
-        return channel.acknowledge(accepted=False)
-    with transaction.atomic(durable=True):
-        order = lock_order(ids["order_id"])
-        attempt = PaymentAttempt.objects.select_for_update().get(pk=ids["pk"])
-        outcome = _apply_locked(order, attempt, result, actor=f"channel:{channel_code}")
-        PaymentNotification.objects.create(**raw, **known, attempt=attempt, outcome=outcome)
-    return channel.acknowledge(accepted=True)
+    return channel.acknowledge(accepted=locked is not None)
 
 
 def _rejected_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -347,12 +387,23 @@ def _move_attempt(
     if to not in states.OPEN_ATTEMPT_STATUSES:
         attempt.next_query_at = None
     attempt.save()
+    _audit_move(attempt, previous=previous, actor=actor, reason=reason, data=data)
+
+
+def _audit_move(
+    attempt: PaymentAttempt,
+    *,
+    previous: str,
+    actor: str,
+    reason: str = "",
+    data: dict | None = None,
+) -> None:
     audit_record(
         actor=actor,
-        action=f"payment_attempt.{to}",
+        action=f"payment_attempt.{attempt.status}",
         obj=attempt,
         from_status=previous,
-        to_status=to,
+        to_status=attempt.status,
         reason=reason,
         data=data,
     )

@@ -30,6 +30,7 @@ from integrations.payments.base import (
     RefundStatus,
     TradeStatus,
 )
+from integrations.payments.registry import build_channel
 from integrations.payments.unionpay import UnionPayChannel, wire
 from tests.integrations import helpers
 from tests.integrations.helpers import StubServer, pay, unreachable_url, wait_for
@@ -376,10 +377,11 @@ def test_an_answer_signed_with_another_certificate_is_a_provider_error(
 
 
 def test_a_fresh_adapter_queries_closes_and_refunds_a_trade_another_instance_created(
-    channel, receiver
+    channel, receiver, settings
 ):
     def another_process() -> UnionPayChannel:
-        return get_channel("unionpay")  # a new instance built from the settings, sharing nothing
+        # A new instance built from the settings, sharing nothing (get_channel would reuse one).
+        return build_channel("unionpay", settings.UNIONPAY)
 
     trade = new_trade(receiver.url, opened_at=datetime.now(UTC))  # as the database gives it
     created = channel.create_trade(trade)

@@ -56,12 +56,12 @@ class PublicPlatformChannel:
         private_key_pem: str,
         platform_public_key_pem: str,
         timeout: tuple[float, float] = (3.0, 10.0),
-        session: requests.Session | None = None,
+        session: requests.Session | http.SessionPerThread | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or http.SessionPerThread()
         self._private_key = signing.load_private_key(private_key_pem)
         self._platform_key = signing.load_public_key(platform_public_key_pem)
 

@@ -77,13 +77,13 @@ class UnionPayChannel:
         unionpay_certificate_pem: str,
         file_transfer_url: str = "",
         timeout: tuple[float, float] = (3.0, 10.0),
-        session: requests.Session | None = None,
+        session: requests.Session | http.SessionPerThread | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.file_transfer_url = file_transfer_url or f"{self.base_url}{FILE_PATH}"
         self.mer_id = mer_id
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or http.SessionPerThread()
         self._private_key = load_private_key(private_key_pem)
         self._certificate = load_certificate(certificate_pem)
         self._unionpay_certificate = load_certificate(unionpay_certificate_pem)

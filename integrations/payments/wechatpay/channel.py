@@ -66,12 +66,12 @@ class WechatPayChannel:
         base_url: str,
         credentials: WechatPayCredentials,
         timeout: tuple[float, float] = (3.0, 10.0),
-        session: requests.Session | None = None,
+        session: requests.Session | http.SessionPerThread | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or http.SessionPerThread()
         self._private_key = signing.load_private_key(credentials.private_key_pem)
         self._platform_key = signing.load_public_key(credentials.platform_public_key_pem)
         if len(credentials.apiv3_key.encode("utf-8")) != 32:
