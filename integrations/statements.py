@@ -2,7 +2,8 @@
 
 Each provider's parser (its own module in integrations/) turns the bytes it serves into
 one of these frames, so reconciliation never sees a wire format. Money is integer fen
-(int64), times are UTC, dates are midnight datetimes; text columns are pandas strings.
+(int64), times are UTC, dates are midnight datetimes; text columns are pandas strings
+kept in Arrow (TEXT).
 A file that cannot be read raises StatementInvalid naming the line and the problem.
 """
 
@@ -22,50 +23,54 @@ import pyarrow.csv as pcsv
 
 from integrations.errors import StatementInvalid
 
+# Text columns keep their values in Arrow buffers (pandas' "string" dtype, Arrow-backed):
+# parsers read with Arrow and the engine keys with Arrow, so nothing becomes Python objects.
+TEXT = pd.StringDtype("pyarrow")
+
 # A processor's daily bill (leg 1): its payments and refunds.
-TRANSACTION_COLUMNS: Mapping[str, str] = {
+TRANSACTION_COLUMNS: Mapping[str, object] = {
     "line_no": "int64",  # the line in the file (1 = the first line), for messages
-    "kind": "string",  # "payment" or "refund"
-    "ref": "string",  # our out-trade number (payment) or refund number (refund)
-    "provider_ref": "string",  # the processor's transaction or refund number
+    "kind": TEXT,  # "payment" or "refund"
+    "ref": TEXT,  # our out-trade number (payment) or refund number (refund)
+    "provider_ref": TEXT,  # the processor's transaction or refund number
     "amount": "int64",  # fen, positive for both kinds
     "fee": "int64",  # fen the processor keeps; negative when a refund gives a fee back
     "occurred_at": "datetime64[ns, UTC]",  # when the processor completed it
 }
 # A bank statement's entries (leg 2).
-BANK_COLUMNS: Mapping[str, str] = {
+BANK_COLUMNS: Mapping[str, object] = {
     "line_no": "int64",
-    "account": "string",  # the statement's own account (a department's settlement account)
+    "account": TEXT,  # the statement's own account (a department's settlement account)
     "booking_date": "datetime64[ns]",
     "value_date": "datetime64[ns]",
     "amount": "int64",  # fen: credits positive, debits negative
-    "currency": "string",
-    "bank_ref": "string",  # the bank's reference for the entry
-    "counterparty_account": "string",
-    "counterparty_name": "string",
-    "description": "string",  # remittance information as given
+    "currency": TEXT,
+    "bank_ref": TEXT,  # the bank's reference for the entry
+    "counterparty_account": TEXT,
+    "counterparty_name": TEXT,
+    "description": TEXT,  # remittance information as given
 }
 # A revenue system's daily record file (leg 3).
-REVENUE_COLUMNS: Mapping[str, str] = {
+REVENUE_COLUMNS: Mapping[str, object] = {
     "line_no": "int64",
-    "record_id": "string",
-    "payment_code": "string",
-    "department": "string",
+    "record_id": TEXT,
+    "payment_code": TEXT,
+    "department": TEXT,
     "amount": "int64",  # fen
-    "kind": "string",  # "payment" or "refund"
+    "kind": TEXT,  # "payment" or "refund"
     "received_at": "datetime64[ns, UTC]",
 }
 # A courier's freight bill (leg 4).
-FREIGHT_COLUMNS: Mapping[str, str] = {
+FREIGHT_COLUMNS: Mapping[str, object] = {
     "line_no": "int64",
-    "waybill_no": "string",
-    "order_no": "string",  # our shipment id
+    "waybill_no": TEXT,
+    "order_no": TEXT,  # our shipment id
     "amount": "int64",  # fen
     "bill_date": "datetime64[ns]",
 }
 
 
-def typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+def typed(frame: pd.DataFrame, columns: Mapping[str, object]) -> pd.DataFrame:
     """The frame with exactly the canonical columns, in order, with their dtypes."""
     missing = [name for name in columns if name not in frame.columns]
     if missing:
@@ -73,7 +78,7 @@ def typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     return frame[list(columns)].astype(dict(columns)).reset_index(drop=True)
 
 
-def empty(columns: Mapping[str, str]) -> pd.DataFrame:
+def empty(columns: Mapping[str, object]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
@@ -111,9 +116,9 @@ def value_at(column: pa.Array, index: int) -> str:
     return repr(column[index].as_py())
 
 
-def strings(column: pa.Array) -> pd.arrays.ArrowExtensionArray:
-    """A text column for the frame, without copying it."""
-    return pd.arrays.ArrowExtensionArray(column)
+def strings(column: pa.Array) -> pd.arrays.ArrowStringArray:
+    """A text column for the frame (TEXT), without copying it."""
+    return pd.arrays.ArrowStringArray(column.cast(pa.string()))
 
 
 def fen_of_yuan(column: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +147,29 @@ def wall_times(column: pa.Array, ok: pa.Array | None = None) -> tuple[np.ndarray
         ok = pc.and_(ok, same)
         times = pc.if_else(ok, parsed, pa.scalar(0, pa.timestamp("s")))
     return times.to_numpy(zero_copy_only=False), ok.to_numpy(zero_copy_only=False)
+
+
+OFFSET_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"
+
+
+def offset_times(column: pa.Array) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """``yyyy-MM-ddTHH:mm:ss±hh:mm`` (OFFSET_TIME) in UTC, and which values were such
+    times (the others read as 2000-01-01 UTC)."""
+    ok = pc.match_substring_regex(column, OFFSET_TIME)
+    column = pc.if_else(ok, column, "2000-01-01T00:00:00+00:00")
+    local = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(column, 0, 10), " ", pc.utf8_slice_codeunits(column, 11, 19), ""
+    )
+    times, ok = wall_times(local, ok)
+    hours, minutes = (
+        pc.cast(pc.utf8_slice_codeunits(column, at, at + 2), pa.int64()).to_numpy()
+        for at in (20, 23)
+    )
+    west = pc.equal(pc.utf8_slice_codeunits(column, 19, 20), "-").to_numpy(zero_copy_only=False)
+    offset = np.where(west, -1, 1) * (hours * 60 + minutes)
+    seconds = times.astype(np.int64) - offset * 60
+    utc = pd.DatetimeIndex(seconds.astype("datetime64[s]").astype("datetime64[ns]"))
+    return utc.tz_localize("UTC"), ok
 
 
 def beijing_to_utc(beijing: np.ndarray) -> pd.DatetimeIndex:

@@ -1,40 +1,46 @@
 """Every parsed file into the one canonical table (StatementLine), fast on PostgreSQL.
 
-Each file kind's frame (integrations/statements.py) maps onto the same columns; the lines
-are written with COPY from an Arrow-built CSV, so a million lines take a few seconds.
+Each file kind's frame (integrations/statements.py) maps onto the same columns as an Arrow
+table, column by column; ADBC writes it with binary COPY. The write is PostgreSQL's work
+more than Python's, so a run starts it in a thread of its own (``lines_writing``) and
+matches meanwhile.
 """
 
 from __future__ import annotations
 
-import io
+from concurrent.futures import Future
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-from django.db import connection, transaction
-from pyarrow import csv as pa_csv
+import pyarrow.compute as pc
 
+from reconciliation.frames import arrow_connection
 from reconciliation.models import PartyKind, StatementFile, StatementLine
+from reconciliation.threads import in_thread
 
-COLUMNS = (
-    "statement_id",
-    "line_no",
-    "kind",
-    "ref",
-    "their_ref",
-    "amount",
-    "fee",
-    "occurred_at",
-    "value_date",
-    "account",
-    "counterparty",
+TABLE = StatementLine._meta.db_table
+SCHEMA = pa.schema(
+    [
+        ("statement_id", pa.int64()),
+        ("line_no", pa.int32()),
+        ("kind", pa.string()),
+        ("ref", pa.string()),
+        ("their_ref", pa.string()),
+        ("amount", pa.int64()),
+        ("fee", pa.int64()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("value_date", pa.date32()),
+        ("account", pa.string()),
+        ("counterparty", pa.string()),
+    ]
 )
+COLUMNS = tuple(SCHEMA.names)
 
 
-def canonical_lines(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """A parsed frame of a party of ``kind`` as the canonical table's columns."""
+def canonical_lines(kind: str, frame: pd.DataFrame, statement_id: int) -> pa.Table:
+    """A parsed frame of a party of ``kind`` as the canonical table's rows."""
     n = len(frame)
-    blank = pd.Series([""] * n, index=frame.index, dtype="string")
-    nothing = pd.Series([pd.NaT] * n, index=frame.index)
     if kind == PartyKind.PROCESSOR:
         columns = {
             "kind": frame["kind"],
@@ -42,78 +48,94 @@ def canonical_lines(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
             "their_ref": frame["provider_ref"],
             "fee": frame["fee"],
             "occurred_at": frame["occurred_at"],
-            "value_date": nothing,
-            "account": blank,
-            "counterparty": blank,
         }
     elif kind == PartyKind.BANK:
+        counterparty = pc.binary_join_element_wise(
+            _text(frame["counterparty_account"]), _text(frame["counterparty_name"]), " "
+        )
         columns = {
-            "kind": pd.Series(["credit"] * n, index=frame.index).where(
-                frame["amount"] >= 0, "debit"
-            ),
-            "ref": blank,
+            "kind": np.where(frame["amount"].to_numpy() >= 0, "credit", "debit"),
             "their_ref": frame["bank_ref"],
-            "fee": 0,
-            "occurred_at": nothing,
             "value_date": frame["value_date"],
             "account": frame["account"],
-            "counterparty": frame["counterparty_account"].fillna("")
-            + " "
-            + frame["counterparty_name"].fillna(""),
+            "counterparty": counterparty,
         }
     elif kind == PartyKind.REVENUE:
         columns = {
             "kind": frame["kind"],
             "ref": frame["payment_code"],
             "their_ref": frame["record_id"],
-            "fee": 0,
             "occurred_at": frame["received_at"],
-            "value_date": nothing,
             "account": frame["department"],
-            "counterparty": blank,
         }
     else:
         columns = {
-            "kind": "freight",
+            "kind": pa.repeat("freight", n),
             "ref": frame["order_no"],
             "their_ref": frame["waybill_no"],
-            "fee": 0,
-            "occurred_at": nothing,
             "value_date": frame["bill_date"],
-            "account": blank,
-            "counterparty": blank,
         }
-    lines = pd.DataFrame({"line_no": frame["line_no"], "amount": frame["amount"], **columns})
-    for name in ("kind", "ref", "their_ref", "account", "counterparty"):
-        lines[name] = lines[name].astype("string").fillna("").str.slice(0, 200)
-    return lines
+    given = {"line_no": frame["line_no"], "amount": frame["amount"], **columns}
+    arrays = []
+    for field in SCHEMA:
+        if field.name == "statement_id":
+            arrays.append(pa.repeat(pa.scalar(statement_id, field.type), n))
+        elif field.name not in given:
+            arrays.append(_absent(field, n))
+        elif pa.types.is_string(field.type):
+            limit = StatementLine._meta.get_field(field.name).max_length
+            arrays.append(_cut(_text(given[field.name]), limit))
+        else:
+            arrays.append(_typed(given[field.name], field.type))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def lines_replace(statement: StatementFile, kind: str, frame: pd.DataFrame) -> int:
-    """Write the file's canonical lines, replacing any from an earlier read; returns how many."""
-    lines = canonical_lines(kind, frame).assign(statement_id=statement.pk)[list(COLUMNS)]
-    with transaction.atomic():
-        StatementLine.objects.filter(statement=statement).delete()
-        _copy(lines)
-    return len(lines)
+def _text(values: object) -> pa.Array:
+    """A text column as Arrow, a missing value as empty."""
+    array = values if isinstance(values, pa.Array) else pa.array(_arrow_side(values))
+    array = array.cast(pa.string())  # the parsed column's own buffers when it is text
+    return pc.fill_null(array, "") if array.null_count else array
 
 
-def _copy(lines: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(
-        lines.assign(
-            occurred_at=pd.to_datetime(lines["occurred_at"], utc=True),
-            value_date=pd.to_datetime(lines["value_date"]),
-        ),
-        preserve_index=False,
-    )
-    table = table.set_column(
-        table.schema.get_field_index("value_date"),
-        "value_date",
-        table.column("value_date").cast(pa.date32()),
-    )
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-    sql = f"COPY reconciliation_statementline ({', '.join(COLUMNS)}) FROM STDIN (FORMAT CSV)"
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.write(buffer.getvalue())
+def _cut(text: pa.Array, limit: int) -> pa.Array:
+    """The values cut to ``limit`` characters (a copy only when one is longer)."""
+    longest = pc.max(pc.utf8_length(text)).as_py() or 0
+    return pc.utf8_slice_codeunits(text, 0, limit) if longest > limit else text
+
+
+def _arrow_side(values: object) -> object:
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, pd.StringDtype):
+        return values.astype("string").array
+    return values.array if isinstance(values, pd.Series) else values
+
+
+def _typed(values: pd.Series, type_: pa.DataType) -> pa.Array:
+    if pa.types.is_date32(type_):
+        return pa.array(pd.to_datetime(values)).cast(type_)
+    if pa.types.is_timestamp(type_):  # PostgreSQL keeps microseconds
+        return pa.array(pd.to_datetime(values, utc=True)).cast(type_, safe=False)
+    return pa.array(values.to_numpy(dtype=np.int64)).cast(type_)
+
+
+def _absent(field: pa.Field, n: int) -> pa.Array:
+    if pa.types.is_string(field.type):
+        return pa.repeat(pa.scalar("", field.type), n)
+    if pa.types.is_integer(field.type):
+        return pa.repeat(pa.scalar(0, field.type), n)
+    return pa.nulls(n, field.type)
+
+
+def lines_replace(statement_id: int, lines: pa.Table) -> int:
+    """Write the file's canonical lines, replacing any from an earlier read, in one
+    transaction of an ADBC connection of its own; returns how many."""
+    with arrow_connection() as opened, opened.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE statement_id = {int(statement_id)}")  # noqa: S608
+        cursor.adbc_ingest(TABLE, lines, mode="append")
+        opened.commit()
+    return lines.num_rows
+
+
+def lines_writing(statement: StatementFile, kind: str, frame: pd.DataFrame) -> Future:
+    """``lines_replace`` of the frame's canonical lines, started in a thread; the future's
+    result is how many were written (or the error that stopped it)."""
+    return in_thread(lines_replace, statement.pk, canonical_lines(kind, frame, statement.pk))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 from django.conf import settings
 
 from billing.models import Department
@@ -20,14 +21,27 @@ class LegOutcome:
     clearing: pd.DataFrame | None = None  # a processor's 清分 per department
 
 
-def reconcile(party: Party, business_date: date, theirs: pd.DataFrame) -> LegOutcome:
+def our_side(party: Party, business_date: date) -> pd.DataFrame:
+    """What we hold of the party's leg for the date."""
+    if party.kind == PartyKind.PROCESSOR:
+        return ours.transactions(party.name, business_date)
+    if party.kind == PartyKind.REVENUE:
+        return ours.paid_orders(party.name, business_date)
+    if party.kind == PartyKind.COURIER:
+        return ours.shipments(party.name, business_date)
+    return expected_clearings(party.account, business_date)
+
+
+def reconcile(
+    party: Party, business_date: date, our_side: pd.DataFrame, theirs: pd.DataFrame
+) -> LegOutcome:
     config = settings.RECONCILIATION
     if party.kind == PartyKind.PROCESSOR:
-        our_side = ours.transactions(party.name, business_date).assign(
-            status="succeeded", processor=party.name
-        )
         result = matching.match_transactions(
-            our_side,
+            our_side.assign(
+                status=_same_text("succeeded", len(our_side)),
+                processor=_same_text(party.name, len(our_side)),
+            ),
             theirs,
             business_date=business_date,
             fee_rates=config["fee_rates_bps"],
@@ -35,18 +49,18 @@ def reconcile(party: Party, business_date: date, theirs: pd.DataFrame) -> LegOut
         )
         return LegOutcome(result, matching.clearing(result.matched, config["settlement_lag_days"]))
     if party.kind == PartyKind.REVENUE:
-        return LegOutcome(
-            matching.match_revenue(ours.paid_orders(party.name, business_date), theirs)
-        )
+        return LegOutcome(matching.match_revenue(our_side, theirs))
     if party.kind == PartyKind.COURIER:
-        return LegOutcome(matching.match_freight(ours.shipments(party.name, business_date), theirs))
+        return LegOutcome(matching.match_freight(our_side, theirs))
     return LegOutcome(
         matching.match_settlements(
-            expected_clearings(party.account, business_date),
-            _credits(theirs),
-            window_days=config["settlement_window_days"],
+            our_side, _credits(theirs), window_days=config["settlement_window_days"]
         )
     )
+
+
+def _same_text(value: str, n: int) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(value, pa.string()), n))
 
 
 def expected_clearings(account: str, business_date: date) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from billing.models import Department
 from billing.revenue import revenue_system_for_region
 from core.money import BEIJING as BUSINESS_TZ
-from reconciliation.frames import frame_from_query
+from reconciliation.frames import empty_frame, frame_from_query
 
 TRANSACTIONS = {
     "kind": "string",
@@ -77,7 +77,7 @@ def paid_orders(revenue_system_code: str, business_date: date) -> pd.DataFrame:
         and system.code == revenue_system_code
     ]
     if not departments:
-        return frame_from_query("SELECT NULL, NULL, 0, NULL WHERE 1 = 0", (), PAID_ORDERS)
+        return empty_frame(PAID_ORDERS)
     start, end = day_bounds(business_date)
     listed = ", ".join(["%s"] * len(departments))
     sql = f"""

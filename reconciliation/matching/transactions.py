@@ -303,7 +303,29 @@ def _transaction_rows(o, t, oi, ti, types, details, *, rank, expected_fee) -> pd
 
 
 def _local_date(column: pd.Series) -> pd.Series:
-    return column.dt.tz_convert(SHANGHAI).dt.tz_localize(None).dt.normalize()
+    """The Asia/Shanghai date of each UTC time, as a midnight datetime.
+
+    pandas converts a zoneinfo zone value by value, so the dates are found once per
+    distinct UTC hour (a day's rows span a few dozen): an hour whose first and last
+    instants fall on the same local date gives it to all its rows; the rows of any other
+    hour (only under an offset of odd minutes, before 1901) are converted one by one.
+    """
+    hour = pd.Timedelta(hours=1).value
+    times = _ns(column)
+    known = times != np.iinfo(np.int64).min  # NaT
+    at, hours = pd.factorize(times[known] // hour)
+    first = _shanghai_dates(hours * hour)
+    last = _shanghai_dates(hours * hour + hour - 1)
+    dates = np.full(len(times), np.datetime64("NaT"), dtype="datetime64[ns]")
+    dates[known] = first[at]
+    odd = np.flatnonzero(known)[(first != last)[at]]
+    dates[odd] = _shanghai_dates(times[odd])
+    return pd.Series(dates, index=column.index)
+
+
+def _shanghai_dates(ns: np.ndarray) -> np.ndarray:
+    utc = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+    return utc.tz_convert(SHANGHAI).tz_localize(None).normalize().to_numpy()
 
 
 def _day_bounds(business_date: date) -> tuple[int, int]:

@@ -82,12 +82,14 @@ def run_execute(*, run_id: int) -> ReconciliationRun:
     try:
         statement = statements.statement_for(party, run.business_date)
         _progress(run, "parsing the file", 20)
-        theirs = statements.parse(party, statement)
-        _progress(run, "normalising the lines", 35)
-        canonical.lines_replace(statement, party.kind, theirs)
-        _progress(run, "matching", 50)
-        outcome = legs.reconcile(party, run.business_date, theirs)
+        parsing = statements.parsing(party, statement)
+        our_side = legs.our_side(party, run.business_date)
+        theirs = parsing.result()
+        _progress(run, "matching", 35)
+        lines = canonical.lines_writing(statement, party.kind, theirs)
+        outcome = legs.reconcile(party, run.business_date, our_side, theirs)
         _progress(run, "storing the results", 80)
+        lines.result()  # the file's canonical lines, written meanwhile
         _store(run, party, statement, outcome)
     except statements.StatementNotReady as exc:
         return _fail(run, str(exc), step=WAITING_FOR_FILE)

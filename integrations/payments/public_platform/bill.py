@@ -27,7 +27,6 @@ BILL_COLUMNS = (
     "time",
 )
 BILL_TOTAL = "#total"
-_BILL_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$"
 
 
 def parse_bill(content: bytes) -> pd.DataFrame:
@@ -127,7 +126,7 @@ def _bill_frame(fields: dict[str, pa.Array]) -> pd.DataFrame:
     checks.check(ok, lambda i: f"fee_fen {at(fields['fee_fen'], i)} is not a whole number of fen")
     status = fields["status"]
     checks.check(pc.equal(status, "SUCCESS"), lambda i: f"status {at(status, i)} is not SUCCESS")
-    occurred_at, ok = _utc_times(fields["time"])
+    occurred_at, ok = statements.offset_times(fields["time"])
     checks.check(ok, lambda i: f"time {at(fields['time'], i)} is not ISO 8601 with an offset")
     checks.refuse_first(2)
     return pd.DataFrame(
@@ -170,22 +169,3 @@ def _whole_fen(column: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray]:
         pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False),
         ok.to_numpy(zero_copy_only=False),
     )
-
-
-def _utc_times(column: pa.Array) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """``yyyy-MM-ddTHH:mm:ss±hh:mm`` in UTC, and which values were such times."""
-    ok = pc.match_substring_regex(column, _BILL_TIME)
-    column = pc.if_else(ok, column, "2000-01-01T00:00:00+00:00")
-    local = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(column, 0, 10), " ", pc.utf8_slice_codeunits(column, 11, 19), ""
-    )
-    times, ok = statements.wall_times(local, ok)
-    hours, minutes = (
-        pc.cast(pc.utf8_slice_codeunits(column, at, at + 2), pa.int64()).to_numpy()
-        for at in (20, 23)
-    )
-    west = pc.equal(pc.utf8_slice_codeunits(column, 19, 20), "-").to_numpy(zero_copy_only=False)
-    offset = np.where(west, -1, 1) * (hours * 60 + minutes)
-    seconds = times.astype(np.int64) - offset * 60
-    utc = pd.DatetimeIndex(seconds.astype("datetime64[s]").astype("datetime64[ns]"))
-    return utc.tz_localize("UTC"), ok
