@@ -48,9 +48,14 @@ def _move(
 
 def channel_in_rotation(channel: str, *, now: datetime | None = None) -> bool:
     """May the router offer this channel? Reads only: a due trial is taken by the caller."""
+    return channel in channels_in_rotation([channel], now=now)
+
+
+def channels_in_rotation(channels: list[str], *, now: datetime | None = None) -> set[str]:
+    """Which of these channels the router may offer, in one read (see ``channel_in_rotation``)."""
     now = now or timezone.now()
-    health = ChannelHealth.objects.filter(channel=channel).first()
-    return _may_call(health, now)
+    health = {h.channel: h for h in ChannelHealth.objects.filter(channel__in=channels)}
+    return {channel for channel in channels if _may_call(health.get(channel), now)}
 
 
 def _may_call(health: ChannelHealth | None, now: datetime) -> bool:
@@ -62,7 +67,10 @@ def _may_call(health: ChannelHealth | None, now: datetime) -> bool:
 def channel_take_call(channel: str, *, now: datetime | None = None) -> bool:
     """May this caller call the channel now? Takes the half-open trial when one is due."""
     now = now or timezone.now()
-    if not _may_call(ChannelHealth.objects.filter(channel=channel).first(), now):
+    health = ChannelHealth.objects.filter(channel=channel).first()
+    if health is None or health.state == State.CLOSED:
+        return True  # in rotation: there is no trial to take
+    if not _may_call(health, now):
         return False
     with transaction.atomic():
         health = _locked(channel)
@@ -77,6 +85,12 @@ def channel_take_call(channel: str, *, now: datetime | None = None) -> bool:
 
 
 def channel_succeeded(channel: str) -> None:
+    # Closed with no failure counted, as nearly always: nothing to record, no lock taken. A
+    # failure counted after this read is ordered after this success, as it could be locked.
+    if ChannelHealth.objects.filter(
+        channel=channel, state=State.CLOSED, consecutive_failures=0
+    ).exists():
+        return
     with transaction.atomic():
         health = _locked(channel)
         health.consecutive_failures = 0

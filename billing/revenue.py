@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.models import (
     FeeKind,
+    PaymentAttempt,
     PaymentOrder,
     Refund,
     RevenuePushAttempt,
@@ -31,7 +32,7 @@ from billing.models import (
     RevenueRecordStatus,
     RevenueSystem,
 )
-from core import pii
+from core import pii, reference_data
 from core.audit import audit_record
 from core.errors import IllegalTransition
 from integrations.revenue.base import ProviderError, PushRequest, PushResult, ReceiptStatus
@@ -139,12 +140,17 @@ def revenue_system_for_region(region_code: str) -> RevenueSystem | None:
 
 
 def revenue_record_emit(
-    *, order: PaymentOrder, kind: str, refund: Refund | None = None
+    *,
+    order: PaymentOrder,
+    kind: str,
+    refund: Refund | None = None,
+    settled_by: PaymentAttempt | None = None,
 ) -> RevenueRecord | None:
     """Write the record of a payment or refund in the caller's transaction; send it on commit.
 
-    A region without an active system gets a failed record, so finance sees it. Freight
-    is not public revenue: a freight order has no record.
+    ``settled_by`` is the attempt that paid the order, when the caller holds it (it is read
+    otherwise). A region without an active system gets a failed record, so finance sees it.
+    Freight is not public revenue: a freight order has no record.
     """
     if order.purpose == FeeKind.FREIGHT:
         return None
@@ -152,19 +158,20 @@ def revenue_record_emit(
         raise RuntimeError("revenue_record_emit must run inside the transaction of its change")
     if (kind == RevenueRecordKind.REFUND) != (refund is not None):
         raise ValueError("a refund record needs its refund, and only a refund record has one")
-    system = revenue_system_for_region(order.department.region_code)
+    system_id = _revenue_system_id_for_region(order.department.region_code)
+    attempt = refund.attempt if refund else settled_by or order.attempts.get(settles_order=True)
     record = RevenueRecord.objects.create(
         kind=kind,
         order=order,
         refund=refund,
-        revenue_system=system,
+        revenue_system_id=system_id,
         sequence=_next_sequence(order),
-        payload=_payload(order, refund),
-        status=S.PENDING if system else S.FAILED,
-        next_attempt_at=timezone.now() if system else None,
-        last_error="" if system else NO_SYSTEM,
+        payload=_payload(order, attempt, refund),
+        status=S.PENDING if system_id else S.FAILED,
+        next_attempt_at=timezone.now() if system_id else None,
+        last_error="" if system_id else NO_SYSTEM,
     )
-    if system is None:
+    if system_id is None:
         logger.warning(
             "revenue record %s of order %s: %s %s",
             record.public_id,
@@ -177,14 +184,23 @@ def revenue_record_emit(
     return record
 
 
+def _revenue_system_id_for_region(region_code: str) -> int | None:
+    """``revenue_system_for_region``'s id, through the reference data's cache."""
+
+    def load() -> int | None:
+        system = revenue_system_for_region(region_code)
+        return system.pk if system else None
+
+    return reference_data.cached(("revenue_system_of_region", region_code), load)
+
+
 def _next_sequence(order: PaymentOrder) -> int:
     last = order.revenue_records.order_by("-sequence").values_list("sequence", flat=True).first()
     return (last or 0) + 1
 
 
-def _payload(order: PaymentOrder, refund: Refund | None) -> dict:
+def _payload(order: PaymentOrder, attempt: PaymentAttempt, refund: Refund | None) -> dict:
     """What the receiver needs, and no more: the payer appears by name and masked id."""
-    attempt = refund.attempt if refund else order.attempts.get(settles_order=True)
     payload = {
         "payment_code": order.payment_code,
         "department_code": order.department.code,

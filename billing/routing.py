@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.health import channel_in_rotation
+from billing.health import channels_in_rotation
 from billing.models import PaymentOrder, Processor
+from core import reference_data
 from core.money import business_date_of
 
 AUTO = "auto"
@@ -33,15 +34,26 @@ def route(*, order: PaymentOrder, requested: str, now: datetime) -> RoutingDecis
     """Every channel the order may be paid through now, in the order to try them."""
     accepted = order.department.accepted_channels
     considered = accepted if requested == AUTO else [requested]
-    processors = {p.code: p for p in Processor.objects.filter(code__in=considered)}
+    processors = _processors(considered)
+    in_rotation = channels_in_rotation(considered, now=now)
     candidates, rejected = [], {}
     for code in sorted(considered, key=lambda c: (_priority(processors.get(c)), c)):
-        reason = _ineligibility(code, processors.get(code), order=order, accepted=accepted, now=now)
+        reason = _ineligibility(
+            code, processors.get(code), order=order, accepted=accepted, now=now
+        ) or ("" if code in in_rotation else "out of rotation (circuit open)")
         if reason:
             rejected[code] = reason
         else:
             candidates.append(code)
     return RoutingDecision(requested=requested, candidates=candidates, rejected=rejected)
+
+
+def _processors(codes: list[str]) -> dict[str, Processor]:
+    """The processors of these codes (reference data: shared, read-only)."""
+    key = ("processors", tuple(sorted(codes)))
+    return reference_data.cached(
+        key, lambda: {p.code: p for p in Processor.objects.filter(code__in=codes)}
+    )
 
 
 def _priority(processor: Processor | None) -> int:
@@ -65,6 +77,4 @@ def _ineligibility(
         return problem
     if not processor.min_amount <= order.amount <= processor.max_amount:
         return f"amount outside its limits {processor.min_amount}..{processor.max_amount} fen"
-    if not channel_in_rotation(code, now=now):
-        return "out of rotation (circuit open)"
     return ""

@@ -35,7 +35,7 @@ from billing.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from core import pii
+from core import pii, reference_data
 from core.audit import audit_record
 from core.errors import DomainError, IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
@@ -212,27 +212,47 @@ def _client_actor(client: ApiClient) -> str:
 # The outbox
 
 
-def webhook_event_emit(*, event_type: str, payload: dict, owner: ApiClient | None) -> WebhookEvent:
+def webhook_event_emit(
+    *,
+    event_type: str,
+    payload: dict,
+    owner: ApiClient | None = None,
+    owner_id: int | None = None,
+) -> WebhookEvent:
     """Write an event and its deliveries in the caller's transaction; send them on commit.
 
-    Only the endpoints of ``owner``, the client whose subject the event is about, hear it.
+    Only the endpoints of the owner, the client whose subject the event is about, hear it:
+    ``owner_id``, or ``owner`` for a caller that holds the client.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhook_event_emit must run inside the transaction of its change")
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    event = WebhookEvent.objects.create(type=event_type, payload=payload, owner=owner)
-    if owner is None:
+    if owner is not None:
+        owner_id = owner.pk
+    event = WebhookEvent.objects.create(type=event_type, payload=payload, owner_id=owner_id)
+    if owner_id is None:
         return event
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
-        for endpoint in WebhookEndpoint.objects.filter(client=owner, active=True).order_by("id")
-        if event_type in endpoint.events or ALL_EVENTS in endpoint.events
+        WebhookDelivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now)
+        for endpoint_id, events in _subscriptions(owner_id)
+        if event_type in events or ALL_EVENTS in events
     )
     for delivery in deliveries:
         dispatch_on_commit(WEBHOOK_DELIVERIES, delivery.pk)
     return event
+
+
+def _subscriptions(owner_id: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The client's active endpoints and the events each hears, through the reference
+    data's cache (endpoints change when a client registers or disables one)."""
+
+    def load() -> tuple[tuple[int, tuple[str, ...]], ...]:
+        active = WebhookEndpoint.objects.filter(client_id=owner_id, active=True).order_by("id")
+        return tuple((pk, tuple(events)) for pk, events in active.values_list("pk", "events"))
+
+    return reference_data.cached(("webhook_subscriptions", owner_id), load)
 
 
 # Delivery

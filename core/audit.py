@@ -3,7 +3,7 @@ from __future__ import annotations
 from core.models import AuditRecord
 
 
-def audit_record(
+def audit_entry(
     *,
     actor: str,
     action: str,
@@ -13,8 +13,8 @@ def audit_record(
     reason: str = "",
     data: dict | None = None,
 ) -> AuditRecord:
-    """Append an audit row; call it inside the transaction that makes the change."""
-    return AuditRecord.objects.create(
+    """An audit row, not yet written: give it to ``audit_records``."""
+    return AuditRecord(
         actor=actor[:120],
         action=action,
         object_type=type(obj).__name__,
@@ -24,3 +24,17 @@ def audit_record(
         reason=reason[:255],
         data=data or {},
     )
+
+
+def audit_records(*entries: AuditRecord) -> list[AuditRecord]:
+    """Append audit rows, in this order, in one statement; call it inside the transaction
+    that makes the change."""
+    return AuditRecord.objects.bulk_create(entries)
+
+
+def audit_record(**fields: object) -> AuditRecord:
+    """Append an audit row (``audit_entry``'s fields); call it inside the transaction that
+    makes the change."""
+    entry = audit_entry(**fields)
+    entry.save(force_insert=True)
+    return entry

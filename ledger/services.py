@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.utils import timezone
 
 from ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
@@ -48,11 +50,28 @@ def payer_refunds_due_account() -> LedgerAccount:
     return _account("refunds_due:payers", "Owed back to payers", LedgerAccount.Kind.LIABILITY)
 
 
+# code -> (id, name, kind) of accounts committed: an account is never changed nor deleted
+# (the database refuses both: ledger/migrations/0002), so what committed stays true.
+_committed_accounts: dict[str, tuple[int, str, str]] = {}
+
+
 def _account(code: str, name: str, kind: str) -> LedgerAccount:
+    known = _committed_accounts.get(code)
+    if known is not None:
+        return LedgerAccount(id=known[0], code=code, name=known[1], kind=known[2])
     account, _ = LedgerAccount.objects.get_or_create(
         code=code, defaults={"name": name, "kind": kind}
     )
+    # Kept once the transaction that created or read it commits: one rolled back may have
+    # created an account that does not exist.
+    row = (account.pk, account.name, account.kind)
+    transaction.on_commit(partial(_committed_accounts.__setitem__, code, row))
     return account
+
+
+def forget_accounts(**_: object) -> None:
+    """Called when the database is emptied (``flush``): the ids it had are gone."""
+    _committed_accounts.clear()
 
 
 def ledger_post(
@@ -63,18 +82,38 @@ def ledger_post(
         raise RuntimeError("ledger_post must run inside the transaction of the change it records")
     if sum(leg.debit for leg in legs) != sum(leg.credit for leg in legs) or len(legs) < 2:
         raise UnbalancedPosting(f"posting {kind}:{reference} does not balance")
-    existing = LedgerPosting.objects.filter(kind=kind, reference=reference).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            posting = LedgerPosting.objects.create(
-                kind=kind, reference=reference, business_date=business_date, memo=memo
-            )
-    except IntegrityError:
+    posting = LedgerPosting(kind=kind, reference=reference, business_date=business_date, memo=memo)
+    if not _inserted_once(posting):
         return LedgerPosting.objects.get(kind=kind, reference=reference)
     LedgerEntry.objects.bulk_create(
         LedgerEntry(posting=posting, account=leg.account, debit=leg.debit, credit=leg.credit)
         for leg in legs
     )
     return posting
+
+
+def _inserted_once(posting: LedgerPosting) -> bool:
+    """Insert the posting unless one of its (kind, reference) exists: no savepoint needed,
+    as a conflict is no error. On a conflict with a posting not yet committed, PostgreSQL
+    waits for that transaction's outcome."""
+    posting.created_at = timezone.now()
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {LedgerPosting._meta.db_table} "  # noqa: S608 (the model's table)
+            "(kind, reference, business_date, memo, created_at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (kind, reference) DO NOTHING RETURNING id",
+            [
+                posting.kind,
+                posting.reference,
+                posting.business_date,
+                posting.memo,
+                posting.created_at,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    posting.pk = row[0]
+    posting._state.adding = False
+    posting._state.db = transaction.get_connection().alias
+    return True

@@ -19,6 +19,7 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from billing import states
@@ -36,9 +37,10 @@ from billing.routing import AUTO, RoutingDecision, route
 from billing.services.orders import lock_order, payment_order_transition
 from billing.services.payables import order_payable_account
 from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
-from core import untrusted
-from core.audit import audit_record
+from core import reference_data, untrusted
+from core.audit import audit_entry, audit_record, audit_records
 from core.errors import IllegalTransition, NotFound
+from core.models import AuditRecord
 from core.money import business_date_of
 from core.outside import get_channel
 from integrations.payments.base import (
@@ -122,11 +124,15 @@ def _start_on_channel(
             next_query_at=now + settings.NOTIFICATION_OVERDUE_AFTER,
             routing=decision.as_record(channel_code),
         )
-        audit_record(
+        created = audit_entry(
             actor=actor, action="payment_attempt.created", obj=attempt, to_status=attempt.status
         )
         if order.status == OrderStatus.UNPAID:
-            payment_order_transition(order=order, to=OrderStatus.PAYING, actor=actor)
+            payment_order_transition(
+                order=order, to=OrderStatus.PAYING, actor=actor, audited_with=[created]
+            )
+        else:
+            audit_records(created)
 
     channel = get_channel(channel_code)
     try:
@@ -176,7 +182,7 @@ def _record_trade(attempt: PaymentAttempt, created: CreatedTrade, *, actor: str)
             for name, value in trade.items():
                 setattr(attempt, name, value)
             attempt.status = AttemptStatus.PENDING
-            _audit_move(attempt, previous=AttemptStatus.CREATED, actor=actor)
+            audit_records(_move_entry(attempt, previous=AttemptStatus.CREATED, actor=actor))
             return attempt
         # A notification or a status query moved it meanwhile.
         order = lock_order(attempt.order_id)
@@ -218,15 +224,18 @@ def payment_attempt_apply_result(*, result: TradeResult, actor: str) -> str:
         return _apply_locked(*locked, result, actor=actor)
 
 
-def _lock_attempt(attempts) -> tuple[PaymentOrder, PaymentAttempt] | None:
+def _lock_attempt(
+    attempts, *, with_reference_version: bool = False
+) -> tuple[PaymentOrder, PaymentAttempt] | None:
     """The order of the one attempt in ``attempts``, then that attempt, each row locked in
-    that order (as ``lock_order`` locks an order: its department read, not locked)."""
-    order = (
-        PaymentOrder.objects.select_for_update(of=("self",))
-        .select_related("department")
-        .filter(pk__in=attempts.values("order_id"))
-        .first()
-    )
+    that order (as ``lock_order`` locks an order: its department read, not locked). With
+    ``with_reference_version`` the order carries the reference data's committed version
+    (``reference_version``)."""
+    orders = PaymentOrder.objects.select_for_update(of=("self",)).select_related("department")
+    if with_reference_version:
+        version = RawSQL(reference_data.VERSION_QUERY, ())  # noqa: S611 (a constant)
+        orders = orders.annotate(reference_version=version)
+    order = orders.filter(pk__in=attempts.values("order_id")).first()
     if order is None:
         return None
     attempt = attempts.select_for_update().get(order=order)
@@ -286,10 +295,12 @@ def payment_notification_receive(
     }
     attempts = PaymentAttempt.objects.filter(public_id=result.out_trade_no, channel=channel_code)
     with transaction.atomic(durable=True):
-        locked = _lock_attempt(attempts)
+        locked = _lock_attempt(attempts, with_reference_version=True)
         if locked is None:
             PaymentNotification.objects.create(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
         else:
+            # A notification has no API key: its first statement read the version instead.
+            reference_data.observe(locked[0].reference_version)
             outcome = _apply_locked(*locked, result, actor=f"channel:{channel_code}")
             PaymentNotification.objects.create(**raw, **known, attempt=locked[1], outcome=outcome)
     if locked is None:
@@ -345,7 +356,9 @@ def _apply_success(
         refund_reason = ""
     attempt.settles_order = not refund_reason
     attempt.refund_due = bool(refund_reason)
-    _move_attempt(attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount})
+    succeeded = _moved_attempt(
+        attempt, to=AttemptStatus.SUCCEEDED, actor=actor, data={"amount": result.amount}
+    )
     # The money is at the channel either way; it is owed to the department or back to the payer.
     owed_to = ledger.payer_refunds_due_account() if refund_reason else order_payable_account(order)
     ledger.ledger_post(
@@ -360,9 +373,12 @@ def _apply_success(
     )
     if not refund_reason:
         order.paid_at = attempt.paid_at
-        payment_order_transition(order=order, to=OrderStatus.PAID, actor=actor)
-        revenue_record_emit(order=order, kind="payment")
+        payment_order_transition(
+            order=order, to=OrderStatus.PAID, actor=actor, audited_with=[succeeded]
+        )
+        revenue_record_emit(order=order, kind="payment", settled_by=attempt)
         return Outcome.APPLIED
+    audit_records(succeeded)
     _reopen_order_if_idle(order, actor=actor)
     transaction.on_commit(partial(refund_unsettled_payment_queue, attempt.pk), robust=True)
     audit_record(
@@ -379,6 +395,13 @@ def _apply_success(
 def _move_attempt(
     attempt: PaymentAttempt, *, to: str, actor: str, reason: str = "", data: dict | None = None
 ) -> None:
+    audit_records(_moved_attempt(attempt, to=to, actor=actor, reason=reason, data=data))
+
+
+def _moved_attempt(
+    attempt: PaymentAttempt, *, to: str, actor: str, reason: str = "", data: dict | None = None
+) -> AuditRecord:
+    """Move and save the attempt; returns its audit row, for the caller to write."""
     states.check_transition(
         states.ATTEMPT_TRANSITIONS, kind="payment attempt", current=attempt.status, new=to
     )
@@ -387,18 +410,18 @@ def _move_attempt(
     if to not in states.OPEN_ATTEMPT_STATUSES:
         attempt.next_query_at = None
     attempt.save()
-    _audit_move(attempt, previous=previous, actor=actor, reason=reason, data=data)
+    return _move_entry(attempt, previous=previous, actor=actor, reason=reason, data=data)
 
 
-def _audit_move(
+def _move_entry(
     attempt: PaymentAttempt,
     *,
     previous: str,
     actor: str,
     reason: str = "",
     data: dict | None = None,
-) -> None:
-    audit_record(
+) -> AuditRecord:
+    return audit_entry(
         actor=actor,
         action=f"payment_attempt.{attempt.status}",
         obj=attempt,

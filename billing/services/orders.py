@@ -24,10 +24,10 @@ from billing.models import (
 from billing.payment_codes import payment_code_format
 from billing.webhooks import webhook_event_emit
 from core import pii, reference_data
-from core.audit import audit_record
+from core.audit import audit_entry, audit_record, audit_records
 from core.errors import InvalidRequest, NotFound
 from core.idempotency import DrawAgain
-from core.models import ApiClient
+from core.models import ApiClient, AuditRecord
 
 VERIFICATION_CODE_DIGITS = 6
 PAYMENT_CODE_CONSTRAINT = "billing_paymentorder_payment_code_key"
@@ -249,27 +249,40 @@ def lock_order(order_id: int) -> PaymentOrder:
     )
 
 
-def payment_order_transition(*, order: PaymentOrder, to: str, actor: str, reason: str = "") -> None:
-    """Move a locked order to a new status, with its audit row and outbox event."""
+def payment_order_transition(
+    *,
+    order: PaymentOrder,
+    to: str,
+    actor: str,
+    reason: str = "",
+    audited_with: Iterable[AuditRecord] = (),
+) -> None:
+    """Move a locked order to a new status, with its audit row and outbox event.
+
+    ``audited_with``: audit rows of the same change, not yet written; they are written
+    before the order's, in the same statement."""
     states.check_transition(
         states.ORDER_TRANSITIONS, kind="payment order", current=order.status, new=to
     )
     previous = order.status
     order.status = to
     order.save(update_fields=["status", "paid_at", "updated_at"])
-    audit_record(
-        actor=actor,
-        action=f"payment_order.{to}",
-        obj=order,
-        from_status=previous,
-        to_status=to,
-        reason=reason,
+    audit_records(
+        *audited_with,
+        audit_entry(
+            actor=actor,
+            action=f"payment_order.{to}",
+            obj=order,
+            from_status=previous,
+            to_status=to,
+            reason=reason,
+        ),
     )
     if to in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED):
         webhook_event_emit(
             event_type=f"payment_order.{to}",
             payload=order_event_payload(order),
-            owner=order.created_by,
+            owner_id=order.created_by_id,
         )
     events.payment_order_status_changed(order, previous=previous)
 

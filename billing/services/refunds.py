@@ -195,7 +195,7 @@ def _after_declined_try(order: PaymentOrder, refund: Refund, *, actor: str) -> N
         webhook_event_emit(
             event_type="refund.failed",
             payload=refund_event_payload(refund),
-            owner=order.created_by,
+            owner_id=order.created_by_id,
         )
     else:
         # A refund asked for before tries were counted is taken for the first.
@@ -341,7 +341,7 @@ def _apply_locked(order: PaymentOrder, refund: Refund, result: RefundResult, *, 
             webhook_event_emit(
                 event_type="refund.failed",
                 payload=refund_event_payload(refund),
-                owner=order.created_by,
+                owner_id=order.created_by_id,
             )
     return Outcome.APPLIED
 
@@ -380,7 +380,9 @@ def _refund_succeeded(
     else:
         _unsettled_refunded(refund, actor=actor)
     webhook_event_emit(
-        event_type="refund.succeeded", payload=refund_event_payload(refund), owner=order.created_by
+        event_type="refund.succeeded",
+        payload=refund_event_payload(refund),
+        owner_id=order.created_by_id,
     )
 
 
