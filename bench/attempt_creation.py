@@ -32,9 +32,12 @@ def main() -> None:
     harness.open_every_channel()
 
     figures, chosen = {}, {}
-    with harness.running_service_and_sandboxes(
-        port, sandbox_port, args.workers, args.threads
-    ) as servers:
+    with (
+        harness.queued_tasks(),
+        harness.running_service_and_sandboxes(
+            port, sandbox_port, args.workers, args.threads
+        ) as servers,
+    ):
         url = servers["service"].url
         for channel in REQUESTS:
             order_ids = harness.prepare(

@@ -36,6 +36,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gov_payments_bench"
 SERVER_LOG = ROOT / "var" / "bench-server.log"
 SANDBOX_LOG = ROOT / "var" / "bench-sandbox.log"
 GUNICORN_CONFIG = ROOT / "config" / "gunicorn.py"
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 40  # gunicorn's graceful timeout (30 s) and some
 WARM_UP_SECONDS = 3
@@ -115,6 +116,29 @@ def setup_django(port: int, sandbox_port: int | None = None) -> None:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+
+
+@contextmanager
+def queued_tasks() -> Iterator[list[str]]:
+    """The servers started inside hand their tasks to RabbitMQ as production does
+    (CELERY_BROKER_URL, default the local one), on queues of this run's own, deleted on
+    leaving; yields the queues' names. No worker consumes them unless the caller starts one:
+    what a request queues (a webhook, a revenue record) is then not done inside the request,
+    as it is with tasks in-process."""
+    from kombu import Connection
+
+    from config.queues import QUEUES
+
+    broker = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+    os.environ.update(CELERY_BROKER_URL=broker, CELERY_QUEUE_PREFIX=prefix)
+    queues = [prefix + queue for queue in QUEUES]
+    try:
+        yield queues
+    finally:
+        with Connection(broker) as connection:
+            for queue in queues:
+                connection.default_channel.queue_delete(queue)
 
 
 def portal_key() -> str:

@@ -37,9 +37,12 @@ def main() -> None:
     harness.open_every_channel()
 
     figures, unpaid = {}, {}
-    with harness.running_service_and_sandboxes(
-        port, sandbox_port, args.workers, args.threads
-    ) as servers:
+    with (
+        harness.queued_tasks(),
+        harness.running_service_and_sandboxes(
+            port, sandbox_port, args.workers, args.threads
+        ) as servers,
+    ):
         url, sandboxes = servers["service"].url, servers["sandboxes"].url
         for channel in harness.CHANNELS:
             attempt_ids = harness.prepare(

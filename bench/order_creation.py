@@ -71,7 +71,7 @@ def main() -> None:
     key = harness.portal_key()
     statements = statements_per_order(key)
 
-    with harness.running_server(port, args.workers, args.threads) as server:
+    with harness.queued_tasks(), harness.running_server(port, args.workers, args.threads) as server:
         url, servers = server.url, {"server": server}
 
         def create_order(session: requests.Session) -> int:

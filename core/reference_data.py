@@ -1,13 +1,16 @@
-"""Reference data (departments, fee items, processors) cached per process, never stale.
+"""Reference data (departments, fee items, processors, revenue systems, webhook endpoints)
+cached per process, never stale.
 
-Reference rows are read on every order and change a few times a year. Every change to a
-reference table gives one version row a new number in the same transaction (a trigger:
-``core/migrations/0003_reference_data_version.py``; the numbers come from a sequence, so the
-number of a change that was rolled back is never seen again). An API request learns the
-committed number in a query it makes anyway, the API key's lookup, and reads what this
-process cached under that number; anything else (a task, the console, a service called
-directly, a request that names no key) reads the database. So a cached row is never older
-than the start of the request that uses it, in any process.
+Reference rows are read on every order, attempt and notification and change rarely. Every
+change to a reference table gives one version row a new number in the same transaction (a
+trigger: ``core/migrations/0003_reference_data_version.py``; the numbers come from a
+sequence, so the number of a change that was rolled back is never seen again). An API
+request learns the committed number in a query it makes anyway, the API key's lookup; a
+provider's notification, in its first statement (the order's lock,
+``billing/services/attempts.py``). Each reads what this process cached under that number;
+anything else (a task, the console, a service called directly, another request without a
+key) reads the database. So a cached row is never older than the start of the request that
+uses it, in any process.
 
 A request must not change reference data and then read it back through the cache (it
 would see the version it started with): none does; the catalogue is written by staff
