@@ -1,17 +1,20 @@
 """How fast courier route pushes are taken in and applied, with a real Celery worker.
 
-Per courier (sf, ems), setup: --shipments shipments recorded through the service and booked
-by hand with waybill numbers of this run, so no courier sandbox takes part. Timed: the
+Per courier (sf, ems), setup: shipments recorded through the service and copied, each copy
+booked by hand with a waybill number of this run, so no courier sandbox takes part. The
 clients post one push per scan, signed as the courier signs it, to /notify/couriers/<code>/
 push: four non-terminal scans per waybill (a terminal one makes the service query the
-route), the second pushed twice, shuffled. The server stores each push and queues its apply
+route), the second pushed twice, shuffled. The server stores each push and queues the apply
 task on the local RabbitMQ for a Celery worker process, as `manage.py serve` runs one.
-Figures: pushes ingested (answered 200) and applied per second, received_at -> applied_at
-lag, and the floor: as many POST /bench/insert-one (one row) on the same server.
+Closed loop (--clients, --shipments waybills): pushes ingested (answered 200) per second at
+full speed, and the floor: as many POST /bench/insert-one (one row) on the same server.
+Open loop: --rate pushes a second for --seconds, and the received_at -> applied_at lag.
 """
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import json
 import logging
 import os
@@ -19,14 +22,17 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import copy
 from datetime import UTC, datetime, timedelta
+from queue import Empty, SimpleQueue
+from urllib.parse import urlencode, urlsplit
 
 import harness
-import requests
 from kombu import Connection
 
 WORKER_LOG = harness.ROOT / "var" / "bench-worker.log"
@@ -38,78 +44,120 @@ SCANS = {
            ("44", "快件交给派送员，正在派送途中")],
     "ems": [("203", "收寄"), ("306", "封发"), ("954", "到达处理中心"), ("702", "投递")],
 }  # fmt: skip
+PUSHES_PER_WAYBILL = len(SCANS["sf"]) + 1  # the second scan is pushed twice
 FINAL_STATUS = "out_for_delivery"
-Push = tuple[str, dict]  # a URL and the keyword arguments of requests' post
+OPEN_LOOP_CLIENTS = 64  # enough that a slow answer never holds the next push back
+# A path with its query, a body and headers. The clients speak http.client: requests costs
+# a client about as much CPU per push as the server spends, which on two cores would make
+# the load generator the limit.
+Push = tuple[str, bytes, dict[str, str]]
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, shipments=400, concurrency=os.cpu_count() or 2, warmup=2)
+    args = harness.arguments(
+        __doc__,
+        shipments=400,
+        concurrency=os.cpu_count() or 2,
+        warmup=2,
+        rate=500,
+        seconds=10,
+    )
     broker = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
     port = harness.free_port()
     harness.setup_django(port)  # this process runs tasks in-process: setup's no-op bookings
     harness.portal_key()  # loads the demo catalogue, whose departments ship
     for chatty in ("celery.app.trace", "kombu.connection"):  # about setup's in-process tasks
         logging.getLogger(chatty).setLevel(logging.ERROR)
+    from config.queues import QUEUES
+
     run = f"{int(time.time()) % 10**7:07d}"
-    waybills = {courier: booked_waybills(courier, args.shipments, run) for courier in SCANS}
-    count = args.shipments * (len(SCANS["sf"]) + 1)
-    # The server and the worker, children of this process, use the broker on a queue of their own.
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    os.environ.update(CELERY_BROKER_URL=broker, CELERY_QUEUE=queue)
+    open_shipments = args.rate * args.seconds // PUSHES_PER_WAYBILL
+    closed = {c: booked_waybills(c, args.shipments, f"{run}0") for c in SCANS}
+    opened = {c: booked_waybills(c, open_shipments, f"{run}1") for c in SCANS}
+    count = args.shipments * PUSHES_PER_WAYBILL
+    vacuum()
+    # The server and the worker, children of this process, use the broker on queues of their own.
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+    os.environ.update(CELERY_BROKER_URL=broker, CELERY_QUEUE_PREFIX=prefix)
+    queues = [prefix + queue for queue in QUEUES]
     try:
         with (
-            running_worker(args.concurrency) as worker,
+            running_worker(args.concurrency, queues) as worker,
             harness.running_server(port, args.workers, args.threads) as server,
         ):
-            insert_one = bare_insert(server.url)
-            harness.measure(insert_one, clients=args.clients, seconds=args.warmup)
+            address = urlsplit(server.url).netloc
+            warm_up = [INSERT_ONE] * (250 * args.warmup)
+            closed_loop(address, warm_up, clients=args.clients, server=server)
             ingested, applied = {}, {}
-            for courier, numbers in waybills.items():
-                sends = pushes(courier, numbers, server.url)
+            for courier, numbers in closed.items():
                 started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
-                ingested[courier] = harness.measure(
-                    harness.once_each(sends, post), clients=args.clients, servers={"server": server}
+                ingested[courier] = closed_loop(
+                    address, pushes(courier, numbers), clients=args.clients, server=server
                 )
                 applied[courier] = applied_lags(courier, started)
                 ingested[courier].cpu_seconds["worker"] = (
                     harness.tree_cpu_seconds(worker) - worker_cpu
                 )
-            floor = harness.measure(
-                harness.once_each(range(count), lambda session, _: insert_one(session)),
-                clients=args.clients,
-            )
+            floor = closed_loop(address, [INSERT_ONE] * count, clients=args.clients, server=server)
+            offered = {}
+            for courier, numbers in opened.items():
+                started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
+                sent = open_loop(address, pushes(courier, numbers), rate=args.rate, server=server)
+                offered[courier] = sent, applied_lags(courier, started)
+                sent.cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
     finally:
         with Connection(broker) as connection:
-            connection.default_channel.queue_delete(queue)
+            for queue in queues:
+                connection.default_channel.queue_delete(queue)
 
     print(
-        f"\n{args.clients} clients, {harness.served_by(args)}, a Celery worker of "
-        f"{args.concurrency} processes; per courier {args.shipments} waybills x "
+        f"\n{harness.served_by(args)}, a Celery worker of {args.concurrency} processes\n"
+        f"closed loop, {args.clients} clients, per courier {args.shipments} waybills x "
         f"{len(SCANS['sf'])} scans + 1 duplicate = {count} pushes"
     )
     for courier, measured in ingested.items():
         print(measured.line(f"/notify/couriers/{courier}/push", unit="pushes"))
     print(floor.line("POST /bench/insert-one", unit="inserts"))
+    print(f"     {floor.cpu_line('insert')}")
     for courier, measured in ingested.items():
         seconds, lags = applied[courier]
-        rate, cut = len(lags) / seconds, statistics.quantiles(lags, n=100, method="inclusive")
         print(
-            f"{courier:<4} applied {rate:6.1f} pushes/s: all {len(lags)} by {seconds:.1f} s, "
-            f"{seconds - measured.seconds:.1f} s after the load ended\n"
-            f"     lag received -> applied: p50 {cut[49]:.2f} s   p95 {cut[94]:.2f} s   "
-            f"max {max(lags):.2f} s\n"
-            f"     / floor: ingested {measured.per_second / floor.per_second:.2f}, applied "
-            f"{rate / floor.per_second:.2f}   {measured.cpu_line('push')}\n"
-            f"     {end_state(courier, waybills[courier])}"
+            f"{courier:<4} ingested / floor {measured.per_second / floor.per_second:.2f}   "
+            f"applied {len(lags) / seconds:6.1f} pushes/s, the last "
+            f"{seconds - measured.seconds:.1f} s after the load ended   "
+            f"{measured.cpu_line('push')}\n"
+            f"     {end_state(courier, closed[courier])}"
         )
-    missing = {courier: count - len(lags) for courier, (_, lags) in applied.items()}
-    if floor.failures or any(m.failures for m in ingested.values()) or any(missing.values()):
+    print(
+        f"\nopen loop, {args.rate} pushes/s offered for {args.seconds} s, per courier "
+        f"{open_shipments} waybills = {open_shipments * PUSHES_PER_WAYBILL} pushes"
+    )
+    for courier, (measured, (seconds, lags)) in offered.items():
+        cut = statistics.quantiles(lags, n=100, method="inclusive")
+        print(
+            f"{courier:<4} sent {measured.per_second:6.1f} pushes/s, answered p99 "
+            f"{measured.percentile_ms(99):.0f} ms; all applied by {seconds:.1f} s\n"
+            f"     lag received -> applied: p50 {cut[49]:.2f} s   p95 {cut[94]:.2f} s   "
+            f"p99 {cut[98]:.2f} s   max {max(lags):.2f} s   {measured.cpu_line('push')}\n"
+            f"     {end_state(courier, opened[courier])}"
+        )
+    missing = {
+        **{f"{c} closed loop": count - len(lags) for c, (_, lags) in applied.items()},
+        **{
+            f"{c} open loop": open_shipments * PUSHES_PER_WAYBILL - len(lags)
+            for c, (_, (_, lags)) in offered.items()
+        },
+    }
+    failed = [
+        m for m in (floor, *ingested.values(), *(m for m, _ in offered.values())) if m.failures
+    ]
+    if failed or any(missing.values()):
         raise SystemExit(f"pushes not applied: {missing}; see var/bench-*.log")
 
 
 def booked_waybills(courier: str, count: int, run: str) -> list[str]:
-    """Record ``count`` shipments through the service, then book them by hand as the courier
-    would have; return their waybill numbers (of this run, so unique)."""
+    """Record a shipment through the service, copy it ``count`` times, each copy booked by hand
+    as the courier would have; return their waybill numbers (of this run, so unique)."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -122,23 +170,48 @@ def booked_waybills(courier: str, count: int, run: str) -> list[str]:
     )
     applicant = Address("张三", "13800138000", "浙江省", "杭州市", "西湖区", "文三路90号", "330106")
     items = [ItemInput("certificate", "营业执照（正本）", "市市场监督管理局")]
-    numbers = [f"{'SF' if courier == 'sf' else '98'}{run}{index:05d}" for index in range(count)]
+    new = NewShipment(
+        kind="result", case_number=f"BENCH-{run}", department="330100-SCJG",
+        sender=agency, recipient=applicant, items=items, courier=courier,
+        service_level="standard", deliver_by=timezone.now() + timedelta(days=3),
+        freight_payer="agency", undeliverable_rule="return",
+    )  # fmt: skip
+    prefix = "SF" if courier == "sf" else "98"
+    with transaction.atomic():  # its booking task, run on commit, then finds it booked
+        shipment = shipment_create(client=None, new=new).shipment
+        Shipment.objects.filter(pk=shipment.pk).update(
+            waybill_no=f"{prefix}{run}", booked_at=timezone.now(), next_booking_at=None
+        )
+    recorded = Shipment.objects.get(pk=shipment.pk)
+    public_id = Shipment._meta.get_field("public_id")
+    numbers = [f"{prefix}{run}{index:05d}" for index in range(count)]
+    copies = []
     for index, waybill_no in enumerate(numbers):
-        new = NewShipment(
-            kind="result", case_number=f"BENCH-{run}-{index}", department="330100-SCJG",
-            sender=agency, recipient=applicant, items=items, courier=courier,
-            service_level="standard", deliver_by=timezone.now() + timedelta(days=3),
-            freight_payer="agency", undeliverable_rule="return",
+        shipment = copy(recorded)
+        shipment.pk = None
+        shipment.public_id = public_id.get_default()
+        shipment.case_number = f"BENCH-{run}-{index}"
+        shipment.waybill_no, shipment.booked_at, shipment.next_booking_at = (
+            waybill_no, timezone.now(), None
         )  # fmt: skip
-        with transaction.atomic():  # its booking task, run on commit, then finds it booked
-            shipment = shipment_create(client=None, new=new).shipment
-            Shipment.objects.filter(pk=shipment.pk).update(
-                waybill_no=waybill_no, booked_at=timezone.now(), next_booking_at=None
-            )
+        copies.append(shipment)
+    Shipment.objects.bulk_create(copies, batch_size=1000)
     return numbers
 
 
-def pushes(courier: str, waybills: list[str], url: str) -> list[Push]:
+def vacuum() -> None:
+    """What autovacuum does for a service in production, before the load: without it (it
+    is off on some development servers) the dead rows every earlier run left behind are read
+    again by each apply task, and the runs slow down one after another."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "VACUUM ANALYZE logistics_courierpush, logistics_shipment, logistics_trackingevent"
+        )
+
+
+def pushes(courier: str, waybills: list[str]) -> list[Push]:
     """Every scan of every waybill as the courier pushes it (the second scan twice), shuffled."""
     from core.money import BEIJING
     from integrations.couriers.sf.wire import TIME_FORMAT
@@ -149,24 +222,24 @@ def pushes(courier: str, waybills: list[str], url: str) -> list[Push]:
     for waybill_no in waybills:
         for step, (op_code, words) in enumerate(SCANS[courier]):
             at = (first + timedelta(hours=step)).strftime(TIME_FORMAT)
-            push = build(f"{url}/notify/couriers/{courier}/push", waybill_no, op_code, words, at)
+            push = build(f"/notify/couriers/{courier}/push", waybill_no, op_code, words, at)
             sends += [push, push] if step == 1 else [push]
     random.Random(0).shuffle(sends)
     return sends
 
 
-def sf_push(url: str, waybill_no: str, op_code: str, words: str, at: str) -> Push:
+def sf_push(path: str, waybill_no: str, op_code: str, words: str, at: str) -> Push:
     """SF's JSON WaybillRoute push; SF signs none: the URL carries the push token."""
     from django.conf import settings
 
     route = {"mailno": waybill_no, "id": uuid.uuid4().hex, "acceptTime": at,
              "acceptAddress": "杭州市", "remark": words, "opCode": op_code}  # fmt: skip
     body = json.dumps({"Body": {"WaybillRoute": [route]}}, ensure_ascii=False).encode()
-    return url, {"params": {"token": settings.SF_EXPRESS["push_token"]}, "data": body,
-                 "headers": {"Content-Type": "application/json;charset=UTF-8"}}  # fmt: skip
+    query = urlencode({"token": settings.SF_EXPRESS["push_token"]})
+    return f"{path}?{query}", body, {"Content-Type": "application/json;charset=UTF-8"}
 
 
-def ems_push(url: str, waybill_no: str, op_code: str, words: str, at: str) -> Push:
+def ems_push(path: str, waybill_no: str, op_code: str, words: str, at: str) -> Push:
     """EMS's form: the trace as logistics_interface, signed by the adapter's data_digest."""
     from django.conf import settings
 
@@ -177,16 +250,97 @@ def ems_push(url: str, waybill_no: str, op_code: str, words: str, at: str) -> Pu
     content = json.dumps({"traces": [trace]}, ensure_ascii=False, separators=(",", ":"))
     form = {"logistics_interface": content, "data_digest": digest(content, settings.EMS["secret"]),
             "msg_type": "TRACEPUSH", "ecCompanyId": settings.EMS["sender_no"]}  # fmt: skip
-    return url, {"data": form}
+    return path, urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def post(session: requests.Session, push: Push) -> int:
-    url, arguments = push
-    return session.post(url, **arguments).status_code
+INSERT_ONE: Push = ("/bench/insert-one", b"", {})
 
 
-def bare_insert(url: str) -> harness.Send:
-    return lambda session: session.post(f"{url}/bench/insert-one").status_code
+class Client:
+    """One keep-alive connection to the server, opened again if the server closed it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.connection = http.client.HTTPConnection(address, timeout=60)
+
+    def post(self, push: Push) -> int:
+        path, body, headers = push
+        try:
+            return self._post(path, body, headers)
+        except (http.client.HTTPException, ConnectionError):  # closed while idle
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.address, timeout=60)
+            return self._post(path, body, headers)
+
+    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        self.connection.request("POST", path, body, headers)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+
+def closed_loop(
+    address: str, sends: list[Push], *, clients: int, server: harness.Server
+) -> harness.Figures:
+    """Each push once, from ``clients`` threads, each sending its next as soon as the last
+    is answered: the most the server takes in."""
+    pending: SimpleQueue[Push] = SimpleQueue()
+    for push in sends:
+        pending.put(push)
+
+    def client(figures: harness.Figures, lock: threading.Lock) -> None:
+        each = Client(address)
+        while True:
+            try:
+                push = pending.get_nowait()
+            except Empty:
+                return
+            _timed(each, push, figures, lock)
+
+    return _run(client, clients, server)
+
+
+def open_loop(
+    address: str, sends: list[Push], *, rate: int, server: harness.Server
+) -> harness.Figures:
+    """Push i at ``i / rate`` seconds from the start, whether or not earlier ones have been
+    answered: a fixed offered load, as couriers push."""
+    numbers = itertools.count()
+    start = time.monotonic() + 0.1
+
+    def client(figures: harness.Figures, lock: threading.Lock) -> None:
+        each = Client(address)
+        while (number := next(numbers)) < len(sends):
+            time.sleep(max(0.0, start + number / rate - time.monotonic()))
+            _timed(each, sends[number], figures, lock)
+
+    return _run(client, OPEN_LOOP_CLIENTS, server)
+
+
+def _timed(client: Client, push: Push, figures: harness.Figures, lock: threading.Lock) -> None:
+    before = time.perf_counter()
+    status = client.post(push)
+    took = time.perf_counter() - before
+    with lock:
+        if 200 <= status < 300:
+            figures.latencies.append(took)
+        else:
+            figures.failures[status] += 1
+
+
+def _run(client, clients: int, server: harness.Server) -> harness.Figures:
+    figures, lock = harness.Figures(), threading.Lock()
+    cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(figures, lock)) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    figures.seconds = time.perf_counter() - started
+    figures.client_cpu_seconds = time.process_time() - client_cpu_before
+    figures.cpu_seconds["server"] = server.cpu_seconds() - cpu_before
+    return figures
 
 
 def applied_lags(courier: str, started: float) -> tuple[float, list[float]]:
@@ -217,11 +371,12 @@ def end_state(courier: str, waybills: list[str]) -> str:
 
 
 @contextmanager
-def running_worker(concurrency: int) -> Iterator[int]:
-    """A Celery worker process as `manage.py serve` starts it (no beat); yields its pid."""
+def running_worker(concurrency: int, queues: list[str]) -> Iterator[int]:
+    """A Celery worker process as `manage.py serve` starts it (no beat) on ``queues``;
+    yields its pid."""
     WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-               f"--concurrency={concurrency}"]  # fmt: skip
+               f"--concurrency={concurrency}", f"--queues={','.join(queues)}"]  # fmt: skip
     with WORKER_LOG.open("w") as log:
         worker = subprocess.Popen(command, cwd=harness.ROOT, stdout=log, stderr=log)  # noqa: S603
         try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
+from threading import Lock, Timer
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,7 +35,46 @@ def dispatch_on_commit(kind: Kind, row_id: int | None = None) -> None:
     """Work the row (a remote kind's) or the due rows (a local kind's) once the caller commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("an outbox row is dispatched from the transaction that wrote it")
-    transaction.on_commit(partial(_dispatch, kind, row_id), robust=True)
+    if isinstance(kind, LocalKind):
+        transaction.on_commit(partial(_apply_soon, kind), robust=True)
+    else:
+        transaction.on_commit(partial(_dispatch, kind, row_id), robust=True)
+
+
+def dispatch_committed(kind: LocalKind) -> None:
+    """Apply a local kind's due rows, one of which the caller has just written in autocommit
+    mode (one statement, committed as it ran); inside a transaction, once that commits."""
+    transaction.on_commit(partial(_apply_soon, kind), robust=True)
+
+
+# One apply task works every due row of its kind, so a process queues at most one per
+# kind in each window, however many rows it commits meanwhile: a burst of courier pushes
+# costs a few publishes and task runs, not one of each per push, and a task that finds a
+# backlog takes a whole batch of it.
+APPLY_WINDOW_SECONDS = 0.1
+_waiting: set[str] = set()
+_waiting_lock = Lock()
+
+
+def _apply_soon(kind: LocalKind) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # tasks run in-process: no timer threads
+        _dispatch(kind, None)
+        return
+    with _waiting_lock:
+        if kind.name in _waiting:
+            return
+        _waiting.add(kind.name)
+    Timer(APPLY_WINDOW_SECONDS, _apply_now, (kind,)).start()
+
+
+def _apply_now(kind: LocalKind) -> None:
+    # Cleared before the task is queued: a row committed after this point queues another.
+    with _waiting_lock:
+        _waiting.discard(kind.name)
+    try:
+        _dispatch(kind, None)
+    except Exception:
+        logger.exception("queueing the %s apply task failed: the next one applies them", kind.label)
 
 
 def _dispatch(kind: Kind, row_id: int | None) -> None:
@@ -100,6 +141,16 @@ def apply_due(kind_name: str) -> int:
     for row_id in due_ids:
         _apply_one(kind, row_id, now)
     return len(due_ids)
+
+
+def apply_and_continue(kind_name: str) -> int:
+    """Apply one batch; after a full one, queue the next at once, so that a backlog drains
+    batch after batch without waiting for the sweep."""
+    applied = apply_due(kind_name)
+    kind = kind_named(kind_name)
+    if applied >= kind.batch:
+        _dispatch(kind, None)
+    return applied
 
 
 def _locked_due(kind: LocalKind, now: datetime, *, row_id: int | None = None) -> list[Any]:

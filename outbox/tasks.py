@@ -14,7 +14,7 @@ def deliver(kind: str, row_id: int) -> None:
 
 @shared_task(name="outbox.tasks.apply")
 def apply(kind: str) -> int:
-    return engine.apply_due(kind)
+    return engine.apply_and_continue(kind)
 
 
 @shared_task(name="outbox.tasks.sweep")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -471,22 +472,34 @@ def test_with_the_ask_rule_the_applicant_chooses_through_the_portal(http, courie
     assert http.post(choice_url, json={"choice": "return"}).status_code == 409
 
 
-@pytest.mark.django_db(transaction=False)
-def test_a_push_whose_apply_task_was_lost_is_applied_by_the_sweep(agency, courier):
-    """In the test's transaction: the push's apply task is never queued, as if lost."""
-    shipment = create_in_process(portal_api(), courier=courier.code)
+def booked_in_process(api, courier: Courier) -> Shipment:
+    """A shipment created in the test's transaction and booked by hand: never by a task."""
+    shipment = create_in_process(api, courier=courier.code)
     waybill_no = f"{uuid.uuid4().int % 10**13:013d}"
     Shipment.objects.filter(pk=shipment.pk).update(waybill_no=waybill_no, booked_at=timezone.now())
-    record = courier.record(waybill_no, courier.picked_up, timezone.now(), "已收取快件")
-    query, body, content_type = courier.wire([record], forged=False)
+    shipment.refresh_from_db()
+    return shipment
 
-    ack = tracking.push_receive(
+
+def receive(courier: Courier, records: list[dict]):
+    """The service takes a push in, in-process: in the test's transaction no task is queued."""
+    query, body, content_type = courier.wire(records, forged=False)
+    return tracking.push_receive(
         courier_code=courier.code,
         headers={"content-type": content_type},
         body=body,
         query=query,
         source_ip="127.0.0.1",
     )
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_push_whose_apply_task_was_lost_is_applied_by_the_sweep(agency, courier):
+    """In the test's transaction: the push's apply task is never queued, as if lost."""
+    shipment = booked_in_process(portal_api(), courier)
+    record = courier.record(shipment.waybill_no, courier.picked_up, timezone.now(), "已收取快件")
+
+    ack = receive(courier, [record])
 
     assert ack.status == 200
     push = CourierPush.objects.get()
@@ -499,6 +512,50 @@ def test_a_push_whose_apply_task_was_lost_is_applied_by_the_sweep(agency, courie
     assert shipment.status == "picked_up"
     assert list(shipment.events.values_list("code", "push_id")) == [(courier.picked_up, push.pk)]
     assert sweep()["courier_push"] == 0
+
+
+@pytest.mark.django_db(transaction=False)
+def test_one_batch_applies_both_couriers_pushes_each_scan_once_each_shipment_forward(agency):
+    """Pushes of several shipments of both couriers, shuffled, one scan of each pushed twice,
+    and one push for a waybill we never booked: one batch applies them all."""
+    scanned_at = timezone.now() - timedelta(hours=4)
+    api, shipments, sent = portal_api(), [], []
+    for courier in (SF, EMS) * 3:
+        shipment = booked_in_process(api, courier)
+        scans = [
+            courier.record(shipment.waybill_no, op_code, scanned_at + timedelta(hours=hour), "扫描")
+            for hour, op_code in enumerate(
+                (courier.picked_up, courier.in_transit, courier.out_for_delivery)
+            )
+        ]
+        shipments.append((shipment, courier))
+        sent += [(courier, [record]) for record in (*scans, scans[1])]
+    unknown = SF.record("SF0000000000", SF.picked_up, scanned_at, "扫描")
+    sent.append((SF, [unknown]))
+    random.Random(7).shuffle(sent)
+    for courier, records in sent:
+        assert receive(courier, records).status == 200
+
+    assert apply_due("courier_push") == len(sent)
+
+    pushes = CourierPush.objects.all()
+    assert {push.status for push in pushes} == {PushStatus.APPLIED}
+    assert all(push.applied_at is not None for push in pushes)
+    assert sorted(push.error for push in pushes if push.error) == ["unknown waybills: SF0000000000"]
+    for shipment, courier in shipments:
+        shipment.refresh_from_db()
+        assert shipment.status == "out_for_delivery"
+        assert shipment.last_event_at == scanned_at.replace(microsecond=0) + timedelta(hours=2)
+        events = shipment.events.order_by("occurred_at")
+        assert [event.code for event in events] == [
+            courier.picked_up,
+            courier.in_transit,
+            courier.out_for_delivery,
+        ]
+        assert all(event.push_id is not None and event.confirmed for event in events)
+        # Applied in one batch, a shipment moves once, straight to its latest scan's status.
+        assert status_changes(shipment.public_id) == [("pending", "out_for_delivery")]
+    assert apply_due("courier_push") == 0
 
 
 def test_due_route_queries_apply_scans_that_were_never_pushed(http, courier, settings):

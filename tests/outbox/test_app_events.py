@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import AuditRecord
-from outbox import events
-from outbox.engine import apply_due, retry_now, sweep
+from outbox import engine, events
+from outbox.engine import apply_and_continue, apply_due, retry_now, sweep
+from outbox.kinds import kind_named
 from outbox.models import AppEvent, AppEventStatus
 
 TOPIC = "tests.something_happened"
@@ -138,3 +139,84 @@ def test_an_applied_event_has_nothing_to_retry(applied):
     with pytest.raises(Exception, match="cannot go from applied"):
         retry_now("app_event", event.pk, actor="user:ops")
     assert not AuditRecord.objects.filter(action="app_event.retry_now").exists()
+
+
+# -- how apply tasks are queued ---------------------------------------------------------
+
+
+class ManualTimers:
+    """Stands in for threading.Timer: the test fires the timers it started."""
+
+    def __init__(self) -> None:
+        self.started: list = []
+
+    def __call__(self, interval, function, args):
+        self.started.append((function, args))
+        return self
+
+    def start(self) -> None:
+        pass
+
+    def fire(self) -> None:
+        started, self.started = self.started, []
+        for function, args in started:
+            function(*args)
+
+
+@pytest.fixture
+def timers(monkeypatch) -> ManualTimers:
+    manual = ManualTimers()
+    monkeypatch.setattr(engine, "Timer", manual)
+    return manual
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple]:
+    """The tasks queued, with their arguments, instead of being sent to the broker."""
+    tasks = []
+    monkeypatch.setattr(engine, "enqueue", lambda name, *args: tasks.append((name, *args)))
+    return tasks
+
+
+APPLY_EVERY_DUE_EVENT = ("outbox.tasks.apply", "app_event")
+
+
+@pytest.mark.django_db
+def test_a_burst_of_commits_queues_one_apply_task_for_them_all(
+    applied, timers, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(5):
+            publish({"n": n})
+
+    assert (len(timers.started), queued) == (1, [])
+    timers.fire()
+    assert queued == [APPLY_EVERY_DUE_EVENT]
+    with django_capture_on_commit_callbacks(execute=True):
+        publish({"n": 5})  # after the task was queued: it may have read the rows already
+    timers.fire()
+    assert queued == [APPLY_EVERY_DUE_EVENT] * 2
+    assert apply_due("app_event") == 6
+
+
+@pytest.mark.django_db
+def test_with_tasks_in_process_a_commit_applies_at_once(
+    applied, timers, queued, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publish({"n": 1})
+
+    assert (timers.started, queued) == ([], [APPLY_EVERY_DUE_EVENT])
+
+
+@pytest.mark.django_db
+def test_a_full_batch_queues_the_next_until_the_backlog_is_applied(applied, queued, monkeypatch):
+    monkeypatch.setattr(kind_named("app_event"), "batch", 2)
+    for n in range(5):
+        publish({"n": n})
+
+    assert [apply_and_continue("app_event") for _ in range(3)] == [2, 2, 1]
+    assert queued == [APPLY_EVERY_DUE_EVENT] * 2  # after each full batch
+    assert applied_numbers() == [0, 1, 2, 3, 4]
