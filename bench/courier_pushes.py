@@ -33,10 +33,9 @@ from queue import Empty, SimpleQueue
 from urllib.parse import urlencode, urlsplit
 
 import harness
-from kombu import Connection
+import results
 
 WORKER_LOG = harness.ROOT / "var" / "bench-worker.log"
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 APPLY_SECONDS = 900  # how long to wait for the worker to apply every push
 # Each courier's non-terminal scans, in the order they happen: op code and words.
 SCANS = {
@@ -62,13 +61,11 @@ def main() -> None:
         rate=500,
         seconds=10,
     )
-    broker = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
     port = harness.free_port()
     harness.setup_django(port)  # this process runs tasks in-process: setup's no-op bookings
     harness.portal_key()  # loads the demo catalogue, whose departments ship
     for chatty in ("celery.app.trace", "kombu.connection"):  # about setup's in-process tasks
         logging.getLogger(chatty).setLevel(logging.ERROR)
-    from config.queues import QUEUES
 
     run = f"{int(time.time()) % 10**7:07d}"
     open_shipments = args.rate * args.seconds // PUSHES_PER_WAYBILL
@@ -77,38 +74,29 @@ def main() -> None:
     count = args.shipments * PUSHES_PER_WAYBILL
     vacuum()
     # The server and the worker, children of this process, use the broker on queues of their own.
-    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-    os.environ.update(CELERY_BROKER_URL=broker, CELERY_QUEUE_PREFIX=prefix)
-    queues = [prefix + queue for queue in QUEUES]
-    try:
-        with (
-            running_worker(args.concurrency, queues) as worker,
-            harness.running_server(port, args.workers, args.threads) as server,
-        ):
-            address = urlsplit(server.url).netloc
-            warm_up = [INSERT_ONE] * (250 * args.warmup)
-            closed_loop(address, warm_up, clients=args.clients, server=server)
-            ingested, applied = {}, {}
-            for courier, numbers in closed.items():
-                started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
-                ingested[courier] = closed_loop(
-                    address, pushes(courier, numbers), clients=args.clients, server=server
-                )
-                applied[courier] = applied_lags(courier, started)
-                ingested[courier].cpu_seconds["worker"] = (
-                    harness.tree_cpu_seconds(worker) - worker_cpu
-                )
-            floor = closed_loop(address, [INSERT_ONE] * count, clients=args.clients, server=server)
-            offered = {}
-            for courier, numbers in opened.items():
-                started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
-                sent = open_loop(address, pushes(courier, numbers), rate=args.rate, server=server)
-                offered[courier] = sent, applied_lags(courier, started)
-                sent.cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
-    finally:
-        with Connection(broker) as connection:
-            for queue in queues:
-                connection.default_channel.queue_delete(queue)
+    with (
+        harness.queued_tasks() as queues,
+        running_worker(args.concurrency, queues) as worker,
+        harness.running_server(port, args.workers, args.threads) as server,
+    ):
+        address = urlsplit(server.url).netloc
+        warm_up = [INSERT_ONE] * (250 * args.warmup)
+        closed_loop(address, warm_up, clients=args.clients, server=server)
+        ingested, applied = {}, {}
+        for courier, numbers in closed.items():
+            started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
+            ingested[courier] = closed_loop(
+                address, pushes(courier, numbers), clients=args.clients, server=server
+            )
+            applied[courier] = applied_lags(courier, started)
+            ingested[courier].cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
+        floor = closed_loop(address, [INSERT_ONE] * count, clients=args.clients, server=server)
+        offered = {}
+        for courier, numbers in opened.items():
+            started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
+            sent = open_loop(address, pushes(courier, numbers), rate=args.rate, server=server)
+            offered[courier] = sent, applied_lags(courier, started)
+            sent.cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
 
     print(
         f"\n{harness.served_by(args)}, a Celery worker of {args.concurrency} processes\n"
@@ -141,6 +129,21 @@ def main() -> None:
             f"p99 {cut[98]:.2f} s   max {max(lags):.2f} s   {measured.cpu_line('push')}\n"
             f"     {end_state(courier, opened[courier])}"
         )
+    results.record(
+        "courier_pushes",
+        {
+            "clients": args.clients,
+            "baseline_rate": floor.per_second,
+            "offered_rate": args.rate,
+            "couriers": {
+                courier: {
+                    "ingest_rate": ingested[courier].per_second,
+                    "lag_p99_s": statistics.quantiles(lags, n=100, method="inclusive")[98],
+                }
+                for courier, (_, (_, lags)) in offered.items()
+            },
+        },
+    )
     missing = {
         **{f"{c} closed loop": count - len(lags) for c, (_, lags) in applied.items()},
         **{
