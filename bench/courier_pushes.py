@@ -335,11 +335,7 @@ def _run(client, clients: int, server: harness.Server) -> harness.Figures:
     figures, lock = harness.Figures(), threading.Lock()
     cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(figures, lock)) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    harness.in_threads(client, clients, figures, lock)
     figures.seconds = time.perf_counter() - started
     figures.client_cpu_seconds = time.process_time() - client_cpu_before
     figures.cpu_seconds["server"] = server.cpu_seconds() - cpu_before

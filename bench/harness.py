@@ -409,6 +409,15 @@ def once_each(items: Iterable[T], send_one: Callable[[requests.Session, T], int]
     return send
 
 
+def in_threads(target: Callable[..., None], count: int, *args: object) -> None:
+    """Run ``target(*args)`` on ``count`` threads at once; return when every one has."""
+    threads = [threading.Thread(target=target, args=args) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def measure(
     send: Send,
     *,
@@ -441,11 +450,7 @@ def measure(
                     else:
                         figures.failures[status] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(client, clients)
     figures.seconds = time.perf_counter() - started
     figures.client_cpu_seconds = time.process_time() - client_cpu_before
     for name, server in servers.items():
