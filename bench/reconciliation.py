@@ -13,7 +13,8 @@ settlement account, whose statement is written from the processors' clearing bet
 two, not timed); write_xlsx of the largest run's report; the floor, a bare DuckDB FULL
 OUTER JOIN of the largest processor's two sides. Figures: each run's wall time and where
 it went, the total, the report, the peak RSS of the measuring process, the ratio to the
-floor, the targets, and how the total grows from the first size to the last.
+floor, the targets, and how the total grows from the first size to the last; the
+figures of each size are recorded for bench/results.py.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                 measure += ["--profile", args.profile]
             subprocess.run(measure, env=env, check=True)  # noqa: S603 (our argv)
             results.append(json.loads(Path(result.name).read_text()))
+    record(results)
     if len(results) > 1:
         first, last = results[0], results[-1]
         print(
@@ -135,6 +137,29 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"x{last['total'] / first['total']:.2f}, peak RSS "
             f"x{last['peak_rss'] / first['peak_rss']:.2f}"
         )
+
+
+def record(measured: list[dict]) -> None:
+    """The figures bench/results.py reads, per size."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    results.record(
+        "reconciliation",
+        {
+            "sizes": [m["size"] for m in measured],
+            "days": {
+                str(m["size"]): {
+                    "seconds": m["total"],
+                    "peak_rss_gib": m["peak_rss"] / GIB,
+                    "floor_seconds": m["floor"],
+                    "leg1_seconds": m["leg1"],
+                    "cpu_seconds": m["cpu"],
+                }
+                for m in measured
+            },
+        },
+    )
 
 
 def size_database_url(base_url: str, size: int) -> str:
@@ -859,6 +884,7 @@ def measure_phase(args: argparse.Namespace) -> None:
     steps = instrument()
     injected = json.loads((ROOT / "var" / f"bench-reconciliation-{args.size}.json").read_text())
     rss_before = peak_rss()
+    cpu_before = cpu_seconds()
 
     measured = [execute(party, BUSINESS_DATE, steps, args.profile) for party in CHANNELS]
     measured += [
@@ -868,6 +894,7 @@ def measure_phase(args: argparse.Namespace) -> None:
     bank_parties, short = store_bank_statements()  # not timed: from the processors' clearing
     measured += [execute(party, SETTLEMENT_DATE, steps, args.profile) for party in bank_parties]
     runs_seconds = sum(m.seconds for m in measured)
+    cpu_runs = cpu_seconds() - cpu_before
 
     largest = max(measured, key=lambda m: m.totals["ours"]["count"] + m.totals["theirs"]["count"])
     report_seconds, report_bytes, report_rows = write_report(largest.run_id)
@@ -888,6 +915,10 @@ def measure_phase(args: argparse.Namespace) -> None:
         f"to a temporary file: {report_seconds:.2f} s, {report_bytes / 1024:,.0f} KiB"
     )
     print(f"total with the report: {total:.1f} s")
+    print(
+        f"CPU of the measuring process over the runs (user + system, all its threads): "
+        f"{cpu_runs:.1f} s"
+    )
     print(
         f"peak RSS of the measuring process (ru_maxrss, the whole process: Django, the runs, "
         f"the report): {rss_runs / GIB:.2f} GiB ({rss_before / GIB:.2f} GiB before the first run);"
@@ -919,6 +950,8 @@ def measure_phase(args: argparse.Namespace) -> None:
                 "total": total,
                 "peak_rss": rss_runs,
                 "floor": floor["seconds"],
+                "leg1": run_floor.seconds,
+                "cpu": cpu_runs,
             }
         )
     )
@@ -1051,6 +1084,11 @@ def duckdb_floor(channel: str) -> dict:
         "classes": dict(classes),
         "threads": threads,
     }
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss() -> int:

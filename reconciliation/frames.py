@@ -37,11 +37,12 @@ _LIBPQ_OPTIONS = (
 def arrow_connection() -> Iterator[adbc.Connection]:
     """An ADBC connection to Django's database, closed on leaving (a rollback unless the
     caller committed)."""
-    with adbc.connect(_conninfo()) as opened:
+    with adbc.connect(conninfo()) as opened:
         yield opened
 
 
-def _conninfo() -> str:
+def conninfo() -> str:
+    """libpq's connection string for Django's database."""
     settings = connection.settings_dict  # the test database's name under tests
     params = {
         "dbname": settings["NAME"],

@@ -49,9 +49,9 @@ def reconcile(
         )
         return LegOutcome(result, matching.clearing(result.matched, config["settlement_lag_days"]))
     if party.kind == PartyKind.REVENUE:
-        return LegOutcome(matching.match_revenue(our_side, theirs))
+        return LegOutcome(matching.match_revenue(our_side, theirs, keep_matched=False))
     if party.kind == PartyKind.COURIER:
-        return LegOutcome(matching.match_freight(our_side, theirs))
+        return LegOutcome(matching.match_freight(our_side, theirs, keep_matched=False))
     return LegOutcome(
         matching.match_settlements(
             our_side, _credits(theirs), window_days=config["settlement_window_days"]

@@ -25,6 +25,7 @@ from integrations import statements
 from integrations.payments.base import ProviderError
 from integrations.revenue.base import ProviderError as RevenueSystemError
 from integrations.revenue.http_json import parse_daily_records
+from reconciliation import frames
 from reconciliation.models import PartyKind, StatementFile
 from reconciliation.parties import Party
 from reconciliation.threads import in_thread
@@ -109,14 +110,26 @@ def statement_format(party: Party) -> str:
 
 def statement_content(statement: StatementFile) -> bytes:
     """The file's bytes. Read in binary when not loaded yet: bytea as text is hex, twice
-    the bytes to send and to decode (2 to 5 times as long for a 56 MB bill)."""
+    the bytes to send and to decode (2 to 5 times as long for a 56 MB bill).
+
+    Read on a connection of its own, closed at once, unless inside a transaction (a file
+    stored in it is not visible to another connection): libpq keeps an input buffer as
+    large as the largest row its connection received, for as long as the connection
+    lives, so a 100 MB file read on Django's connection stays 100 MB of the process's."""
     if "content" not in statement.get_deferred_fields():
         return bytes(statement.content)
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    if connection.in_atomic_block:
+        connection.ensure_connection()
+        return _content(connection.connection, statement.pk)
+    with psycopg.connect(frames.conninfo(), autocommit=True) as own:
+        return _content(own, statement.pk)
+
+
+def _content(on: psycopg.Connection, statement_id: int) -> bytes:
+    with psycopg.Cursor(on) as cursor:
         cursor.execute(
             f"SELECT content FROM {StatementFile._meta.db_table} WHERE id = %s",  # noqa: S608
-            [statement.pk],
+            [statement_id],
             binary=True,
         )
         return cursor.fetchone()[0]

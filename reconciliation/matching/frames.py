@@ -23,10 +23,11 @@ def _totals(
     *,
     ours: tuple[int, int],
     theirs: tuple[int, int],
-    matched: pd.DataFrame,
+    matched: tuple[int, int],
     discrepancies: pd.DataFrame,
 ) -> dict[str, int]:
-    """Side counts and amounts from the inputs; matched and each type from the results.
+    """Side counts and amounts from the inputs; matched (count, our amount) and each type
+    from the results.
 
     A type's amount is what is at stake: our amount where we have the row, else theirs.
     """
@@ -35,8 +36,8 @@ def _totals(
         "ours_amount": int(ours[1]),
         "theirs_count": int(theirs[0]),
         "theirs_amount": int(theirs[1]),
-        "matched_count": len(matched),
-        "matched_amount": _int_sum(matched["our_amount"]),
+        "matched_count": int(matched[0]),
+        "matched_amount": int(matched[1]),
     }
     at_stake = discrepancies["our_amount"].fillna(discrepancies["their_amount"]).fillna(0)
     by_type = discrepancies.assign(at_stake=at_stake.astype("int64")).groupby("type")
@@ -46,6 +47,10 @@ def _totals(
         totals[f"{name}_count"] = int(counts.get(name, 0))
         totals[f"{name}_amount"] = int(amounts.get(name, 0))
     return totals
+
+
+def _matched_totals(matched: pd.DataFrame) -> tuple[int, int]:
+    return len(matched), _int_sum(matched["our_amount"])
 
 
 def _int_sum(column: pd.Series) -> int:

@@ -91,13 +91,18 @@ _FREIGHT = _OneToOne(
 _Columns = Callable[[np.ndarray | None, np.ndarray | None, int], dict[str, object]]
 
 
-def match_revenue(paid_orders: pd.DataFrame, records: pd.DataFrame) -> LegResult:
+def match_revenue(
+    paid_orders: pd.DataFrame, records: pd.DataFrame, *, keep_matched: bool = True
+) -> LegResult:
     """Leg 3: our paid orders and refunds against a revenue system's daily records.
 
     One-to-one on (payment code, kind); an order refunded twice in a day is two rows on
     each side, paired in amount order. `revenue_mismatch`: a row on one side only, a
     different amount, or a record under another department. A record repeated beyond our
     rows for its (payment code, kind) is a `duplicate`.
+
+    Without `keep_matched`, `matched` has no rows (its totals are still counted): a run
+    stores only the totals of this leg's pairs, a million rows it need not build.
     """
     _require(paid_orders, ("payment_code", "department", "amount", "kind"), "paid_orders")
     _require(records, tuple(REVENUE_COLUMNS), "records")
@@ -151,15 +156,19 @@ def match_revenue(paid_orders: pd.DataFrame, records: pd.DataFrame) -> LegResult
         ],
         rule=("department", department_wrong),
         columns=columns,
+        keep_matched=keep_matched,
     )
 
 
-def match_freight(shipments: pd.DataFrame, bill: pd.DataFrame) -> LegResult:
+def match_freight(
+    shipments: pd.DataFrame, bill: pd.DataFrame, *, keep_matched: bool = True
+) -> LegResult:
     """Leg 4: our shipments and the applicants' freight payments against a courier's bill.
 
     One-to-one on the waybill number. `freight_mismatch`: a waybill on one side only, a
     billed amount other than our freight, or (when the applicant pays) a paid freight other
-    than the billed amount. A waybill billed again is a `duplicate`.
+    than the billed amount. A waybill billed again is a `duplicate`. `keep_matched` as in
+    `match_revenue`.
     """
     _require(
         shipments,
@@ -217,6 +226,7 @@ def match_freight(shipments: pd.DataFrame, bill: pd.DataFrame) -> LegResult:
         their_order=[t["line_no"].to_numpy()],
         rule=("applicant_paid", paid_wrong),
         columns=columns,
+        keep_matched=keep_matched,
     )
 
 
@@ -229,6 +239,7 @@ def _match_one_to_one(
     their_order: Sequence[np.ndarray],
     rule: tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
     columns: _Columns,
+    keep_matched: bool,
 ) -> LegResult:
     """Pair the rows of `o` and `t` (each with `amount`, `t` with `line_no`) of equal key.
 
@@ -292,6 +303,9 @@ def _match_one_to_one(
         list(leg.order),
     )
     good_o, good_t = oi[~bad], ti[~bad]
+    matched_totals = (len(good_o), int(o_amount[good_o].sum()))
+    if not keep_matched:
+        good_o, good_t = good_o[:0], good_t[:0]
     order = np.lexsort((o_rank[good_o], o_key[good_o]))
     good = {"ours": (o, good_o[order]), "theirs": (t, good_t[order])}
     matched = pd.DataFrame(
@@ -306,7 +320,7 @@ def _match_one_to_one(
         leg.types,
         ours=(len(o), int(o_amount.sum())),
         theirs=(len(t), int(t_amount.sum())),
-        matched=matched,
+        matched=matched_totals,
         discrepancies=discrepancies,
     )
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)

@@ -11,6 +11,7 @@ import pandas as pd
 from integrations.statements import BANK_COLUMNS
 from reconciliation.matching.frames import (
     _finish,
+    _matched_totals,
     _require,
     _shanghai_midnight,
     _text,
@@ -257,7 +258,7 @@ def match_settlements(
         SETTLEMENT_TYPES,
         ours=(len(e), int(e["amount"].sum())),
         theirs=(len(c), int(c["amount"].sum())),
-        matched=matched,
+        matched=_matched_totals(matched),
         discrepancies=discrepancies,
     )
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)

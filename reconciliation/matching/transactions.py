@@ -12,6 +12,7 @@ from core.money import BEIJING as SHANGHAI
 from integrations.statements import TRANSACTION_COLUMNS
 from reconciliation.matching.frames import (
     _finish,
+    _matched_totals,
     _ns,
     _optional,
     _ref,
@@ -163,7 +164,7 @@ def match_transactions(
         TRANSACTION_TYPES,
         ours=(n_o, int(o_amount.sum())),
         theirs=(n_t, int(t_amount.sum())),
-        matched=matched,
+        matched=_matched_totals(matched),
         discrepancies=discrepancies,
     )
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)

@@ -22,6 +22,7 @@ from core.errors import IllegalTransition
 from core.queueing import enqueue
 from integrations.statements import StatementInvalid
 from reconciliation import canonical, legs, statements
+from reconciliation.memory import release_freed
 from reconciliation.models import (
     Clearing,
     Discrepancy,
@@ -80,17 +81,7 @@ def run_execute(*, run_id: int) -> ReconciliationRun:
         return ReconciliationRun.objects.get(pk=run_id)
     party = parse_party(run.party)
     try:
-        statement = statements.statement_for(party, run.business_date)
-        _progress(run, "parsing the file", 20)
-        parsing = statements.parsing(party, statement)
-        our_side = legs.our_side(party, run.business_date)
-        theirs = parsing.result()
-        _progress(run, "matching", 35)
-        lines = canonical.lines_writing(statement, party.kind, theirs)
-        outcome = legs.reconcile(party, run.business_date, our_side, theirs)
-        _progress(run, "storing the results", 80)
-        lines.result()  # the file's canonical lines, written meanwhile
-        _store(run, party, statement, outcome)
+        _reconcile(run, party)
     except statements.StatementNotReady as exc:
         return _fail(run, str(exc), step=WAITING_FOR_FILE)
     except StatementInvalid as exc:
@@ -99,8 +90,26 @@ def run_execute(*, run_id: int) -> ReconciliationRun:
         logger.exception("reconciliation run %s failed", run.pk)
         _fail(run, f"unexpected error: {type(exc).__name__}")
         raise
+    finally:
+        release_freed()
     transaction.on_commit(partial(_after, run.pk), robust=True)
     return ReconciliationRun.objects.get(pk=run_id)
+
+
+def _reconcile(run: ReconciliationRun, party: Party) -> None:
+    """The file and our side read, matched, and the results stored; what it held is
+    garbage once it returns, for run_execute to hand back."""
+    statement = statements.statement_for(party, run.business_date)
+    _progress(run, "parsing the file", 20)
+    parsing = statements.parsing(party, statement)
+    our_side = legs.our_side(party, run.business_date)
+    theirs = parsing.result()
+    _progress(run, "matching", 35)
+    lines = canonical.lines_writing(statement, party.kind, theirs)
+    outcome = legs.reconcile(party, run.business_date, our_side, theirs)
+    _progress(run, "storing the results", 80)
+    lines.result()  # the file's canonical lines, written meanwhile
+    _store(run, party, statement, outcome)
 
 
 def _start(run_id: int) -> ReconciliationRun | None:

@@ -72,3 +72,20 @@ def test_a_file_of_no_records_is_an_empty_frame():
     frame = parse_daily_records(records())
 
     assert frame.empty and list(frame.columns) == list(REVENUE_COLUMNS)
+
+
+def test_a_file_read_in_several_blocks_keeps_its_line_numbers(monkeypatch):
+    monkeypatch.setattr("integrations.revenue.http_json.records._BLOCK_BYTES", 128)
+    lines = [
+        f"rv_{i},3301{i:016d},330100-SCJG,{i},payment,2025-11-03T08:00:01+08:00"
+        for i in range(1, 41)
+    ]
+
+    frame = parse_daily_records(records(*lines))
+    with pytest.raises(StatementInvalid) as refused:
+        parse_daily_records(records(*lines[:30], "rv_x,3301,330100-SCJG,1,reversal,x", *lines))
+
+    assert frame["line_no"].tolist() == list(range(2, 42))
+    assert frame["amount"].tolist() == list(range(1, 41))
+    assert frame["record_id"].tolist() == [f"rv_{i}" for i in range(1, 41)]
+    assert refused.value.line == 32
