@@ -138,9 +138,10 @@ def main() -> None:
             "couriers": {
                 courier: {
                     "ingest_rate": ingested[courier].per_second,
+                    "sent_rate": sent.per_second,
                     "lag_p99_s": statistics.quantiles(lags, n=100, method="inclusive")[98],
                 }
-                for courier, (_, (_, lags)) in offered.items()
+                for courier, (sent, (_, lags)) in offered.items()
             },
         },
     )
