@@ -216,20 +216,17 @@ def webhook_event_emit(
     *,
     event_type: str,
     payload: dict,
-    owner: ApiClient | None = None,
-    owner_id: int | None = None,
+    owner_id: int | None,
 ) -> WebhookEvent:
     """Write an event and its deliveries in the caller's transaction; send them on commit.
 
-    Only the endpoints of the owner, the client whose subject the event is about, hear it:
-    ``owner_id``, or ``owner`` for a caller that holds the client.
+    Only the endpoints of the owner (``owner_id``: the API client whose subject the event is
+    about) hear it; an event without an owner is recorded and sent to nobody.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhook_event_emit must run inside the transaction of its change")
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    if owner is not None:
-        owner_id = owner.pk
     event = WebhookEvent.objects.create(type=event_type, payload=payload, owner_id=owner_id)
     if owner_id is None:
         return event

@@ -38,7 +38,7 @@ def shipment_event_emit(shipment: Shipment, event_type: str, **extra: object) ->
     webhook_event_emit(
         event_type=event_type,
         payload={**shipment_payload(shipment), **extra},
-        owner=shipment.created_by,
+        owner_id=shipment.created_by_id,
     )
 
 

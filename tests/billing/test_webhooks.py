@@ -130,7 +130,9 @@ def emit(
     owner: ApiClient | None, event_type: str = "payment_order.paid", payload: dict = PAID
 ) -> WebhookEvent:
     with transaction.atomic():
-        return webhook_event_emit(event_type=event_type, payload=payload, owner=owner)
+        return webhook_event_emit(
+            event_type=event_type, payload=payload, owner_id=owner.pk if owner else None
+        )
 
 
 def delivery_of(event: WebhookEvent) -> WebhookDelivery:
@@ -195,7 +197,7 @@ def test_a_rolled_back_transaction_sends_nothing(task_worker, receiver, portal):
     webhook_endpoint_create(client=portal, url=receiver.url, events=["*"])
 
     with pytest.raises(ZeroDivisionError), transaction.atomic():
-        webhook_event_emit(event_type="payment_order.paid", payload=PAID, owner=portal)
+        webhook_event_emit(event_type="payment_order.paid", payload=PAID, owner_id=portal.pk)
         _ = 1 / 0
     committed = emit(portal, "payment_order.expired")
 
@@ -275,7 +277,7 @@ def test_a_delivery_in_flight_is_not_dispatched_again_by_the_sweep(task_worker, 
 
 def test_emitting_outside_a_transaction_is_refused(transactional_db):
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        webhook_event_emit(event_type="payment_order.paid", payload=PAID, owner=None)
+        webhook_event_emit(event_type="payment_order.paid", payload=PAID, owner_id=None)
 
 
 # Fan-out and the retry schedule, one attempt at a time

@@ -164,7 +164,9 @@ def failed_delivery(
         client, _key = api_client_create(name="portal", role="portal")
         endpoint, _secret = webhook_endpoint_create(client=client, url=UNREACHABLE, events=["*"])
     with transaction.atomic():
-        event = webhook_event_emit(event_type=event_type, payload=payload, owner=endpoint.client)
+        event = webhook_event_emit(
+            event_type=event_type, payload=payload, owner_id=endpoint.client_id
+        )
     delivery = WebhookDelivery.objects.get(event=event)
     deliver("webhook_delivery", delivery.pk)
     delivery.refresh_from_db()
