@@ -25,9 +25,9 @@ from core.auth import OperationAccess
 from core.errors import NotFound
 
 
-def visible_order(request, public_id: str, *, with_lines: bool = True) -> PaymentOrder:
+def visible_order(request, public_id: str) -> PaymentOrder:
     orders = selectors.visible_orders(request.user).filter(public_id=public_id)
-    order = (orders.prefetch_related("lines__fee_item") if with_lines else orders).first()
+    order = orders.prefetch_related("lines__fee_item").first()
     if order is None:
         raise NotFound("No such payment order.")
     return order
@@ -126,11 +126,11 @@ class PaymentAttemptCreate(APIView):
     def post(self, request, public_id: str):
         incoming = s.PaymentStartSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        order = visible_order(request, public_id, with_lines=False)
         attempt = attempts.payment_attempt_start(
-            order_public_id=order.public_id,
+            order_public_id=public_id,
             channel_code=incoming.validated_data["channel"],
             actor=request.user.actor,
+            visible=selectors.visible_orders(request.user),
         )
         return Response(s.PaymentAttemptSerializer(attempt).data, status=201)
 

@@ -18,7 +18,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -71,11 +71,19 @@ MAX_REJECTED_HEADER_CHARS = 256
 Outcome = PaymentNotification.Outcome
 
 
-def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str) -> PaymentAttempt:
+def payment_attempt_start(
+    *,
+    order_public_id: str,
+    channel_code: str,
+    actor: str,
+    visible: QuerySet[PaymentOrder] | None = None,
+) -> PaymentAttempt:
     """Open a trade for the order and return the attempt with its pay_url.
 
     ``channel_code`` is a channel or ``auto``. With ``auto`` a channel that does not answer
     is left ``unknown`` (a status query settles it) and the next eligible channel is tried.
+    ``visible``: the orders the caller may see (an order outside them is not found), read
+    in the one query that reads the order to route it.
     """
     now = timezone.now()
     pending = PaymentAttempt.objects.filter(order=OuterRef("pk"), status=AttemptStatus.PENDING)
@@ -83,7 +91,8 @@ def payment_attempt_start(*, order_public_id: str, channel_code: str, actor: str
         pending = pending.filter(channel=channel_code)
     # Read, not locked: an attempt is recorded under the order's lock, after a fresh check.
     order = (
-        PaymentOrder.objects.select_related("department")
+        (PaymentOrder.objects.all() if visible is None else visible)
+        .select_related("department")
         .annotate(pending_attempt_id=Subquery(pending.values("pk")[:1]))
         .filter(public_id=order_public_id)
         .first()

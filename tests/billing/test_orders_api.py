@@ -214,6 +214,22 @@ def test_portal_sees_only_its_own_orders(portal, fixed_fee):
     assert portal.get(f"/api/v1/payment-orders/{mine['id']}").json()["id"] == mine["id"]
 
 
+def test_a_portal_cannot_start_paying_another_portals_order(portal, fixed_fee):
+    mine = create_order(portal)
+    other = portal_api("second-portal")
+
+    response = other.post(
+        f"/api/v1/payment-orders/{mine['id']}/payments",
+        {"channel": "public_platform"},
+        format="json",
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    order = PaymentOrder.objects.get(public_id=mine["id"])
+    assert order.status == OrderStatus.UNPAID and not order.attempts.exists()
+
+
 def test_list_filters_and_pages_with_a_cursor(portal, fixed_fee):
     ids = [create_order(portal, case_number=f"CASE-{n % 2}")["id"] for n in range(5)]
 

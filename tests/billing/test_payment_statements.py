@@ -1,6 +1,6 @@
 """What a payment attempt and a notification cost the database: every statement, counted.
 
-An attempt: the API key's client and the order the view reads; the order with its
+An attempt: the API key's client; the order, among those the client may see, with its
 department and whether it has a pending attempt, and the circuit breakers, read without a
 lock (the processors are reference data, cached); the breaker read before the call (closed:
 nothing to take); the order locked, the attempt, the order moved to paying, the two audit
@@ -37,7 +37,7 @@ from tests.billing.test_payment_flow import platform_notification
 
 pytestmark = pytest.mark.django_db(transaction=True)  # each request's transactions, as served
 
-STATEMENTS_PER_ATTEMPT = 12
+STATEMENTS_PER_ATTEMPT = 11
 STATEMENTS_PER_NOTIFICATION = 12
 
 
