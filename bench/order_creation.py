@@ -9,6 +9,7 @@ path costs above the least a Django write endpoint can cost.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 import harness
 import requests
@@ -77,9 +78,7 @@ def main() -> None:
         def create_order(session: requests.Session) -> int:
             return post_order(session, url, key).status_code
 
-        def insert_one(session: requests.Session) -> int:
-            return session.post(f"{url}/bench/insert-one").status_code
-
+        insert_one = partial(harness.bare_insert, url=url)
         for send in (create_order, insert_one):
             harness.measure(send, clients=args.clients, seconds=args.warmup)
         orders = harness.measure(

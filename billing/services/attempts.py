@@ -177,13 +177,8 @@ def _record_trade(attempt: PaymentAttempt, created: CreatedTrade, *, actor: str)
     """Store the opened trade and move the attempt to pending, unless an answer came first."""
     trade = {"provider_trade_no": created.provider_trade_no, "pay_url": created.pay_url}
     with transaction.atomic(durable=True):
-        # Still created, as it nearly always is: one conditional UPDATE, no lock taken before.
-        states.check_transition(
-            states.ATTEMPT_TRANSITIONS,
-            kind="payment attempt",
-            current=AttemptStatus.CREATED,
-            new=AttemptStatus.PENDING,
-        )
+        # Still created, as it nearly always is: one conditional UPDATE (created -> pending),
+        # no lock taken before.
         opened = PaymentAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.CREATED).update(
             **trade, status=AttemptStatus.PENDING, updated_at=timezone.now()
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from billing import states
 from billing.models import AttemptStatus, OrderStatus, PaymentAttempt, PaymentOrder
 from billing.services import attempts
 from core.models import AuditRecord
@@ -84,3 +85,9 @@ def test_a_pending_answer_before_the_trade_is_stored_is_not_recorded_twice(
     )
     moves = AuditRecord.objects.filter(object_id=attempt.public_id).values_list("action", flat=True)
     assert sorted(moves) == ["payment_attempt.created", "payment_attempt.pending"]
+
+
+def test_storing_the_trade_is_a_move_the_attempts_state_table_allows():
+    """`_record_trade` moves a created attempt to pending by a conditional UPDATE, without
+    `check_transition`: the table must keep allowing that move."""
+    assert AttemptStatus.PENDING in states.ATTEMPT_TRANSITIONS[AttemptStatus.CREATED]
