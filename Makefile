@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint services browser screenshots bench clean
+.PHONY: install run test lint services browser wrk screenshots bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,16 @@ test: install services browser lint
 screenshots: install services browser
 	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser
 
+# The HTTP benchmarks' load generator (bench/README.md), from Debian's packages.
+wrk:
+	@if ! command -v wrk >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends wrk; \
+	fi
+
 # Every row of the performance targets, each with its baseline from the same run; the
-# table at the end (bench/results.py) says which are met. 16 clients, as the targets say.
-bench: install services
+# table at the end (bench/results.py) says which are met. 16 connections, as the targets say.
+bench: install services wrk
 	$(BIN)/python bench/order_creation.py --clients 16
 	$(BIN)/python bench/notifications.py --clients 16
 	$(BIN)/python bench/attempt_creation.py --clients 16

@@ -3,21 +3,21 @@
 The providers are played by their sandboxes in a server of their own, as in
 bench/notifications.py. For "auto" and then each channel: orders are created over HTTP
 (setup, not measured), then POST /api/v1/payment-orders/{id}/payments with that channel
-is sent once per order from concurrent clients and timed. Each call routes (department,
-licence, limits, circuit breaker), records the attempt, signs and sends the provider's
-create-trade request, checks its answer and stores the pay_url (for UnionPay it only signs
-the form the payer's browser takes to the gateway). Then, the baseline: POST
-/bench/insert-one (one ORM insert) on the same server for --seconds, from the same clients;
-each channel's rate is also printed as a multiple of it.
+is sent once per order by wrk over --clients connections, side by side with as many rounds
+of POST /bench/insert-one (one ORM insert, the baseline) on the same server. Each call
+routes (department, licence, limits, circuit breaker), records the attempt, signs and sends
+the provider's create-trade request, checks its answer and stores the pay_url (for UnionPay
+it only signs the form the payer's browser takes to the gateway); the sandbox's work is on
+the clock too, on the same two cores.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from functools import partial
 
 import harness
-import requests
 import results
 from order_creation import new_order
 
@@ -25,13 +25,13 @@ REQUESTS = ("auto", *harness.CHANNELS)
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, attempts=120, warmup=12, seconds=5)
+    args = harness.arguments(__doc__, attempts=600, warmup=60, inserts=3000)
     port, sandbox_port = harness.free_port(), harness.free_port()
     harness.setup_django(port, sandbox_port)
     key = harness.portal_key()
     harness.open_every_channel()
 
-    figures, chosen = {}, {}
+    figures, chosen, baselines = {}, {}, []
     with (
         harness.queued_tasks(),
         harness.running_service_and_sandboxes(
@@ -45,21 +45,24 @@ def main() -> None:
                 count=args.warmup + args.attempts,
                 clients=args.clients,
             )
-            start = partial(start_attempt, url, key, channel)
-            warmup, timed = order_ids[: args.warmup], order_ids[args.warmup :]
-            harness.measure(harness.once_each(warmup, start), clients=args.clients)
-            figures[channel] = harness.measure(
-                harness.once_each(timed, start), clients=args.clients, servers=servers
+            wire = [attempt_request(url, key, channel, order_id) for order_id in order_ids]
+            harness.replay(url, wire[: args.warmup], clients=args.clients)
+            measured = harness.interleaved(
+                url,
+                {channel: wire[args.warmup :], "inserts": harness.bare_inserts(url, args.inserts)},
+                rounds=args.rounds,
+                clients=args.clients,
+                servers=servers,
             )
-            chosen[channel] = chosen_channels(timed)
-        baseline = harness.measure_baseline(
-            url, clients=args.clients, seconds=args.seconds, servers=servers
-        )
+            figures[channel] = measured[channel]
+            baselines.append(measured["inserts"])
+            chosen[channel] = chosen_channels(order_ids[args.warmup :])
+    baseline = harness.Figures.combined(baselines)
 
     print(
-        f"\n{args.clients} clients, service: {harness.served_by(args)}, sandboxes: "
-        f"`manage.py sandboxes`; {args.attempts} attempts per channel, baseline "
-        f"{args.seconds} s"
+        f"\n{args.clients} connections (wrk), service: {harness.served_by(args)}, sandboxes: "
+        f"`manage.py sandboxes`; {args.attempts} attempts per channel and {args.inserts} "
+        f"bare inserts beside each, in {args.rounds} rounds"
     )
     for channel, measured in figures.items():
         print(measured.line(f'"channel": "{channel}"', unit="attempts"))
@@ -78,14 +81,15 @@ def main() -> None:
         raise SystemExit("some attempts failed; see var/bench-server.log and bench-sandbox.log")
 
 
-def start_attempt(
-    url: str, key: str, channel: str, session: requests.Session, order_id: str
-) -> int:
-    return session.post(
-        f"{url}/api/v1/payment-orders/{order_id}/payments",
-        json={"channel": channel},
-        headers={"Authorization": f"Bearer {key}"},
-    ).status_code
+def attempt_request(url: str, key: str, channel: str, order_id: str) -> bytes:
+    """The portal's call that opens a payment of the order on the channel, as bytes for wrk."""
+    return harness.raw_request(
+        url,
+        "POST",
+        f"/api/v1/payment-orders/{order_id}/payments",
+        body=json.dumps({"channel": channel}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
 
 
 def chosen_channels(order_ids: list[str]) -> Counter:

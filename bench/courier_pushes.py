@@ -6,15 +6,15 @@ clients post one push per scan, signed as the courier signs it, to /notify/couri
 push: four non-terminal scans per waybill (a terminal one makes the service query the
 route), the second pushed twice, shuffled. The server stores each push and queues the apply
 task on the local RabbitMQ for a Celery worker process, as `manage.py serve` runs one.
-Closed loop (--clients, --shipments waybills): pushes ingested (answered 200) per second at
-full speed, and the floor: as many POST /bench/insert-one (one row) on the same server.
-Open loop: --rate pushes a second for --seconds, and the received_at -> applied_at lag.
+Closed loop (wrk over --clients connections, --shipments waybills): pushes ingested (answered
+200) per second at full speed, side by side in --rounds rounds with the floor: as many POST
+/bench/insert-one (one row) on the same server.
+Open loop (wrk sending on a schedule over 64 connections): --rate pushes a second for
+--seconds, and the received_at -> applied_at lag.
 """
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import json
 import logging
 import os
@@ -22,15 +22,13 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import copy
 from datetime import UTC, datetime, timedelta
-from queue import Empty, SimpleQueue
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import harness
 import results
@@ -45,17 +43,15 @@ SCANS = {
 }  # fmt: skip
 PUSHES_PER_WAYBILL = len(SCANS["sf"]) + 1  # the second scan is pushed twice
 FINAL_STATUS = "out_for_delivery"
-OPEN_LOOP_CLIENTS = 64  # enough that a slow answer never holds the next push back
-# A path with its query, a body and headers. The clients speak http.client: requests costs
-# a client about as much CPU per push as the server spends, which on two cores would make
-# the load generator the limit.
+OPEN_LOOP_CLIENTS = 64  # connections: enough that a slow answer never holds the next push back
+# A path with its query, a body and headers.
 Push = tuple[str, bytes, dict[str, str]]
 
 
 def main() -> None:
     args = harness.arguments(
         __doc__,
-        shipments=400,
+        shipments=1200,
         concurrency=os.cpu_count() or 2,
         warmup=2,
         rate=500,
@@ -79,22 +75,36 @@ def main() -> None:
         running_worker(args.concurrency, queues) as worker,
         harness.running_server(port, args.workers, args.threads) as server,
     ):
-        address = urlsplit(server.url).netloc
-        warm_up = [INSERT_ONE] * (250 * args.warmup)
-        closed_loop(address, warm_up, clients=args.clients, server=server)
-        ingested, applied = {}, {}
+        url = server.url
+        harness.replay(url, harness.bare_inserts(url, 250 * args.warmup), clients=args.clients)
+        ingested, applied, floors = {}, {}, []
         for courier, numbers in closed.items():
             started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
-            ingested[courier] = closed_loop(
-                address, pushes(courier, numbers), clients=args.clients, server=server
+            measured = harness.interleaved(
+                url,
+                {
+                    courier: as_wire(url, pushes(courier, numbers)),
+                    "inserts": harness.bare_inserts(url, count),
+                },
+                rounds=args.rounds,
+                clients=args.clients,
+                servers={"server": server},
             )
+            ingested[courier] = measured[courier]
+            floors.append(measured["inserts"])
             applied[courier] = applied_lags(courier, started)
             ingested[courier].cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
-        floor = closed_loop(address, [INSERT_ONE] * count, clients=args.clients, server=server)
+        floor = harness.Figures.combined(floors)
         offered = {}
         for courier, numbers in opened.items():
             started, worker_cpu = time.time(), harness.tree_cpu_seconds(worker)
-            sent = open_loop(address, pushes(courier, numbers), rate=args.rate, server=server)
+            sent = harness.replay(
+                url,
+                as_wire(url, pushes(courier, numbers)),
+                clients=OPEN_LOOP_CLIENTS,
+                servers={"server": server},
+                rate=args.rate,
+            )
             offered[courier] = sent, applied_lags(courier, started)
             sent.cpu_seconds["worker"] = harness.tree_cpu_seconds(worker) - worker_cpu
 
@@ -257,90 +267,12 @@ def ems_push(path: str, waybill_no: str, op_code: str, words: str, at: str) -> P
     return path, urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-INSERT_ONE: Push = ("/bench/insert-one", b"", {})
-
-
-class Client:
-    """One keep-alive connection to the server, opened again if the server closed it."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.connection = http.client.HTTPConnection(address, timeout=60)
-
-    def post(self, push: Push) -> int:
-        path, body, headers = push
-        try:
-            return self._post(path, body, headers)
-        except (http.client.HTTPException, ConnectionError):  # closed while idle
-            self.connection.close()
-            self.connection = http.client.HTTPConnection(self.address, timeout=60)
-            return self._post(path, body, headers)
-
-    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        self.connection.request("POST", path, body, headers)
-        response = self.connection.getresponse()
-        response.read()
-        return response.status
-
-
-def closed_loop(
-    address: str, sends: list[Push], *, clients: int, server: harness.Server
-) -> harness.Figures:
-    """Each push once, from ``clients`` threads, each sending its next as soon as the last
-    is answered: the most the server takes in."""
-    pending: SimpleQueue[Push] = SimpleQueue()
-    for push in sends:
-        pending.put(push)
-
-    def client(figures: harness.Figures, lock: threading.Lock) -> None:
-        each = Client(address)
-        while True:
-            try:
-                push = pending.get_nowait()
-            except Empty:
-                return
-            _timed(each, push, figures, lock)
-
-    return _run(client, clients, server)
-
-
-def open_loop(
-    address: str, sends: list[Push], *, rate: int, server: harness.Server
-) -> harness.Figures:
-    """Push i at ``i / rate`` seconds from the start, whether or not earlier ones have been
-    answered: a fixed offered load, as couriers push."""
-    numbers = itertools.count()
-    start = time.monotonic() + 0.1
-
-    def client(figures: harness.Figures, lock: threading.Lock) -> None:
-        each = Client(address)
-        while (number := next(numbers)) < len(sends):
-            time.sleep(max(0.0, start + number / rate - time.monotonic()))
-            _timed(each, sends[number], figures, lock)
-
-    return _run(client, OPEN_LOOP_CLIENTS, server)
-
-
-def _timed(client: Client, push: Push, figures: harness.Figures, lock: threading.Lock) -> None:
-    before = time.perf_counter()
-    status = client.post(push)
-    took = time.perf_counter() - before
-    with lock:
-        if 200 <= status < 300:
-            figures.latencies.append(took)
-        else:
-            figures.failures[status] += 1
-
-
-def _run(client, clients: int, server: harness.Server) -> harness.Figures:
-    figures, lock = harness.Figures(), threading.Lock()
-    cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
-    started = time.perf_counter()
-    harness.in_threads(client, clients, figures, lock)
-    figures.seconds = time.perf_counter() - started
-    figures.client_cpu_seconds = time.process_time() - client_cpu_before
-    figures.cpu_seconds["server"] = server.cpu_seconds() - cpu_before
-    return figures
+def as_wire(url: str, sends: list[Push]) -> list[bytes]:
+    """The pushes as bytes for wrk (harness.replay)."""
+    return [
+        harness.raw_request(url, "POST", path, body=body, headers=headers)
+        for path, body, headers in sends
+    ]
 
 
 def applied_lags(courier: str, started: float) -> tuple[float, list[float]]:

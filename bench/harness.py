@@ -9,7 +9,6 @@ import runpy
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,14 +16,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from queue import Empty, SimpleQueue
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import dj_database_url
 import psycopg
@@ -40,6 +38,10 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 40  # gunicorn's graceful timeout (30 s) and some
 WARM_UP_SECONDS = 3
+REPLAY_SCRIPT = ROOT / "bench" / "replay.lua"
+WRK_THREADS = 2  # as the targets were first measured: wrk -t2 -c16
+REPLAY_LIMIT_SECONDS = 3600  # wrk's -d: replays end when their requests are answered
+ANSWER_SECONDS = 60  # the longest wait for one answer
 
 # The licensed processors, as tests/billing/test_processor_flows.py registers them.
 LICENSED = {
@@ -49,16 +51,22 @@ LICENSED = {
 }
 CHANNELS = ("public_platform", *LICENSED)
 
-# One request's work: send it with the session and return the HTTP status, or None when
-# there is nothing left to send.
-Send = Callable[[requests.Session], int | None]
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def arguments(description: str, **defaults: int) -> argparse.Namespace:
     workers, threads = gunicorn_defaults()
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
+    parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent connections of the load (wrk)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds, each path measured once in each (bench/harness.py: interleaved)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -344,25 +352,45 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log_path: Path) -> N
     raise SystemExit(f"the server did not start; see {log_path}")
 
 
+PERCENTILES = (50, 95, 99)
+
+
 @dataclass
 class Figures:
-    """What one measured run did: completed requests, their latencies, failures by status."""
+    """What one measured run did: completed requests, their latency percentiles, failures."""
 
+    completed: int = 0
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    failures: Counter = field(default_factory=Counter)
+    percentiles_ms: dict[int, float] = field(default_factory=dict)  # by PERCENTILES
+    failures: Counter = field(default_factory=Counter)  # by status; "no answer" for the rest
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # by server, during the run
-    client_cpu_seconds: float = 0.0  # this process's: the client threads
+    client_cpu_seconds: float = 0.0  # the load generator's
+
+    @classmethod
+    def combined(cls, rounds: list[Figures]) -> Figures:
+        """Several rounds of one path as one: every request over all their time, and each
+        percentile from the round where it was worst."""
+        cpu = Counter()
+        for each in rounds:
+            cpu.update(each.cpu_seconds)
+        return cls(
+            sum(each.completed for each in rounds),
+            sum(each.seconds for each in rounds),
+            {p: max(each.percentiles_ms[p] for each in rounds) for p in PERCENTILES},
+            sum((each.failures for each in rounds), Counter()),
+            dict(cpu),
+            sum(each.client_cpu_seconds for each in rounds),
+        )
 
     @property
     def per_second(self) -> float:
-        return len(self.latencies) / self.seconds
+        return self.completed / self.seconds
 
     def percentile_ms(self, percent: int) -> float:
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[percent - 1] * 1000
+        return self.percentiles_ms[percent]
 
     def line(self, label: str, unit: str = "requests") -> str:
-        done = f"{len(self.latencies)} in {self.seconds:.1f} s"
+        done = f"{self.completed} in {self.seconds:.1f} s"
         if self.failures:
             done += f", {sum(self.failures.values())} failed {dict(self.failures)}"
         return (
@@ -373,13 +401,13 @@ class Figures:
 
     def cpu_line(self, unit: str = "request") -> str:
         """The CPU time each watched server (all its processes) spent per completed request,
-        and the client threads'."""
+        and the load generator's."""
         each = (f"{name} {self.cpu_ms(name):.1f} ms" for name in self.cpu_seconds)
-        clients = self.client_cpu_seconds * 1000 / len(self.latencies)
-        return f"CPU per {unit}: {', '.join(each)} (clients {clients:.1f} ms)"
+        clients = self.client_cpu_seconds * 1000 / self.completed
+        return f"CPU per {unit}: {', '.join(each)} (wrk {clients:.2f} ms)"
 
     def cpu_ms(self, server: str) -> float:
-        return self.cpu_seconds[server] * 1000 / len(self.latencies)
+        return self.cpu_seconds[server] * 1000 / self.completed
 
 
 def prepare(make: Callable[[requests.Session], T], *, count: int, clients: int) -> list[T]:
@@ -393,83 +421,123 @@ def prepare(make: Callable[[requests.Session], T], *, count: int, clients: int) 
         return list(pool.map(one, range(count)))
 
 
-def once_each(items: Iterable[T], send_one: Callable[[requests.Session, T], int]) -> Send:
-    """A Send that sends each item once, from whichever client thread asks next."""
-    pending: SimpleQueue[T] = SimpleQueue()
-    for item in items:
-        pending.put(item)
+def prepare_each(
+    make: Callable[[requests.Session, U], T], items: list[U], *, clients: int
+) -> list[T]:
+    """Setup, not measured: ``make`` of each item, in order, called from ``clients`` threads."""
+    sessions = threading.local()
 
-    def send(session: requests.Session) -> int | None:
-        try:
-            item = pending.get_nowait()
-        except Empty:
-            return None
-        return send_one(session, item)
+    def one(item: U) -> T:
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        return make(sessions.session, item)
 
-    return send
-
-
-def in_threads(target: Callable[..., None], count: int, *args: object) -> None:
-    """Run ``target(*args)`` on ``count`` threads at once; return when every one has."""
-    threads = [threading.Thread(target=target, args=args) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(one, items))
 
 
-def measure(
-    send: Send,
+def raw_request(
+    url: str, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """One HTTP/1.1 request to the server at ``url``, as bytes on the wire (for ``replay``)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {urlsplit(url).netloc}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def replay(
+    url: str,
+    wire: list[bytes],
     *,
     clients: int,
-    seconds: float | None = None,
     servers: dict[str, Server] | None = None,
+    rate: int | None = None,
 ) -> Figures:
-    """Run ``send`` from ``clients`` threads, each with its own session, until ``seconds``
-    have passed or ``send`` says there is nothing left; successful requests are timed, and
-    the CPU time each of ``servers`` spent meanwhile is recorded."""
-    figures = Figures()
+    """Send each request of ``wire`` once, with wrk (bench/replay.lua) over ``clients``
+    keep-alive connections, each sending its next request when the last is answered (with
+    ``rate``, a request every 1/rate s while a connection is free: an open loop); the
+    figures are wrk's (latencies from its histogram, the rate over the first request to the
+    last answer) with the CPU time each of ``servers`` spent meanwhile. wrk is written in C
+    and costs about 0.02 ms of CPU a request: a load generator in Python costs 1-2 ms, taken
+    from the two cores the server under test runs on."""
+    threads = min(WRK_THREADS, clients, len(wire))
     servers = servers or {}
-    cpu_before = {name: server.cpu_seconds() for name, server in servers.items()}
-    client_cpu_before = time.process_time()
-    lock = threading.Lock()
-    started = time.perf_counter()
-    deadline = started + seconds if seconds is not None else float("inf")
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
+        requests_file, result = Path(folder) / "requests", Path(folder) / "result.json"
+        with requests_file.open("wb") as out:
+            for each in wire:
+                out.write(b"%d\n%s" % (len(each), each))
+        cpu_before = {name: server.cpu_seconds() for name, server in servers.items()}
+        command = [
+            "wrk", f"-t{threads}", f"-c{clients}", f"-d{REPLAY_LIMIT_SECONDS}s",
+            "--timeout", f"{ANSWER_SECONDS}s", "-s", str(REPLAY_SCRIPT), url,
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "REPLAY_REQUESTS": str(requests_file),
+            "REPLAY_RESULT": str(result),
+            "REPLAY_THREADS": str(threads),
+            **({"REPLAY_RATE": str(rate)} if rate else {}),
+        }
+        wrk = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+        _wait_for_answers(wrk, result, threads)
+        cpu = {name: server.cpu_seconds() - cpu_before[name] for name, server in servers.items()}
+        client_cpu = tree_cpu_seconds(wrk.pid)
+        wrk.send_signal(signal.SIGINT)  # wrk then writes its figures (done() in the script)
+        wrk.wait()
+        figures = json.loads(result.read_text())
+    failures = Counter()
+    for status, count in figures["statuses"]:
+        if not 200 <= status < 300:
+            failures[status] += count
+    completed = sum(count for status, count in figures["statuses"]) - failures.total()
+    if unanswered := len(wire) - completed - failures.total():
+        failures["no answer"] = unanswered
+    percentiles = {percent: figures[f"p{percent}_us"] / 1000 for percent in PERCENTILES}
+    return Figures(completed, figures["seconds"], percentiles, failures, cpu, client_cpu)
 
-    def client() -> None:
-        with requests.Session() as session:
-            while time.perf_counter() < deadline:
-                before = time.perf_counter()
-                status = send(session)
-                took = time.perf_counter() - before
-                if status is None:
-                    return
-                with lock:
-                    if 200 <= status < 300:
-                        figures.latencies.append(took)
-                    else:
-                        figures.failures[status] += 1
 
-    in_threads(client, clients)
-    figures.seconds = time.perf_counter() - started
-    figures.client_cpu_seconds = time.process_time() - client_cpu_before
-    for name, server in servers.items():
-        figures.cpu_seconds[name] = server.cpu_seconds() - cpu_before[name]
-    return figures
+def _wait_for_answers(wrk: subprocess.Popen, result: Path, threads: int) -> None:
+    """Until every wrk thread has its answers, or ANSWER_SECONDS after the last request was
+    sent (a request lost with its connection is never answered)."""
+    sent = [Path(f"{result}.sent.{index}") for index in range(threads)]
+    done = [Path(f"{result}.done.{index}") for index in range(threads)]
+    all_sent_at = None
+    while wrk.poll() is None and not all(path.exists() for path in done):
+        if all_sent_at is None and all(path.exists() for path in sent):
+            all_sent_at = time.monotonic()
+        if all_sent_at is not None and time.monotonic() - all_sent_at > ANSWER_SECONDS:
+            return
+        time.sleep(0.02)
 
 
-def bare_insert(session: requests.Session, *, url: str) -> int:
-    """The baseline request: POST /bench/insert-one (bench/urls.py), one ORM insert."""
-    return session.post(f"{url}/bench/insert-one").status_code
+def interleaved(
+    url: str,
+    wires: dict[str, list[bytes]],
+    *,
+    rounds: int,
+    clients: int,
+    servers: dict[str, Server] | None = None,
+) -> dict[str, Figures]:
+    """Each path's requests cut into ``rounds`` parts, sent round by round, the paths one
+    after another in each (``replay``); the figures of each path over its rounds.
+
+    Each replay opens new connections, and whichever worker process accepts one keeps it:
+    16 may land 8 and 8, or 11 and 5, and a process of 8 threads given 11 connections has a
+    queue while the other idles. Rounds, and the paths side by side in each, let every path
+    meet the same luck."""
+    measured: dict[str, list[Figures]] = {name: [] for name in wires}
+    for round_ in range(rounds):
+        for name, wire in wires.items():
+            part = wire[len(wire) * round_ // rounds : len(wire) * (round_ + 1) // rounds]
+            measured[name].append(replay(url, part, clients=clients, servers=servers))
+    return {name: Figures.combined(each) for name, each in measured.items()}
 
 
-def measure_baseline(
-    url: str, *, clients: int, seconds: float, servers: dict[str, Server]
-) -> Figures:
-    """The bare insert on the server at ``url`` for ``seconds``, after 1 s of warm-up."""
-    insert_one = partial(bare_insert, url=url)
-    measure(insert_one, clients=clients, seconds=1)
-    return measure(insert_one, clients=clients, seconds=seconds, servers=servers)
+def bare_inserts(url: str, count: int) -> list[bytes]:
+    """The baseline requests: POST /bench/insert-one (bench/urls.py), one ORM insert each."""
+    return [raw_request(url, "POST", "/bench/insert-one")] * count
 
 
 def per_channel_figures(figures: dict[str, Figures], baseline: Figures, *, clients: int) -> dict:

@@ -1,20 +1,21 @@
 """How many signed payment notifications per second the service verifies and applies, per channel.
 
 The providers are played by their sandboxes in a server of their own (`manage.py
-sandboxes`), so their signing is not done by the server under test. For each channel,
-setup, not measured: orders and payment attempts are created over HTTP, so each attempt
-has an open trade at the channel's sandbox, and each trade is paid at the sandbox's
-cashier without its notification. Then
-the sandbox is asked (its _control/.../notify endpoint) to send each trade's "paid"
-notification, signed with the provider's own scheme, to /notify/<channel>; it answers
-once the service has. Those round trips, from concurrent clients, are timed. At the end
-every order must be paid. Then, the baseline: POST /bench/insert-one (one ORM insert) on
-the same server for --seconds, from the same clients.
+sandboxes`). For each channel, setup, not measured: orders and payment attempts are created
+over HTTP, so each attempt has an open trade at the channel's sandbox, and each trade is
+paid at the sandbox's cashier without its notification; then the sandbox renders each
+trade's "paid" notification, signed with the provider's own scheme, without sending it
+(its _control/.../notify?send=false). wrk sends them to /notify/<channel>, each once, from
+--clients connections, side by side with as many rounds of POST /bench/insert-one (one ORM
+insert, the baseline) on the same server: the sandboxes' signing is not on the clock, as a
+real provider signs on its own machines. At the end every order must be paid.
 """
 
 from __future__ import annotations
 
+import base64
 from functools import partial
+from urllib.parse import urlsplit
 
 import harness
 import requests
@@ -30,13 +31,13 @@ SCHEMES = {
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, orders=100, warmup=10, seconds=5)
+    args = harness.arguments(__doc__, orders=600, warmup=60, inserts=3000)
     port, sandbox_port = harness.free_port(), harness.free_port()
     harness.setup_django(port, sandbox_port)
     key = harness.portal_key()
     harness.open_every_channel()
 
-    figures, unpaid = {}, {}
+    figures, unpaid, baselines = {}, {}, []
     with (
         harness.queued_tasks(),
         harness.running_service_and_sandboxes(
@@ -50,21 +51,28 @@ def main() -> None:
                 count=args.warmup + args.orders,
                 clients=args.clients,
             )
-            controls = [control_url(sandboxes, channel, id_) for id_ in attempt_ids]
-            warmup, timed = controls[: args.warmup], controls[args.warmup :]
-            harness.measure(harness.once_each(warmup, ask_to_notify), clients=args.clients)
-            figures[channel] = harness.measure(
-                harness.once_each(timed, ask_to_notify), clients=args.clients, servers=servers
+            wire = harness.prepare_each(
+                partial(rendered_notification, url, sandboxes, channel),
+                attempt_ids,
+                clients=args.clients,
             )
+            harness.replay(url, wire[: args.warmup], clients=args.clients)
+            measured = harness.interleaved(
+                url,
+                {channel: wire[args.warmup :], "inserts": harness.bare_inserts(url, args.inserts)},
+                rounds=args.rounds,
+                clients=args.clients,
+                servers=servers,
+            )
+            figures[channel] = measured[channel]
+            baselines.append(measured["inserts"])
             unpaid[channel] = unpaid_orders(attempt_ids)
-        baseline = harness.measure_baseline(
-            url, clients=args.clients, seconds=args.seconds, servers=servers
-        )
+    baseline = harness.Figures.combined(baselines)
 
     print(
-        f"\n{args.clients} clients, service: {harness.served_by(args)}, sandboxes: "
-        f"`manage.py sandboxes`; {args.orders} notifications per channel, baseline "
-        f"{args.seconds} s"
+        f"\n{args.clients} connections (wrk), service: {harness.served_by(args)}, sandboxes: "
+        f"`manage.py sandboxes`; {args.orders} notifications per channel and "
+        f"{args.inserts} bare inserts beside each, in {args.rounds} rounds"
     )
     base = figures["public_platform"].per_second
     for channel, measured in figures.items():
@@ -102,21 +110,30 @@ def paid_trade(session: requests.Session, *, url: str, key: str, channel: str) -
     return attempt.json()["id"]
 
 
+def rendered_notification(
+    url: str, sandboxes: str, channel: str, session: requests.Session, attempt_id: str
+) -> bytes:
+    """The trade's notification, signed by the sandbox but not sent, as bytes for wrk."""
+    rendered = session.post(f"{control_url(sandboxes, channel, attempt_id)}?send=false")
+    rendered.raise_for_status()
+    notification = rendered.json()
+    target = urlsplit(notification["url"])
+    return harness.raw_request(
+        url,
+        "POST",
+        f"{target.path}?{target.query}" if target.query else target.path,
+        body=base64.b64decode(notification["body_base64"]),
+        headers=notification["headers"],
+    )
+
+
 def control_url(sandboxes: str, channel: str, attempt_id: str) -> str:
-    """The sandbox's endpoint that sends the trade's notification now (UnionPay names the
-    trade by its orderId)."""
+    """The sandbox's endpoint that sends (or renders) the trade's notification now (UnionPay
+    names the trade by its orderId)."""
     from integrations.payments.unionpay.wire import order_id
 
     trade = order_id(attempt_id) if channel == "unionpay" else attempt_id
     return f"{sandboxes}/{channel}/_control/trades/{trade}/notify"
-
-
-def ask_to_notify(session: requests.Session, control: str) -> int:
-    """The status the service answered the sandbox's notification with (0: no answer)."""
-    answer = session.post(control)
-    if not answer.ok:
-        return answer.status_code
-    return answer.json()["status_code"] or 0
 
 
 def unpaid_orders(attempt_ids: list[str]) -> int:

@@ -1,15 +1,16 @@
 """How many payment orders per second the service creates, against a bare one-row insert.
 
-Both endpoints are measured in the same run, on the same server (gunicorn, PostgreSQL):
-POST /api/v1/payment-orders with a fresh Idempotency-Key each time, then POST
-/bench/insert-one, which does nothing but one ORM insert. Their ratio is what the order
-path costs above the least a Django write endpoint can cost.
+Both endpoints are measured in the same run, on the same server (gunicorn, PostgreSQL),
+side by side in each of --rounds rounds, by wrk over --clients connections: POST
+/api/v1/payment-orders with a fresh Idempotency-Key each time, and POST /bench/insert-one,
+which does nothing but one ORM insert. Their ratio is what the order path costs above the
+least a Django write endpoint can cost.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from functools import partial
 
 import harness
 import requests
@@ -65,30 +66,48 @@ def statements_per_order(key: str) -> int:
     return sum(1 for text in sql if text not in ("BEGIN", "COMMIT"))
 
 
+def order_requests(url: str, key: str, count: int) -> list[bytes]:
+    """``count`` of the portal's calls, as bytes for wrk, each under its own Idempotency-Key."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    return [
+        harness.raw_request(
+            url,
+            "POST",
+            "/api/v1/payment-orders",
+            body=json.dumps(order_body()).encode(),
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        for _ in range(count)
+    ]
+
+
 def main() -> None:
-    args = harness.arguments(__doc__, seconds=10, warmup=2)
+    args = harness.arguments(__doc__, orders=6000, inserts=18000)
     port = harness.free_port()
     harness.setup_django(port)
     key = harness.portal_key()
     statements = statements_per_order(key)
 
     with harness.queued_tasks(), harness.running_server(port, args.workers, args.threads) as server:
-        url, servers = server.url, {"server": server}
-
-        def create_order(session: requests.Session) -> int:
-            return post_order(session, url, key).status_code
-
-        insert_one = partial(harness.bare_insert, url=url)
-        for send in (create_order, insert_one):
-            harness.measure(send, clients=args.clients, seconds=args.warmup)
-        orders = harness.measure(
-            create_order, clients=args.clients, seconds=args.seconds, servers=servers
+        url = server.url
+        warm_up = {
+            "orders": order_requests(url, key, 200),
+            "inserts": harness.bare_inserts(url, 500),
+        }
+        harness.interleaved(url, warm_up, rounds=1, clients=args.clients)
+        wires = {
+            "orders": order_requests(url, key, args.orders),
+            "inserts": harness.bare_inserts(url, args.inserts),
+        }
+        measured = harness.interleaved(
+            url, wires, rounds=args.rounds, clients=args.clients, servers={"server": server}
         )
-        baseline = harness.measure(
-            insert_one, clients=args.clients, seconds=args.seconds, servers=servers
-        )
+    orders, baseline = measured["orders"], measured["inserts"]
 
-    print(f"\n{args.clients} clients, {harness.served_by(args)}, {args.seconds} s each")
+    print(
+        f"\n{args.clients} connections (wrk), {harness.served_by(args)}, "
+        f"{args.rounds} rounds of each path"
+    )
     print(orders.line("POST /api/v1/payment-orders"))
     print(baseline.line("POST /bench/insert-one"))
     print(f"ratio orders / bare insert:  {orders.per_second / baseline.per_second:.2f}")

@@ -24,6 +24,13 @@ worker_class = "gthread"
 # One process per core: more cost 30-40 % more CPU per order on 2 cores (bench/README.md).
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
 threads = _int("WEB_THREADS", 8)
+# The application is loaded once, before the workers are forked: a worker replaced after
+# max_requests serves at once. Loading it in the worker cost 2-3 s of CPU (imports, the
+# schema) while the other worker took every kept-alive connection that the old one closed:
+# 16 of a load test's 16 were then seen on one process, the other core idle (bench/README.md).
+# Code changes need a restart, not a HUP. Off for a server whose application starts threads
+# as it loads (the sandboxes'): threads do not survive the fork.
+preload_app = env_bool("WEB_PRELOAD", True)
 # Connections waiting for a worker: a burst of payers queues here instead of being refused.
 backlog = _int("WEB_BACKLOG", 2048)
 # A request that takes longer is a stuck worker: it is replaced, the request fails.

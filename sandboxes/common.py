@@ -11,14 +11,17 @@ own module.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypedDict
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -289,6 +292,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# While a control renders a notification (``control_answer``), what would be posted lands
+# here instead, and no delivery is logged.
+_rendered: ContextVar[list[dict[str, Any]] | None] = ContextVar("rendered", default=None)
+
+
 def post_notification(
     url: str, data: bytes | Mapping[str, Any], headers: Mapping[str, str]
 ) -> tuple[int | None, str, str]:
@@ -297,6 +305,11 @@ def post_notification(
     Returns the receiver's status code (None without an answer), the first 2000
     characters of its answer, and the exception's class name when there was none.
     """
+    if (rendered := _rendered.get()) is not None:
+        body = data if isinstance(data, bytes) else urlencode(data).encode()
+        encoded = base64.b64encode(body).decode()
+        rendered.append({"url": url, "headers": dict(headers), "body_base64": encoded})
+        return None, "", "rendered"
     try:
         response = requests.post(
             url, data=data, headers=headers, timeout=NOTIFY_TIMEOUT, allow_redirects=False
@@ -324,6 +337,8 @@ def log_delivery(
         "error": error,
         "acknowledged": acknowledged,
     }
+    if _rendered.get() is not None:  # not sent: nothing to log
+        return attempt
     with lock:
         log.deliveries.append(attempt)
         log.acknowledged = log.acknowledged or acknowledged
@@ -338,11 +353,25 @@ def no_notification(message: str) -> JsonResponse:
     return JsonResponse({"code": "NO_NOTIFICATION", "message": message}, status=409)
 
 
-def delivery_answer(attempt: dict[str, Any], body: str) -> JsonResponse:
-    """The control notify answer: what the receiver said to the try it just made."""
-    return JsonResponse(
-        {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
-    )
+def control_answer(
+    request: HttpRequest, deliver: Callable[[], tuple[dict[str, Any], str]]
+) -> JsonResponse:
+    """The control notify answer: ``deliver()`` posts the notification once and this says
+    what the receiver answered. With ``?send=false`` nothing is posted nor logged: the
+    answer is the notification as it would have been posted (url, headers and the body in
+    base64), signed, for a client that sends it itself (bench/notifications.py)."""
+    if request.GET.get("send") != "false":
+        attempt, body = deliver()
+        return JsonResponse(
+            {"status_code": attempt["status_code"], "body": body, "error": attempt["error"]}
+        )
+    rendered: list[dict[str, Any]] = []
+    token = _rendered.set(rendered)
+    try:
+        deliver()
+    finally:
+        _rendered.reset(token)
+    return JsonResponse(rendered[0])
 
 
 # -- daily bills ------------------------------------------------------------------------

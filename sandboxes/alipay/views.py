@@ -681,11 +681,12 @@ def _trade_or_404(out_trade_no: str) -> _Trade:
 @csrf_exempt
 @require_POST
 def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
-    """Send the trade's notification once more, now, and answer with what the merchant said."""
+    """Send the trade's notification once more, now, and answer with what the merchant said
+    (with ``?send=false``: answer the notification, unsent; common.control_answer)."""
     trade = _trade_or_404(out_trade_no)
     if not trade.notify_id:
         return common.no_notification("the trade has not been paid or closed yet")
-    return common.delivery_answer(*_deliver(trade, _alipay_key(), trigger="control"))
+    return common.control_answer(request, lambda: _deliver(trade, _alipay_key(), trigger="control"))
 
 
 @require_GET

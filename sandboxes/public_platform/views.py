@@ -777,7 +777,9 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     trade = _trade_or_404(out_trade_no)
     if not trade.outbox.notify_id:
         return common.no_notification("the trade has not been paid or failed yet")
-    return common.delivery_answer(*_deliver(trade, trade, _platform_key(), trigger="control"))
+    return common.control_answer(
+        request, lambda: _deliver(trade, trade, _platform_key(), trigger="control")
+    )
 
 
 @require_GET

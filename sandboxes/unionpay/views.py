@@ -688,7 +688,7 @@ def control_notify(request: HttpRequest, order_id: str) -> JsonResponse:
     txn = _latest(order_id)
     if txn.status == "open":
         return common.no_notification("the order has not completed yet")
-    return common.delivery_answer(*_deliver(txn, trigger="control"))
+    return common.control_answer(request, lambda: _deliver(txn, trigger="control"))
 
 
 @require_GET

@@ -983,7 +983,7 @@ def control_notify(request: HttpRequest, kind: str, number: str) -> JsonResponse
     """Send the notification once more, now, and answer with what the receiver said."""
     if _notice_or_404(kind, number) is None:
         return common.no_notification("nothing to notify yet: not paid or not refunded")
-    return common.delivery_answer(*_deliver(f"{kind}/{number}", trigger="control"))
+    return common.control_answer(request, lambda: _deliver(f"{kind}/{number}", trigger="control"))
 
 
 @require_GET

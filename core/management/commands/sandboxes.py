@@ -34,4 +34,7 @@ class Command(BaseCommand):
             "--name", "backoffice-sandboxes",
             "config.sandbox_wsgi:application",
         ]  # fmt: skip
+        # Loaded in the worker, not before the fork: the sandboxes' notifiers resume their
+        # retries on threads as the application loads (config/sandbox_wsgi.py).
+        os.environ["WEB_PRELOAD"] = "false"
         os.execv(sys.executable, command)  # noqa: S606 (our interpreter, our arguments)
