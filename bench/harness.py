@@ -42,6 +42,10 @@ REPLAY_SCRIPT = ROOT / "bench" / "replay.lua"
 WRK_THREADS = 2  # as the targets were first measured: wrk -t2 -c16
 REPLAY_LIMIT_SECONDS = 3600  # wrk's -d: replays end when their requests are answered
 ANSWER_SECONDS = 60  # the longest wait for one answer
+# The baselines (bench/urls.py): the bare DRF endpoint that the targets name, and a plain
+# Django view, the least a Django write endpoint can cost.
+BARE_DRF = "/bench/insert-one-drf"
+BARE_DJANGO = "/bench/insert-one"
 
 # The licensed processors, as tests/billing/test_processor_flows.py registers them.
 LICENSED = {
@@ -535,17 +539,25 @@ def interleaved(
     return {name: Figures.combined(each) for name, each in measured.items()}
 
 
-def bare_inserts(url: str, count: int) -> list[bytes]:
-    """The baseline requests: POST /bench/insert-one (bench/urls.py), one ORM insert each."""
-    return [raw_request(url, "POST", "/bench/insert-one")] * count
+def bare_inserts(url: str, count: int, path: str = BARE_DJANGO) -> list[bytes]:
+    """Baseline requests (bench/urls.py), one ORM insert each: the plain Django view's, or
+    with ``path=BARE_DRF`` the bare DRF endpoint's."""
+    return [raw_request(url, "POST", path)] * count
 
 
-def per_channel_figures(figures: dict[str, Figures], baseline: Figures, *, clients: int) -> dict:
+def per_channel_figures(
+    figures: dict[str, Figures],
+    baseline: Figures,
+    *,
+    clients: int,
+    django_baseline: Figures | None = None,
+) -> dict:
     """What bench/results.py reads of a per-channel run: each channel's rate and latencies,
-    and the bare insert's rate measured in the same run."""
+    and the bare DRF insert's rate measured in the same run (and the plain Django view's)."""
     return {
         "clients": clients,
         "baseline_rate": baseline.per_second,
+        **({"django_baseline_rate": django_baseline.per_second} if django_baseline else {}),
         "channels": {
             channel: {
                 "rate": measured.per_second,

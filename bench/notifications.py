@@ -6,8 +6,9 @@ over HTTP, so each attempt has an open trade at the channel's sandbox, and each 
 paid at the sandbox's cashier without its notification; then the sandbox renders each
 trade's "paid" notification, signed with the provider's own scheme, without sending it
 (its _control/.../notify?send=false). wrk sends them to /notify/<channel>, each once, from
---clients connections, side by side with as many rounds of POST /bench/insert-one (one ORM
-insert, the baseline) on the same server: the sandboxes' signing is not on the clock, as a
+--clients connections, side by side with as many rounds of each baseline of bench/urls.py
+(one ORM insert: a bare DRF endpoint, the targets' baseline, and a plain Django view) on the
+same server: the sandboxes' signing is not on the clock, as a
 real provider signs on its own machines. At the end every order must be paid.
 """
 
@@ -37,7 +38,7 @@ def main() -> None:
     key = harness.portal_key()
     harness.open_every_channel()
 
-    figures, unpaid, baselines = {}, {}, []
+    figures, unpaid, baselines, django_baselines = {}, {}, [], []
     with (
         harness.queued_tasks(),
         harness.running_service_and_sandboxes(
@@ -57,39 +58,49 @@ def main() -> None:
                 clients=args.clients,
             )
             harness.replay(url, wire[: args.warmup], clients=args.clients)
+            wires = {
+                channel: wire[args.warmup :],
+                "drf": harness.bare_inserts(url, args.inserts, harness.BARE_DRF),
+                "django": harness.bare_inserts(url, args.inserts),
+            }
             measured = harness.interleaved(
-                url,
-                {channel: wire[args.warmup :], "inserts": harness.bare_inserts(url, args.inserts)},
-                rounds=args.rounds,
-                clients=args.clients,
-                servers=servers,
+                url, wires, rounds=args.rounds, clients=args.clients, servers=servers
             )
             figures[channel] = measured[channel]
-            baselines.append(measured["inserts"])
+            baselines.append(measured["drf"])
+            django_baselines.append(measured["django"])
             unpaid[channel] = unpaid_orders(attempt_ids)
     baseline = harness.Figures.combined(baselines)
+    django_baseline = harness.Figures.combined(django_baselines)
 
     print(
         f"\n{args.clients} connections (wrk), service: {harness.served_by(args)}, sandboxes: "
         f"`manage.py sandboxes`; {args.orders} notifications per channel and "
-        f"{args.inserts} bare inserts beside each, in {args.rounds} rounds"
+        f"{args.inserts} of each bare insert beside each, in {args.rounds} rounds"
     )
     base = figures["public_platform"].per_second
     for channel, measured in figures.items():
         print(measured.line(f"/notify/{channel}", unit="notifications"))
-    print(baseline.line("POST /bench/insert-one", unit="inserts"))
+    print(baseline.line(f"POST {harness.BARE_DRF}", unit="inserts"))
+    print(django_baseline.line(f"POST {harness.BARE_DJANGO}", unit="inserts"))
     for channel, measured in figures.items():
         print(
             f"  {channel:<16} {measured.per_second / base:4.2f} x public_platform   "
-            f"{measured.per_second / baseline.per_second:4.2f} x bare insert   "
+            f"{measured.per_second / baseline.per_second:4.2f} x bare DRF insert   "
+            f"{measured.per_second / django_baseline.per_second:4.2f} x plain Django view   "
             f"{measured.cpu_line('notification')}   {SCHEMES[channel]}"
         )
-    print(f"  {'bare insert':<16} {baseline.cpu_line('insert')}")
+    print(f"  {'bare DRF insert':<18} {baseline.cpu_line('insert')}")
+    print(f"  {'plain Django view':<18} {django_baseline.cpu_line('insert')}")
     print("orders not paid at the end:", ", ".join(f"{c} {n}" for c, n in unpaid.items()))
     results.record(
-        "notifications", harness.per_channel_figures(figures, baseline, clients=args.clients)
+        "notifications",
+        harness.per_channel_figures(
+            figures, baseline, clients=args.clients, django_baseline=django_baseline
+        ),
     )
-    failed = baseline.failures or any(measured.failures for measured in figures.values())
+    baselines_failed = baseline.failures or django_baseline.failures
+    failed = baselines_failed or any(measured.failures for measured in figures.values())
     if failed or any(unpaid.values()):
         raise SystemExit(
             "some notifications were not applied; see var/bench-server.log and bench-sandbox.log"

@@ -2,9 +2,10 @@
 
 Both endpoints are measured in the same run, on the same server (gunicorn, PostgreSQL),
 side by side in each of --rounds rounds, by wrk over --clients connections: POST
-/api/v1/payment-orders with a fresh Idempotency-Key each time, and POST /bench/insert-one,
-which does nothing but one ORM insert. Their ratio is what the order path costs above the
-least a Django write endpoint can cost.
+/api/v1/payment-orders with a fresh Idempotency-Key each time, and the two baselines of
+bench/urls.py, each nothing but one ORM insert: a bare DRF endpoint (the targets' baseline)
+and a plain Django view (the least a Django write endpoint can cost). Their ratios are what
+the order path costs above each.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def order_requests(url: str, key: str, count: int) -> list[bytes]:
 
 
 def main() -> None:
-    args = harness.arguments(__doc__, orders=6000, inserts=18000)
+    args = harness.arguments(__doc__, orders=6000, inserts=12000)
     port = harness.free_port()
     harness.setup_django(port)
     key = harness.portal_key()
@@ -90,42 +91,51 @@ def main() -> None:
 
     with harness.queued_tasks(), harness.running_server(port, args.workers, args.threads) as server:
         url = server.url
-        warm_up = {
-            "orders": order_requests(url, key, 200),
-            "inserts": harness.bare_inserts(url, 500),
-        }
-        harness.interleaved(url, warm_up, rounds=1, clients=args.clients)
-        wires = {
-            "orders": order_requests(url, key, args.orders),
-            "inserts": harness.bare_inserts(url, args.inserts),
-        }
+        harness.interleaved(url, paths(url, key, 200, 500), rounds=1, clients=args.clients)
         measured = harness.interleaved(
-            url, wires, rounds=args.rounds, clients=args.clients, servers={"server": server}
+            url,
+            paths(url, key, args.orders, args.inserts),
+            rounds=args.rounds,
+            clients=args.clients,
+            servers={"server": server},
         )
-    orders, baseline = measured["orders"], measured["inserts"]
+    orders, drf, django = measured["orders"], measured["drf"], measured["django"]
 
     print(
         f"\n{args.clients} connections (wrk), {harness.served_by(args)}, "
         f"{args.rounds} rounds of each path"
     )
     print(orders.line("POST /api/v1/payment-orders"))
-    print(baseline.line("POST /bench/insert-one"))
-    print(f"ratio orders / bare insert:  {orders.per_second / baseline.per_second:.2f}")
-    print(f"SQL statements per order:    {statements}")
-    print(f"  orders:      {orders.cpu_line('order')}")
-    print(f"  bare insert: {baseline.cpu_line('insert')}")
+    print(drf.line(f"POST {harness.BARE_DRF}"))
+    print(django.line(f"POST {harness.BARE_DJANGO}"))
+    print(f"ratio orders / bare DRF insert:    {orders.per_second / drf.per_second:.2f}")
+    print(f"ratio orders / plain Django view:  {orders.per_second / django.per_second:.2f}")
+    print(f"SQL statements per order:          {statements}")
+    print(f"  orders:             {orders.cpu_line('order')}")
+    print(f"  bare DRF insert:    {drf.cpu_line('insert')}")
+    print(f"  plain Django view:  {django.cpu_line('insert')}")
     results.record(
         "order_creation",
         {
             "clients": args.clients,
             "rate": orders.per_second,
             "p99_ms": orders.percentile_ms(99),
-            "baseline_rate": baseline.per_second,
+            "baseline_rate": drf.per_second,
+            "django_baseline_rate": django.per_second,
             "statements": statements,
         },
     )
-    if orders.failures or baseline.failures:
+    if orders.failures or drf.failures or django.failures:
         raise SystemExit("some requests failed; see var/bench-server.log")
+
+
+def paths(url: str, key: str, orders: int, inserts: int) -> dict[str, list[bytes]]:
+    """The three paths measured side by side: orders and each baseline."""
+    return {
+        "orders": order_requests(url, key, orders),
+        "drf": harness.bare_inserts(url, inserts, harness.BARE_DRF),
+        "django": harness.bare_inserts(url, inserts),
+    }
 
 
 if __name__ == "__main__":
