@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -67,8 +68,10 @@ class SessionPerThread:
 
     def request(self, method: str, url: str, **options) -> requests.Response:
         address = urlsplit(url)
-        for name, value in environment_settings(address.scheme, address.netloc).items():
-            options.setdefault(name, value)
+        environment = environment_settings(address.scheme, address.netloc)
+        options.setdefault("proxies", dict(environment.proxies))
+        if environment.ca_bundle:
+            options.setdefault("verify", environment.ca_bundle)
         return self._session().request(method, url, **options)
 
     def get(self, url: str, **options) -> requests.Response:
@@ -78,17 +81,18 @@ class SessionPerThread:
         return self.request("POST", url, **options)
 
 
+class EnvironmentSettings(NamedTuple):
+    proxies: tuple[tuple[str, str], ...]  # scheme, proxy URL
+    ca_bundle: str | None
+
+
 @lru_cache(maxsize=256)
-def environment_settings(scheme: str, host: str) -> dict[str, object]:
+def environment_settings(scheme: str, host: str) -> EnvironmentSettings:
     """The proxies (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, unless NO_PROXY names the host) and
     the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) that requests would take from the
     environment for ``scheme://host``, read once. A Session that trusts the environment reads
     every variable of it twice on each request: half a millisecond of CPU a payment attempt.
     The environment is that of the process when it started: it does not change under it."""
-    settings: dict[str, object] = {
-        "proxies": requests.utils.get_environ_proxies(f"{scheme}://{host}/")
-    }
+    proxies = requests.utils.get_environ_proxies(f"{scheme}://{host}/")
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        settings["verify"] = bundle
-    return settings
+    return EnvironmentSettings(tuple(proxies.items()), bundle or None)

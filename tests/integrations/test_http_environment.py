@@ -3,45 +3,17 @@ included, and reads the environment once per host instead of on every request.""
 
 from __future__ import annotations
 
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from integrations import http
 
 
-class _Echo(BaseHTTPRequestHandler):
-    """Answers every POST with the request target it was sent: an absolute URL when the
-    client took it for a proxy, a path when it was the server itself."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def echo_address():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture(autouse=True)
 def environment_read_afresh(monkeypatch):
-    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+    proxies = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+    for name in (*proxies, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     http.environment_settings.cache_clear()
     yield
@@ -53,7 +25,7 @@ def test_the_proxy_in_the_environment_carries_the_request(monkeypatch, echo_addr
 
     answer = http.SessionPerThread().post("http://provider.example/gateway.do", data=b"x")
 
-    assert answer.text == "http://provider.example/gateway.do"
+    assert answer.json()["target"] == "http://provider.example/gateway.do"
 
 
 def test_a_host_in_no_proxy_is_reached_directly(monkeypatch, echo_address):
@@ -62,7 +34,7 @@ def test_a_host_in_no_proxy_is_reached_directly(monkeypatch, echo_address):
 
     answer = http.SessionPerThread().post(f"http://{echo_address}/gateway.do", data=b"x")
 
-    assert answer.text == "/gateway.do"
+    assert answer.json()["target"] == "/gateway.do"
 
 
 def test_the_environment_is_read_once_per_host(monkeypatch, echo_address):
@@ -79,3 +51,11 @@ def test_the_environment_is_read_once_per_host(monkeypatch, echo_address):
 
     assert read_by_the_first > 0
     assert len(reads) == read_by_the_first
+
+
+def test_the_ca_bundle_in_the_environment_verifies_the_provider(monkeypatch):
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+
+    assert http.environment_settings("https", "provider.example").ca_bundle == (
+        "/etc/ssl/certs/ca-certificates.crt"
+    )
