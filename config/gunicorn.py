@@ -21,7 +21,8 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("BIND") or f"127.0.0.1:{_int('PORT', 8000)}"
 worker_class = "gthread"
-# One process per core: more cost 30-40 % more CPU per order on 2 cores (bench/README.md).
+# One process per core: on 2 cores, 4 processes of 4 threads served orders at the same CPU
+# each and no faster, with a p99 1.4-2.6 times as long (bench/README.md).
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
 threads = _int("WEB_THREADS", 8)
 # The application is loaded once, before the workers are forked: a worker replaced after
