@@ -239,7 +239,8 @@ def _lock_attempt(
     if with_reference_version:
         version = RawSQL(reference_data.VERSION_QUERY, ())  # noqa: S611 (a constant)
         orders = orders.annotate(reference_version=version)
-    order = orders.filter(pk__in=attempts.values("order_id")).first()
+    # One order at most: sliced rather than .first(), which would order the locking read.
+    order = next(iter(orders.filter(pk__in=attempts.values("order_id"))[:1]), None)
     if order is None:
         return None
     attempt = attempts.select_for_update().get(order=order)
