@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -416,19 +416,14 @@ class Figures:
 
 def prepare(make: Callable[[requests.Session], T], *, count: int, clients: int) -> list[T]:
     """Setup, not measured: ``count`` results of ``make``, called from ``clients`` threads."""
-
-    def one(_: int) -> T:
-        with requests.Session() as session:
-            return make(session)
-
-    with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(one, range(count)))
+    return prepare_each(lambda session, _: make(session), range(count), clients=clients)
 
 
 def prepare_each(
-    make: Callable[[requests.Session, U], T], items: list[U], *, clients: int
+    make: Callable[[requests.Session, U], T], items: Iterable[U], *, clients: int
 ) -> list[T]:
-    """Setup, not measured: ``make`` of each item, in order, called from ``clients`` threads."""
+    """Setup, not measured: ``make`` of each item, in order, called from ``clients`` threads,
+    each with a session of its own (its connections kept alive between calls)."""
     sessions = threading.local()
 
     def one(item: U) -> T:
@@ -543,6 +538,11 @@ def bare_inserts(url: str, count: int, path: str = BARE_DJANGO) -> list[bytes]:
     """Baseline requests (bench/urls.py), one ORM insert each: the plain Django view's, or
     with ``path=BARE_DRF`` the bare DRF endpoint's."""
     return [raw_request(url, "POST", path)] * count
+
+
+def baselines(url: str, count: int) -> dict[str, list[bytes]]:
+    """``count`` requests of each baseline, to measure beside a path: "drf" and "django"."""
+    return {"drf": bare_inserts(url, count, BARE_DRF), "django": bare_inserts(url, count)}
 
 
 def per_channel_figures(

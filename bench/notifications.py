@@ -58,11 +58,7 @@ def main() -> None:
                 clients=args.clients,
             )
             harness.replay(url, wire[: args.warmup], clients=args.clients)
-            wires = {
-                channel: wire[args.warmup :],
-                "drf": harness.bare_inserts(url, args.inserts, harness.BARE_DRF),
-                "django": harness.bare_inserts(url, args.inserts),
-            }
+            wires = {channel: wire[args.warmup :], **harness.baselines(url, args.inserts)}
             measured = harness.interleaved(
                 url, wires, rounds=args.rounds, clients=args.clients, servers=servers
             )

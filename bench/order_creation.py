@@ -131,11 +131,7 @@ def main() -> None:
 
 def paths(url: str, key: str, orders: int, inserts: int) -> dict[str, list[bytes]]:
     """The three paths measured side by side: orders and each baseline."""
-    return {
-        "orders": order_requests(url, key, orders),
-        "drf": harness.bare_inserts(url, inserts, harness.BARE_DRF),
-        "django": harness.bare_inserts(url, inserts),
-    }
+    return {"orders": order_requests(url, key, orders), **harness.baselines(url, inserts)}
 
 
 if __name__ == "__main__":
