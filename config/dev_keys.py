@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from integrations.crypto import sm2
+
 KEY_DIR = Path(__file__).resolve().parent.parent / "var" / "dev-keys"
 
 
@@ -53,6 +55,19 @@ def rsa_public_pem(name: str) -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+def sm2_private_pem(name: str) -> str:
+    """An SM2 key (PKCS#8 PEM) for a party's national-cryptography mode."""
+    path = KEY_DIR / f"{name}.sm2.pem"
+    if path.exists():
+        return path.read_text()
+    pem = sm2.private_key_pem(sm2.generate_private_key())
+    return _write_once(path, pem.encode()).decode()
+
+
+def sm2_public_pem(name: str) -> str:
+    return sm2.public_key_pem(sm2.load_private_key(sm2_private_pem(name)).public_key())
 
 
 def secret_b64(name: str, size: int = 32) -> str:
