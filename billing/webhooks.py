@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from urllib3 import exceptions as http_errors
 
-from billing import webhook_signing, webhook_targets
+from billing import rows, webhook_signing, webhook_targets
 from billing.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -227,7 +227,8 @@ def webhook_event_emit(
         raise RuntimeError("webhook_event_emit must run inside the transaction of its change")
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    event = WebhookEvent.objects.create(type=event_type, payload=payload, owner_id=owner_id)
+    event = WebhookEvent(type=event_type, payload=payload, owner_id=owner_id)
+    rows.row_insert(event)
     if owner_id is None:
         return event
     now = timezone.now()

@@ -14,6 +14,7 @@ names a payer or a recipient is logged.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -23,11 +24,14 @@ from celery import signals
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
 
+from config.logging import log_event
+
 HEADER = "X-Request-ID"
+_HEADER_META_KEY = "HTTP_X_REQUEST_ID"  # read from META: request.headers copies every header
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _TASK_TOKENS = "_structlog_tokens"
 
-access_logger = structlog.stdlib.get_logger("core.access")
+access_logger = logging.getLogger("core.access")
 
 
 def request_id_from(inbound: str | None) -> str:
@@ -47,13 +51,14 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        request_id = request_id_from(request.headers.get(HEADER))
+        request_id = request_id_from(request.META.get(_HEADER_META_KEY))
         request.request_id = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = self.get_response(request)
             response[HEADER] = request_id
-            access_logger.info(
+            log_event(
+                access_logger,
                 "request",
                 method=request.method,
                 route=route_of(request),

@@ -83,31 +83,28 @@ def ledger_post(
     if sum(leg.debit for leg in legs) != sum(leg.credit for leg in legs) or len(legs) < 2:
         raise UnbalancedPosting(f"posting {kind}:{reference} does not balance")
     posting = LedgerPosting(kind=kind, reference=reference, business_date=business_date, memo=memo)
-    if not _inserted_once(posting):
+    if not _inserted_once(posting, legs):
         return LedgerPosting.objects.get(kind=kind, reference=reference)
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(posting=posting, account=leg.account, debit=leg.debit, credit=leg.credit)
-        for leg in legs
-    )
     return posting
 
 
-def _inserted_once(posting: LedgerPosting) -> bool:
-    """Insert the posting unless one of its (kind, reference) exists: no savepoint needed,
-    as a conflict is no error. On a conflict with a posting not yet committed, PostgreSQL
-    waits for that transaction's outcome."""
+def _inserted_once(posting: LedgerPosting, legs: list[Leg]) -> bool:
+    """Insert the posting and its entries in one statement, unless a posting of its (kind,
+    reference) exists: no savepoint needed, as a conflict is no error. On a conflict with a
+    posting not yet committed, PostgreSQL waits for that transaction's outcome."""
     posting.created_at = timezone.now()
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {LedgerPosting._meta.db_table} "  # noqa: S608 (the model's table)
-            "(kind, reference, business_date, memo, created_at) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (kind, reference) DO NOTHING RETURNING id",
+            _POST_SQL,
             [
                 posting.kind,
                 posting.reference,
                 posting.business_date,
                 posting.memo,
                 posting.created_at,
+                [leg.account.pk for leg in legs],
+                [leg.debit for leg in legs],
+                [leg.credit for leg in legs],
             ],
         )
         row = cursor.fetchone()
@@ -117,3 +114,15 @@ def _inserted_once(posting: LedgerPosting) -> bool:
     posting._state.adding = False
     posting._state.db = transaction.get_connection().alias
     return True
+
+
+# Entries are inserted only for a posting inserted: none on a conflict.
+_POST_SQL = (
+    f"WITH posting AS (INSERT INTO {LedgerPosting._meta.db_table} "  # noqa: S608 (the models')
+    "(kind, reference, business_date, memo, created_at) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (kind, reference) DO NOTHING RETURNING id), "
+    f"entries AS (INSERT INTO {LedgerEntry._meta.db_table} (posting_id, account_id, debit, credit) "
+    "SELECT posting.id, leg.account_id, leg.debit, leg.credit FROM posting, "
+    "unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS leg (account_id, debit, credit)) "
+    "SELECT id FROM posting"
+)

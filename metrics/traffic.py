@@ -30,10 +30,22 @@ LATENCY = Histogram(
 )
 
 
+# The counter and histogram of each (route, method, status), found once per process:
+# labels() checks its arguments and takes a lock on every call. As bounded as the labels.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def request_observe(*, route: str, method: str, status: int, seconds: float) -> None:
     method = method.upper() if method and method.upper() in METHODS else "other"
-    REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-    LATENCY.labels(route=route, method=method).observe(seconds)
+    series = _series.get((route, method, status))
+    if series is None:
+        series = _series[route, method, status] = (
+            REQUESTS.labels(route=route, method=method, status=str(status)),
+            LATENCY.labels(route=route, method=method),
+        )
+    counter, histogram = series
+    counter.inc()
+    histogram.observe(seconds)
 
 
 class RequestMetricsMiddleware:

@@ -14,19 +14,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from billing import states
+from billing import rows, states
 from billing.errors import ChannelDeclined, ChannelNotAccepted, ChannelUnavailable
 from billing.health import channel_failed, channel_succeeded, channel_take_call
 from billing.models import (
     AttemptStatus,
+    Department,
     OrderStatus,
     PaymentAttempt,
     PaymentNotification,
@@ -222,29 +222,47 @@ def _settle_attempt(attempt: PaymentAttempt, *, to: str, actor: str, reason: str
 def payment_attempt_apply_result(*, result: TradeResult, actor: str) -> str:
     """Apply a channel's answer from a status query; returns the outcome."""
     with transaction.atomic(durable=True):
-        locked = _lock_attempt(PaymentAttempt.objects.filter(public_id=result.out_trade_no))
+        locked = _lock_attempt(result.out_trade_no)
         if locked is None:
             raise NotFound(f"No attempt {result.out_trade_no}.")
         return _apply_locked(*locked, result, actor=actor)
 
 
 def _lock_attempt(
-    attempts, *, with_reference_version: bool = False
+    public_id: str, *, channel: str | None = None
 ) -> tuple[PaymentOrder, PaymentAttempt] | None:
-    """The order of the one attempt in ``attempts``, then that attempt, each row locked in
-    that order (as ``lock_order`` locks an order: its department read, not locked). With
-    ``with_reference_version`` the order carries the reference data's committed version
-    (``reference_version``)."""
-    orders = PaymentOrder.objects.select_for_update(of=("self",)).select_related("department")
-    if with_reference_version:
-        version = RawSQL(reference_data.VERSION_QUERY, ())  # noqa: S611 (a constant)
-        orders = orders.annotate(reference_version=version)
-    # One order at most: sliced rather than .first(), which would order the locking read.
-    order = next(iter(orders.filter(pk__in=attempts.values("order_id"))[:1]), None)
-    if order is None:
+    """The attempt of that id (on that channel, when one is given) and its order, both rows
+    locked by one statement, the order's first: every path that moves money locks an order
+    before its attempts. The department is read with them, not locked (as ``lock_order``
+    reads it), and the order carries the reference data's committed version
+    (``reference_version``). Written out: compiled by the ORM, the two locking reads this
+    statement took the place of cost a third of a notification's CPU."""
+    with connection.cursor() as cursor:
+        if channel is None:
+            cursor.execute(_lock_sql("a.public_id = %s"), [public_id])
+        else:
+            cursor.execute(_lock_sql("a.public_id = %s AND a.channel = %s"), [public_id, channel])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    attempt = attempts.select_for_update().get(order=order)
+    order, department, attempt = rows.instances(row, PaymentOrder, Department, PaymentAttempt)
+    order.department = department
+    order.reference_version = row[-1]
+    attempt.order = order
     return order, attempt
+
+
+@cache
+def _lock_sql(condition: str) -> str:
+    # FOR UPDATE OF locks in the order it names: the order, then the attempt.
+    return (
+        f"SELECT {rows.columns(PaymentOrder, 'o')}, {rows.columns(Department, 'd')}, "  # noqa: S608
+        f"{rows.columns(PaymentAttempt, 'a')}, {reference_data.VERSION_QUERY} "
+        f"FROM {rows.quote(PaymentAttempt._meta.db_table)} a "
+        f"JOIN {rows.quote(PaymentOrder._meta.db_table)} o ON o.id = a.order_id "
+        f"JOIN {rows.quote(Department._meta.db_table)} d ON d.id = o.department_id "
+        f"WHERE {condition} FOR UPDATE OF o, a"
+    )
 
 
 def payment_attempt_query(*, public_id: str, actor: str) -> str:
@@ -269,7 +287,7 @@ def payment_notification_receive(
     try:
         notification = channel.parse_notification(headers, body)
     except InvalidNotification as exc:
-        PaymentNotification.objects.create(
+        _store_notification(
             **digest,
             headers=_rejected_headers(headers),
             raw_body=untrusted.excerpt(body),
@@ -298,21 +316,24 @@ def payment_notification_receive(
         "out_trade_no": result.out_trade_no,
         "verified": True,
     }
-    attempts = PaymentAttempt.objects.filter(public_id=result.out_trade_no, channel=channel_code)
     with transaction.atomic(durable=True):
-        locked = _lock_attempt(attempts, with_reference_version=True)
+        locked = _lock_attempt(result.out_trade_no, channel=channel_code)
         if locked is None:
-            PaymentNotification.objects.create(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
+            _store_notification(**raw, **known, outcome=Outcome.UNKNOWN_TRADE)
         else:
             # A notification has no API key: its first statement read the version instead.
             reference_data.observe(locked[0].reference_version)
             outcome = _apply_locked(*locked, result, actor=f"channel:{channel_code}")
-            PaymentNotification.objects.create(**raw, **known, attempt=locked[1], outcome=outcome)
+            _store_notification(**raw, **known, attempt=locked[1], outcome=outcome)
     if locked is None:
         logger.error(
             "a %s notification names an unknown trade %s", channel_code, result.out_trade_no
         )
     return channel.acknowledge(accepted=locked is not None)
+
+
+def _store_notification(**fields: object) -> None:
+    rows.row_insert(PaymentNotification(**fields))
 
 
 def _rejected_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -414,7 +435,7 @@ def _moved_attempt(
     attempt.status = to
     if to not in states.OPEN_ATTEMPT_STATUSES:
         attempt.next_query_at = None
-    attempt.save()
+    rows.row_update(attempt)
     return _move_entry(attempt, previous=previous, actor=actor, reason=reason, data=data)
 
 

@@ -8,12 +8,12 @@ rows in one statement; the breaker read after the call (closed, no failure: noth
 record); one conditional UPDATE that stores the trade and moves the attempt to pending, and
 its audit row. The answer is built from the rows as written, without reading them back.
 
-A notification: the order locked through its attempt (one statement, which also reads the
-reference data's version), the attempt locked; the attempt; the ledger posting (one insert,
-its accounts known to the process) and its entries; the order, then the attempt's and the
-order's audit rows in one statement; the outbox event (the owner's endpoints cached); the
-revenue record (its sequence, the order's lines; the region's system cached); the
-notification stored.
+A notification: the attempt and its order locked (one statement, which also reads the
+order's department and the reference data's version); the attempt; the ledger posting and
+its entries (one statement, its accounts known to the process); the order, then the
+attempt's and the order's audit rows in one statement; the outbox event (the owner's
+endpoints cached); the revenue record (the order's lines, then the record: a payment's is
+the order's first; the region's system cached); the notification stored.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from tests.billing.test_payment_flow import platform_notification
 pytestmark = pytest.mark.django_db(transaction=True)  # each request's transactions, as served
 
 STATEMENTS_PER_ATTEMPT = 11
-STATEMENTS_PER_NOTIFICATION = 12
+STATEMENTS_PER_NOTIFICATION = 9
 
 
 def statements(captured: CaptureQueriesContext) -> list[str]:

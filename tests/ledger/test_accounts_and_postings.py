@@ -1,5 +1,5 @@
 """Accounts are permanent, so a process keeps their ids once committed; a posting is
-inserted once per (kind, reference) without a savepoint."""
+inserted with its entries once per (kind, reference), in one statement without a savepoint."""
 
 from __future__ import annotations
 
@@ -67,14 +67,14 @@ def test_accounts_cannot_be_changed_or_deleted():
     assert LedgerAccount.objects.get(pk=account.pk).code == "refunds_due:payers"
 
 
-def test_a_posting_is_one_insert_and_a_repeat_returns_the_first():
+def test_a_posting_is_one_statement_and_a_repeat_returns_the_first():
     post("pay_warm")  # the accounts, committed
     with CaptureQueriesContext(connection) as captured:
         first = post("pay_1")
     again = post("pay_1", amount=700)
 
     sql = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    assert len(sql) == 2, sql  # the posting, its entries
+    assert len(sql) == 1, sql  # the posting with its entries
     assert not [text for text in sql if "SAVEPOINT" in text.upper()]
     assert again.pk == first.pk
     assert (again.kind, again.reference, again.business_date) == ("payment", "pay_1", DAY)
