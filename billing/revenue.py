@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from billing import rows
 from billing.models import (
+    FeeItem,
     FeeKind,
     PaymentAttempt,
     PaymentOrder,
+    PaymentOrderLine,
     Refund,
     RevenuePushAttempt,
     RevenueRecord,
@@ -160,17 +163,19 @@ def revenue_record_emit(
         raise ValueError("a refund record needs its refund, and only a refund record has one")
     system_id = _revenue_system_id_for_region(order.department.region_code)
     attempt = refund.attempt if refund else settled_by or order.attempts.get(settles_order=True)
-    record = RevenueRecord.objects.create(
+    record = RevenueRecord(
         kind=kind,
         order=order,
         refund=refund,
         revenue_system_id=system_id,
-        sequence=_next_sequence(order),
+        # An order is paid once, before any refund: its payment is its first record.
+        sequence=_next_sequence(order) if refund else 1,
         payload=_payload(order, attempt, refund),
         status=S.PENDING if system_id else S.FAILED,
         next_attempt_at=timezone.now() if system_id else None,
         last_error="" if system_id else NO_SYSTEM,
     )
+    rows.row_insert(record)
     if system_id is None:
         logger.warning(
             "revenue record %s of order %s: %s %s",
@@ -212,13 +217,13 @@ def _payload(order: PaymentOrder, attempt: PaymentAttempt, refund: Refund | None
         "channel_trade_no": attempt.provider_trade_no,
         "items": [
             {
-                "code": line.fee_item.code,
-                "name": line.fee_item.name,
-                "quantity": line.quantity,
-                "unit_fen": line.unit_amount,
-                "amount_fen": line.amount,
+                "code": code,
+                "name": name,
+                "quantity": quantity,
+                "unit_fen": unit,
+                "amount_fen": amount,
             }
-            for line in order.lines.select_related("fee_item")
+            for code, name, quantity, unit, amount in _items(order)
         ],
         "payer": {"name": order.payer_name, "id_number_masked": order.payer_id_number_masked},
     }
@@ -229,6 +234,21 @@ def _payload(order: PaymentOrder, attempt: PaymentAttempt, refund: Refund | None
             "reason": refund.reason,
         }
     return payload
+
+
+def _items(order: PaymentOrder) -> list[tuple]:
+    """The order's lines with their fee items' codes and names, in the order they were given."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEMS_SQL, [order.pk])
+        return cursor.fetchall()
+
+
+_ITEMS_SQL = (
+    "SELECT item.code, item.name, line.quantity, line.unit_amount, line.amount "  # noqa: S608
+    f"FROM {PaymentOrderLine._meta.db_table} line "  # the models' tables
+    f"JOIN {FeeItem._meta.db_table} item ON item.id = line.fee_item_id "
+    "WHERE line.order_id = %s ORDER BY line.id"
+)
 
 
 def _beijing(moment: datetime) -> str:
@@ -368,11 +388,12 @@ REVENUE_RECORDS = RevenueRecordOutbox()
 
 
 def revenue_receiver(system: RevenueSystem) -> HttpJsonRevenueSystem:
-    """The adapter of a revenue system, with its secret."""
+    """The adapter of a revenue system, with its secret and its agreed signature method."""
     return HttpJsonRevenueSystem(
         base_url=system.base_url,
         app_key=system.app_key,
         secret=pii.decrypt(system.secret_encrypted, column=SECRET_COLUMN),
+        signature_method=settings.REVENUE_SIGNATURE_METHODS.get(system.code, "HMAC-SHA256"),
         timeout=settings.REVENUE_PUSH_TIMEOUT_SECONDS,
     )
 

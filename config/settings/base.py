@@ -49,12 +49,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files (the console's CSS and scripts) from the web processes themselves.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's browser middleware, stepping aside where only machines call (notifications,
+    # pushes, probes) and, for the CSRF cookie and messages, on the portal API.
+    "core.browser_middleware.SessionMiddleware",
+    "core.browser_middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.browser_middleware.CsrfViewMiddleware",
+    "core.browser_middleware.AuthenticationMiddleware",
+    "core.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.JsonErrorMiddleware",
     # Last: it turns a sign-in that axes refused into the lockout page.
@@ -234,6 +236,12 @@ WEBHOOK_ALLOW_LOOPBACK = False
 WEBHOOK_MAX_ENDPOINTS_PER_CLIENT = env_int("WEBHOOK_MAX_ENDPOINTS_PER_CLIENT", 10)
 # (connect, read) seconds for a call to a revenue-collection system.
 REVENUE_PUSH_TIMEOUT_SECONDS = (3.0, 10.0)
+# The signature method agreed with each revenue-collection system, by its code; a system
+# not named signs with HMAC-SHA256. E.g. REVENUE_SIGNATURE_METHODS=hz-fiscal:HMAC-SM3.
+REVENUE_SIGNATURE_METHODS = {
+    code: method
+    for code, _, method in (item.partition(":") for item in env_list("REVENUE_SIGNATURE_METHODS"))
+}
 
 # Shipments: the couriers the service books with, how it picks one, and the time-limit watch.
 LOGISTICS = {

@@ -41,17 +41,35 @@ STATIC_ROOT = None
 # A developer's webhook receiver on 127.0.0.1 may be registered; loopback only, never a
 # private range or a metadata address (billing/webhook_targets.py).
 WEBHOOK_ALLOW_LOOPBACK = True
+# The sandbox platform has an app for each signature scheme; PUBLIC_PLATFORM_SIGN_TYPE=SM2
+# runs the service on the SM2 one (SM2 with SM3, docs/public_platform.md).
+PUBLIC_PLATFORM_APPS = {
+    "RSA2": {
+        "app_id": "sandbox-app-0001",
+        "private_key_pem": dev_keys.rsa_private_pem("public-platform-merchant"),
+        "platform_public_key_pem": dev_keys.rsa_public_pem("public-platform-platform"),
+    },
+    "SM2": {
+        "app_id": "sandbox-app-sm2",
+        "private_key_pem": dev_keys.sm2_private_pem("public-platform-merchant-sm2"),
+        "platform_public_key_pem": dev_keys.sm2_public_pem("public-platform-platform-sm2"),
+    },
+}
+_PUBLIC_PLATFORM_SIGN_TYPE = env("PUBLIC_PLATFORM_SIGN_TYPE", "RSA2")
 PUBLIC_PLATFORM = {
     "base_url": env("PUBLIC_PLATFORM_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/public_platform",  # noqa: F405
-    "app_id": "sandbox-app-0001",
-    "private_key_pem": dev_keys.rsa_private_pem("public-platform-merchant"),
-    "platform_public_key_pem": dev_keys.rsa_public_pem("public-platform-platform"),
+    "sign_type": _PUBLIC_PLATFORM_SIGN_TYPE,
+    **PUBLIC_PLATFORM_APPS[_PUBLIC_PLATFORM_SIGN_TYPE],
 }
 SANDBOX_PUBLIC_PLATFORM = {
     "platform_private_key_pem": dev_keys.rsa_private_pem("public-platform-platform"),
+    "platform_sm2_private_key_pem": dev_keys.sm2_private_pem("public-platform-platform-sm2"),
     "merchant_public_keys": {
-        "sandbox-app-0001": dev_keys.rsa_public_pem("public-platform-merchant")
+        "sandbox-app-0001": dev_keys.rsa_public_pem("public-platform-merchant"),
+        "sandbox-app-sm2": dev_keys.sm2_public_pem("public-platform-merchant-sm2"),
     },
+    # The scheme each app signs with and is answered in; an app not named here uses RSA2.
+    "merchant_sign_types": {"sandbox-app-sm2": "SM2"},
     # Real-world seconds between notification retries are divided by this factor.
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
@@ -69,27 +87,59 @@ SANDBOX_ALIPAY = {
     "app_public_keys": {"2021000000000001": dev_keys.rsa_public_pem("alipay-app")},
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
-# The serial of the sandbox platform's key, which the merchant configures too.
-_WECHATPAY_PLATFORM_SERIAL = "5157F09EFDC096DE15EBE81A47057A7200000001"
+# The sandbox's WeChat Pay has a merchant in each scheme: 1900000001 with an RSA
+# certificate, 1900000002 in the national mode (SM2/SM3/SM4, docs/wechatpay.md).
+# WECHATPAY_SCHEME=sm2 runs the service as the second. Each scheme's certificates, the
+# merchant's and the platform's, have serial numbers of their own.
+WECHATPAY_MERCHANTS = {
+    "rsa": {
+        "mchid": "1900000001",
+        "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000001",
+        "private_key_pem": dev_keys.rsa_private_pem("wechatpay-merchant"),
+        "platform_serial_no": "5157F09EFDC096DE15EBE81A47057A7200000001",
+        "platform_public_key_pem": dev_keys.rsa_public_pem("wechatpay-platform"),
+    },
+    "sm2": {
+        "mchid": "1900000002",
+        "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000002",
+        "private_key_pem": dev_keys.sm2_private_pem("wechatpay-merchant-sm2"),
+        "platform_serial_no": "5157F09EFDC096DE15EBE81A47057A7200000002",
+        "platform_public_key_pem": dev_keys.sm2_public_pem("wechatpay-platform-sm2"),
+    },
+}
+_WECHATPAY_SCHEME = env("WECHATPAY_SCHEME", "rsa")
 WECHATPAY = {
     "base_url": f"{SANDBOX_BASE_URL}/sandbox/wechatpay",  # noqa: F405
-    "mchid": "1900000001",
+    "scheme": _WECHATPAY_SCHEME,
     "appid": "wx0000000000000001",
-    "merchant_serial_no": "3775B6A45ACD588826D15E583A95F5DD00000001",
-    "private_key_pem": dev_keys.rsa_private_pem("wechatpay-merchant"),
     "apiv3_key": dev_keys.secret_b64("wechatpay-apiv3", 24),  # 32 characters, as WeChat issues
-    "platform_serial_no": _WECHATPAY_PLATFORM_SERIAL,
-    "platform_public_key_pem": dev_keys.rsa_public_pem("wechatpay-platform"),
+    **WECHATPAY_MERCHANTS[_WECHATPAY_SCHEME],
 }
 SANDBOX_WECHATPAY = {
-    "platform_private_key_pem": dev_keys.rsa_private_pem("wechatpay-platform"),
-    "platform_serial_no": _WECHATPAY_PLATFORM_SERIAL,
+    # WeChat Pay's platform key in each scheme, under the serial its merchants configure.
+    "platform": {
+        "rsa": {
+            "serial_no": WECHATPAY_MERCHANTS["rsa"]["platform_serial_no"],
+            "private_key_pem": dev_keys.rsa_private_pem("wechatpay-platform"),
+        },
+        "sm2": {
+            "serial_no": WECHATPAY_MERCHANTS["sm2"]["platform_serial_no"],
+            "private_key_pem": dev_keys.sm2_private_pem("wechatpay-platform-sm2"),
+        },
+    },
+    # Each merchant's certificate and the scheme it signs in ("rsa" when not named).
     "merchants": {
-        "1900000001": {
-            "serial_no": WECHATPAY["merchant_serial_no"],
+        WECHATPAY_MERCHANTS["rsa"]["mchid"]: {
+            "serial_no": WECHATPAY_MERCHANTS["rsa"]["merchant_serial_no"],
             "public_key_pem": dev_keys.rsa_public_pem("wechatpay-merchant"),
             "apiv3_key": WECHATPAY["apiv3_key"],
-        }
+        },
+        WECHATPAY_MERCHANTS["sm2"]["mchid"]: {
+            "scheme": "sm2",
+            "serial_no": WECHATPAY_MERCHANTS["sm2"]["merchant_serial_no"],
+            "public_key_pem": dev_keys.sm2_public_pem("wechatpay-merchant-sm2"),
+            "apiv3_key": WECHATPAY["apiv3_key"],
+        },
     },
     "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
 }
@@ -110,8 +160,53 @@ SANDBOX_UNIONPAY = {
 }
 
 # Each sandbox revenue system checks request signatures with its secret, which the
-# demo seed also registers on the RevenueSystem row pointed at it.
-SANDBOX_REVENUE = {"systems": {"hz-fiscal": dev_keys.secret_b64("revenue-hz-fiscal")}}
+# demo seed also registers on the RevenueSystem row pointed at it, and with the method
+# agreed for it: the service's own (REVENUE_SIGNATURE_METHODS), HMAC-SHA256 by default.
+SANDBOX_REVENUE = {
+    "systems": {"hz-fiscal": dev_keys.secret_b64("revenue-hz-fiscal")},
+    "signature_methods": REVENUE_SIGNATURE_METHODS,  # noqa: F405
+}
+
+# The province's fiscal receipt platform (财政电子票据), pointed at its sandbox; see
+# docs/receipt_platform.md. Receipts are verified with the published SM2 public keys of the
+# issuing unit and the finance department, found by the serial number a receipt names.
+_RECEIPTS_CA = "CN=Sandbox Fiscal CA,C=CN"
+_RECEIPTS_ISSUER = {"serial_number": "5A3C0E7100000001", "issuer_name": _RECEIPTS_CA}
+_RECEIPTS_FINANCE = {"serial_number": "5A3C0E7100000002", "issuer_name": _RECEIPTS_CA}
+# The sandbox platform has an app for each request-signing scheme; RECEIPTS_SIGN_METHOD=
+# HMAC-SHA256 runs the service on the second.
+_RECEIPTS_APPS = {
+    "HMAC-SM3": {
+        "app_id": "sandbox-receipts-0001",
+        "app_key": dev_keys.secret_b64("receipts-app-key"),
+        "sign_method": "HMAC-SM3",
+    },
+    "HMAC-SHA256": {
+        "app_id": "sandbox-receipts-0002",
+        "app_key": dev_keys.secret_b64("receipts-app-key-sha256"),
+        "sign_method": "HMAC-SHA256",
+    },
+}
+RECEIPTS = {
+    "base_url": env("RECEIPTS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/receipts",  # noqa: F405
+    **_RECEIPTS_APPS[env("RECEIPTS_SIGN_METHOD", "HMAC-SM3")],
+    "issuer_public_keys": {
+        _RECEIPTS_ISSUER["serial_number"]: dev_keys.sm2_public_pem("receipts-issuer")
+    },
+    "finance_public_keys": {
+        _RECEIPTS_FINANCE["serial_number"]: dev_keys.sm2_public_pem("receipts-finance")
+    },
+}
+SANDBOX_RECEIPTS = {
+    "apps": {app["app_id"]: app for app in _RECEIPTS_APPS.values()},
+    "issuer": {**_RECEIPTS_ISSUER, "private_key_pem": dev_keys.sm2_private_pem("receipts-issuer")},
+    "finance": {
+        **_RECEIPTS_FINANCE,
+        "private_key_pem": dev_keys.sm2_private_pem("receipts-finance"),
+    },
+    "region_code": "330000",  # SupervisorAreaCode; its first two digits start receipt codes
+    "range_size": 1_000_000,  # numbers in each invoicing party's range
+}
 
 # China Post EMS, pointed at its sandbox with development credentials; see docs/ems.md.
 EMS = {

@@ -22,6 +22,8 @@ PII_HASH_KEY = base64.b64decode(env_required("PII_HASH_KEY"))
 PUBLIC_PLATFORM = {
     "base_url": env_required("PUBLIC_PLATFORM_BASE_URL"),
     "app_id": env_required("PUBLIC_PLATFORM_APP_ID"),
+    # RSA2 or SM2, as registered for the app; the two keys below are of that scheme.
+    "sign_type": env("PUBLIC_PLATFORM_SIGN_TYPE", "RSA2"),
     "private_key_pem": pem_required("PUBLIC_PLATFORM_PRIVATE_KEY"),
     "platform_public_key_pem": pem_required("PUBLIC_PLATFORM_PUBLIC_KEY"),
 }
@@ -34,8 +36,11 @@ ALIPAY = {
     "private_key_pem": pem_from_env("ALIPAY_APP_PRIVATE_KEY"),
     "alipay_public_key_pem": pem_from_env("ALIPAY_PUBLIC_KEY"),
 }
+# WECHATPAY_SCHEME=sm2 for the national mode: the key and serial variables then hold the
+# merchant's SM2 certificate's and WeChat's SM2 platform key's (docs/wechatpay.md).
 WECHATPAY = {
     "base_url": env("WECHATPAY_BASE_URL", "https://api.mch.weixin.qq.com"),
+    "scheme": env("WECHATPAY_SCHEME", "rsa"),
     "mchid": env("WECHATPAY_MCHID"),
     "appid": env("WECHATPAY_APPID"),
     "merchant_serial_no": env("WECHATPAY_MERCHANT_SERIAL_NO"),

@@ -18,12 +18,16 @@ def _wechatpay(config: Mapping) -> PaymentChannel:
     names += ("platform_serial_no", "platform_public_key_pem")
     values = required(config, ("base_url", *names))
     base_url = values.pop("base_url")
-    return WechatPayChannel(base_url=base_url, credentials=WechatPayCredentials(**values))
+    # The keys above are those of the scheme: "rsa" unless the settings say "sm2".
+    credentials = WechatPayCredentials(**values, scheme=config.get("scheme") or "rsa")
+    return WechatPayChannel(base_url=base_url, credentials=credentials)
 
 
 def _public_platform(config: Mapping) -> PaymentChannel:
     names = ("base_url", "app_id", "private_key_pem", "platform_public_key_pem")
-    return PublicPlatformChannel(**required(config, names))
+    # The signature scheme agreed with the platform: RSA2 unless the settings say SM2.
+    sign_type = config.get("sign_type") or "RSA2"
+    return PublicPlatformChannel(**required(config, names), sign_type=sign_type)
 
 
 def _alipay(config: Mapping) -> PaymentChannel:

@@ -4,7 +4,8 @@ It checks each gateway request's app, signature, timestamp and nonce as the plat
 does, keeps trades and refunds in journalled stores (sandboxes.state), serves a cashier
 page at each trade's ``pay_url``, settles refunds shortly after they are asked for,
 serves daily bills, and sends signed notifications on the platform's retry schedule
-(sped up by ``SANDBOX_PUBLIC_PLATFORM["time_scale"]``). Tests and operators drive it
+(sped up by ``SANDBOX_PUBLIC_PLATFORM["time_scale"]``). Each app signs, and is answered
+and notified, in the scheme it registered: RSA2, or SM2 with SM3. Tests and operators drive it
 through the ``_control/`` endpoints. The protocol is described in
 docs/public_platform.md; its wire format is in ``wire``.
 """
@@ -27,7 +28,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
@@ -245,8 +245,25 @@ def _now() -> datetime:
     return datetime.now(BEIJING)
 
 
-def _platform_key() -> rsa.RSAPrivateKey:
-    return keys.load_private_key(settings.SANDBOX_PUBLIC_PLATFORM["platform_private_key_pem"])
+def _app_sign_type(app_id: str) -> str:
+    """The scheme the app registered to sign with: RSA2 unless ``merchant_sign_types`` says."""
+    return settings.SANDBOX_PUBLIC_PLATFORM["merchant_sign_types"].get(app_id, wire.SIGN_TYPE)
+
+
+def _signed_in(sign_type: str, message: dict[str, Any]) -> dict[str, Any]:
+    """A message of the platform's (an answer, a notification) signed in the scheme, with
+    the platform's key of it: it has one RSA key and one SM2 key."""
+    config = settings.SANDBOX_PUBLIC_PLATFORM
+    if sign_type == wire.SM2:
+        key = wire.load_sm2_private_key(config["platform_sm2_private_key_pem"])
+    else:
+        key = keys.load_private_key(config["platform_private_key_pem"])
+    return wire.signed(message, key, sign_type)
+
+
+def _merchant_key(app_id: str, sign_type: str) -> Any:
+    pem = settings.SANDBOX_PUBLIC_PLATFORM["merchant_public_keys"][app_id]
+    return wire.load_sm2_public_key(pem) if sign_type == wire.SM2 else keys.load_public_key(pem)
 
 
 # -- the gateway ------------------------------------------------------------------------
@@ -259,27 +276,50 @@ def gateway(request: HttpRequest, group: str, action: str) -> JsonResponse:
     handler = _HANDLERS.get(method)
     if handler is None:
         raise Http404("no such gateway method")
+    envelope: dict[str, Any] = {}
     try:
-        app_id, biz = _authenticate(request, method)
+        envelope = _envelope(request)
+        app_id, biz = _authenticate(envelope, method)
         answer = {"code": "SUCCESS", "message": "OK", "data": handler(request, app_id, biz)}
     except _Refused as refusal:
         answer = {"code": refusal.code, "message": refusal.message, "data": None}
     return JsonResponse(
-        wire.signed(answer, _platform_key()), json_dumps_params={"ensure_ascii": False}
+        _signed_in(_answer_sign_type(envelope), answer), json_dumps_params={"ensure_ascii": False}
     )
 
 
-def _authenticate(request: HttpRequest, method: str) -> tuple[str, dict[str, Any]]:
-    """The verified app_id and biz_content of a request, checked in the platform's order."""
+def _envelope(request: HttpRequest) -> dict[str, Any]:
     try:
-        envelope = wire.parse_message(request.body)
+        return wire.parse_message(request.body)
     except common.MalformedJson as exc:
         raise _Refused("INVALID_PARAMETER", str(exc)) from exc
+
+
+def _registered_app(envelope: dict[str, Any]) -> str | None:
     app_id = envelope.get("app_id")
-    merchant_keys = settings.SANDBOX_PUBLIC_PLATFORM["merchant_public_keys"]
-    if not isinstance(app_id, str) or app_id not in merchant_keys:
+    registered = settings.SANDBOX_PUBLIC_PLATFORM["merchant_public_keys"]
+    return app_id if isinstance(app_id, str) and app_id in registered else None
+
+
+def _answer_sign_type(envelope: dict[str, Any]) -> str:
+    """The scheme of the answer: the app's when the app is known; otherwise the one the
+    request says, if the platform speaks it, and RSA2 when it says none of them."""
+    app_id = _registered_app(envelope)
+    if app_id is not None:
+        return _app_sign_type(app_id)
+    declared = envelope.get("sign_type")
+    return declared if declared in wire.SIGN_TYPES else wire.SIGN_TYPE
+
+
+def _authenticate(envelope: dict[str, Any], method: str) -> tuple[str, dict[str, Any]]:
+    """The verified app_id and biz_content of a request, checked in the platform's order."""
+    app_id = _registered_app(envelope)
+    if app_id is None:
         raise _Refused("INVALID_APP_ID", "unknown app_id")
-    if not wire.verify(envelope, keys.load_public_key(merchant_keys[app_id])):
+    sign_type = _app_sign_type(app_id)
+    if envelope.get("sign_type") != sign_type:
+        raise _Refused("INVALID_SIGNATURE", f"this app signs with sign_type {sign_type}")
+    if not wire.verify(envelope, _merchant_key(app_id, sign_type), sign_type):
         raise _Refused("INVALID_SIGNATURE", "the request's signature does not verify")
     if envelope.get("method") != method or envelope.get("version") != wire.VERSION:
         raise _Refused(
@@ -710,18 +750,19 @@ _notifier = common.Notifier(
     time_scale_setting="SANDBOX_PUBLIC_PLATFORM",
     logs=lambda trade: [trade.outbox, *(refund.outbox for refund in trade.refunds)],
     send=lambda key, trade, outbox, trigger: _deliver(
-        trade, _notified(trade, outbox), _platform_key(), trigger=trigger
+        trade, _notified(trade, outbox), trigger=trigger
     ),
 )
 
 
 def _deliver(
-    trade: _Trade, subject: _Trade | _Refund, platform_key: rsa.RSAPrivateKey, *, trigger: str
+    trade: _Trade, subject: _Trade | _Refund, *, trigger: str
 ) -> tuple[dict[str, Any], str]:
-    """POST the notification once; return the logged try and the service's answer."""
+    """POST the notification, signed in the app's scheme, once; return the logged try and
+    the service's answer."""
     now = _now()
     with _lock:
-        notification = wire.signed(subject.notification(now), platform_key)
+        notification = _signed_in(_app_sign_type(trade.app_id), subject.notification(now))
         notify_url = subject.params["notify_url"]
     status_code, body, error = common.post_notification(
         notify_url,
@@ -777,9 +818,7 @@ def control_notify(request: HttpRequest, out_trade_no: str) -> JsonResponse:
     trade = _trade_or_404(out_trade_no)
     if not trade.outbox.notify_id:
         return common.no_notification("the trade has not been paid or failed yet")
-    return common.control_answer(
-        request, lambda: _deliver(trade, trade, _platform_key(), trigger="control")
-    )
+    return common.control_answer(request, lambda: _deliver(trade, trade, trigger="control"))
 
 
 @require_GET

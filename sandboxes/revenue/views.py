@@ -1,7 +1,9 @@
 """A sandbox revenue-collection system: the receiver's side of docs/revenue_push.md.
 
 Mounted once per system code at ``/sandbox/revenue/<code>/``. It verifies each request's
-signature (wire.py) with the secret in ``SANDBOX_REVENUE["systems"][code]``, keeps
+signature (wire.py) with the secret in ``SANDBOX_REVENUE["systems"][code]`` and the
+system's method, ``SANDBOX_REVENUE["signature_methods"][code]`` (HMAC-SHA256 when the
+system is not named there; a request signed with another method is refused), keeps
 records by record id (a repeated push answers the first receipt), and serves the daily
 record file. Its records, modes and recent nonces are sandboxes.state stores. Tests and
 operators drive it through ``_control/``.
@@ -118,8 +120,14 @@ def _authenticate(request: HttpRequest, system_code: str) -> None:
     headers = request.headers
     app_key, signature = headers.get(wire.APP_KEY, ""), headers.get(wire.SIGNATURE, "")
     timestamp, nonce = headers.get(wire.TIMESTAMP, ""), headers.get(wire.NONCE, "")
-    if headers.get(wire.METHOD) != wire.SIGNATURE_METHOD or not (app_key and signature):
+    method = headers.get(wire.METHOD, "")
+    if not (method and app_key and signature):
         raise _Refused(401, "1002", "missing app key, signature or signature method")
+    agreed = settings.SANDBOX_REVENUE.get("signature_methods", {}).get(
+        system_code, wire.SIGNATURE_METHOD
+    )
+    if method != agreed:
+        raise _Refused(401, "1007", f"this system takes signature method {agreed}, not {method}")
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
         raise _Refused(401, "1003", "timestamp is missing or more than 5 minutes off")
     if not 16 <= len(nonce) <= 64:
@@ -132,9 +140,10 @@ def _authenticate(request: HttpRequest, system_code: str) -> None:
         timestamp=timestamp,
         nonce=nonce,
         body=request.body,
+        method=agreed,
     )
     secret = settings.SANDBOX_REVENUE["systems"][system_code]
-    if not wire.signature_matches(secret, text, signature):
+    if not wire.signature_matches(secret, text, signature, agreed):
         raise _Refused(401, "1001", "the signature does not verify")
     now, used = time.time(), f"{system_code}/{nonce}"
     with _lock:

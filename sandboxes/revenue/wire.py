@@ -1,23 +1,31 @@
 """The revenue push protocol v1 (docs/revenue_push.md), as the receiving system reads it.
 
 A request is signed with five headers: ``X-App-Key``, ``X-Timestamp`` (Unix seconds),
-``X-Nonce``, ``X-Signature-Method`` (``HMAC-SHA256``) and ``X-Signature``, the Base64 of
-HMAC-SHA256 keyed with the app secret (UTF-8) over the string to sign: eight lines
-joined by ``\\n`` with no newline after the last: the signature method, the HTTP method
-in upper case, the URL path as sent, the query (pairs sorted by key, each ``k=v``
-percent-encoded, joined by ``&``, empty without one), the app key, the timestamp, the
-nonce, and the lowercase hex SHA-256 of the raw body.
+``X-Nonce``, ``X-Signature-Method`` (``HMAC-SHA256``, or ``HMAC-SM3`` where the system
+requires the national algorithm) and ``X-Signature``, the Base64 of that HMAC keyed with
+the app secret (UTF-8) over the string to sign: eight lines joined by ``\\n`` with no
+newline after the last: the signature method, the HTTP method in upper case, the URL path
+as sent, the query (pairs sorted by key, each ``k=v`` percent-encoded, joined by ``&``,
+empty without one), the app key, the timestamp, the nonce, and the lowercase hex digest
+of the raw body in the method's hash (SHA-256, or SM3).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import string
 from collections.abc import Iterable
 
-SIGNATURE_METHOD = "HMAC-SHA256"
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+
+SIGNATURE_METHOD = "HMAC-SHA256"  # the default; a system may be set to another
+# Each signature method's hash, of the body and inside the HMAC.
+HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "HMAC-SHA256": hashes.SHA256,
+    "HMAC-SM3": hashes.SM3,
+}
 APP_KEY = "X-App-Key"
 TIMESTAMP = "X-Timestamp"
 NONCE = "X-Nonce"
@@ -60,25 +68,29 @@ def string_to_sign(
     timestamp: str,
     nonce: str,
     body: bytes,
+    method: str = SIGNATURE_METHOD,
 ) -> str:
+    digest = hashes.Hash(HASHES[method]())
+    digest.update(body)
     return "\n".join(
         (
-            SIGNATURE_METHOD,
+            method,
             http_method.upper(),
             path,
             query_line(query),
             app_key,
             timestamp,
             nonce,
-            hashlib.sha256(body).hexdigest(),
+            digest.finalize().hex(),
         )
     )
 
 
-def signature(secret: str, text: str) -> str:
-    mac = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode("ascii")
+def signature(secret: str, text: str, method: str = SIGNATURE_METHOD) -> str:
+    mac = HMAC(secret.encode("utf-8"), HASHES[method]())
+    mac.update(text.encode("utf-8"))
+    return base64.b64encode(mac.finalize()).decode("ascii")
 
 
-def signature_matches(secret: str, text: str, given: str) -> bool:
-    return hmac.compare_digest(signature(secret, text).encode(), given.encode())
+def signature_matches(secret: str, text: str, given: str, method: str = SIGNATURE_METHOD) -> bool:
+    return hmac.compare_digest(signature(secret, text, method).encode(), given.encode())

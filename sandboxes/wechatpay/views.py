@@ -1,8 +1,10 @@
 """A sandbox of WeChat Pay API v3 (Native payments): WeChat Pay's side of the protocol.
 
-It checks each request's ``WECHATPAY2-SHA256-RSA2048`` Authorization as WeChat does
-(merchant, certificate serial, signature, timestamp, nonce), signs every answer with the
-platform key, serves the platform certificate at ``/v3/certificates``, keeps trades and
+It checks each request's Authorization as WeChat does (scheme, merchant, certificate
+serial, signature, timestamp, nonce), signs every answer with the platform key, in the
+merchant's scheme: ``WECHATPAY2-SHA256-RSA2048``, or ``WECHATPAY2-SM2-WITH-SM3`` for a
+merchant in the national mode (``schemes.py``), whose resources are sealed with
+AEAD_SM4_GCM. It serves the platform certificate at ``/v3/certificates``, keeps trades and
 refunds in ``sandboxes.state`` stores, serves a cashier page at each trade's ``code_url``,
 sends encrypted, signed notifications on WeChat's retry schedule (sped up by
 ``SANDBOX_WECHATPAY["time_scale"]``) and serves daily trade bills in WeChat's file format.
@@ -27,7 +29,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
@@ -37,6 +38,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sandboxes import common, keys
 from sandboxes.state import Store
 from sandboxes.wechatpay import wire
+from sandboxes.wechatpay.schemes import RSA, SCHEMES, Scheme
 from sandboxes.wechatpay.wire import BEIJING, TRADE_STATE_DESC, fen_to_yuan
 
 # Seconds between one notification try and the next: WeChat's 15s/15s/30s/3m/10m/20m/
@@ -95,6 +97,7 @@ class _Notice:
     notify_url: str
     body: str
     notify_id: str
+    scheme: str = RSA.name  # the merchant's when the notification was made
     acknowledged: bool = False
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     schedule: common.Schedule | None = None
@@ -150,12 +153,14 @@ def _config() -> dict[str, Any]:
     return settings.SANDBOX_WECHATPAY
 
 
-def _platform_key() -> rsa.RSAPrivateKey:
-    return keys.load_private_key(_config()["platform_private_key_pem"])
+def _platform(scheme: Scheme) -> dict[str, str]:
+    """WeChat Pay's key in ``scheme``: its ``private_key_pem`` and ``serial_no``."""
+    return _config()["platform"][scheme.name]
 
 
-def _platform_serial() -> str:
-    return _config()["platform_serial_no"]
+def _merchant_scheme(merchant: dict[str, Any]) -> Scheme:
+    """The scheme of the merchant's certificate: its requests, answers and notifications."""
+    return SCHEMES[merchant.get("scheme", RSA.name)]
 
 
 def _time_scale() -> float:
@@ -173,24 +178,27 @@ def _save(trade: _Trade) -> None:
 # -- signed answers and authenticated requests ------------------------------------------
 
 
-def _signature_headers(body: str) -> dict[str, str]:
+def _signature_headers(body: str, scheme: Scheme) -> dict[str, str]:
+    platform = _platform(scheme)
     return wire.signature_headers(
         body,
-        _platform_key(),
-        _platform_serial(),
+        scheme,
+        platform["private_key_pem"],
+        platform["serial_no"],
         timestamp=str(int(time.time())),
         nonce=secrets.token_hex(16).upper(),
     )
 
 
-def _signed_response(status: int, data: dict[str, Any] | None) -> HttpResponse:
+def _signed_response(status: int, data: dict[str, Any] | None, scheme: Scheme) -> HttpResponse:
     body = "" if data is None else wire.json_text(data)
     response = HttpResponse(
         body.encode("utf-8"), status=status, content_type="application/json; charset=utf-8"
     )
     if data is None:
         del response["Content-Type"]
-    for name, value in {**_signature_headers(body), "Request-ID": uuid.uuid4().hex}.items():
+    headers = {**_signature_headers(body, scheme), "Request-ID": uuid.uuid4().hex}
+    for name, value in headers.items():
         response[name] = value
     return response
 
@@ -206,43 +214,48 @@ def _api(methods: list[str]) -> Callable[[Handler], Callable[..., HttpResponse]]
         @require_http_methods(methods)
         @wraps(handler)
         def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
+            scheme = wire.declared_scheme(request.headers.get("Authorization", ""))
             try:
-                status, data = handler(request, _authenticate(request), **kwargs)
+                status, data = handler(request, _authenticate(request, scheme), **kwargs)
             except _Refused as refusal:
                 status, data = refusal.status, {"code": refusal.code, "message": refusal.message}
-            return _signed_response(status, data)
+            return _signed_response(status, data, scheme)
 
         return view
 
     return decorate
 
 
-def _authenticate(request: HttpRequest) -> str:
-    """The mchid of a correctly signed, fresh, unreplayed request."""
+def _authenticate(request: HttpRequest, scheme: Scheme) -> str:
+    """The mchid of a request correctly signed in ``scheme`` (the one its Authorization
+    names), fresh and unreplayed."""
     params = wire.parse_authorization(request.headers.get("Authorization", ""))
     if params is None:
+        signature_types = " or ".join(known.signature_type for known in SCHEMES.values())
         raise _Refused(
             "SIGN_ERROR",
-            f"Authorization must be {wire.SIGNATURE_TYPE} with {wire.AUTHORIZATION_PARAMS}",
+            f"Authorization must be {signature_types} with {wire.AUTHORIZATION_PARAMS}",
         )
     mchid = params["mchid"]
     merchant = _config()["merchants"].get(mchid)
     if merchant is None:
         raise _Refused("MCH_NOT_EXISTS", "商户号不存在")
+    certified = _merchant_scheme(merchant)
+    if certified is not scheme:
+        raise _Refused("SIGN_ERROR", f"签名错误: the merchant signs {certified.signature_type}")
     if params["serial_no"] != merchant["serial_no"]:
         raise _Refused("SIGN_ERROR", "serial_no is not the merchant's certificate")
     try:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Refused("PARAM_ERROR", "the body is not UTF-8") from exc
-    public_key = keys.load_public_key(merchant["public_key_pem"])
     if not any(
-        wire.verify(
+        scheme.verify(
             wire.request_message(
                 request.method or "", url, params["timestamp"], params["nonce_str"], body
             ),
             params["signature"],
-            public_key,
+            merchant["public_key_pem"],
         )
         for url in _signed_urls(request)
     ):
@@ -636,11 +649,20 @@ def _settle_refund(out_refund_no: str) -> None:
 
 @_api(["GET"])
 def certificates(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
-    serial_no = _platform_serial()
-    certificate = _certificate(_config()["platform_private_key_pem"], serial_no)
-    apiv3_key = _config()["merchants"][mchid]["apiv3_key"]
+    """The RSA platform certificate, sealed in the merchant's scheme. No SM2 certificate is
+    served (nothing here writes SM2 X.509): a merchant in the national mode configures the
+    platform's SM2 public key and its serial, as with WeChat's platform public keys."""
+    if request.GET.get("algorithm_type", "RSA") != "RSA":
+        raise _Refused("PARAM_ERROR", "参数错误: the sandbox serves algorithm_type RSA only")
+    merchant = _config()["merchants"][mchid]
+    platform = _platform(RSA)
+    certificate = _certificate(platform["private_key_pem"], platform["serial_no"])
     return 200, wire.certificates_answer(
-        certificate, serial_no, apiv3_key, nonce=secrets.token_hex(6)
+        certificate,
+        platform["serial_no"],
+        _merchant_scheme(merchant),
+        merchant["apiv3_key"],
+        nonce=secrets.token_hex(6),
     )
 
 
@@ -787,7 +809,9 @@ def _notice(
     original_type: str,
     resource: dict[str, Any],
 ) -> _Notice:
-    """An event whose resource is sealed with the merchant's APIv3 key."""
+    """An event whose resource is sealed with the merchant's APIv3 key, in its scheme."""
+    merchant = _config()["merchants"][mchid]
+    scheme = _merchant_scheme(merchant)
     event = wire.notification(
         event_id=str(uuid.uuid4()),
         create_time=_now(),
@@ -795,10 +819,16 @@ def _notice(
         summary=summary,
         original_type=original_type,
         resource=resource,
-        apiv3_key=_config()["merchants"][mchid]["apiv3_key"],
+        scheme=scheme,
+        apiv3_key=merchant["apiv3_key"],
         nonce=secrets.token_urlsafe(9),  # 12 characters
     )
-    return _Notice(notify_url=notify_url, body=wire.json_text(event), notify_id=event["id"])
+    return _Notice(
+        notify_url=notify_url,
+        body=wire.json_text(event),
+        notify_id=event["id"],
+        scheme=scheme.name,
+    )
 
 
 def _start_notifying(key: str) -> None:
@@ -828,7 +858,10 @@ def _deliver(key: str, *, trigger: str) -> tuple[dict[str, Any], str]:
     status_code, body, error = common.post_notification(
         notice.notify_url,
         data=notice.body.encode("utf-8"),
-        headers={"Content-Type": "application/json", **_signature_headers(notice.body)},
+        headers={
+            "Content-Type": "application/json",
+            **_signature_headers(notice.body, SCHEMES[notice.scheme]),
+        },
     )
     attempt = common.log_delivery(
         _lock,
@@ -884,14 +917,16 @@ def tradebill(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
 @require_GET
 def bill_download(request: HttpRequest) -> HttpResponse:
     """The bill file: a signed request, an unsigned answer (the hash vouches for it)."""
+    scheme = wire.declared_scheme(request.headers.get("Authorization", ""))
     try:
-        mchid = _authenticate(request)
+        mchid = _authenticate(request, scheme)
         with _lock:
             bill = _bills.get(request.GET.get("token", ""))
         if bill is None or bill.mchid != mchid or bill.expires_at < _now():
             raise _Refused("INVALID_REQUEST", "download_url is unknown or has expired")
     except _Refused as refusal:
-        return _signed_response(refusal.status, {"code": refusal.code, "message": refusal.message})
+        refused = {"code": refusal.code, "message": refusal.message}
+        return _signed_response(refusal.status, refused, scheme)
     content = bill.content.encode("utf-8")
     return HttpResponse(
         gzip.compress(content, mtime=0) if bill.gzip else content,

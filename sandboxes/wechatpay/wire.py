@@ -3,16 +3,16 @@
 Written from WeChat Pay's published APIv3 documents (pay.weixin.qq.com): "签名生成" (the
 merchant's request signature and its ``Authorization`` header), "签名验证" (the platform's
 signature on answers and notifications, and its ``Wechatpay-*`` headers), "证书和回调报文
-解密" (AEAD_AES_256_GCM under the APIv3 key), "获取平台证书列表" (``/v3/certificates``),
-"支付通知" / "退款结果通知" (the notification event), the error codes of the API pages,
-and "申请交易账单" / "下载账单" with the ALL trade bill WeChat Pay publishes as a sample
-(its official PHP SDK's ``tests/fixtures/bill.ALL.csv``).
+解密" (AEAD_AES_256_GCM under the APIv3 key), "APIv3接口使用国家商用密码指引" (the national
+mode: SM2 with SM3 signatures under ``WECHATPAY2-SM2-WITH-SM3``, AEAD_SM4_GCM under the
+first 16 bytes of SM3(APIv3 key)), "获取平台证书列表" (``/v3/certificates``), "支付通知" /
+"退款结果通知" (the notification event), the error codes of the API pages, and "申请交易
+账单" / "下载账单" with the ALL trade bill WeChat Pay publishes as a sample (its official
+PHP SDK's ``tests/fixtures/bill.ALL.csv``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -22,19 +22,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from sandboxes import common
+from sandboxes.wechatpay.schemes import BY_SIGNATURE_TYPE, RSA, Scheme
 
 BEIJING = timezone(timedelta(hours=8))
-# The Authorization scheme of requests, and the Wechatpay-Signature-Type of answers.
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 MAX_CLOCK_SKEW = 300  # seconds a signature's timestamp may be off
-AEAD_ALGORITHM = "AEAD_AES_256_GCM"
 AUTHORIZATION_PARAMS = ("mchid", "nonce_str", "signature", "timestamp", "serial_no")
 
 # The error codes this side answers, with their HTTP status, as the API pages list them.
@@ -100,80 +96,58 @@ def answer_message(timestamp: str, nonce: str, body: str) -> bytes:
     return _lines(timestamp, nonce, body)
 
 
-def sign(message: bytes, private_key: rsa.RSAPrivateKey) -> str:
-    """SHA256 with RSA (PKCS#1 v1.5), in Base64."""
-    signature = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode("ascii")
-
-
-def verify(message: bytes, signature: str, public_key: rsa.RSAPublicKey) -> bool:
-    try:
-        raw = base64.b64decode(signature, validate=True)
-        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
-    except (binascii.Error, ValueError, InvalidSignature):
-        return False
-    return True
-
-
 _AUTHORIZATION_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
+def declared_scheme(authorization: str) -> Scheme:
+    """The scheme an Authorization header names, RSA when it names neither: WeChat Pay
+    answers a request in the scheme it was signed in."""
+    return BY_SIGNATURE_TYPE.get(authorization.partition(" ")[0], RSA)
+
+
 def parse_authorization(header: str) -> dict[str, str] | None:
-    """The five parameters of a ``WECHATPAY2-SHA256-RSA2048`` Authorization (in any order),
-    or None when the scheme is another or a parameter is missing or empty."""
+    """The five parameters of a ``WECHATPAY2-SHA256-RSA2048`` or ``WECHATPAY2-SM2-WITH-SM3``
+    Authorization (in any order), or None when the scheme is another or a parameter is
+    missing or empty."""
     scheme, _, rest = header.partition(" ")
     params = dict(_AUTHORIZATION_PARAM.findall(rest))
-    if scheme != SIGNATURE_TYPE or not all(params.get(name) for name in AUTHORIZATION_PARAMS):
+    if scheme not in BY_SIGNATURE_TYPE or not all(
+        params.get(name) for name in AUTHORIZATION_PARAMS
+    ):
         return None
     return {name: params[name] for name in AUTHORIZATION_PARAMS}
 
 
 def signature_headers(
-    body: str, private_key: rsa.RSAPrivateKey, serial_no: str, *, timestamp: str, nonce: str
+    body: str,
+    scheme: Scheme,
+    private_key_pem: str,
+    serial_no: str,
+    *,
+    timestamp: str,
+    nonce: str,
 ) -> dict[str, str]:
-    """The headers by which WeChat Pay signs an answer or a notification."""
+    """The headers by which WeChat Pay signs an answer or a notification in ``scheme``."""
     return {
         "Wechatpay-Timestamp": timestamp,
         "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature": sign(answer_message(timestamp, nonce, body), private_key),
+        "Wechatpay-Signature": scheme.sign(answer_message(timestamp, nonce, body), private_key_pem),
         "Wechatpay-Serial": serial_no,
-        "Wechatpay-Signature-Type": SIGNATURE_TYPE,
+        "Wechatpay-Signature-Type": scheme.signature_type,
     }
 
 
 # -- encrypted resources ----------------------------------------------------------------
 
 
-def encrypt_resource(apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str) -> str:
-    """Base64 of the AES-GCM ciphertext with its 16-byte tag appended; the key, nonce and
-    associated data are the UTF-8 bytes of the texts."""
-    sealed = AESGCM(apiv3_key.encode("utf-8")).encrypt(
-        nonce.encode("utf-8"), plaintext, associated_data.encode("utf-8")
-    )
-    return base64.b64encode(sealed).decode("ascii")
-
-
-def decrypt_resource(apiv3_key: str, ciphertext: str, *, nonce: str, associated_data: str) -> bytes:
-    """The plaintext of an encrypted resource; raises ValueError when it will not open."""
-    try:
-        return AESGCM(apiv3_key.encode("utf-8")).decrypt(
-            nonce.encode("utf-8"),
-            base64.b64decode(ciphertext, validate=True),
-            associated_data.encode("utf-8"),
-        )
-    except (binascii.Error, InvalidTag) as exc:
-        raise ValueError("the resource does not open with this key") from exc
-
-
 def encrypted(
-    apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str
+    scheme: Scheme, apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str
 ) -> dict[str, str]:
     """An ``encrypt_certificate`` or a notification's ``resource`` (without original_type)."""
+    ciphertext = scheme.seal(apiv3_key, plaintext, nonce=nonce, associated_data=associated_data)
     return {
-        "algorithm": AEAD_ALGORITHM,
-        "ciphertext": encrypt_resource(
-            apiv3_key, plaintext, nonce=nonce, associated_data=associated_data
-        ),
+        "algorithm": scheme.resource_algorithm,
+        "ciphertext": ciphertext,
         "associated_data": associated_data,
         "nonce": nonce,
     }
@@ -187,13 +161,18 @@ def notification(
     summary: str,
     original_type: str,
     resource: dict[str, Any],
+    scheme: Scheme,
     apiv3_key: str,
     nonce: str,
 ) -> dict[str, Any]:
-    """A notification event whose resource (a transaction or a refund) is sealed with the
-    merchant's APIv3 key, its original_type as the associated data."""
+    """A notification event whose resource (a transaction or a refund) is sealed in
+    ``scheme`` with the merchant's APIv3 key, its original_type as the associated data."""
     sealed = encrypted(
-        apiv3_key, json_text(resource).encode("utf-8"), nonce=nonce, associated_data=original_type
+        scheme,
+        apiv3_key,
+        json_text(resource).encode("utf-8"),
+        nonce=nonce,
+        associated_data=original_type,
     )
     return {
         "id": event_id,
@@ -232,10 +211,10 @@ def platform_certificate(
 
 
 def certificates_answer(
-    certificate: x509.Certificate, serial_no: str, apiv3_key: str, *, nonce: str
+    certificate: x509.Certificate, serial_no: str, scheme: Scheme, apiv3_key: str, *, nonce: str
 ) -> dict[str, Any]:
-    """The answer of ``GET /v3/certificates``: each certificate's PEM, sealed with the
-    merchant's APIv3 key under the associated data ``certificate``."""
+    """The answer of ``GET /v3/certificates``: each certificate's PEM, sealed in ``scheme``
+    with the merchant's APIv3 key under the associated data ``certificate``."""
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     return {
         "data": [
@@ -244,7 +223,7 @@ def certificates_answer(
                 "effective_time": rfc3339(certificate.not_valid_before_utc),
                 "expire_time": rfc3339(certificate.not_valid_after_utc),
                 "encrypt_certificate": encrypted(
-                    apiv3_key, pem, nonce=nonce, associated_data="certificate"
+                    scheme, apiv3_key, pem, nonce=nonce, associated_data="certificate"
                 ),
             }
         ]

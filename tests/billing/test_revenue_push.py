@@ -128,10 +128,21 @@ def emit(order: PaymentOrder, refund: Refund | None = None) -> RevenueRecord:
 class Sandbox:
     """A system of its own in the sandbox, so no test sees another's records."""
 
-    def __init__(self, live_service, settings, *, prefix: str = "3301", secret: str = "") -> None:
+    def __init__(
+        self,
+        live_service,
+        settings,
+        *,
+        prefix: str = "3301",
+        secret: str = "",
+        signature_method: str = "HMAC-SHA256",
+    ) -> None:
         self.code = f"t-{uuid.uuid4().hex[:10]}"
         self.secret = f"secret-{uuid.uuid4().hex}"
-        settings.SANDBOX_REVENUE = {"systems": {self.code: self.secret}}
+        settings.SANDBOX_REVENUE = {
+            "systems": {self.code: self.secret},
+            "signature_methods": {self.code: signature_method},
+        }
         self.base_url = f"{live_service.url}/sandbox/revenue/{self.code}"
         self.system = revenue_system_configure(
             code=self.code,
@@ -363,6 +374,34 @@ def test_a_forged_signature_is_refused_and_the_record_keeps_its_schedule_with_th
     assert "HTTP 401 code 1001" in record.last_error
     assert record.next_attempt_at - record.last_attempt_at == timedelta(seconds=30)
     assert record.attempts.get().status_code == 401
+    assert sandbox.records() == []
+
+
+def test_a_system_agreed_on_hmac_sm3_acknowledges_what_the_worker_pushes(
+    task_worker, live_service, settings, hangzhou
+):
+    sandbox = Sandbox(live_service, settings, signature_method="HMAC-SM3")
+    settings.REVENUE_SIGNATURE_METHODS = {sandbox.code: "HMAC-SM3"}
+
+    record = emit(paid_order(hangzhou))
+
+    record = eventually(lambda: settled(record, S.ACKNOWLEDGED))
+    [held] = sandbox.records()
+    assert (held["record_id"], held["receipt_no"]) == (record.public_id, record.receipt_no)
+    assert [(a.action, a.status_code) for a in record.attempts.all()] == [("push", 200)]
+
+
+def test_a_push_signed_with_another_method_than_the_systems_is_refused_and_retried_later(
+    live_service, settings, hangzhou
+):
+    sandbox = Sandbox(live_service, settings, signature_method="HMAC-SM3")  # ours: HMAC-SHA256
+
+    record = emit(paid_order(hangzhou))
+    deliver("revenue_record", record.pk)
+
+    record.refresh_from_db()
+    assert record.status == S.PENDING and record.attempt_count == 1
+    assert "HTTP 401 code 1007" in record.last_error
     assert sandbox.records() == []
 
 

@@ -2,6 +2,8 @@ import base64
 import hashlib
 import hmac
 
+import pytest
+
 from integrations.revenue.http_json import HttpJsonRevenueSystem, wire
 
 SECRET = "c2FuZGJveC1zZWNyZXQtZm9yLXRlc3Rz"
@@ -13,7 +15,9 @@ def headers_for(adapter: HttpJsonRevenueSystem, query=None, body: bytes = BODY) 
     return adapter.signed_headers("POST", url, query or {}, body)
 
 
-def text_for(headers: dict, *, path="/revenue/hz/records", query=None, body=BODY) -> bytes:
+def text_for(
+    headers: dict, *, path="/revenue/hz/records", query=None, body=BODY, method=wire.HMAC_SHA256
+) -> bytes:
     return wire.string_to_sign(
         http_method="POST",
         path=path,
@@ -22,6 +26,7 @@ def text_for(headers: dict, *, path="/revenue/hz/records", query=None, body=BODY
         timestamp=headers["X-Timestamp"],
         nonce=headers["X-Nonce"],
         body=body,
+        method=method,
     )
 
 
@@ -91,3 +96,56 @@ def test_a_request_signed_with_another_secret_does_not_verify():
 def test_the_query_is_canonical_whatever_its_order():
     assert wire.canonical_query({"b": "2", "a": "1"}) == wire.canonical_query({"a": "1", "b": "2"})
     assert wire.canonical_query({}) == ""
+
+
+# -- HMAC-SM3, for systems that require the national algorithm ------------------------------
+
+
+def test_in_hmac_sm3_the_string_to_sign_names_it_and_ends_with_the_bodys_sm3():
+    text = wire.string_to_sign(
+        http_method="GET",
+        path="/revenue/hz/daily-records",
+        query={"date": "2026-03-01"},
+        app_key="app-1",
+        timestamp="1767225600",
+        nonce="0123456789abcdef",
+        body=b"",
+        method=wire.HMAC_SM3,
+    )
+
+    lines = text.decode().split("\n")
+    assert lines[0] == "HMAC-SM3"
+    assert lines[-1] == "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b"
+
+
+def test_the_hmac_sm3_signature_is_the_one_openssl_computes():
+    # printf 'what do ya want for nothing?' | openssl mac -digest SM3 -macopt key:Jefe HMAC
+    tag = "2E87F1D16862E6D964B50A5200BF2B10B764FAA9680A296A2405F24BEC39F882"
+
+    signature = wire.sign("Jefe", b"what do ya want for nothing?", wire.HMAC_SM3)
+
+    assert base64.b64decode(signature) == bytes.fromhex(tag)
+
+
+def test_an_adapter_agreed_on_hmac_sm3_signs_every_request_with_it():
+    sm3_adapter = HttpJsonRevenueSystem(
+        base_url="https://fiscal.example.gov.cn/revenue/hz/",
+        app_key="app-1",
+        secret=SECRET,
+        signature_method="HMAC-SM3",
+    )
+
+    headers = headers_for(sm3_adapter)
+    text = text_for(headers, method=wire.HMAC_SM3)
+
+    assert headers["X-Signature-Method"] == "HMAC-SM3"
+    assert wire.matches(SECRET, text, headers["X-Signature"], wire.HMAC_SM3)
+    assert not wire.matches(SECRET, text, headers["X-Signature"], wire.HMAC_SHA256)
+    assert not wire.matches(SECRET, text_for(headers), headers["X-Signature"], wire.HMAC_SM3)
+
+
+def test_a_signature_method_of_neither_kind_is_refused():
+    with pytest.raises(ValueError, match="HMAC-MD5"):
+        HttpJsonRevenueSystem(
+            base_url="https://x.example", app_key="a", secret=SECRET, signature_method="HMAC-MD5"
+        )

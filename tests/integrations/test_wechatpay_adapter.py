@@ -22,7 +22,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.money import BEIJING
 from core.outside import get_channel
-from integrations.payments import signing
 from integrations.payments.base import (
     CreateTrade,
     ProviderDeclined,
@@ -35,6 +34,8 @@ from integrations.payments.base import (
 from integrations.payments.registry import CHANNEL_CODES
 from integrations.payments.wechatpay import WechatPayChannel, WechatPayCredentials, wire
 from integrations.payments.wechatpay.bill import parse_trade_bill
+from integrations.payments.wechatpay.schemes import build_scheme
+from sandboxes.wechatpay.schemes import RSA
 from tests.integrations.helpers import (
     StubServer,
     deliveries,
@@ -431,7 +432,6 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
     post_headers, post_body = gateway.next_request()
     get_headers, get_body = gateway.next_request()
     merchant = settings.SANDBOX_WECHATPAY["merchants"][settings.WECHATPAY["mchid"]]
-    public_key = signing.load_public_key(merchant["public_key_pem"])
 
     def verifies(headers: dict, method: str, url_path: str, body: bytes) -> bool:
         pairs = headers["Authorization"].split(" ", 1)[1].split(",")
@@ -439,7 +439,7 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
         text = wire.request_text(
             method, url_path, params["timestamp"], params["nonce_str"], body.decode()
         )
-        return wire.verify(text, params["signature"], public_key)
+        return RSA.verify(text, params["signature"], merchant["public_key_pem"])
 
     assert post_headers["Authorization"].startswith("WECHATPAY2-SHA256-RSA2048 mchid=")
     assert json.loads(post_body)["amount"] == {"total": 12345, "currency": "CNY"}
@@ -451,23 +451,37 @@ def test_requests_carry_a_verifiable_authorization_over_method_path_and_body(set
     )
 
 
-def _raw_request(settings, sandbox: str, *, timestamp: int, nonce: str) -> requests.Response:
-    url_path = "/sandbox/wechatpay/v3/pay/transactions/out-trade-no/pay_anything?mchid=1900000001"
-    key = signing.load_private_key(settings.WECHATPAY["private_key_pem"])
+def signed_query(
+    config: dict, sandbox: str, *, timestamp: int, nonce: str, scheme: str = "", path: str = ""
+) -> requests.Response:
+    """A GET of ``path`` (an order query unless given) signed as ``config`` (a WECHATPAY
+    setting) says, in its scheme or the one named, sent to the sandbox as it is."""
+    mchid = config["mchid"]
+    path = path or f"/v3/pay/transactions/out-trade-no/pay_anything?mchid={mchid}"
+    url_path = f"/sandbox/wechatpay{path}"
+    signer = build_scheme(
+        scheme or config["scheme"],
+        private_key_pem=config["private_key_pem"],
+        platform_public_key_pem=config["platform_public_key_pem"],
+        apiv3_key=config["apiv3_key"],
+    )
     text = wire.request_text("GET", url_path, str(timestamp), nonce, "")
     header = wire.authorization(
-        mchid="1900000001",
-        serial_no=settings.WECHATPAY["merchant_serial_no"],
+        signer.signature_type,
+        mchid=mchid,
+        serial_no=config["merchant_serial_no"],
         nonce=nonce,
         timestamp=str(timestamp),
-        signature=wire.sign(text, key),
+        signature=signer.sign(text),
     )
     origin = sandbox.removesuffix("/sandbox/wechatpay")
     return requests.get(origin + url_path, headers={"Authorization": header}, timeout=5)
 
 
 def test_wechat_refuses_a_request_more_than_five_minutes_old(settings, sandbox):
-    answer = _raw_request(settings, sandbox, timestamp=int(time.time()) - 360, nonce="N1" * 8)
+    stale = int(time.time()) - 360
+
+    answer = signed_query(settings.WECHATPAY, sandbox, timestamp=stale, nonce="N1" * 8)
 
     assert answer.status_code == 401
     assert answer.json()["code"] == "SIGN_ERROR"
@@ -477,8 +491,8 @@ def test_wechat_refuses_a_request_more_than_five_minutes_old(settings, sandbox):
 def test_wechat_refuses_a_replayed_request(settings, sandbox):
     nonce = secrets.token_hex(16)
 
-    first = _raw_request(settings, sandbox, timestamp=int(time.time()), nonce=nonce)
-    replay = _raw_request(settings, sandbox, timestamp=int(time.time()), nonce=nonce)
+    first = signed_query(settings.WECHATPAY, sandbox, timestamp=int(time.time()), nonce=nonce)
+    replay = signed_query(settings.WECHATPAY, sandbox, timestamp=int(time.time()), nonce=nonce)
 
     assert (first.status_code, first.json()["code"]) == (404, "ORDER_NOT_EXIST")
     assert (replay.status_code, replay.json()["code"]) == (401, "SIGN_ERROR")

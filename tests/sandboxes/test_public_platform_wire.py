@@ -6,10 +6,13 @@ example bill are the test vectors here.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from gmssl.sm2 import CryptSM2
 
 from sandboxes import common, keys
 from sandboxes.public_platform import views, wire
@@ -105,6 +108,67 @@ def test_a_message_signed_by_another_key_does_not_verify(platform_key, settings)
     message = wire.signed({"code": "SUCCESS"}, platform_key)
 
     assert not wire.verify(message, keys.load_public_key(merchant_key))
+
+
+@pytest.fixture
+def platform_sm2_key(settings):
+    return wire.load_sm2_private_key(
+        settings.SANDBOX_PUBLIC_PLATFORM["platform_sm2_private_key_pem"]
+    )
+
+
+def test_an_sm2_signed_message_says_sm2_and_verifies_with_the_public_key(platform_sm2_key):
+    message = wire.signed({"code": "SUCCESS", "data": None}, platform_sm2_key, wire.SM2)
+
+    assert message["sign_type"] == "SM2"
+    assert wire.verify(message, platform_sm2_key.public_key(), wire.SM2)
+
+
+def test_another_implementation_verifies_the_sandboxs_sm2_signature(platform_sm2_key):
+    message = wire.signed({"code": "SUCCESS", "data": None}, platform_sm2_key, wire.SM2)
+    r, s = decode_dss_signature(base64.b64decode(message["sign"]))
+    point = platform_sm2_key.public_key().public_numbers()
+
+    other = CryptSM2(private_key="", public_key="", mode=1)
+    other.public_key = f"{point.x:064x}{point.y:064x}"  # set after: its constructor mangles "04"
+
+    assert other.verify_with_sm3(f"{r:064x}{s:064x}", wire.canonical_text(message))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"code": "SYSTEM_BUSY"},
+        {"data": {"amount": 1}},
+        {"sign_type": "RSA2"},
+        {"sign": "not base64!"},
+        {"sign": "MEUCIQ=="},
+        {"sign": None},
+    ],
+    ids=["a field", "a nested field", "the sign type", "a malformed sign", "bad DER", "no sign"],
+)
+def test_a_changed_sm2_message_does_not_verify(platform_sm2_key, change):
+    message = wire.signed(
+        {"code": "SUCCESS", "data": {"amount": 12345}}, platform_sm2_key, wire.SM2
+    )
+
+    assert not wire.verify({**message, **change}, platform_sm2_key.public_key(), wire.SM2)
+
+
+def test_a_message_of_one_scheme_does_not_verify_in_the_other(platform_key, platform_sm2_key):
+    rsa2 = wire.signed({"code": "SUCCESS"}, platform_key)
+    sm2 = wire.signed({"code": "SUCCESS"}, platform_sm2_key, wire.SM2)
+
+    assert not wire.verify(rsa2, platform_sm2_key.public_key(), wire.SM2)
+    assert not wire.verify(sm2, platform_key.public_key())
+
+
+def test_an_sm2_signature_as_raw_r_and_s_does_not_verify(platform_sm2_key):
+    message = wire.signed({"code": "SUCCESS"}, platform_sm2_key, wire.SM2)
+    r, s = decode_dss_signature(base64.b64decode(message["sign"]))
+    raw = base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
+
+    assert not wire.verify({**message, "sign": raw}, platform_sm2_key.public_key(), wire.SM2)
 
 
 def test_the_documents_request_is_protocol_json():

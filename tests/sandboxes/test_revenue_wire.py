@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -53,6 +54,7 @@ def test_the_signature_is_base64_hmac_sha256():
 # -- over HTTP ----------------------------------------------------------------------------
 
 SYSTEM = "/sandbox/revenue/t1"
+SECRET = "app secret"
 
 
 @pytest.fixture
@@ -62,7 +64,17 @@ def system(settings) -> str:
     return "t1"
 
 
-def signed(client, method: str, path: str, *, body: bytes = b"", nonce: str = "", **query):
+def signed(
+    client,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    nonce: str = "",
+    signature_method: str = wire.SIGNATURE_METHOD,
+    secret: str = SECRET,
+    **query,
+):
     timestamp, nonce = str(int(time.time())), nonce or secrets.token_hex(8)
     text = wire.string_to_sign(
         http_method=method,
@@ -72,13 +84,14 @@ def signed(client, method: str, path: str, *, body: bytes = b"", nonce: str = ""
         timestamp=timestamp,
         nonce=nonce,
         body=body,
+        method=signature_method,
     )
     headers = {
         wire.APP_KEY: "backoffice",
         wire.TIMESTAMP: timestamp,
         wire.NONCE: nonce,
-        wire.METHOD: wire.SIGNATURE_METHOD,
-        wire.SIGNATURE: wire.signature("app secret", text),
+        wire.METHOD: signature_method,
+        wire.SIGNATURE: wire.signature(secret, text, signature_method),
     }
     if method == "POST":
         return client.post(path, body, content_type="application/json", headers=headers)
@@ -132,3 +145,73 @@ def test_a_restarted_sandbox_still_holds_its_records(client, system, settings, t
     [record] = restarted.values()
     assert (record.system_code, record.document, record.push_count) == ("t1", RECORD, 1)
     state.reset_all()
+
+
+# -- HMAC-SM3 ------------------------------------------------------------------------------
+
+
+def test_the_hmac_sm3_signature_is_the_one_openssl_computes():
+    # printf 'what do ya want for nothing?' | openssl mac -digest SM3 -macopt key:Jefe HMAC
+    tag = "2E87F1D16862E6D964B50A5200BF2B10B764FAA9680A296A2405F24BEC39F882"
+
+    signature = wire.signature("Jefe", "what do ya want for nothing?", "HMAC-SM3")
+
+    assert base64.b64decode(signature) == bytes.fromhex(tag)
+    assert not wire.signature_matches("Jefe", "what do ya want for nothing?", signature)
+
+
+def test_in_hmac_sm3_the_string_to_sign_names_it_and_ends_with_the_bodys_sm3():
+    text = wire.string_to_sign(
+        http_method="GET",
+        path="/api/revenue/v1/daily-records",
+        query=[],
+        app_key="backoffice",
+        timestamp="1767225600",
+        nonce="9f1c0a7e5b3d2c1f",
+        body=b"",
+        method="HMAC-SM3",
+    )
+    lines = text.split("\n")
+    assert lines[0] == "HMAC-SM3"
+    assert lines[-1] == "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b"
+
+
+@pytest.fixture
+def sm3_system(settings) -> str:
+    settings.SANDBOX_REVENUE = {
+        "systems": {"t1": "app secret", "t2": "app secret"},
+        "signature_methods": {"t2": "HMAC-SM3"},
+    }
+    state.reset_all()
+    return "/sandbox/revenue/t2"
+
+
+def test_a_system_set_to_hmac_sm3_takes_a_push_signed_with_it(client, sm3_system):
+    body = json.dumps(RECORD).encode()
+
+    pushed = signed(client, "POST", f"{sm3_system}/records", body=body, signature_method="HMAC-SM3")
+
+    assert (pushed.status_code, pushed.json()["code"]) == (200, "0")
+    assert pushed.json()["receipt_no"]
+
+
+@pytest.mark.parametrize(
+    ("system", "method"),
+    [("/sandbox/revenue/t2", "HMAC-SHA256"), ("/sandbox/revenue/t1", "HMAC-SM3")],
+    ids=["sha256-to-an-sm3-system", "sm3-to-a-sha256-system"],
+)
+def test_a_request_signed_with_the_other_method_is_refused(client, sm3_system, system, method):
+    body = json.dumps(RECORD).encode()
+
+    refused = signed(client, "POST", f"{system}/records", body=body, signature_method=method)
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "1007")
+    assert method in refused.json()["message"]
+
+
+def test_an_hmac_sm3_request_with_the_wrong_secret_is_refused(client, sm3_system):
+    forged = signed(
+        client, "GET", f"{sm3_system}/records/rv_1", signature_method="HMAC-SM3", secret="forged"
+    )
+
+    assert (forged.status_code, forged.json()["code"]) == (401, "1001")

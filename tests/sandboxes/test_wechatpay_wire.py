@@ -3,7 +3,10 @@
 The examples: the request string of "签名生成" and its Authorization header, the answer
 string of "签名验证", the SHA256withRSA and AES-GCM test vectors of WeChat Pay's official
 Go SDK (github.com/wechatpay-apiv3/wechatpay-go, utils/sign_test.go and utils/aes_test.go,
-Apache-2.0), and the ALL trade bill of its official PHP SDK (tests/fixtures/wechatpay).
+Apache-2.0), the national mode's example Authorization of "APIv3接口使用国家商用密码指引"
+and the SM2 and AEAD_SM4_GCM test vectors of the official Java SDK
+(github.com/wechatpay-apiv3/wechatpay-java, shangmi-testing, Apache-2.0), and the ALL
+trade bill of its official PHP SDK (tests/fixtures/wechatpay).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tongsuopy.crypto import serialization as sm_serialization
+from tongsuopy.crypto.asymciphers import ec
 
-from sandboxes import keys
 from sandboxes.wechatpay import wire
+from sandboxes.wechatpay.schemes import RSA, SCHEMES, SM2
 
 SAMPLE_BILL = Path(__file__).parents[1] / "fixtures" / "wechatpay" / "wechatpay-php__bill.ALL.csv"
 
@@ -84,10 +89,69 @@ GO_SDK_AES = {
 }
 APIV3_KEY = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, as WeChat Pay issues them
 
+# The national mode's example Authorization ("APIv3接口使用国家商用密码指引", 1.5).
+EXAMPLE_SM2_AUTHORIZATION = (
+    'WECHATPAY2-SM2-WITH-SM3 mchid="2480467911",nonce_str="fixednonce",timestamp="1636620536",'
+    'serial_no="157056765AB5A9EEE5D363D0329039A254D5EF49",signature="MEYCIQC9Pab48+YSk12XBmbFOp'
+    'tRwDxbOy/deyz2haXso+UJhAIhAIXMAPRvH1qruowl21i8w/Ahy0/SpQvBrpcl9NGLomeV"'
+)
+# wechatpay-java shangmi-testing: its test merchant key (TestConfig), BaseSM2Test's
+# signature of "message" by it, and BaseAeadSM4Test's ciphertext of "plaintext".
+JAVA_SDK_SM2_KEY = """-----BEGIN PRIVATE KEY-----
+MIGTAgEAMBMGByqGSM49AgEGCCqBHM9VAYItBHkwdwIBAQQg/U9Saz5ceDGQhFBM
+f/cHIh2+q5Lzvhrb8L2SI4sPUR+gCgYIKoEcz1UBgi2hRANCAAR7zUf3XqGdBMCn
+K02nD1fdGz+TN8xd0SQYgbkTQxk5v2mlXva0ZxDH4XJFI9D2Rt1pTSSDl29uhQ1G
+Y3j6iy9+
+-----END PRIVATE KEY-----
+"""
+JAVA_SDK_SM2_SIGNATURE_OF_MESSAGE = (
+    "MEYCIQD35Rp3CKt7pLme/a0GaCVmwSeOl7X/12+ppRivcJuf6QIhAO5Vpy4tSk9SJUrgH5I5Qy0aYhFG9lN0a"
+    "of1f5wJOI05"
+)
+JAVA_SDK_SM4 = {
+    "apiv3_key": "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb",
+    "ciphertext": "+lcLNfkZQQx+iQm20Apa3x9Mb/5L7PgZ7w==",
+    "nonce": "uluk4a9R25RW",
+    "associated_data": "associatedData",
+}
+
+
+def rsa_pems() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _pems(key, serialization)
+
+
+def sm2_pems() -> tuple[str, str]:
+    return _pems(ec.generate_private_key(ec.SM2()), sm_serialization)
+
+
+def _pems(key, library) -> tuple[str, str]:
+    """The key's private (PKCS#8) and public (SubjectPublicKeyInfo) PEM texts."""
+    private = key.private_bytes(
+        library.Encoding.PEM, library.PrivateFormat.PKCS8, library.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        library.Encoding.PEM, library.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()
+
+
+KEY_PAIRS = {"rsa": rsa_pems, "sm2": sm2_pems}
+JAVA_SDK_SM2_PUBLIC_KEY = _pems(
+    sm_serialization.load_pem_private_key(JAVA_SDK_SM2_KEY.encode(), password=None),
+    sm_serialization,
+)[1]
+
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module", params=list(KEY_PAIRS))
+def scheme_and_keys(request):
+    """Each scheme, with a key pair of its algorithm and another one."""
+    return SCHEMES[request.param], KEY_PAIRS[request.param](), KEY_PAIRS[request.param]()
 
 
 # -- signatures -------------------------------------------------------------------------
@@ -151,48 +215,98 @@ def test_the_authorization_parameters_may_come_in_any_order():
     }
 
 
+def test_the_national_example_authorization_is_read_and_names_the_sm2_scheme():
+    assert wire.parse_authorization(EXAMPLE_SM2_AUTHORIZATION)["serial_no"] == (
+        "157056765AB5A9EEE5D363D0329039A254D5EF49"
+    )
+    assert wire.declared_scheme(EXAMPLE_SM2_AUTHORIZATION) is SM2
+    assert wire.declared_scheme(EXAMPLE_AUTHORIZATION) is RSA
+    assert wire.declared_scheme("Bearer x") is RSA  # answered as WeChat answers any refusal
+
+
 @pytest.mark.parametrize(
     "header",
     [
         "",
         EXAMPLE_AUTHORIZATION.replace("WECHATPAY2-SHA256-RSA2048", "WECHATPAY2-SHA256-RSA", 1),
+        EXAMPLE_SM2_AUTHORIZATION.replace("WECHATPAY2-SM2-WITH-SM3", "WECHATPAY2-SM2", 1),
         EXAMPLE_AUTHORIZATION.replace('mchid="1900009191",', ""),
         EXAMPLE_AUTHORIZATION.replace('timestamp="1554208460"', 'timestamp=""'),
     ],
-    ids=["none", "another scheme", "no mchid", "empty timestamp"],
+    ids=[
+        "none",
+        "another scheme",
+        "a national scheme's misspelling",
+        "no mchid",
+        "empty timestamp",
+    ],
 )
 def test_an_authorization_of_another_scheme_or_without_a_parameter_is_not_read(header):
     assert wire.parse_authorization(header) is None
 
 
 def test_signing_gives_the_signature_of_wechats_go_sdk_test_vector():
-    key = keys.load_private_key(GO_SDK_TEST_KEY)
-
-    assert wire.sign(b"source", key) == GO_SDK_SIGNATURE_OF_SOURCE
+    assert RSA.sign(b"source", GO_SDK_TEST_KEY) == GO_SDK_SIGNATURE_OF_SOURCE
 
 
-def test_a_signature_verifies_over_its_message_only_and_with_its_key_only(key):
+def test_the_sm2_scheme_verifies_the_java_sdks_signature_of_its_message_only():
+    assert SM2.verify(b"message", JAVA_SDK_SM2_SIGNATURE_OF_MESSAGE, JAVA_SDK_SM2_PUBLIC_KEY)
+    assert not SM2.verify(
+        b"false-message", JAVA_SDK_SM2_SIGNATURE_OF_MESSAGE, JAVA_SDK_SM2_PUBLIC_KEY
+    )
+    assert not SM2.verify(b"message", JAVA_SDK_SM2_SIGNATURE_OF_MESSAGE, sm2_pems()[1])
+
+
+def test_an_sm2_signature_is_der_over_sm3_with_the_default_id_as_the_java_sdk_checks():
+    signature = base64.b64decode(SM2.sign(b"message", JAVA_SDK_SM2_KEY))
+
+    assert signature[0] == 0x30  # RS_ASN1
+    assert SM2.verify(b"message", base64.b64encode(signature).decode(), JAVA_SDK_SM2_PUBLIC_KEY)
+
+
+def test_a_signature_verifies_over_its_message_only_and_with_its_key_only(scheme_and_keys):
+    scheme, (private_pem, public_pem), (_, stranger_pem) = scheme_and_keys
     message = wire.answer_message("1554209980", "N", '{"code_url":"weixin://x"}')
-    signature = wire.sign(message, key)
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signature = scheme.sign(message, private_pem)
 
-    assert wire.verify(message, signature, key.public_key())
-    assert not wire.verify(message.replace(b"x", b"y"), signature, key.public_key())
-    assert not wire.verify(message, signature, stranger.public_key())
-    assert not wire.verify(message, "not base64!", key.public_key())
+    assert scheme.verify(message, signature, public_pem)
+    assert not scheme.verify(message.replace(b"x", b"y"), signature, public_pem)
+    assert not scheme.verify(message, signature, stranger_pem)
+    assert not scheme.verify(message, "not base64!", public_pem)
+    assert not scheme.verify(
+        message, base64.b64encode(b"\x30\x03\x02\x01\x01").decode(), public_pem
+    )
 
 
-def test_the_signature_headers_sign_the_body_and_name_the_signature_type(key):
+def test_a_signature_of_one_scheme_does_not_verify_in_the_other():
+    (rsa_private, rsa_public), (sm2_private, sm2_public) = rsa_pems(), sm2_pems()
+    message = b"1554209980\nN\n{}\n"
+
+    assert not SM2.verify(message, RSA.sign(message, rsa_private), sm2_public)
+    assert not RSA.verify(message, SM2.sign(message, sm2_private), rsa_public)
+    assert not SM2.verify(message, SM2.sign(message, sm2_private), rsa_public)  # a wrong key type
+
+
+def test_the_signature_headers_sign_the_body_and_name_the_signature_type(scheme_and_keys):
+    scheme, (private_pem, public_pem), _ = scheme_and_keys
     body = '{"code_url":"weixin://wxpay/bizpayurl?pr=x"}'
 
-    headers = wire.signature_headers(body, key, "5157F0", timestamp="1554209980", nonce="N1")
+    headers = wire.signature_headers(
+        body, scheme, private_pem, "5157F0", timestamp="1554209980", nonce="N1"
+    )
 
     assert headers["Wechatpay-Timestamp"] == "1554209980"
     assert headers["Wechatpay-Nonce"] == "N1"
     assert headers["Wechatpay-Serial"] == "5157F0"
-    assert headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    assert (
+        headers["Wechatpay-Signature-Type"]
+        == {
+            "rsa": "WECHATPAY2-SHA256-RSA2048",
+            "sm2": "WECHATPAY2-SM2-WITH-SM3",
+        }[scheme.name]
+    )
     message = wire.answer_message("1554209980", "N1", body)
-    assert wire.verify(message, headers["Wechatpay-Signature"], key.public_key())
+    assert scheme.verify(message, headers["Wechatpay-Signature"], public_pem)
 
 
 # -- encrypted resources ----------------------------------------------------------------
@@ -201,9 +315,19 @@ def test_the_signature_headers_sign_the_body_and_name_the_signature_type(key):
 def test_decrypting_opens_wechats_go_sdk_test_vector():
     vector = dict(GO_SDK_AES)
 
-    plaintext = wire.decrypt_resource(vector.pop("apiv3_key"), vector.pop("ciphertext"), **vector)
+    plaintext = RSA.open(vector.pop("apiv3_key"), vector.pop("ciphertext"), **vector)
 
     assert plaintext == b"Hello World"
+
+
+def test_the_sm2_scheme_opens_the_java_sdks_sm4_vector_with_the_sm3_derived_key():
+    vector = dict(JAVA_SDK_SM4)
+
+    plaintext = SM2.open(vector.pop("apiv3_key"), vector.pop("ciphertext"), **vector)
+
+    assert plaintext == b"plaintext"
+    with pytest.raises(ValueError):  # BaseAeadSM4Test.testDecryptFail's altered ciphertext
+        SM2.open(**{**JAVA_SDK_SM4, "ciphertext": "+lcLNfkZQQx+iQm20Apa3x9Mb/5L7PgZ8w=="})
 
 
 @pytest.mark.parametrize(
@@ -221,26 +345,27 @@ def test_a_resource_that_does_not_open_is_refused(change):
     vector = {**GO_SDK_AES, **change}
 
     with pytest.raises(ValueError):
-        wire.decrypt_resource(vector.pop("apiv3_key"), vector.pop("ciphertext"), **vector)
+        RSA.open(vector.pop("apiv3_key"), vector.pop("ciphertext"), **vector)
 
 
-def test_what_is_encrypted_decrypts_back_and_carries_a_16_byte_tag():
+@pytest.mark.parametrize("scheme", [RSA, SM2], ids=["rsa", "sm2"])
+def test_what_is_encrypted_decrypts_back_and_carries_a_16_byte_tag(scheme):
     plaintext = "支付成功".encode()
 
-    ciphertext = wire.encrypt_resource(
+    ciphertext = scheme.seal(
         APIV3_KEY, plaintext, nonce="fdasflkja484", associated_data="transaction"
     )
 
     assert len(base64.b64decode(ciphertext)) == len(plaintext) + 16
-    assert (
-        wire.decrypt_resource(
-            APIV3_KEY, ciphertext, nonce="fdasflkja484", associated_data="transaction"
-        )
-        == plaintext
-    )
+    opened = scheme.open(APIV3_KEY, ciphertext, nonce="fdasflkja484", associated_data="transaction")
+    assert opened == plaintext
+    other = SM2 if scheme is RSA else RSA
+    with pytest.raises(ValueError):
+        other.open(APIV3_KEY, ciphertext, nonce="fdasflkja484", associated_data="transaction")
 
 
-def test_a_notification_seals_its_resource_under_its_original_type():
+@pytest.mark.parametrize("scheme", [RSA, SM2], ids=["rsa", "sm2"])
+def test_a_notification_seals_its_resource_under_its_original_type(scheme):
     resource = {"out_trade_no": "pay_1", "trade_state": "SUCCESS", "amount": {"total": 12345}}
     created = datetime(2025, 6, 1, 6, 30, 5, tzinfo=UTC)
 
@@ -251,6 +376,7 @@ def test_a_notification_seals_its_resource_under_its_original_type():
         summary="支付成功",
         original_type="transaction",
         resource=resource,
+        scheme=scheme,
         apiv3_key=APIV3_KEY,
         nonce="fdasflkja484",
     )
@@ -265,10 +391,10 @@ def test_a_notification_seals_its_resource_under_its_original_type():
     }
     assert {name: sealed[name] for name in ("original_type", "algorithm", "associated_data")} == {
         "original_type": "transaction",
-        "algorithm": "AEAD_AES_256_GCM",
+        "algorithm": {"rsa": "AEAD_AES_256_GCM", "sm2": "AEAD_SM4_GCM"}[scheme.name],
         "associated_data": "transaction",
     }
-    opened = wire.decrypt_resource(
+    opened = scheme.open(
         APIV3_KEY, sealed["ciphertext"], nonce=sealed["nonce"], associated_data="transaction"
     )
     assert json.loads(opened) == resource
@@ -284,7 +410,7 @@ def test_the_certificates_answer_holds_the_platform_key_under_its_serial(key):
         key, serial_no, not_before=start, not_after=start + timedelta(days=5 * 365)
     )
 
-    answer = wire.certificates_answer(certificate, serial_no, APIV3_KEY, nonce="4de73afd28b6")
+    answer = wire.certificates_answer(certificate, serial_no, RSA, APIV3_KEY, nonce="4de73afd28b6")
 
     (entry,) = answer["data"]
     sealed = entry["encrypt_certificate"]
@@ -298,7 +424,7 @@ def test_the_certificates_answer_holds_the_platform_key_under_its_serial(key):
         "certificate",
         "4de73afd28b6",
     )
-    pem = wire.decrypt_resource(
+    pem = RSA.open(
         APIV3_KEY, sealed["ciphertext"], nonce="4de73afd28b6", associated_data="certificate"
     )
     opened = x509.load_pem_x509_certificate(pem)

@@ -55,6 +55,7 @@ class PublicPlatformChannel:
         app_id: str,
         private_key_pem: str,
         platform_public_key_pem: str,
+        sign_type: str = "RSA2",  # or "SM2": the scheme agreed with the platform
         timeout: tuple[float, float] = (3.0, 10.0),
         session: requests.Session | http.SessionPerThread | None = None,
     ) -> None:
@@ -62,8 +63,9 @@ class PublicPlatformChannel:
         self.app_id = app_id
         self.timeout = timeout
         self.session = session or http.SessionPerThread()
-        self._private_key = signing.load_private_key(private_key_pem)
-        self._platform_key = signing.load_public_key(platform_public_key_pem)
+        self._signer = signing.Signer.from_pems(
+            sign_type, private_key_pem=private_key_pem, peer_public_key_pem=platform_public_key_pem
+        )
 
     def create_trade(self, request: CreateTrade) -> CreatedTrade:
         _, data = self._call(
@@ -151,7 +153,7 @@ class PublicPlatformChannel:
         return parse_bill(content)
 
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
-        return read_notification(body, app_id=self.app_id, platform_key=self._platform_key)
+        return read_notification(body, app_id=self.app_id, signer=self._signer)
 
     def acknowledge(self, *, accepted: bool) -> NotificationAck:
         return ACCEPTED if accepted else REFUSED
@@ -175,7 +177,7 @@ class PublicPlatformChannel:
             app_id=self.app_id,
             timestamp=datetime.now(BEIJING),
             nonce=secrets.token_hex(16),
-            private_key=self._private_key,
+            signer=self._signer,
         )
         response = self._http(
             method,
@@ -188,7 +190,7 @@ class PublicPlatformChannel:
             ),
         )
         subject = {name: biz[name] for name in about}
-        return read_answer(method, subject, response.content, accept, self._platform_key)
+        return read_answer(method, subject, response.content, accept, self._signer)
 
     def _http(self, what: str, send: Callable[[], requests.Response]) -> requests.Response:
         """Send one HTTP request and return its 200 answer; no answer or a 5xx is unavailable."""

@@ -8,8 +8,6 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from core import untrusted
 from core.money import BEIJING
 from integrations.errors import (
@@ -81,10 +79,10 @@ def request_envelope(
     app_id: str,
     timestamp: datetime,
     nonce: str,
-    private_key: rsa.RSAPrivateKey,
+    signer: signing.Signer,
 ) -> dict[str, Any]:
-    """The signed envelope of one gateway request."""
-    return signing.signed(
+    """The envelope of one gateway request, signed in the signer's scheme."""
+    return signer.signed(
         {
             "app_id": app_id,
             "method": method,
@@ -92,8 +90,7 @@ def request_envelope(
             "timestamp": beijing_time(timestamp),
             "nonce": nonce,
             "biz_content": biz,
-        },
-        private_key,
+        }
     )
 
 
@@ -102,7 +99,7 @@ def read_answer(
     subject: dict[str, Any],
     body: bytes,
     accept: Collection[str],
-    platform_key: rsa.RSAPublicKey,
+    signer: signing.Signer,
 ) -> tuple[str, dict[str, Any]]:
     """The answer's code and data.
 
@@ -113,8 +110,9 @@ def read_answer(
         answer = signing.loads_object(body)
     except signing.MalformedJson as exc:
         raise ProviderError(f"{method}: unreadable answer: {exc}") from exc
-    if not signing.verify(answer, platform_key):
-        raise ProviderError(f"{method}: the answer's signature does not verify")
+    refusal = signer.refusal(answer)
+    if refusal is not None:
+        raise ProviderError(f"{method}: the answer's {refusal}")
     code, message, data = answer.get("code"), answer.get("message"), answer.get("data")
     if not _is_text(code) or not isinstance(message, str):
         raise ProviderError(f"{method}: the answer has no code")
@@ -167,9 +165,9 @@ def check_bill_digest(content: bytes, digest: str) -> None:
 # -- notifications -------------------------------------------------------------------------
 
 
-def read_notification(body: bytes, *, app_id: str, platform_key: rsa.RSAPublicKey) -> Notification:
+def read_notification(body: bytes, *, app_id: str, signer: signing.Signer) -> Notification:
     """The notification's trade or refund; raises InvalidNotification."""
-    message = _verified_notification(body, app_id=app_id, platform_key=platform_key)
+    message = _verified_notification(body, app_id=app_id, signer=signer)
     try:
         if message["notify_type"] == REFUND_NOTIFY_TYPE:
             return Notification(notify_id=message["notify_id"], refund=_refund_result(message))
@@ -178,17 +176,16 @@ def read_notification(body: bytes, *, app_id: str, platform_key: rsa.RSAPublicKe
         raise InvalidNotification(str(exc)) from exc
 
 
-def _verified_notification(
-    body: bytes, *, app_id: str, platform_key: rsa.RSAPublicKey
-) -> dict[str, Any]:
+def _verified_notification(body: bytes, *, app_id: str, signer: signing.Signer) -> dict[str, Any]:
     """The notification's fields, once its signature, type, fields and app_id check out."""
     try:
         untrusted.check_size(body)
         message = untrusted.parse_checked(signing.loads_object, body)
     except ValueError as exc:  # MalformedJson and UntrustedInput
         raise InvalidNotification(str(exc)) from exc
-    if not signing.verify(message, platform_key):
-        raise InvalidNotification("the notification's signature does not verify")
+    refusal = signer.refusal(message)
+    if refusal is not None:
+        raise InvalidNotification(f"the notification's {refusal}")
     notify_type = message.get("notify_type")
     required = _NOTIFICATION_FIELDS.get(notify_type) if isinstance(notify_type, str) else None
     if required is None:

@@ -29,6 +29,7 @@ from integrations.payments.base import (
 )
 from integrations.payments.wechatpay.bill import parse_bill
 from integrations.payments.wechatpay.codes import CLOSE_SETTLED_CODES, NOT_FOUND_CODES
+from integrations.payments.wechatpay.schemes import build_scheme
 from integrations.payments.wechatpay.wire import (
     ACCEPTED,
     REFUSED,
@@ -45,7 +46,6 @@ from integrations.payments.wechatpay.wire import (
     refund_body,
     refusal,
     request_text,
-    sign,
 )
 from integrations.statements import StatementInvalid
 
@@ -72,10 +72,15 @@ class WechatPayChannel:
         self.credentials = credentials
         self.timeout = timeout
         self.session = session or http.SessionPerThread()
-        self._private_key = signing.load_private_key(credentials.private_key_pem)
-        self._platform_key = signing.load_public_key(credentials.platform_public_key_pem)
         if len(credentials.apiv3_key.encode("utf-8")) != 32:
             raise ValueError("the APIv3 key must be 32 bytes")
+        # Chosen once: every signature, check and resource goes through it.
+        self._scheme = build_scheme(
+            credentials.scheme,
+            private_key_pem=credentials.private_key_pem,
+            platform_public_key_pem=credentials.platform_public_key_pem,
+            apiv3_key=credentials.apiv3_key,
+        )
 
     # -- trades
 
@@ -153,7 +158,7 @@ class WechatPayChannel:
             headers,
             body,
             credentials=self.credentials,
-            platform_key=self._platform_key,
+            scheme=self._scheme,
             now=time.time(),
         )
 
@@ -190,11 +195,12 @@ class WechatPayChannel:
         headers = {
             "Accept": "application/json",
             "Authorization": authorization(
+                self._scheme.signature_type,
                 mchid=self.credentials.mchid,
                 serial_no=self.credentials.merchant_serial_no,
                 nonce=nonce,
                 timestamp=timestamp,
-                signature=sign(text, self._private_key),
+                signature=self._scheme.sign(text),
             ),
         }
         if method == "POST":
@@ -224,7 +230,7 @@ class WechatPayChannel:
                     response.headers,
                     response.content,
                     serial_no=self.credentials.platform_serial_no,
-                    public_key=self._platform_key,
+                    scheme=self._scheme,
                     now=time.time(),
                 )
             except ValueError as exc:

@@ -1,4 +1,5 @@
-"""WeChat Pay APIv3's wire format as pure functions: signatures, encryption, bodies, answers."""
+"""WeChat Pay APIv3's wire format as pure functions: signed texts and their checks, resources,
+bodies, answers. The scheme's algorithms are in schemes.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
-
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core import untrusted
 from core.money import BEIJING
@@ -42,9 +38,8 @@ from integrations.payments.wechatpay.codes import (
     RETRYABLE_CODES,
     TRADE_STATES,
 )
+from integrations.payments.wechatpay.schemes import RsaScheme, Scheme
 
-AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
-AEAD_ALGORITHM = "AEAD_AES_256_GCM"
 MAX_CLOCK_SKEW = 300  # seconds between a signature's timestamp and our clock
 
 ACCEPTED = NotificationAck(204, b"", "application/json")
@@ -55,15 +50,20 @@ REFUSED = NotificationAck(
 
 @dataclass(frozen=True)
 class WechatPayCredentials:
-    """What the merchant holds: its ids, its key, the APIv3 key and the platform's key."""
+    """What the merchant holds: its ids, its key, the APIv3 key and the platform's key.
+
+    The keys and serial numbers are those of ``scheme`` ("rsa" or "sm2", see schemes.py):
+    a merchant in the national mode has an SM2 certificate and WeChat's SM2 platform key.
+    """
 
     mchid: str
     appid: str
     merchant_serial_no: str
     private_key_pem: str = field(repr=False)
-    apiv3_key: str = field(repr=False)  # 32 characters; their UTF-8 bytes are the AES key
+    apiv3_key: str = field(repr=False)  # 32 characters, from which the resource key comes
     platform_serial_no: str
     platform_public_key_pem: str = field(repr=False)
+    scheme: str = RsaScheme.name
 
 
 # -- signatures and encryption ----------------------------------------------------------
@@ -79,51 +79,31 @@ def request_text(method: str, url_path: str, timestamp: str, nonce: str, body: s
     return signing_text(method, url_path, timestamp, nonce, body)
 
 
-def sign(text: bytes, private_key: rsa.RSAPrivateKey) -> str:
-    signature = private_key.sign(text, padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode("ascii")
-
-
-def verify(text: bytes, signature: str, public_key: rsa.RSAPublicKey) -> bool:
-    try:
-        raw = base64.b64decode(signature, validate=True)
-        public_key.verify(raw, text, padding.PKCS1v15(), hashes.SHA256())
-    except (binascii.Error, ValueError, InvalidSignature):
-        return False
-    return True
-
-
-def authorization(*, mchid: str, serial_no: str, nonce: str, timestamp: str, signature: str) -> str:
+def authorization(
+    signature_type: str, *, mchid: str, serial_no: str, nonce: str, timestamp: str, signature: str
+) -> str:
     return (
-        f'{AUTH_SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'{signature_type} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
         f'timestamp="{timestamp}",serial_no="{serial_no}"'
     )
 
 
-def decrypt_resource(apiv3_key: str, resource: Mapping[str, Any]) -> bytes:
-    """The plaintext of a notification's ``resource``; raises ValueError if it will not open."""
-    if resource.get("algorithm") != AEAD_ALGORITHM:
-        raise ValueError(f"resource.algorithm is not {AEAD_ALGORITHM}")
+def decrypt_resource(scheme: Scheme, resource: Mapping[str, Any]) -> bytes:
+    """The plaintext of a notification's ``resource``; raises ValueError if it will not open,
+    or is sealed with another algorithm than the scheme's."""
+    if resource.get("algorithm") != scheme.resource_algorithm:
+        raise ValueError(f"resource.algorithm is not {scheme.resource_algorithm}")
     texts = [resource.get(name) for name in ("ciphertext", "nonce", "associated_data")]
     if not all(isinstance(text, str) for text in texts):
         raise ValueError("resource lacks ciphertext, nonce or associated_data")
     ciphertext, nonce, associated_data = texts
     try:
-        return AESGCM(apiv3_key.encode("utf-8")).decrypt(
-            nonce.encode("utf-8"),
-            base64.b64decode(ciphertext, validate=True),
-            associated_data.encode("utf-8"),
-        )
-    except (binascii.Error, InvalidTag) as exc:
-        raise ValueError("resource does not decrypt with the APIv3 key") from exc
-
-
-def encrypt_resource(apiv3_key: str, plaintext: bytes, *, nonce: str, associated_data: str) -> str:
-    """Base64 of AES-256-GCM ciphertext with its 16-byte tag appended, as WeChat sends it."""
-    sealed = AESGCM(apiv3_key.encode("utf-8")).encrypt(
-        nonce.encode("utf-8"), plaintext, associated_data.encode("utf-8")
+        sealed = base64.b64decode(ciphertext, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("resource.ciphertext is not Base64") from exc
+    return scheme.open(
+        sealed, nonce=nonce.encode("utf-8"), associated_data=associated_data.encode("utf-8")
     )
-    return base64.b64encode(sealed).decode("ascii")
 
 
 def check_signature(
@@ -131,16 +111,25 @@ def check_signature(
     body: bytes,
     *,
     serial_no: str,
-    public_key: rsa.RSAPublicKey,
+    scheme: Scheme,
     now: float,
 ) -> None:
-    """Raise ValueError unless the platform signed ``body`` recently, under our serial."""
+    """Raise ValueError unless the platform signed ``body`` recently, under our serial, in
+    our scheme.
+
+    The signature type is checked before the signature: an answer or notification that
+    declares another scheme is refused, so it cannot talk us down to one we did not
+    choose. One without ``Wechatpay-Signature-Type`` is RSA, the scheme that predates it.
+    """
     lower = {name.lower(): value for name, value in headers.items()}
     serial, timestamp, nonce, signature = (
         lower.get(f"wechatpay-{name}", "") for name in ("serial", "timestamp", "nonce", "signature")
     )
     if not (serial and timestamp and nonce and signature):
         raise ValueError("the Wechatpay-* signature headers are missing")
+    declared = lower.get("wechatpay-signature-type", RsaScheme.signature_type)
+    if declared != scheme.signature_type:
+        raise ValueError(f"signed {declared!r}, not the configured {scheme.signature_type}")
     if serial != serial_no:
         raise ValueError("signed under an unknown platform serial number")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
@@ -149,7 +138,7 @@ def check_signature(
         text = signing_text(timestamp, nonce, body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError("the body is not UTF-8") from exc
-    if not verify(text, signature, public_key):
+    if not scheme.verify(text, signature):
         raise ValueError("the signature does not verify with the platform key")
 
 
@@ -250,23 +239,19 @@ def read_notification(
     body: bytes,
     *,
     credentials: WechatPayCredentials,
-    platform_key: rsa.RSAPublicKey,
+    scheme: Scheme,
     now: float,
 ) -> Notification:
     try:
         untrusted.check_size(body)
         check_signature(
-            headers,
-            body,
-            serial_no=credentials.platform_serial_no,
-            public_key=platform_key,
-            now=now,
+            headers, body, serial_no=credentials.platform_serial_no, scheme=scheme, now=now
         )
     except ValueError as exc:
         raise InvalidNotification(f"notification: {exc}") from exc
     try:
         event = untrusted.parse_checked(signing.loads_object, body)
-        plaintext = decrypt_resource(credentials.apiv3_key, _resource(event))
+        plaintext = decrypt_resource(scheme, _resource(event))
         resource = untrusted.parse_checked(signing.loads_object, plaintext)
         return _notification(event, resource, mchid=credentials.mchid)
     except ValueError as exc:  # MalformedJson is a ValueError too

@@ -22,12 +22,18 @@ class HttpJsonRevenueSystem:
         base_url: str,
         app_key: str,
         secret: str,
+        signature_method: str = wire.HMAC_SHA256.name,
         timeout: tuple[float, float] = (3.0, 10.0),
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app_key = app_key
         self._secret = secret
+        self._method = wire.METHODS.get(signature_method)
+        if self._method is None:
+            raise ValueError(
+                f"signature method {signature_method!r} is not one of {', '.join(wire.METHODS)}"
+            )
         self.timeout = timeout
         self.session = session or requests.Session()
 
@@ -63,6 +69,7 @@ class HttpJsonRevenueSystem:
             path=urlsplit(url).path,
             query=query,
             body=body,
+            method=self._method,
         )
 
     def _send(

@@ -2,9 +2,11 @@
 
 The string to sign is eight lines joined by ``\\n``: the signature method, the HTTP
 method, the URL path, the canonical query (pairs sorted, ``k=v`` joined by ``&``), the
-app key, the timestamp (Unix seconds), the nonce and the lowercase hex SHA-256 of the
-body. The signature is Base64 of HMAC-SHA256 over it, keyed with the UTF-8 app secret.
-The receiver answers JSON with ``code`` ``"0"`` on success.
+app key, the timestamp (Unix seconds), the nonce and the lowercase hex digest of the
+body. The signature is Base64 of the HMAC over it, keyed with the UTF-8 app secret. The
+method is agreed per system: HMAC-SHA256 (the body's digest SHA-256), or HMAC-SM3 (the
+body's digest SM3), the national algorithm. The receiver answers JSON with ``code``
+``"0"`` on success.
 """
 
 from __future__ import annotations
@@ -13,14 +15,33 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from integrations.crypto import sm3
 from integrations.errors import ProviderDeclined, ProviderError
 from integrations.revenue.base import PushRequest, PushResult, ReceiptStatus
 
-METHOD = "HMAC-SHA256"
+
+@dataclass(frozen=True)
+class SignatureMethod:
+    """A signature method: its name on the wire, its hash of the body, its HMAC."""
+
+    name: str  # the X-Signature-Method header and the string to sign's first line
+    digest: Callable[[bytes], bytes]
+    mac: Callable[[bytes, bytes], bytes]  # (key, text) -> tag
+
+
+HMAC_SHA256 = SignatureMethod(
+    "HMAC-SHA256",
+    lambda data: hashlib.sha256(data).digest(),
+    lambda key, text: hmac.new(key, text, hashlib.sha256).digest(),
+)
+HMAC_SM3 = SignatureMethod("HMAC-SM3", sm3.digest, sm3.hmac)
+METHODS = {method.name: method for method in (HMAC_SHA256, HMAC_SM3)}
+
 APP_KEY_HEADER = "X-App-Key"
 TIMESTAMP_HEADER = "X-Timestamp"
 NONCE_HEADER = "X-Nonce"
@@ -48,26 +69,29 @@ def string_to_sign(
     timestamp: str,
     nonce: str,
     body: bytes,
+    method: SignatureMethod = HMAC_SHA256,
 ) -> bytes:
     lines = (
-        METHOD,
+        method.name,
         http_method.upper(),
         path,
         canonical_query(query),
         app_key,
         timestamp,
         nonce,
-        hashlib.sha256(body).hexdigest(),
+        method.digest(body).hex(),
     )
     return "\n".join(lines).encode("utf-8")
 
 
-def sign(secret: str, text: bytes) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), text, hashlib.sha256).digest()).decode()
+def sign(secret: str, text: bytes, method: SignatureMethod = HMAC_SHA256) -> str:
+    return base64.b64encode(method.mac(secret.encode(), text)).decode()
 
 
-def matches(secret: str, text: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, text).encode(), signature.encode())
+def matches(
+    secret: str, text: bytes, signature: str, method: SignatureMethod = HMAC_SHA256
+) -> bool:
+    return hmac.compare_digest(sign(secret, text, method).encode(), signature.encode())
 
 
 def signed_headers(
@@ -80,8 +104,9 @@ def signed_headers(
     path: str,
     query: Mapping[str, str],
     body: bytes,
+    method: SignatureMethod = HMAC_SHA256,
 ) -> dict[str, str]:
-    """The authentication headers of one request."""
+    """The authentication headers of one request, signed with ``method``."""
     text = string_to_sign(
         http_method=http_method,
         path=path,
@@ -90,13 +115,14 @@ def signed_headers(
         timestamp=timestamp,
         nonce=nonce,
         body=body,
+        method=method,
     )
     return {
         APP_KEY_HEADER: app_key,
         TIMESTAMP_HEADER: timestamp,
         NONCE_HEADER: nonce,
-        METHOD_HEADER: METHOD,
-        SIGNATURE_HEADER: sign(secret, text),
+        METHOD_HEADER: method.name,
+        SIGNATURE_HEADER: sign(secret, text, method),
     }
 
 
