@@ -14,4 +14,5 @@ urlpatterns = [
     path("ems/", include("sandboxes.ems.views")),
     path("sf/", include("sandboxes.sf.views")),
     path("revenue/<str:system_code>/", include("sandboxes.revenue.views")),
+    path("receipts/", include("sandboxes.receipts.views")),
 ]
