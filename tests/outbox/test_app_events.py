@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -144,29 +146,20 @@ def test_an_applied_event_has_nothing_to_retry(applied):
 # -- how apply tasks are queued ---------------------------------------------------------
 
 
-class ManualTimers:
-    """Stands in for threading.Timer: the test fires the timers it started."""
+class ManualWindows(engine.ApplyWindows):
+    """No window thread: the test closes each window itself with flush()."""
 
-    def __init__(self) -> None:
-        self.started: list = []
-
-    def __call__(self, interval, function, args):
-        self.started.append((function, args))
-        return self
-
-    def start(self) -> None:
+    def _start_thread(self) -> None:
         pass
 
-    def fire(self) -> None:
-        started, self.started = self.started, []
-        for function, args in started:
-            function(*args)
+    def requested(self) -> list[str]:
+        return list(self._pending)
 
 
 @pytest.fixture
-def timers(monkeypatch) -> ManualTimers:
-    manual = ManualTimers()
-    monkeypatch.setattr(engine, "Timer", manual)
+def windows(monkeypatch) -> ManualWindows:
+    manual = ManualWindows(engine.APPLY_WINDOW_SECONDS)
+    monkeypatch.setattr(engine, "_apply_windows", manual)
     return manual
 
 
@@ -183,32 +176,52 @@ APPLY_EVERY_DUE_EVENT = ("outbox.tasks.apply", "app_event")
 
 @pytest.mark.django_db
 def test_a_burst_of_commits_queues_one_apply_task_for_them_all(
-    applied, timers, queued, django_capture_on_commit_callbacks
+    applied, windows, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(5):
             publish({"n": n})
 
-    assert (len(timers.started), queued) == (1, [])
-    timers.fire()
+    assert (windows.requested(), queued) == (["app_event"], [])
+    windows.flush()
     assert queued == [APPLY_EVERY_DUE_EVENT]
     with django_capture_on_commit_callbacks(execute=True):
         publish({"n": 5})  # after the task was queued: it may have read the rows already
-    timers.fire()
+    windows.flush()
     assert queued == [APPLY_EVERY_DUE_EVENT] * 2
     assert apply_due("app_event") == 6
 
 
 @pytest.mark.django_db
 def test_with_tasks_in_process_a_commit_applies_at_once(
-    applied, timers, queued, settings, django_capture_on_commit_callbacks
+    applied, windows, queued, settings, django_capture_on_commit_callbacks
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
     with django_capture_on_commit_callbacks(execute=True):
         publish({"n": 1})
 
-    assert (timers.started, queued) == ([], [APPLY_EVERY_DUE_EVENT])
+    assert (windows.requested(), queued) == ([], [APPLY_EVERY_DUE_EVENT])
+
+
+def window_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "outbox-apply-windows"]
+
+
+def test_one_thread_closes_every_window_of_the_process(queued, monkeypatch):
+    windows = engine.ApplyWindows(0.01)
+    monkeypatch.setattr(engine, "_apply_windows", windows)
+    kind = kind_named("app_event")
+    before = set(window_threads())
+
+    for expected in (1, 2, 3):
+        windows.request(kind)
+        deadline = time.monotonic() + 10
+        while len(queued) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queued == [APPLY_EVERY_DUE_EVENT] * expected
+
+    assert len(set(window_threads()) - before) == 1
 
 
 @pytest.mark.django_db
