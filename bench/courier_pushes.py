@@ -254,17 +254,18 @@ def sf_push(path: str, waybill_no: str, op_code: str, words: str, at: str) -> Pu
 
 
 def ems_push(path: str, waybill_no: str, op_code: str, words: str, at: str) -> Push:
-    """EMS's form: the trace as logistics_interface, signed by the adapter's data_digest."""
+    """EMS's JSON push: the trace SM4-sealed in logitcsInterface with the sign key."""
     from django.conf import settings
 
-    from integrations.couriers.ems.wire import digest
+    from integrations.couriers.ems.sealing import seal, sm4_key
 
-    trace = {"traceNo": waybill_no, "opCode": op_code, "opName": words, "opTime": at,
+    trace = {"waybillNo": waybill_no, "opCode": op_code, "opName": words, "opTime": at,
              "opOrgCode": "330001", "opOrgName": "杭州中心", "opDesc": f"已{words}"}  # fmt: skip
-    content = json.dumps({"traces": [trace]}, ensure_ascii=False, separators=(",", ":"))
-    form = {"logistics_interface": content, "data_digest": digest(content, settings.EMS["secret"]),
-            "msg_type": "TRACEPUSH", "ecCompanyId": settings.EMS["sender_no"]}  # fmt: skip
-    return path, urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+    content = json.dumps(trace, ensure_ascii=False, separators=(",", ":"))
+    push = {"logitcsInterface": seal(content, sm4_key(settings.EMS["secret"])),
+            "method": "040002", "msgType": "0", "senderNo": settings.EMS["sender_no"],
+            "serialNo": uuid.uuid4().hex.upper(), "timeStamp": at, "version": "V1.0.0"}  # fmt: skip
+    return path, json.dumps(push, ensure_ascii=False).encode(), {"Content-Type": "application/json"}
 
 
 def as_wire(url: str, sends: list[Push]) -> list[bytes]:

@@ -213,7 +213,8 @@ EMS = {
     "base_url": env("EMS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/ems",  # noqa: F405
     "sender_no": "1100000000001",
     "authorization": dev_keys.secret_b64("ems-authorization", 12),
-    "secret": dev_keys.secret_b64("ems-secret"),
+    # EMS's sign key (签名钥匙): an SM4 key, 16 bytes in Base64.
+    "secret": dev_keys.secret_b64("ems-sign-key", 16),
 }
 SANDBOX_EMS = {
     "senders": {EMS["sender_no"]: {"authorization": EMS["authorization"], "secret": EMS["secret"]}},

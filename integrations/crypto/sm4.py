@@ -1,4 +1,4 @@
-"""SM4 (GB/T 32907-2016), the 128-bit block cipher, in the two modes parties use.
+"""SM4 (GB/T 32907-2016), the 128-bit block cipher, in the modes the parties use.
 
 GCM is AEAD_SM4_GCM of RFC 8998: a 12-byte nonce, the 16-byte tag appended to the
 ciphertext, and associated data that is authenticated but not encrypted. A nonce must
@@ -8,6 +8,9 @@ CBC pads with PKCS#7. With an ``iv`` given, the result is the ciphertext alone (
 agree on the IV elsewhere); without one, a random IV is drawn and written before the
 ciphertext, and decryption reads it from there. CBC authenticates nothing: a wrong key or
 an altered ciphertext shows only when the padding comes out wrong, and not always then.
+
+ECB pads with PKCS#7 too, and only because a party specifies it (EMS's messages): equal
+blocks encrypt to equal blocks, so it hides less than CBC, and it authenticates nothing.
 """
 
 from __future__ import annotations
@@ -59,10 +62,8 @@ def cbc_encrypt(key: bytes, plaintext: bytes, *, iv: bytes | None = None) -> byt
         iv = prefix = os.urandom(BLOCK_SIZE)
     elif len(iv) != BLOCK_SIZE:
         raise CryptoError(f"an SM4-CBC IV is {BLOCK_SIZE} bytes, not {len(iv)}")
-    padder = padding.PKCS7(BLOCK_SIZE * 8).padder()
-    padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(algorithms.SM4(_checked(key)), modes.CBC(iv)).encryptor()
-    return prefix + encryptor.update(padded) + encryptor.finalize()
+    return prefix + encryptor.update(_padded(plaintext)) + encryptor.finalize()
 
 
 def cbc_decrypt(key: bytes, ciphertext: bytes, *, iv: bytes | None = None) -> bytes:
@@ -72,12 +73,34 @@ def cbc_decrypt(key: bytes, ciphertext: bytes, *, iv: bytes | None = None) -> by
     if len(iv) != BLOCK_SIZE or not ciphertext or len(ciphertext) % BLOCK_SIZE:
         raise DecryptionFailed("not an SM4-CBC ciphertext: no IV or not whole blocks")
     decryptor = Cipher(algorithms.SM4(_checked(key)), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    return _unpadded(decryptor.update(ciphertext) + decryptor.finalize(), "CBC")
+
+
+def ecb_encrypt(key: bytes, plaintext: bytes) -> bytes:
+    """The PKCS#7-padded plaintext, each block encrypted on its own."""
+    encryptor = Cipher(algorithms.SM4(_checked(key)), modes.ECB()).encryptor()  # noqa: S305
+    return encryptor.update(_padded(plaintext)) + encryptor.finalize()
+
+
+def ecb_decrypt(key: bytes, ciphertext: bytes) -> bytes:
+    """The plaintext of ``ecb_encrypt``'s output; DecryptionFailed if it does not unpad."""
+    if not ciphertext or len(ciphertext) % BLOCK_SIZE:
+        raise DecryptionFailed("not an SM4-ECB ciphertext: not whole blocks")
+    decryptor = Cipher(algorithms.SM4(_checked(key)), modes.ECB()).decryptor()  # noqa: S305
+    return _unpadded(decryptor.update(ciphertext) + decryptor.finalize(), "ECB")
+
+
+def _padded(plaintext: bytes) -> bytes:
+    padder = padding.PKCS7(BLOCK_SIZE * 8).padder()
+    return padder.update(plaintext) + padder.finalize()
+
+
+def _unpadded(padded: bytes, mode: str) -> bytes:
     unpadder = padding.PKCS7(BLOCK_SIZE * 8).unpadder()
     try:
         return unpadder.update(padded) + unpadder.finalize()
     except ValueError as exc:
-        raise DecryptionFailed("the SM4-CBC padding is wrong: wrong key or altered") from exc
+        raise DecryptionFailed(f"the SM4-{mode} padding is wrong: wrong key or altered") from exc
 
 
 def _checked(key: bytes) -> bytes:

@@ -1,9 +1,9 @@
 """A sandbox of the EMS open platform: the platform's side of its protocol (wire.py).
 
-It checks each request's sender, authorisation code and message protection as the
-platform does, keeps bookings (sandboxes.state stores), and serves tracks and a freight
-bill per date. Tests and operators drive a waybill through its life with ``_control/``
-scans; each scan is pushed to the booking's pushUrl, signed, until acknowledged (retries
+It checks each request's sender, authorisation code and SM4 sealing as the platform
+does, keeps bookings (sandboxes.state stores), and serves tracks and a freight bill per
+date. Tests and operators drive a waybill through its life with ``_control/`` scans; each
+scan is pushed to the booking's pushUrl, sealed, until acknowledged (retries
 sped up by ``SANDBOX_EMS["time_scale"]``), and ``_control/.../push`` pushes a waybill's
 traces again, duplicated and out of order on request. See docs/ems.md.
 """
@@ -38,10 +38,13 @@ _YUAN = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?")
 # The operations a scan can record: opCode -> (opName, the opDesc EMS writes by default).
 _OP_NAMES = {
     "203": ("收寄", "已收寄"),
+    "303": ("揽投配发", "已完成分拣，准备发出"),
+    "305": ("揽投发运/封车", "已离开揽投部，发往处理中心"),
     "306": ("封发", "已封发，发往下一站"),
     "389": ("解车", "已到达，正在处理"),
     "912": ("转运", "已交运输，转运中"),
     "954": ("到达处理中心", "已到达处理中心"),
+    "989": ("离开处理中心", "已离开处理中心，发往下一站"),
     "702": ("投递", "正在投递，投递员电话已提供"),
     "703": ("待自提", "已到达自提点，请凭取件码领取"),
     "704": ("妥投", "已妥投，本人签收"),
@@ -52,7 +55,13 @@ _OP_NAMES = {
     "713": ("丢失/损毁", "邮件丢失或损毁，已启动赔偿"),
 }
 _HANDED_OVER = "704"  # 妥投: the only scan that names who signed
-_ORGS = ("北京市邮区中心局", "北京航空邮件处理中心", "上海市邮区中心局", "上海浦东揽投部")
+# Where scans happen: (opOrgName, opOrgProvName, opOrgCity).
+_ORGS = (
+    ("北京市邮区中心局", "北京市", "北京市"),
+    ("北京航空邮件处理中心", "北京市", "北京市"),
+    ("上海市邮区中心局", "上海市", "上海市"),
+    ("上海浦东揽投部", "上海市", "上海市"),
+)
 
 
 class _Refused(Exception):
@@ -146,7 +155,7 @@ def api_open(request: HttpRequest) -> HttpResponse:
     if sender is None or not hmac.compare_digest(given.encode(), sender["authorization"].encode()):
         return _refusal("B00001", "senderNo or authorization is not valid")
     try:
-        content = _message(form.get("logitcsInterface", ""), form.get("dataDigest", ""), sender)
+        content = wire.open_request(form.get("logitcsInterface", ""), sender["secret"])
     except wire.Unsealed as exc:
         return _refusal("B00002", str(exc))
     handler = _HANDLERS.get(form.get("apiCode", ""))
@@ -161,16 +170,6 @@ def api_open(request: HttpRequest) -> HttpResponse:
         return _refusal("B00004", "logitcsInterface is not JSON")
     except _Refused as refused:
         return _refusal(refused.code, refused.message)
-
-
-def _message(content: str, given_digest: str, sender: dict[str, str]) -> str:
-    """The business message: sealed with SM4 as the platform specifies, or in clear under
-    the dataDigest the project's adapter sends (docs/ems.md)."""
-    if content.startswith(wire.SM4_PREFIX):
-        return wire.unseal(content, sender["secret"])
-    if not wire.digest_matches(content, sender["secret"], given_digest):
-        raise wire.Unsealed("dataDigest does not verify")
-    return content
 
 
 def _order_create(request: HttpRequest, sender_no: str, order: dict[str, Any]) -> JsonResponse:
@@ -213,7 +212,8 @@ def _order_cancel(request: HttpRequest, sender_no: str, message: dict[str, Any])
 def _track_query(request: HttpRequest, sender_no: str, message: dict[str, Any]) -> JsonResponse:
     with _lock:
         shipment = _sender_shipment(sender_no, message.get("waybillNo"))
-        return _answer({"waybillNo": shipment.waybill_no, "traces": list(shipment.traces)})
+        items = [{"traceNo": shipment.waybill_no, **trace} for trace in shipment.traces]
+        return _answer({"responseItems": items})
 
 
 def _freight_bill(request: HttpRequest, sender_no: str, message: dict[str, Any]) -> HttpResponse:
@@ -261,10 +261,13 @@ def label(request: HttpRequest, waybill_no: str) -> HttpResponse:
 
 
 def _deliver(shipment: _Shipment, outbox: _Outbox, trigger: str) -> dict:
-    """POST the outbox's trace once, signed with the sender's key, and log the try."""
+    """POST the outbox's trace once, sealed with the sender's key, and log the try."""
     key = _config()["senders"][shipment.sender_no]["secret"]
-    form = wire.trace_push(outbox.trace, shipment.sender_no, key)
-    status_code, body, error = common.post_notification(shipment.order["pushUrl"], form, {})
+    trace = {**outbox.trace, "orderNo": shipment.order["logisticsOrderNo"]}
+    body = wire.trace_push(trace, shipment.sender_no, key)
+    status_code, answer, error = common.post_notification(
+        shipment.order["pushUrl"], body, {"Content-Type": "application/json;charset=UTF-8"}
+    )
     return common.log_delivery(
         _lock,
         outbox,
@@ -272,7 +275,7 @@ def _deliver(shipment: _Shipment, outbox: _Outbox, trigger: str) -> dict:
         trigger=trigger,
         status_code=status_code,
         error=error,
-        acknowledged=status_code == 200 and wire.push_acknowledged(body),
+        acknowledged=status_code == 200 and wire.push_acknowledged(answer),
     )
 
 
@@ -323,13 +326,16 @@ def control_scan(request: HttpRequest, waybill_no: str) -> JsonResponse:
         if shipment.cancelled:
             return JsonResponse({"error": "the booking is cancelled"}, status=409)
         org = len(shipment.traces) % len(_ORGS)
+        org_name, province, city = _ORGS[org]
         trace = {
-            "traceNo": waybill_no,
+            "waybillNo": waybill_no,
             "opCode": op_code,
             "opName": op_name,
             "opTime": _now().strftime(wire.TIME_FORMAT),
             "opOrgCode": f"1000{org:02d}",
-            "opOrgName": _ORGS[org],
+            "opOrgName": org_name,
+            "opOrgProvName": province,
+            "opOrgCity": city,
             "opDesc": op_desc,
         }
         shipment.traces.append(trace)

@@ -27,7 +27,7 @@ from core.auth import api_client_create
 from core.models import ApiRole, IdempotencyRecord
 from core.outside import get_channel, get_courier
 from core.parsers import StrictJSONParser
-from integrations.couriers.ems import wire as ems
+from integrations.couriers.ems import sealing as ems_sealing
 from logistics.models import CourierPush, PushStatus
 from logistics.services.tracking import PUSH_BODY
 from reconciliation.models import StatementFile
@@ -180,10 +180,10 @@ def test_the_console_answers_a_nul_in_its_path_with_a_plain_bad_request(client):
 # -- notifications and pushes ------------------------------------------------------------
 
 
-def _ems_form(content: bytes) -> bytes:
-    text = content.decode()
-    given = ems.digest(text, settings.EMS["secret"])
-    return urlencode({"logistics_interface": text, "data_digest": given}).encode()
+def _ems_push(content: bytes) -> bytes:
+    """An EMS push whose sealed trace is ``content``: it opens with the configured key."""
+    key = ems_sealing.sm4_key(settings.EMS["secret"])
+    return json.dumps({"logitcsInterface": ems_sealing.seal(content.decode(), key)}).encode()
 
 
 def _push_url(code: str) -> str:
@@ -248,9 +248,7 @@ def test_a_hostile_push_is_refused_and_only_its_digest_is_kept(client, code, bod
 @pytest.mark.parametrize("content", [NESTED_MESSAGE, NUL_IN_JSON], ids=["nested", "json-nul"])
 def test_a_signed_ems_push_that_is_nested_or_holds_a_nul_is_refused(client, content):
     refused = get_courier("ems").acknowledge(False)
-    response = client.post(
-        _push_url("ems"), _ems_form(content), content_type="application/x-www-form-urlencoded"
-    )
+    response = client.post(_push_url("ems"), _ems_push(content), content_type="application/json")
     assert (response.status_code, response.content) == (refused.status, refused.body)
     assert CourierPush.objects.get().status == PushStatus.REJECTED
 

@@ -1,11 +1,12 @@
-"""The EMS courier: its digest and push parsing, then the adapter against its sandbox."""
+"""The EMS courier: its sealing, answers and push parsing, then the adapter against its
+sandbox over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
-from datetime import datetime
-from urllib.parse import urlencode
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -22,39 +23,145 @@ from integrations.couriers.base import (
     ProviderUnavailable,
     ShipmentStatus,
 )
-from integrations.couriers.ems import EmsCourier, codes, wire
+from integrations.couriers.ems import EmsCourier, codes, sealing, wire
+from integrations.crypto import sm4
+from integrations.errors import ConfigurationError
 from sandboxes.ems import views as sandbox
+from tests.integrations import ems_vectors
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
-SECRET = "s3cr3t"
-ACK = (200, b'{"success":"true","failmailnums":[],"remark":""}')
+SECRET = base64.b64encode(b"0123456789abcdef").decode()  # a sign key: 16 bytes in Base64
+FORGED = base64.b64encode(b"fedcba9876543210").decode()
+ACK = (200, b'{"code": "00000", "codeMessage": "", "senderNo": "1"}')
 TRACE = {
-    "traceNo": "1100000000001",
+    "waybillNo": "1100000000001",
+    "orderNo": "shp_1",
     "opCode": "705",
     "opName": "未妥投",
     "opTime": "2025-06-01 14:30:00",
     "opOrgCode": "100001",
     "opOrgName": "北京朝阳揽投部",
+    "opOrgProvName": "北京市",
+    "opOrgCity": "北京市",
     "opDesc": "未妥投：收件人拒收",
 }
 
 
-def courier(base_url: str = "http://ems.invalid") -> EmsCourier:
-    return EmsCourier(base_url=base_url, sender_no="1", authorization="a", secret=SECRET)
+def courier(base_url: str = "http://ems.invalid", secret: str = SECRET) -> EmsCourier:
+    return EmsCourier(base_url=base_url, sender_no="1", authorization="a", secret=secret)
 
 
-def push_body(traces: list[dict], secret: str = SECRET, **changes: str) -> bytes:
-    content = json.dumps({"traces": traces}, ensure_ascii=False)
-    form = {"logistics_interface": content, "data_digest": wire.digest(content, secret)}
-    return urlencode({**form, "msg_type": "TRACEPUSH", **changes}).encode()
+def sealed(text: str, secret: str = SECRET) -> str:
+    return sealing.seal(text, sealing.sm4_key(secret))
 
 
-# -- the digest, the codes and pushes ---------------------------------------------------
+def push_body(trace: object, secret: str = SECRET, **changes: str) -> bytes:
+    """A track push as EMS sends it: JSON, the trace sealed in logitcsInterface."""
+    trace_text = json.dumps(trace, ensure_ascii=False, separators=(",", ":"))
+    push = {**ems_vectors.PUSH, "logitcsInterface": sealed(trace_text, secret), **changes}
+    return json.dumps(push, ensure_ascii=False).encode()
 
 
-def test_digest_is_base64_of_md5_of_content_and_secret():
-    assert wire.digest('{"traces":[]}', "s3cr3t") == "mCBx4LWK3v9FHoGxm2k+hA=="
-    assert wire.digest('{"traceNo":"1100000000001"}', "密钥") == "ihe5CbLlerEivoR2epUNiw=="
+def answer_of(body: dict) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = 200, json.dumps(body).encode()
+    return response
+
+
+# -- sealing, answers, the codes and pushes ---------------------------------------------
+
+
+def test_a_request_seals_its_message_followed_by_the_sign_key():
+    now = datetime(2025, 6, 1, 6, 30, tzinfo=UTC)
+    form = wire.request_form(
+        "040001", {"waybillNo": "1100000000001"}, sender_no="1", authorization="a",
+        sign_key=SECRET, now=now,
+    )  # fmt: skip
+
+    opened = sealing.unseal(form.pop("logitcsInterface"), sealing.sm4_key(SECRET))
+    assert opened == '{"waybillNo":"1100000000001"}' + SECRET
+    assert form == {
+        "apiCode": "040001",
+        "senderNo": "1",
+        "authorization": "a",
+        "msgType": "0",
+        "timeStamp": "2025-06-01 14:30:00",
+        "version": "V1.0.0",
+    }
+
+
+def test_sm4_ecb_gives_the_standards_first_example_then_a_block_of_padding():
+    """GB/T 32907-2016, appendix A, example 1: key and plaintext 0123456789abcdeffedcba98..."""
+    block = bytes.fromhex("0123456789abcdeffedcba9876543210")
+    ciphertext = sm4.ecb_encrypt(block, block)
+    assert ciphertext[:16].hex() == "681edf34d206965e86b3e94f536e4246"
+    assert len(ciphertext) == 32
+    assert sm4.ecb_decrypt(block, ciphertext) == block
+
+
+def test_sealing_is_sm4_ecb_of_the_utf8_text_with_pkcs7_behind_the_prefix():
+    key = sealing.sm4_key(SECRET)
+    seal = sealing.seal("邮件", key)  # 6 bytes of UTF-8: one block, 10 bytes of padding
+    assert seal.startswith("|$4|")
+    assert base64.b64decode(seal[4:]) == sm4.ecb_encrypt(key, "邮件".encode())
+    assert len(base64.b64decode(seal[4:])) == 16
+
+
+def test_the_published_push_opens_and_seals_again_to_the_same_bytes():
+    key = sealing.sm4_key(ems_vectors.PUSH_SIGN_KEY)
+    sealed_push = ems_vectors.PUSH["logitcsInterface"]
+    assert sealing.unseal(sealed_push, key) == ems_vectors.PUSH_TRACE_TEXT
+    assert sealing.seal(ems_vectors.PUSH_TRACE_TEXT, key) == sealed_push
+
+
+def test_the_published_push_is_read_as_a_collection():
+    published = courier(secret=ems_vectors.PUSH_SIGN_KEY)
+    [event] = published.parse_push({}, json.dumps(ems_vectors.PUSH).encode(), {})
+    assert (event.waybill_no, event.code, event.status) == (
+        "1295780512499",
+        "203",
+        ShipmentStatus.PICKED_UP,
+    )
+    assert event.occurred_at == datetime(2025, 8, 12, 16, 56, 50, tzinfo=BEIJING)
+    assert event.location == "义乌快包经营部"
+    assert event.raw == json.loads(ems_vectors.PUSH_TRACE_TEXT)
+
+
+def test_the_published_track_answer_is_read_oldest_first():
+    newest_first = json.dumps({"responseItems": ems_vectors.TRACK_ITEMS[::-1]}, ensure_ascii=False)
+    answer = {**ems_vectors.TRACK_ANSWER, "retBody": newest_first}
+    events = wire.tracked_traces(wire.read_answer("040001", answer_of(answer)))
+    assert [event.code for event in events] == ["203", "303", "305", "954", "989"]
+    assert [event.status for event in events] == [ShipmentStatus.PICKED_UP] + [
+        ShipmentStatus.IN_TRANSIT
+    ] * 4
+    assert {event.waybill_no for event in events} == {"LZ290346175CN"}
+
+
+@pytest.mark.parametrize(
+    "ret_body",
+    [{"waybillNo": "1"}, "not json", "[]", None],
+    ids=["object-not-text", "not-json", "not-an-object", "missing"],
+)
+def test_a_successful_answer_needs_its_retbody_as_json_text_of_an_object(ret_body):
+    with pytest.raises(ProviderError):
+        wire.read_answer("040001", answer_of({**ems_vectors.TRACK_ANSWER, "retBody": ret_body}))
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [base64.b64encode(bytes(32)).decode(), "not base64!", base64.b64encode(bytes(8)).decode()],
+    ids=["32-bytes", "not-base64", "8-bytes"],
+)
+def test_a_sign_key_that_is_not_16_bytes_of_base64_builds_no_courier(secret):
+    with pytest.raises(ConfigurationError):
+        courier(secret=secret)
+
+
+def test_the_development_sign_key_is_an_sm4_key():
+    assert len(base64.b64decode(settings.EMS["secret"], validate=True)) == 16
+    senders = settings.SANDBOX_EMS["senders"]
+    assert senders[settings.EMS["sender_no"]]["secret"] == settings.EMS["secret"]
 
 
 def test_every_code_the_sandbox_scans_has_a_status():
@@ -64,8 +171,8 @@ def test_every_code_the_sandbox_scans_has_a_status():
     assert {code: codes.STATUSES[code] for code in documented} == documented
 
 
-def test_a_signed_push_is_parsed_into_events():
-    [event] = courier().parse_push({}, push_body([TRACE]), {})
+def test_a_sealed_push_is_parsed_into_its_event():
+    [event] = courier().parse_push({}, push_body(TRACE), {})
     assert event.courier == "ems"
     assert event.waybill_no == "1100000000001"
     assert event.status is ShipmentStatus.DELIVERY_FAILED
@@ -87,37 +194,52 @@ def test_a_signed_push_is_parsed_into_events():
 )
 def test_a_delivered_trace_names_its_signer(description, signer):
     trace = {**TRACE, "opCode": "704", "opName": "妥投", "opDesc": description}
-    [event] = courier().parse_push({}, push_body([trace]), {})
+    [event] = courier().parse_push({}, push_body(trace), {})
     assert event.status is ShipmentStatus.DELIVERED
     assert (event.signer, event.proof_ref) == (signer, "")
 
 
 def test_only_a_delivered_trace_has_a_signer():
     trace = {**TRACE, "opDesc": "未妥投：签收人：张三 拒收"}
-    [event] = courier().parse_push({}, push_body([trace]), {})
+    [event] = courier().parse_push({}, push_body(trace), {})
     assert event.signer == ""
 
 
-def test_a_push_signed_with_another_secret_is_refused():
-    with pytest.raises(InvalidPush):
-        courier().parse_push({}, push_body([TRACE], secret="forged"), {})
+def test_a_push_sealed_with_another_key_is_refused():
+    with pytest.raises(InvalidPush, match="does not open"):
+        courier().parse_push({}, push_body(TRACE, secret=FORGED), {})
 
 
-def test_a_tampered_push_is_refused():
-    body = push_body([TRACE]).replace(b"705", b"704")
+def tampered(sealed_text: str, block: int) -> str:
+    """The sealed text with one bit of the ciphertext's ``block``-th block flipped."""
+    ciphertext = bytearray(base64.b64decode(sealed_text.removeprefix(sealing.PREFIX)))
+    ciphertext[block * 16] ^= 1
+    return sealing.PREFIX + base64.b64encode(bytes(ciphertext)).decode()
+
+
+@pytest.mark.parametrize("block", [0, 3, -1], ids=["first", "middle", "last"])
+def test_a_tampered_push_is_refused(block):
+    push = json.loads(push_body(TRACE))
+    push["logitcsInterface"] = tampered(push["logitcsInterface"], block)
     with pytest.raises(InvalidPush):
-        courier().parse_push({}, body, {})
+        courier().parse_push({}, json.dumps(push).encode(), {})
 
 
 @pytest.mark.parametrize(
     "body",
     [
         b"\xff\xfe",
-        b"not a form",
-        urlencode({"logistics_interface": "{}"}).encode(),
-        push_body([{**TRACE, "opCode": "999"}]),
-        push_body([{**TRACE, "opTime": "2025-06-01T14:30:00"}]),
-        push_body([{key: value for key, value in TRACE.items() if key != "opTime"}]),
+        b"not json",
+        b"[]",
+        json.dumps({"method": "040002"}).encode(),
+        push_body(TRACE, logitcsInterface=json.dumps(TRACE)),  # in clear
+        push_body(TRACE, logitcsInterface="|$4|not base64!"),
+        push_body(TRACE, logitcsInterface=sealed(json.dumps(TRACE)).removeprefix("|$4|")),
+        push_body(TRACE, logitcsInterface=sealed("not json")),
+        push_body([TRACE]),
+        push_body({**TRACE, "opCode": "999"}),
+        push_body({**TRACE, "opTime": "2025-06-01T14:30:00"}),
+        push_body({key: value for key, value in TRACE.items() if key != "opTime"}),
     ],
 )
 def test_a_malformed_push_is_refused(body):
@@ -126,8 +248,9 @@ def test_a_malformed_push_is_refused(body):
 
 
 def test_acknowledgements_are_the_platforms_bodies():
-    assert courier().acknowledge(True).body == ACK[1]
-    assert courier().acknowledge(False).status == 400
+    assert (courier().acknowledge(True).status, courier().acknowledge(True).body) == ACK
+    refused = courier().acknowledge(False)
+    assert (refused.status, json.loads(refused.body)["code"]) == (400, "S00001")
 
 
 def test_a_freight_bill_with_other_columns_is_refused():
@@ -275,9 +398,9 @@ def test_the_freight_bill_lists_todays_bookings_in_fen(live_service, ems_receive
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_wrong_secret_is_declined_by_the_platform(live_service):
-    adapter = get_courier("ems")
-    adapter.secret = "not the secret"
+def test_a_message_sealed_with_another_key_is_declined_by_the_platform(live_service):
+    configured = settings.EMS
+    adapter = EmsCourier(**{**configured, "secret": FORGED})
     with pytest.raises(ProviderDeclined) as refused:
         adapter.track("1100000000001")
     assert refused.value.code == "B00002"

@@ -24,6 +24,7 @@ from django.utils import timezone
 from billing.models import WebhookEvent
 from core.models import AuditRecord
 from core.money import BEIJING
+from integrations.couriers.ems import sealing as ems_sealing
 from integrations.couriers.ems import wire as ems
 from integrations.couriers.sf import wire as sf
 from logistics import tasks
@@ -122,9 +123,11 @@ class SfCourier(Courier):
 
 
 class EmsCourier(Courier):
+    FORGED_KEY = bytes(range(16))
+
     def record(self, waybill_no: str, op_code: str, at: datetime, text: str) -> dict:
         return {
-            "traceNo": waybill_no,
+            "waybillNo": waybill_no,
             "opCode": op_code,
             "opName": "测试",
             "opTime": ems.beijing_time(at),
@@ -134,15 +137,19 @@ class EmsCourier(Courier):
         }
 
     def wire(self, records: list[dict], *, forged: bool) -> tuple[dict, bytes, str]:
-        content = json.dumps({"traces": records}, ensure_ascii=False, separators=(",", ":"))
-        secret = "forged-secret" if forged else settings.EMS["secret"]
-        form = {
-            "logistics_interface": content,
-            "data_digest": ems.digest(content, secret),
-            "msg_type": "TRACEPUSH",
-            "ecCompanyId": settings.EMS["sender_no"],
+        [trace] = records  # EMS pushes one trace at a time
+        key = self.FORGED_KEY if forged else ems_sealing.sm4_key(settings.EMS["secret"])
+        trace_text = json.dumps(trace, ensure_ascii=False, separators=(",", ":"))
+        push = {
+            "logitcsInterface": ems_sealing.seal(trace_text, key),
+            "method": "040002",
+            "msgType": "0",
+            "senderNo": settings.EMS["sender_no"],
+            "serialNo": uuid.uuid4().hex.upper(),
+            "timeStamp": ems.beijing_time(timezone.now()),
+            "version": "V1.0.0",
         }
-        return {}, urlencode(form).encode(), "application/x-www-form-urlencoded; charset=UTF-8"
+        return {}, json.dumps(push, ensure_ascii=False).encode(), "application/json;charset=UTF-8"
 
     def replay(self, base: str, waybill_no: str) -> int:
         answer = requests.post(
@@ -180,9 +187,9 @@ EMS = EmsCourier(
     returned="712",
     text_field="opDesc",
     not_home="未妥投：收件人无人在家",
-    accepted={"success": "true"},
-    refused={"success": "false"},
-    forged_error="data_digest",
+    accepted={"code": "00000"},
+    refused={"code": "S00001"},
+    forged_error="logitcsInterface does not open",
 )
 
 

@@ -26,6 +26,7 @@ from sandboxes import common, keys, state
 from sandboxes.alipay import views as alipay
 from sandboxes.alipay import wire as alipay_wire
 from sandboxes.ems import views as ems
+from sandboxes.ems import wire as ems_wire
 from sandboxes.public_platform import views as public_platform
 from sandboxes.sf import views as sf
 from sandboxes.unionpay import views as unionpay
@@ -311,7 +312,7 @@ def sf_push(url: str) -> Pending:
 
 
 def ems_push(url: str) -> Pending:
-    trace = {"traceNo": "1151234567890", "opCode": "203", "opName": "收寄", "opDesc": "已收寄"}
+    trace = {"waybillNo": "1151234567890", "opCode": "203", "opName": "收寄", "opDesc": "已收寄"}
     shipment = ems._Shipment(
         sender_no=settings.EMS["sender_no"],
         order={"logisticsOrderNo": "shp_ems", "pushUrl": url},
@@ -321,7 +322,10 @@ def ems_push(url: str) -> Pending:
         pushes=[ems._Outbox(trace, deliveries=[REFUSED_TRY], schedule=pending())],
     )
     ems._shipments["1151234567890"] = shipment
-    return Pending(ems._notifier, "1151234567890", "1151234567890", '{"success":"true"}')
+    # The trace is sealed, and SM4-ECB seals the same text the same way every time.
+    pushed = json.dumps({**trace, "orderNo": "shp_ems"}, ensure_ascii=False, separators=(",", ":"))
+    sealed = ems_wire.seal(pushed, settings.EMS["secret"])
+    return Pending(ems._notifier, "1151234567890", sealed, '{"code":"00000"}')
 
 
 @pytest.mark.parametrize(

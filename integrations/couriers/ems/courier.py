@@ -16,6 +16,7 @@ from integrations.couriers.base import (
     PushAck,
     TrackingEvent,
 )
+from integrations.couriers.ems import sealing
 from integrations.couriers.ems.bill import parse_freight_bill
 from integrations.couriers.ems.codes import (
     API_FREIGHT_BILL,
@@ -24,17 +25,17 @@ from integrations.couriers.ems.codes import (
     API_TRACK_QUERY,
 )
 from integrations.couriers.ems.wire import (
-    ACCEPTED,
     COURIER_CODE,
-    REFUSED,
     booking,
     order_data,
+    push_ack,
     read_answer,
     read_push,
     request_form,
     tracked_traces,
 )
-from integrations.errors import ProviderError
+from integrations.crypto.errors import InvalidKey
+from integrations.errors import ConfigurationError, ProviderError
 
 
 class EmsCourier:
@@ -53,7 +54,11 @@ class EmsCourier:
         self.base_url = base_url.rstrip("/")
         self.sender_no = sender_no
         self.authorization = authorization
-        self.secret = secret
+        self.secret = secret  # EMS's sign key (签名钥匙): 16 bytes in Base64
+        try:
+            self.key = sealing.sm4_key(secret)
+        except InvalidKey as exc:
+            raise ConfigurationError(f"EMS secret: {exc}") from exc
         self.timeout = timeout
         self.session = session or requests.Session()
 
@@ -72,10 +77,10 @@ class EmsCourier:
     def parse_push(
         self, headers: dict[str, str], body: bytes, query: dict[str, str]
     ) -> list[TrackingEvent]:
-        return read_push(body, secret=self.secret)
+        return read_push(body, key=self.key)
 
     def acknowledge(self, accepted: bool) -> PushAck:
-        return ACCEPTED if accepted else REFUSED
+        return push_ack(accepted, self.sender_no)
 
     def fetch_freight_bill(self, bill_date: date) -> bytes:
         response = self._post(API_FREIGHT_BILL, {"billDate": bill_date.isoformat()})
@@ -96,7 +101,7 @@ class EmsCourier:
             message,
             sender_no=self.sender_no,
             authorization=self.authorization,
-            secret=self.secret,
+            sign_key=self.secret,
             now=datetime.now(BEIJING),
         )
         url = f"{self.base_url}/api/open"

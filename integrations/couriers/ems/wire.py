@@ -1,20 +1,18 @@
-"""EMS's wire format as pure functions: signed requests, their answers and track pushes.
+"""EMS's wire format as pure functions: sealed requests, their answers and track pushes.
 
-Every request is a form POST to the open API with an ``apiCode``, the sender number,
-the authorisation code, a timestamp and the business message ``logitcsInterface``,
-signed with ``dataDigest`` = Base64(MD5(logitcsInterface + secret)). Track pushes carry
-``logistics_interface`` and ``data_digest`` signed the same way.
+Every request is a form POST to the open API with an ``apiCode``, the sender number, the
+authorisation code, ``msgType``, a timestamp, ``version`` and the business message
+``logitcsInterface``, sealed with SM4 together with the sign key (``sealing``). Answers
+come in clear, ``retBody`` a JSON text. A track push is a JSON object whose
+``logitcsInterface`` holds one sealed trace. See docs/ems.md.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from core import untrusted
 from core.money import BEIJING, yuan_text
@@ -27,14 +25,17 @@ from integrations.couriers.base import (
     ShipmentStatus,
     TrackingEvent,
 )
+from integrations.couriers.ems import sealing
 from integrations.couriers.ems.codes import (
     FAILURES,
+    PUSH_FAILED_CODE,
     REASONS,
     RETRYABLE_CODES,
     STATUSES,
     SUCCESS_CODE,
 )
 from integrations.couriers.scans import signer_for
+from integrations.crypto.errors import CryptoError
 from integrations.errors import InvalidPush, ProviderDeclined, ProviderError, ProviderUnavailable
 
 if TYPE_CHECKING:
@@ -42,24 +43,13 @@ if TYPE_CHECKING:
 
 COURIER_CODE = "ems"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MSG_TYPE_JSON = "0"  # msgType: the message is JSON (1 would be XML)
+VERSION = "V1.0.0"
 
-_TRACE_FIELDS = ("traceNo", "opCode", "opName", "opTime", "opOrgName", "opDesc")
-
-ACCEPTED = PushAck(200, b'{"success":"true","failmailnums":[],"remark":""}', "application/json")
-REFUSED = PushAck(400, b'{"success":"false","remark":"push not accepted"}', "application/json")
-
-
-# -- signatures and times ------------------------------------------------------------------
+_TRACE_FIELDS = ("waybillNo", "opCode", "opName", "opTime", "opOrgName", "opDesc")
 
 
-def digest(content: str, secret: str) -> str:
-    """``data_digest``: Base64 of the MD5 of the message followed by the secret (UTF-8)."""
-    md5 = hashlib.md5((content + secret).encode("utf-8"), usedforsecurity=False)
-    return base64.b64encode(md5.digest()).decode()
-
-
-def verify_digest(content: str, secret: str, given: str) -> bool:
-    return hmac.compare_digest(digest(content, secret).encode(), given.encode())
+# -- times ---------------------------------------------------------------------------------
 
 
 def beijing_time(moment: datetime) -> str:
@@ -78,18 +68,19 @@ def request_form(
     *,
     sender_no: str,
     authorization: str,
-    secret: str,
+    sign_key: str,
     now: datetime,
 ) -> dict[str, str]:
-    """The signed form of one call carrying the business message ``message``."""
+    """The form of one call, its business message sealed followed by the sign key."""
     content = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     return {
         "apiCode": api_code,
         "senderNo": sender_no,
         "authorization": authorization,
+        "msgType": MSG_TYPE_JSON,
         "timeStamp": beijing_time(now),
-        "logitcsInterface": content,
-        "dataDigest": digest(content, secret),
+        "version": VERSION,
+        "logitcsInterface": sealing.seal(content + sign_key, sealing.sm4_key(sign_key)),
     }
 
 
@@ -123,7 +114,7 @@ def _party(address: Address) -> dict[str, str]:
 
 
 def read_answer(api_code: str, response: requests.Response) -> dict[str, Any]:
-    """The retBody of a successful answer; a refusal raises ProviderDeclined."""
+    """The retBody object of a successful answer; a refusal raises ProviderDeclined."""
     try:
         answer = response.json()
     except ValueError as exc:
@@ -136,9 +127,12 @@ def read_answer(api_code: str, response: requests.Response) -> dict[str, Any]:
         raise ProviderUnavailable(f"EMS {api_code}: {code} {message}")
     if code != SUCCESS_CODE:
         raise ProviderDeclined(f"EMS {api_code} refused: {message}", code=code)
-    body = answer.get("retBody")
+    try:
+        body = json.loads(answer.get("retBody"))
+    except (TypeError, ValueError) as exc:
+        raise ProviderError(f"EMS {api_code}: the retBody is not JSON text") from exc
     if not isinstance(body, dict):
-        raise ProviderError(f"EMS {api_code}: the answer has no retBody")
+        raise ProviderError(f"EMS {api_code}: the retBody is not an object")
     return body
 
 
@@ -153,9 +147,12 @@ def booking(request: BookingRequest, body: dict[str, Any]) -> Booking:
 
 
 def tracked_traces(body: dict[str, Any]) -> list[TrackingEvent]:
-    """The events of a track query's retBody, oldest first."""
+    """The events of a track query's retBody (``responseItems``), oldest first."""
+    items = body.get("responseItems")
+    if not isinstance(items, list):
+        raise ProviderError("track query: the retBody has no responseItems list")
     try:
-        return sorted((trace_event(trace) for trace in _traces(body)), key=lambda e: e.occurred_at)
+        return sorted((trace_event(item) for item in items), key=lambda e: e.occurred_at)
     except ValueError as exc:
         raise ProviderError(f"track query: {exc}") from exc
 
@@ -164,7 +161,7 @@ def tracked_traces(body: dict[str, Any]) -> list[TrackingEvent]:
 
 
 def trace_event(trace: object) -> TrackingEvent:
-    """One trace of a push or a track answer; raises ValueError."""
+    """One trace of a push or a track answer's item; raises ValueError."""
     if not isinstance(trace, dict) or not all(_is_text(trace.get(n)) for n in _TRACE_FIELDS):
         raise ValueError(f"a trace lacks one of {', '.join(_TRACE_FIELDS)}")
     status = STATUSES.get(trace["opCode"])
@@ -173,7 +170,7 @@ def trace_event(trace: object) -> TrackingEvent:
     occurred_at = datetime.strptime(trace["opTime"], TIME_FORMAT).replace(tzinfo=BEIJING)
     return TrackingEvent(
         courier=COURIER_CODE,
-        waybill_no=trace["traceNo"],
+        waybill_no=trace["waybillNo"],
         event_id=event_id(trace),
         code=trace["opCode"],
         status=status,
@@ -188,16 +185,12 @@ def trace_event(trace: object) -> TrackingEvent:
 
 
 def event_id(trace: dict[str, Any]) -> str:
-    """EMS gives a trace no id of its own: a hash of the fields that make it one event."""
+    """EMS gives a trace no id of its own: a hash of the fields that make it one event.
+
+    Keep the fields and their order: the ids of the events already stored depend on them
+    (those stored before pushes were sealed hashed ``traceNo``, the same waybill number)."""
     key = "\x1f".join(str(trace.get(name, "")) for name in (*_TRACE_FIELDS, "opOrgCode"))
     return f"ems-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
-
-
-def _traces(message: object) -> list[object]:
-    traces = message.get("traces") if isinstance(message, dict) else None
-    if not isinstance(traces, list):
-        raise ValueError("the message has no traces list")
-    return traces
 
 
 def _reason(status: ShipmentStatus, description: str) -> FailureReason | str:
@@ -209,29 +202,33 @@ def _reason(status: ShipmentStatus, description: str) -> FailureReason | str:
 # -- pushes --------------------------------------------------------------------------------
 
 
-def read_push(body: bytes, *, secret: str) -> list[TrackingEvent]:
-    """The events of a track push whose data_digest verifies; raise InvalidPush."""
+def read_push(body: bytes, *, key: bytes) -> list[TrackingEvent]:
+    """The event of a track push whose trace opens with our key; raise InvalidPush.
+
+    Only the sealing tells a push from a forgery: EMS signs nothing else (docs/ems.md)."""
     try:
         untrusted.check_size(body)
-        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
-    except untrusted.UntrustedInput as exc:
-        raise InvalidPush(f"refused push: {exc}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidPush("the push is not a UTF-8 form") from exc
-    content, given = _single(form, "logistics_interface"), _single(form, "data_digest")
-    if content is None or given is None:
-        raise InvalidPush("the push lacks logistics_interface or data_digest")
-    if not verify_digest(content, secret, given):
-        raise InvalidPush("the push's data_digest does not verify")
+        push = untrusted.json_loads(body)
+    except ValueError as exc:
+        raise InvalidPush(f"the push is not a JSON object: {exc}") from exc
+    sealed = push.get("logitcsInterface") if isinstance(push, dict) else None
+    if not _is_text(sealed):
+        raise InvalidPush("the push has no logitcsInterface")
     try:
-        return [trace_event(trace) for trace in _traces(untrusted.json_loads(content))]
+        trace = sealing.unseal(sealed, key)
+    except CryptoError as exc:
+        raise InvalidPush("the push's logitcsInterface does not open with our key") from exc
+    try:
+        return [trace_event(untrusted.json_loads(trace))]
     except ValueError as exc:
         raise InvalidPush(str(exc)) from exc
 
 
-def _single(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name)
-    return values[0] if values and len(values) == 1 else None
+def push_ack(accepted: bool, sender_no: str) -> PushAck:
+    """What EMS reads from our answer to a push: ``code`` 00000, or S00001 to push again."""
+    code, message = (SUCCESS_CODE, "") if accepted else (PUSH_FAILED_CODE, "push not accepted")
+    body = {"code": code, "codeMessage": message, "senderNo": sender_no}
+    return PushAck(200 if accepted else 400, json.dumps(body).encode(), "application/json")
 
 
 def _is_text(value: object) -> bool:
