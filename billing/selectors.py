@@ -50,7 +50,7 @@ def filter_orders(
         orders = orders.filter(department__code=department)
     if payer_id_number:
         orders = orders.filter(
-            payer_id_number_index=pii.blind_index(payer_id_number, purpose="id_number")
+            payer_id_number_index__in=pii.blind_indexes(payer_id_number, purpose="id_number")
         )
     if created_from:
         orders = orders.filter(created_at__date__gte=created_from)

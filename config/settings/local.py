@@ -11,7 +11,7 @@ from urllib.parse import quote
 from config import dev_keys
 from config.env import env, env_bool
 from config.settings.base import *  # noqa: F403
-from config.settings.secrets import parse_keyring
+from config.settings.secrets import parse_index_algorithms, parse_keyring
 from core.embedded_postgres import django_database
 
 DATABASES = {
@@ -30,9 +30,15 @@ if CELERY_TASK_ALWAYS_EAGER:  # noqa: F405
     LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 SECRET_KEY = env("DJANGO_SECRET_KEY") or dev_keys.secret_b64("django-secret-key", 48)
 
-PII_KEYS = parse_keyring(env("PII_KEYS") or f"dev1:{dev_keys.secret_b64('pii-dev1')}")
+# dev1 is AES-256-GCM, dev2 SM4-GCM: PII_ACTIVE_KEY_ID=dev2 seals with SM4 (docs/deploy.md).
+PII_KEYS = parse_keyring(
+    env("PII_KEYS")
+    or f"dev1:{dev_keys.secret_b64('pii-dev1')},"
+    f"dev2:sm4gcm:{dev_keys.secret_b64('pii-dev2-sm4', 16)}"
+)
 PII_ACTIVE_KEY_ID = env("PII_ACTIVE_KEY_ID") or next(iter(PII_KEYS))
 PII_HASH_KEY = base64.b64decode(env("PII_HASH_KEY") or dev_keys.secret_b64("pii-hash"))
+PII_HASH_ALGORITHMS = parse_index_algorithms(env("PII_HASH_ALGORITHMS", "hmac-sha256"))
 
 SANDBOXES_ENABLED = True
 # Static files straight from the apps' folders: no collectstatic before `make run`.

@@ -4,7 +4,6 @@ import base64
 import os
 
 import pytest
-from cryptography.exceptions import InvalidTag
 
 from core import pii
 
@@ -26,7 +25,7 @@ def test_the_same_value_encrypts_differently_each_time():
 
 def test_after_rotation_new_values_use_the_new_key_and_old_ones_still_decrypt(settings):
     before = pii.encrypt("13800138000", column="order.payer_phone")
-    settings.PII_KEYS = {**settings.PII_KEYS, "k2": os.urandom(32)}
+    settings.PII_KEYS = {**settings.PII_KEYS, "k2": ("aes256gcm", os.urandom(32))}
     settings.PII_ACTIVE_KEY_ID = "k2"
 
     after = pii.encrypt("13800138000", column="order.payer_phone")
@@ -39,7 +38,7 @@ def test_after_rotation_new_values_use_the_new_key_and_old_ones_still_decrypt(se
 def test_a_value_moved_to_another_column_does_not_decrypt():
     token = pii.encrypt("13800138000", column="order.payer_phone")
 
-    with pytest.raises(InvalidTag):
+    with pytest.raises(pii.PiiError):
         pii.decrypt(token, column="order.payer_id_number")
 
 
@@ -48,7 +47,7 @@ def test_a_tampered_ciphertext_is_refused():
     raw = bytearray(base64.b64decode(payload))
     raw[-1] ^= 1
 
-    with pytest.raises(InvalidTag):
+    with pytest.raises(pii.PiiError):
         pii.decrypt(f"{version}.{key_id}.{base64.b64encode(bytes(raw)).decode()}", column="c")
 
 
