@@ -54,7 +54,7 @@ bench: install services wrk
 	$(BIN)/python bench/notifications.py --clients 16
 	$(BIN)/python bench/attempt_creation.py --clients 16
 	$(BIN)/python bench/courier_pushes.py --clients 16
-	$(BIN)/python bench/reconciliation.py --sizes 1000000
+	$(BIN)/python bench/reconciliation.py --sizes 1000000,10000000
 	$(BIN)/python bench/console_pages.py
 	$(BIN)/python bench/results.py
 

@@ -1,9 +1,10 @@
 """A business date of N payments reconciled across the four legs, from stored files to results.
 
 Per size (--sizes, default 1,000,000 payments), in a fresh PostgreSQL database of its own.
-Setup, not timed, in a child process: migrations, three departments (one per camt.053
-settlement account of settings.BANKS), the four processors, a revenue system; our side
-written with COPY straight into the order, attempt, refund and shipment tables (paid
+Setup, not timed, in a child process (bench/reconciliation_day.py): migrations, three
+departments (one per camt.053 settlement account of settings.BANKS), the four processors, a
+revenue system; our side written with COPY straight into the order, attempt, refund and
+shipment tables (paid
 within the date, split across the channels, a few % refunded, some thousands of shipments
 with freight); each party's file rendered from the same rows with about 0.1 % injected
 differences (lines left out, amounts changed, lines added) and stored as a StatementFile,
@@ -20,9 +21,7 @@ figures of each size are recorded for bench/results.py.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
-import io
 import json
 import os
 import pstats
@@ -34,49 +33,35 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dj_database_url
 import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
+import reconciliation_day as day_of
 from psycopg import sql
+from reconciliation_day import (
+    BUSINESS_DATE,
+    CHANNELS,
+    COURIER,
+    PROCESSOR_ACCOUNTS,
+    REVENUE_SYSTEM,
+    SETTLEMENT_DATE,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gov_payments_bench"
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
-BUSINESS_DATE = date(2025, 11, 3)  # a Monday; the bank statements are of the next day
-SETTLEMENT_DATE = BUSINESS_DATE + timedelta(days=1)
-
-# How the day's payments split across the channels; the floor joins the first one's data.
-CHANNEL_SHARES = {"public_platform": 0.40, "alipay": 0.25, "wechatpay": 0.20, "unionpay": 0.15}
-CHANNELS = tuple(CHANNEL_SHARES)
-# The accounts each channel pays the departments from, as their bank statements show them.
-PROCESSOR_ACCOUNTS = {
-    "110060000000000001": "public_platform",
-    "110060000000000002": "alipay",
-    "110060000000000003": "wechatpay",
-    "110060000000000004": "unionpay",
-}
-REVENUE_SYSTEM = "zj"
-REGION_PREFIX = "33"
-COURIER = "sf"
-REFUND_SHARE = 0.03  # of fee orders, refunded the same day
-PAYMENTS_PER_SHIPMENT = 200  # 1,000,000 payments: 5,000 shipments, half with applicant freight
-DIFFERENCE_SHARE = 0.001  # of each file's lines: 40 % left out, 30 % amount changed, 30 % added
 SHORT_CREDIT = 100  # fen missing from one clearing's credit at the bank
 # Per size: the most seconds (runs and report) and peak RSS bytes the targets allow.
 TARGETS = {1_000_000: (20, 1024**3), 10_000_000: (300, 4 * 1024**3)}
 TARGET_FLOOR_RATIO = 10  # the largest channel's leg-1 run over the DuckDB floor
 GIB = 1024**3
 ALL_STEPS = ("file", "parse", "ours", "match", "lines", "store")
-# Steps in a thread of their own, alongside the main thread's: parse with ours, lines with match.
-THREADED_STEPS = ("parse", "lines")
+# Steps in a thread of their own, alongside the main thread's: lines with ours and match.
+THREADED_STEPS = ("lines",)
 
 
 def main() -> None:
@@ -174,16 +159,6 @@ def size_database_url(base_url: str, size: int) -> str:
 # -- setup (not timed) ------------------------------------------------------------------
 
 
-@dataclass
-class Day:
-    """Our side of the date as generated, before it is copied in, and the departments."""
-
-    orders: pd.DataFrame
-    refunds: pd.DataFrame
-    shipments: pd.DataFrame
-    departments: pd.DataFrame  # id, code, region_code, account, bank
-
-
 def setup_phase(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     fresh_database(os.environ["DATABASE_URL"])
@@ -193,19 +168,36 @@ def setup_phase(args: argparse.Namespace) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     migrated = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    departments = reference_data()
-    day = generate(args.size, departments, rng)
-    copy_our_side(day)
+    day = day_of.generate(args.size, day_of.reference_data(), rng)
+    generated = time.perf_counter()
+    day_of.copy_our_side(day)
     written = time.perf_counter()
-    injected = store_files(day, rng)
+    injected = day_of.store_files(day, rng)
     stored = time.perf_counter()
     Path(ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / f"bench-reconciliation-{args.size}.json").write_text(json.dumps(injected))
     print(
         f"setup (not timed): migrated in {migrated - started:.1f} s; "
         f"{len(day.orders):,} orders with one paid attempt each, {len(day.refunds):,} refunds, "
-        f"{len(day.shipments):,} shipments copied in {written - migrated:.1f} s; "
-        f"files rendered and stored in {stored - written:.1f} s"
+        f"{len(day.shipments):,} shipments generated in {generated - migrated:.1f} s, "
+        f"copied in {written - generated:.1f} s; "
+        f"files rendered and stored in {stored - written:.1f} s; "
+        f"peak RSS {peak_rss() / GIB:.2f} GiB"
+    )
+    print(f"files stored: {stored_files()}")
+
+
+def stored_files() -> str:
+    """Each stored file's size, and what it takes in the database, compressed."""
+    from django.db.models.functions import Length
+
+    from reconciliation.models import StatementFile
+
+    files = StatementFile.objects.annotate(stored=Length("content")).values_list(
+        "party", "size", "stored"
+    )
+    return ", ".join(
+        f"{party} {size / 1e6:,.1f} MB ({stored / 1e6:,.1f})" for party, size, stored in files
     )
 
 
@@ -234,574 +226,6 @@ def setup_django() -> None:
     import django
 
     django.setup()
-
-
-def reference_data() -> pd.DataFrame:
-    """Three departments, one per camt.053 settlement account; the processors; the system."""
-    import harness
-    from django.conf import settings
-
-    from billing.models import Department
-    from billing.revenue import revenue_system_configure
-
-    accounts = [
-        (bank, account)
-        for bank, config in settings.BANKS.items()
-        if config["format"] == "camt053"
-        for account in config["accounts"]
-    ]
-    rows = []
-    for number, (bank, account) in enumerate(accounts, start=1):
-        department = Department.objects.create(
-            code=f"3301{number:02d}BENCH",
-            name=f"基准测试执收单位{number}",
-            region_code=f"3301{number:02d}",
-            settlement_account_name=f"基准测试执收单位{number}",
-            settlement_account_number=account,
-            settlement_bank=bank,
-        )
-        rows.append((department.pk, department.code, department.region_code, account, bank))
-    harness.open_every_channel()  # the licensed processors, every channel accepted
-    revenue_system_configure(
-        code=REVENUE_SYSTEM,
-        name="浙江省非税收入征管系统",
-        region_prefix=REGION_PREFIX,
-        base_url=f"{settings.SERVICE_BASE_URL}/sandbox/revenue",
-        app_key="bench",
-        secret="bench-secret",  # noqa: S106 (not a credential: the unused sandbox's)
-        actor="bench",
-    )
-    return pd.DataFrame.from_records(rows, columns=["id", "code", "region_code", "account", "bank"])
-
-
-def generate(n: int, departments: pd.DataFrame, rng: np.random.Generator) -> Day:
-    """N paid orders of the date, one succeeded attempt each; refunds; shipments."""
-    start = pd.Timestamp(datetime.combine(BUSINESS_DATE, datetime.min.time(), BUSINESS_TZ))
-    day_us = 86_400 * 10**6
-    shipments_count = max(2, n // PAYMENTS_PER_SHIPMENT)
-    freight_orders = shipments_count // 2  # the applicant pays these shipments' freight
-    department = rng.integers(0, len(departments), n)
-    channel = rng.choice(len(CHANNELS), n, p=list(CHANNEL_SHARES.values()))
-    freight = np.zeros(n, dtype=bool)
-    freight[:freight_orders] = True
-    amount = np.where(freight, rng.integers(1_200, 2_400, n), rng.integers(100, 200_000, n))
-    paid_us = rng.integers(0, day_us, n)  # after the day's start
-    paid_at = start + pd.to_timedelta(paid_us, unit="us")
-    region = departments["region_code"].to_numpy()[department]
-    orders = pd.DataFrame(
-        {
-            "id": np.arange(1, n + 1, dtype=np.int64),
-            "public_id": public_ids("po", n, rng),
-            "payment_code": payment_codes(region, rng.permutation(n) + 10**11),
-            "department_id": departments["id"].to_numpy()[department],
-            "department_code": departments["code"].to_numpy()[department],
-            "region_code": region,
-            "purpose": np.where(freight, "freight", "fee"),
-            "channel": np.asarray(CHANNELS, dtype=object)[channel],
-            "amount": amount.astype(np.int64),
-            "paid_at": paid_at.tz_convert("UTC"),
-            "attempt_public_id": public_ids("pay", n, rng),
-            "provider_trade_no": provider_refs(channel, "0", np.arange(n)),
-        }
-    )
-    orders["fee"] = fees(orders["channel"], amount)
-
-    # A few % of the fee orders refunded later the same day, in full or in part.
-    candidates = np.flatnonzero(~freight)
-    refunded = np.sort(rng.choice(candidates, int(len(candidates) * REFUND_SHARE), replace=False))
-    paid = paid_us[refunded]
-    later = paid + (rng.random(len(refunded)) * (day_us - 1 - paid)).astype(np.int64)
-    full = rng.random(len(refunded)) < 0.5
-    paid_amount = amount[refunded]
-    refund_amount = np.where(full, paid_amount, rng.integers(1, paid_amount, endpoint=True))
-    refunds = pd.DataFrame(
-        {
-            "id": np.arange(1, len(refunded) + 1, dtype=np.int64),
-            "order_id": orders["id"].to_numpy()[refunded],
-            "public_id": public_ids("rf", len(refunded), rng),
-            "amount": refund_amount.astype(np.int64),
-            "refunded_at": (start + pd.to_timedelta(later, unit="us")).tz_convert("UTC"),
-            "provider_refund_no": provider_refs(channel[refunded], "1", np.arange(len(refunded))),
-            "channel": orders["channel"].to_numpy()[refunded],
-            "attempt_public_id": orders["attempt_public_id"].to_numpy()[refunded],
-            "provider_trade_no": orders["provider_trade_no"].to_numpy()[refunded],
-            "payment_code": orders["payment_code"].to_numpy()[refunded],
-            "department_code": orders["department_code"].to_numpy()[refunded],
-            "paid_fee": orders["fee"].to_numpy()[refunded],
-        }
-    )
-    # The fee on the refunded amount goes back, never more than the payment's fee.
-    refunds["fee"] = -np.minimum(
-        fees(refunds["channel"], refund_amount), refunds["paid_fee"].to_numpy()
-    )
-    orders["refunded_amount"] = 0
-    orders.loc[refunded, "refunded_amount"] = refund_amount
-    orders["status"] = np.where(
-        orders["refunded_amount"] == 0,
-        "paid",
-        np.where(orders["refunded_amount"] == orders["amount"], "refunded", "partially_refunded"),
-    )
-
-    agency = shipments_count - freight_orders
-    booked = start + pd.to_timedelta(rng.integers(0, day_us, shipments_count), unit="us")
-    shipment_department = np.concatenate(
-        [department[:freight_orders], rng.integers(0, len(departments), agency)]
-    )
-    shipments = pd.DataFrame(
-        {
-            "id": np.arange(1, shipments_count + 1, dtype=np.int64),
-            "public_id": public_ids("shp", shipments_count, rng),
-            "department_id": departments["id"].to_numpy()[shipment_department],
-            "freight_payer": ["applicant"] * freight_orders + ["agency"] * agency,
-            "freight_amount": np.concatenate(
-                [amount[:freight_orders], rng.integers(1_200, 2_400, agency)]
-            ).astype(np.int64),
-            "freight_order_id": pd.array(
-                [*range(1, freight_orders + 1), *([None] * agency)], dtype="Int64"
-            ),
-            "waybill_no": [f"SF{7_000_000_000 + i:013d}" for i in range(shipments_count)],
-            "booked_at": booked.tz_convert("UTC"),
-        }
-    )
-    return Day(orders=orders, refunds=refunds, shipments=shipments, departments=departments)
-
-
-def public_ids(prefix: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """billing.models.ids.new_public_id's shape: the prefix, "_", 24 base32 characters."""
-    text = base64.b32encode(rng.bytes(15 * n)).lower()  # 15 bytes are 24 characters exactly
-    return np.char.add(f"{prefix}_", np.frombuffer(text, dtype="S24").astype("U24")).astype(object)
-
-
-def payment_codes(region: np.ndarray, serial: np.ndarray) -> np.ndarray:
-    """billing.payment_codes.RegionSerialCode: region, 13 serial digits, a Luhn check digit."""
-    body = pd.Series(region, dtype=object) + pd.Series(serial).astype(str).str.zfill(13)
-    digits = np.frombuffer("".join(body).encode(), dtype=np.uint8).reshape(-1, 19) - ord("0")
-    doubled = digits[:, ::-1].astype(np.int64)  # from the right: positions 0, 2, ... double
-    doubled[:, 0::2] *= 2
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    check = (10 - doubled.sum(axis=1) % 10) % 10
-    return (body + pd.Series(check).astype(str)).to_numpy(dtype=object)
-
-
-def provider_refs(channel: np.ndarray, kind: str, serial: np.ndarray) -> np.ndarray:
-    """Digits, as every processor's trade numbers: date, channel, payment or refund, serial."""
-    head = pd.Series(channel).map(lambda c: f"{BUSINESS_DATE:%Y%m%d}{c + 1}{kind}")
-    return (head + pd.Series(serial).astype(str).str.zfill(11)).to_numpy(dtype=object)
-
-
-# Where each channel's sandbox writes its bill.
-BILL_RENDERERS = {
-    "public_platform": "sandboxes.public_platform.views",
-    "alipay": "sandboxes.alipay.bill",
-    "wechatpay": "sandboxes.wechatpay.wire",
-    "unionpay": "sandboxes.unionpay.views",
-}
-
-
-def yuan_text(fen: pd.Series | np.ndarray) -> pd.Series:
-    """Absolute fen as yuan with two decimals (-1234 -> "12.34"), a whole column at once."""
-    magnitude = pd.Series(np.abs(np.asarray(fen, dtype=np.int64)))
-    return (magnitude // 100).astype(str) + "." + (magnitude % 100).astype(str).str.zfill(2)
-
-
-def fee_rates() -> dict[str, int]:
-    """Each channel's fee in basis points, as its sandbox charges it."""
-    from sandboxes.alipay import bill as alipay
-    from sandboxes.unionpay import views as unionpay
-    from sandboxes.wechatpay import wire as wechatpay
-
-    return {
-        "public_platform": 0,  # the platform takes no fee from government collections
-        "alipay": alipay.FEE_RATE_BPS,
-        "wechatpay": wechatpay.FEE_RATE_BPS,
-        "unionpay": unionpay.FEE_RATE_BPS,
-    }
-
-
-def fees(channel: pd.Series, amount: np.ndarray) -> np.ndarray:
-    """The fee in fen: amount x rate / 10000, rounded half up, as the engine expects it."""
-    rate = pd.Series(channel).map(fee_rates()).to_numpy(dtype=np.int64)
-    return (np.asarray(amount, dtype=np.int64) * rate + 5_000) // 10_000
-
-
-def copy_our_side(day: Day) -> None:
-    """Our side with COPY, only the columns the tables need, then the id sequences moved on."""
-    o, r, s = day.orders, day.refunds, day.shipments
-    now = pd.Timestamp.now(tz="UTC")
-    n = len(o)
-    created = o["paid_at"] - pd.Timedelta(minutes=2)
-    orders = {
-        "id": o["id"],
-        "public_id": o["public_id"],
-        "payment_code": o["payment_code"],
-        "verification_code_hash": "0" * 64,
-        "case_number": "BENCH-" + o["id"].astype(str),
-        "service_item_code": "bench",
-        "department_id": o["department_id"],
-        "region_code": o["region_code"],
-        "purpose": o["purpose"],
-        "payer_type": "natural",
-        "payer_name": "基准测试",
-        "payer_id_number_encrypted": "",
-        "payer_id_number_index": "",
-        "payer_id_number_masked": "",
-        "payer_phone_encrypted": "",
-        "payer_phone_index": "",
-        "amount": o["amount"],
-        "currency": "CNY",
-        "status": o["status"],
-        "expires_at": created + pd.Timedelta(days=1),
-        "paid_at": o["paid_at"],
-        "refunded_amount": o["refunded_amount"],
-        "created_at": created,
-        "updated_at": now,
-    }
-    attempts = {
-        "id": o["id"],
-        "public_id": o["attempt_public_id"],
-        "order_id": o["id"],
-        "channel": o["channel"],
-        "status": "succeeded",
-        "amount": o["amount"],
-        "received_amount": o["amount"],
-        "provider_trade_no": o["provider_trade_no"],
-        "pay_url": "",
-        "paid_at": o["paid_at"],
-        "failure_reason": "",
-        "settles_order": True,
-        "refund_due": False,
-        "query_count": 0,
-        "routing": "{}",
-        "created_at": created,
-        "updated_at": now,
-    }
-    refunds = {
-        "id": r["id"],
-        "public_id": r["public_id"],
-        "order_id": r["order_id"],
-        "attempt_id": r["order_id"],  # one attempt per order, with the order's id
-        "kind": "requested",
-        "amount": r["amount"],
-        "reason": "申请人撤回",
-        "status": "succeeded",
-        "provider_refund_no": r["provider_refund_no"],
-        "failure_reason": "",
-        "refunded_at": r["refunded_at"],
-        "query_count": 0,
-        "created_at": r["refunded_at"] - pd.Timedelta(seconds=5),
-        "updated_at": now,
-    }
-    shipments = {
-        "id": s["id"],
-        "public_id": s["public_id"],
-        "kind": "result",
-        "case_number": "BENCH-S" + s["id"].astype(str),
-        "department_id": s["department_id"],
-        "consolidation": "single",
-        "parallel_approval_id": "",
-        "sender_encrypted": "",
-        "sender_masked": "{}",
-        "recipient_encrypted": "",
-        "recipient_masked": "{}",
-        "recipient_phone_index": "",
-        "recipient_region_code": "330102",
-        "courier": COURIER,
-        "service_level": "standard",
-        "routing": "{}",
-        "declared_value": 0,
-        "deliver_by": s["booked_at"] + pd.Timedelta(days=3),
-        "undeliverable_rule": "hold",
-        "freight_payer": s["freight_payer"],
-        "freight_amount": s["freight_amount"],
-        "freight_order_id": s["freight_order_id"],
-        "status": "in_transit",
-        "failure_reason": "",
-        "failed_attempts": 0,
-        "waybill_no": s["waybill_no"],
-        "label": "",
-        "booked_at": s["booked_at"],
-        "booking_tries": 1,
-        "booking_error": "",
-        "undeliverable_action": "",
-        "pod_signer_encrypted": "",
-        "pod_signer_masked": "",
-        "pod_image_ref": "",
-        "created_at": s["booked_at"] - pd.Timedelta(minutes=1),
-        "updated_at": now,
-    }
-    from django.db import connection
-
-    connection.ensure_connection()
-    raw = connection.connection
-    assert raw.autocommit, "Django's connection commits each statement"
-    tables = {
-        "billing_paymentorder": (orders, n),
-        "billing_paymentattempt": (attempts, n),
-        "billing_refund": (refunds, len(r)),
-        "logistics_shipment": (shipments, len(s)),
-    }
-    for table, (columns, rows) in tables.items():
-        copy_rows(raw, table, columns, rows)
-        raw.execute(
-            sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), {})").format(
-                sql.Literal(table), sql.Literal(max(rows, 1))
-            )
-        )
-    # Django keeps its connection in autocommit: each COPY is committed, and VACUUM may run.
-    # The tables vacuumed and analysed as a live database's are, so autovacuum does not
-    # start on them while the runs are measured.
-    for table in tables:
-        raw.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
-
-
-def copy_rows(raw, table: str, columns: dict, rows: int) -> None:
-    """COPY FROM STDIN of a CSV that Arrow writes: every value quoted, so only nulls are NULL."""
-    arrays = {}
-    for name, values in columns.items():
-        if isinstance(values, pd.Series):
-            arrays[name] = pa.Array.from_pandas(values)
-        else:
-            arrays[name] = pa.array([values] * rows)
-    buffer = io.BytesIO()
-    pcsv.write_csv(pa.table(arrays), buffer, pcsv.WriteOptions(quoting_style="all_valid"))
-    names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV, HEADER true)").format(
-        sql.Identifier(table), names
-    )
-    view = buffer.getbuffer()
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for at in range(0, len(view), 8 * 1024 * 1024):
-            copy.write(view[at : at + 8 * 1024 * 1024])
-
-
-def store_files(day: Day, rng: np.random.Generator) -> dict:
-    """Each party's file from the same rows with injected differences, stored raw."""
-    import importlib
-
-    from reconciliation.models import StatementFile
-    from reconciliation.parties import parse_party
-    from reconciliation.statements import statement_store
-
-    def store(party: str, content: bytes, filename: str) -> None:
-        statement_store(
-            party=parse_party(party),
-            business_date=BUSINESS_DATE,
-            content=content,
-            source=StatementFile.Source.UPLOADED,
-            filename=filename,
-            actor="bench",
-        )
-
-    injected = {}
-    for channel in CHANNELS:
-        rows, counts = inject(
-            bill_rows(day, channel), rng, lambda k, c=channel: extra_bill(c, k, rng)
-        )
-        sandbox = importlib.import_module(BILL_RENDERERS[channel])
-        store(channel, sandbox.render_statement(rows), f"{channel}-{BUSINESS_DATE}")
-        injected[channel] = counts
-    rows, counts = inject(revenue_rows(day), rng, lambda k: extra_revenue(day, k, rng))
-    store(f"revenue:{REVENUE_SYSTEM}", revenue_file(rows), f"revenue-{BUSINESS_DATE}.csv")
-    injected[f"revenue:{REVENUE_SYSTEM}"] = counts
-    rows, counts = inject(freight_rows(day), rng, lambda k: extra_freight(k))
-    store(f"courier:{COURIER}", freight_file(rows), f"sf-bill-{BUSINESS_DATE}.csv")
-    injected[f"courier:{COURIER}"] = counts
-    return injected
-
-
-def inject(rows: pd.DataFrame, rng: np.random.Generator, extra: Callable) -> tuple:
-    """About DIFFERENCE_SHARE of the lines: 40 % left out, 30 % amounts changed, 30 % added
-    (at least one of each), then the lines in time order, as the parties write them."""
-    k = max(3, round(len(rows) * DIFFERENCE_SHARE))
-    dropped, changed = max(1, round(k * 0.4)), max(1, round(k * 0.3))
-    added = max(1, k - dropped - changed)
-    picked = rng.choice(len(rows), dropped + changed, replace=False)
-    rows = rows.copy()
-    rows.loc[picked[dropped:], "amount"] += rng.integers(1, 500, changed)
-    rows = pd.concat([rows.drop(index=picked[:dropped]), extra(added)], ignore_index=True)
-    rows = rows.sort_values("occurred_at", kind="stable", ignore_index=True)
-    return rows, {"left_out": dropped, "amount_changed": changed, "added": added}
-
-
-def bill_rows(day: Day, channel: str) -> pd.DataFrame:
-    """The channel's payments and refunds as its bill holds them (TRANSACTION_COLUMNS and
-    the columns the renderers fill the rest from)."""
-    o = day.orders[day.orders["channel"] == channel]
-    r = day.refunds[day.refunds["channel"] == channel]
-    payments = pd.DataFrame(
-        {
-            "kind": "payment",
-            "ref": o["attempt_public_id"],
-            "provider_ref": o["provider_trade_no"],
-            "amount": o["amount"],
-            "fee": o["fee"],
-            "occurred_at": o["paid_at"],
-            "out_trade_no": "",
-            "transaction_id": "",
-            "original_provider_ref": "",
-            "payment_code": o["payment_code"],
-            "department_code": o["department_code"],
-        }
-    )
-    refunds = pd.DataFrame(
-        {
-            "kind": "refund",
-            "ref": r["public_id"],
-            "provider_ref": r["provider_refund_no"],
-            "amount": r["amount"],
-            "fee": r["fee"],
-            "occurred_at": r["refunded_at"],
-            "out_trade_no": r["attempt_public_id"],
-            "transaction_id": r["provider_trade_no"],
-            "original_provider_ref": r["provider_trade_no"],
-            "payment_code": r["payment_code"],
-            "department_code": r["department_code"],
-        }
-    )
-    return pd.concat([payments, refunds], ignore_index=True)
-
-
-def extra_bill(channel: str, k: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Payments the channel took that we have no record of (a lost notification)."""
-    amount = rng.integers(100, 200_000, k)
-    start = pd.Timestamp(datetime.combine(BUSINESS_DATE, datetime.min.time(), BUSINESS_TZ))
-    index = CHANNELS.index(channel)
-    return pd.DataFrame(
-        {
-            "kind": "payment",
-            "ref": public_ids("pay", k, rng),
-            "provider_ref": provider_refs(np.full(k, index), "2", np.arange(k)),
-            "amount": amount,
-            "fee": fees(pd.Series([channel] * k), amount),
-            "occurred_at": (
-                start + pd.to_timedelta(rng.integers(0, 86_400 * 10**6, k), unit="us")
-            ).tz_convert("UTC"),
-            "out_trade_no": "",
-            "transaction_id": "",
-            "original_provider_ref": "",
-            "payment_code": "",
-            "department_code": "",
-        }
-    )
-
-
-def revenue_rows(day: Day) -> pd.DataFrame:
-    """What the revenue system recorded: every fee order's payment and each of its refunds."""
-    o = day.orders[day.orders["purpose"] == "fee"]
-    r = day.refunds
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "payment_code": o["payment_code"],
-                    "department_code": o["department_code"],
-                    "amount": o["amount"],
-                    "kind": "payment",
-                    "occurred_at": o["paid_at"] + pd.Timedelta(seconds=3),
-                }
-            ),
-            pd.DataFrame(
-                {
-                    "payment_code": r["payment_code"],
-                    "department_code": r["department_code"],
-                    "amount": r["amount"],
-                    "kind": "refund",
-                    "occurred_at": r["refunded_at"] + pd.Timedelta(seconds=3),
-                }
-            ),
-        ],
-        ignore_index=True,
-    )
-
-
-def extra_revenue(day: Day, k: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Records of payment codes we never issued."""
-    region = day.departments["region_code"].to_numpy()[np.zeros(k, dtype=int)]
-    start = pd.Timestamp(datetime.combine(BUSINESS_DATE, datetime.min.time(), BUSINESS_TZ))
-    return pd.DataFrame(
-        {
-            "payment_code": payment_codes(region, np.arange(k) + 9 * 10**12),
-            "department_code": day.departments["code"].iloc[0],
-            "amount": rng.integers(100, 200_000, k),
-            "kind": "payment",
-            "occurred_at": (
-                start + pd.to_timedelta(rng.integers(0, 86_400 * 10**6, k), unit="us")
-            ).tz_convert("UTC"),
-        }
-    )
-
-
-def revenue_file(rows: pd.DataFrame) -> bytes:
-    """The daily record file: UTF-8 CSV with the header DAILY_COLUMNS."""
-    from integrations.revenue.http_json import DAILY_COLUMNS
-
-    table = pa.table(
-        {
-            "record_id": public_ids("rv", len(rows), np.random.default_rng(len(rows))),
-            "payment_code": rows["payment_code"].to_numpy(dtype=object),
-            "department_code": rows["department_code"].to_numpy(dtype=object),
-            "amount_fen": rows["amount"].to_numpy(dtype=np.int64),
-            "kind": rows["kind"].to_numpy(dtype=object),
-            "received_time": beijing_iso(rows["occurred_at"]),
-        }
-    )
-    assert tuple(table.column_names) == DAILY_COLUMNS
-    buffer = io.BytesIO()
-    pcsv.write_csv(table, buffer, pcsv.WriteOptions(quoting_style="none"))
-    return buffer.getvalue()
-
-
-def beijing_iso(moments: pd.Series) -> pa.Array:
-    """ISO 8601 in Beijing time, with its offset: 2025-11-03T08:00:01+08:00."""
-    utc = pd.to_datetime(moments, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
-    local = (utc + np.timedelta64(8, "h")).astype("datetime64[s]")
-    text = pa.array(local, pa.timestamp("s")).cast(pa.string())  # yyyy-MM-dd HH:mm:ss
-    date_part, time_part = pc.utf8_slice_codeunits(text, 0, 10), pc.utf8_slice_codeunits(text, 11)
-    return pc.binary_join_element_wise(date_part, "T", time_part, "+08:00", "")
-
-
-def freight_rows(day: Day) -> pd.DataFrame:
-    s = day.shipments
-    return pd.DataFrame(
-        {
-            "waybill_no": s["waybill_no"],
-            "order_no": s["public_id"],
-            "amount": s["freight_amount"],
-            "occurred_at": s["booked_at"],
-        }
-    )
-
-
-def extra_freight(k: int) -> pd.DataFrame:
-    """Waybills billed that we never booked."""
-    start = pd.Timestamp(datetime.combine(BUSINESS_DATE, datetime.min.time(), BUSINESS_TZ))
-    return pd.DataFrame(
-        {
-            "waybill_no": [f"SF{8_000_000_000 + i:013d}" for i in range(k)],
-            "order_no": [f"unknown{i}" for i in range(k)],
-            "amount": np.full(k, 1_800, dtype=np.int64),
-            "occurred_at": pd.Series([start.tz_convert("UTC")] * k),
-        }
-    )
-
-
-def freight_file(rows: pd.DataFrame) -> bytes:
-    """SF's freight bill (sf.BILL_COLUMNS): every line billed on the business date."""
-    from integrations.couriers.sf import bill as sf
-
-    table = pa.table(
-        {
-            "waybill_no": rows["waybill_no"].to_numpy(dtype=object),
-            "order_no": rows["order_no"].to_numpy(dtype=object),
-            "date": pa.array([BUSINESS_DATE.isoformat()] * len(rows)),
-            "weight_kg": pa.array(["1.0"] * len(rows)),
-            "amount_yuan": yuan_text(rows["amount"]).to_numpy(dtype=object),
-        }
-    )
-    assert tuple(table.column_names) == sf.BILL_COLUMNS
-    buffer = io.BytesIO()
-    pcsv.write_csv(table, buffer, pcsv.WriteOptions(quoting_style="none"))
-    return buffer.getvalue()
 
 
 # -- measured ---------------------------------------------------------------------------
@@ -878,7 +302,7 @@ def measure_phase(args: argparse.Namespace) -> None:
 
     settings.RECONCILIATION = {
         **settings.RECONCILIATION,
-        "fee_rates_bps": fee_rates(),
+        "fee_rates_bps": day_of.fee_rates(),
         "processor_accounts": PROCESSOR_ACCOUNTS,
     }
     steps = instrument()
@@ -1043,10 +467,13 @@ def duckdb_floor(channel: str) -> dict:
     from core.outside import get_channel
     from reconciliation import ours
     from reconciliation.models import StatementFile
+    from reconciliation.statements import statement_content
 
     our_side = ours.transactions(channel, BUSINESS_DATE)
-    content = bytes(StatementFile.objects.get(party=channel, business_date=BUSINESS_DATE).content)
-    their_side = get_channel(channel).parse_statement(content)
+    statement = StatementFile.objects.defer("content").get(
+        party=channel, business_date=BUSINESS_DATE
+    )
+    their_side = get_channel(channel).parse_statement(statement_content(statement))
 
     def table(frame: pd.DataFrame) -> pa.Table:
         return pa.table(

@@ -21,6 +21,9 @@ class StatementFileAdmin(ReadOnlyAdmin):
     list_filter = ["source", "party"]
     exclude = ["content"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")  # up to a GB each, unpacked
+
 
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(DepartmentScopedAdmin):

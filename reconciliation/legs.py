@@ -37,15 +37,16 @@ def reconcile(
 ) -> LegOutcome:
     config = settings.RECONCILIATION
     if party.kind == PartyKind.PROCESSOR:
+        ours = our_side.copy(deep=False)  # the columns added, none copied
+        ours["status"] = _same_text("succeeded", len(ours))
+        ours["processor"] = _same_text(party.name, len(ours))
         result = matching.match_transactions(
-            our_side.assign(
-                status=_same_text("succeeded", len(our_side)),
-                processor=_same_text(party.name, len(our_side)),
-            ),
+            ours,
             theirs,
             business_date=business_date,
             fee_rates=config["fee_rates_bps"],
             cutoff_grace=config["cutoff_grace"],
+            matched_columns=matching.CLEARING_COLUMNS,  # a run keeps no pair, only the clearing
         )
         return LegOutcome(result, matching.clearing(result.matched, config["settlement_lag_days"]))
     if party.kind == PartyKind.REVENUE:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Department
+from reconciliation.compressed import CompressedBinaryField
 
 
 class PartyKind(models.TextChoices):
@@ -18,7 +19,8 @@ class PartyKind(models.TextChoices):
 
 
 class StatementFile(models.Model):
-    """A party's file for a business date, stored raw with its SHA-256."""
+    """A party's file for a business date, stored compressed (reconciliation/compressed.py)
+    with the SHA-256 and size of its original bytes, which ``content`` reads back."""
 
     class Source(models.TextChoices):
         FETCHED = "fetched", _("fetched")
@@ -31,7 +33,7 @@ class StatementFile(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     format = models.CharField(max_length=40, blank=True)
     filename = models.CharField(max_length=200, blank=True)
-    content = models.BinaryField()
+    content = CompressedBinaryField()
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField()
     uploaded_by = models.CharField(max_length=120, blank=True)

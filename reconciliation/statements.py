@@ -1,6 +1,7 @@
-"""Each party's file for a date: fetched through its adapter or uploaded, stored raw, parsed.
+"""Each party's file for a date: fetched through its adapter or uploaded, stored, parsed.
 
-Every file is kept with its SHA-256 (the same bytes twice are one file). Parsing gives
+Every file is kept compressed with the SHA-256 of its bytes (the same bytes twice are one
+file). Parsing gives
 the canonical frame of integrations.statements; a malformed file raises StatementInvalid
 naming the line, and the run that read it fails with that message.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import Future
 from datetime import date
 from functools import partial
 
@@ -26,9 +26,9 @@ from integrations.payments.base import ProviderError
 from integrations.revenue.base import ProviderError as RevenueSystemError
 from integrations.revenue.http_json import parse_daily_records
 from reconciliation import frames
+from reconciliation.compressed import compress, decompress
 from reconciliation.models import PartyKind, StatementFile
 from reconciliation.parties import Party
-from reconciliation.threads import in_thread
 
 
 class StatementNotReady(Exception):
@@ -46,27 +46,41 @@ def statement_store(
 ) -> StatementFile:
     """Keep a file once: the same bytes for the same party and date are the same file."""
     sha256 = hashlib.sha256(content).hexdigest()
-    existing = StatementFile.objects.filter(
+    same = StatementFile.objects.filter(
         party=party.code, business_date=business_date, sha256=sha256
-    ).first()
+    ).defer("content")
+    existing = same.first()
     if existing:
         return existing
     try:
         with transaction.atomic():
-            return StatementFile.objects.create(
+            statement = StatementFile.objects.create(
                 party=party.code,
                 business_date=business_date,
                 source=source,
                 format=statement_format(party),
                 filename=filename,
-                content=content,
+                content=b"",
                 sha256=sha256,
                 size=len(content),
                 uploaded_by=actor,
             )
+            _write_content(statement.pk, content)
     except IntegrityError:  # stored meanwhile by another run
-        return StatementFile.objects.get(
-            party=party.code, business_date=business_date, sha256=sha256
+        return same.get()
+    statement.content = content
+    return statement
+
+
+def _write_content(statement_id: int, content: bytes) -> None:
+    """The file's bytes compressed and sent as a binary parameter, in the transaction of
+    Django's connection: the ORM sends bytes as hex inside the statement's text, which
+    PostgreSQL refuses for a file that compresses to a few hundred MB."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"UPDATE {StatementFile._meta.db_table} SET content = %b WHERE id = %s",  # noqa: S608
+            [compress(content), statement_id],
         )
 
 
@@ -112,20 +126,24 @@ def statement_content(statement: StatementFile) -> bytes:
     """The file's bytes. Read in binary when not loaded yet: bytea as text is hex, twice
     the bytes to send and to decode (2 to 5 times as long for a 56 MB bill).
 
-    Read on a connection of its own, closed at once, unless inside a transaction (a file
-    stored in it is not visible to another connection): libpq keeps an input buffer as
-    large as the largest row its connection received, for as long as the connection
-    lives, so a 100 MB file read on Django's connection stays 100 MB of the process's."""
+    Read on a connection of its own, closed before the bytes are unpacked, unless inside a
+    transaction (a file stored in it is not visible to another connection): libpq keeps an
+    input buffer as large as the largest row its connection received, for as long as the
+    connection lives, so a 100 MB file read on Django's connection stays 100 MB of the
+    process's."""
     if "content" not in statement.get_deferred_fields():
         return bytes(statement.content)
     if connection.in_atomic_block:
         connection.ensure_connection()
-        return _content(connection.connection, statement.pk)
-    with psycopg.connect(frames.conninfo(), autocommit=True) as own:
-        return _content(own, statement.pk)
+        stored = _stored(connection.connection, statement.pk)
+    else:
+        with psycopg.connect(frames.conninfo(), autocommit=True) as own:
+            stored = _stored(own, statement.pk)
+    return decompress(stored)
 
 
-def _content(on: psycopg.Connection, statement_id: int) -> bytes:
+def _stored(on: psycopg.Connection, statement_id: int) -> bytes:
+    """The content column as stored (compressed), bypassing the field that unpacks it."""
     with psycopg.Cursor(on) as cursor:
         cursor.execute(
             f"SELECT content FROM {StatementFile._meta.db_table} WHERE id = %s",  # noqa: S608
@@ -135,10 +153,10 @@ def _content(on: psycopg.Connection, statement_id: int) -> bytes:
         return cursor.fetchone()[0]
 
 
-def parsing(party: Party, statement: StatementFile) -> Future[pd.DataFrame]:
-    """The file read here, then parsed in a thread of its own into its canonical frame
-    (StatementInvalid when it cannot be read), so that our side is read meanwhile."""
-    return in_thread(parser(party, statement), statement_content(statement))
+def statement_frame(party: Party, statement: StatementFile) -> pd.DataFrame:
+    """The file read and parsed into its canonical frame (StatementInvalid when it cannot
+    be read); its bytes are garbage once this returns."""
+    return parser(party, statement)(statement_content(statement))
 
 
 def parser(party: Party, statement: StatementFile) -> Callable[[bytes], pd.DataFrame]:

@@ -1,8 +1,8 @@
 """Work a run hands to a thread of its own, to overlap with what it does meanwhile.
 
-Only work that needs no Django connection goes there (connections are per thread): parsing
-bytes already read, and writes over a connection of the work's own. Arrow's readers and
-kernels and the ADBC driver let go of the GIL, so the two threads use both cores.
+Only work that needs no Django connection goes there (connections are per thread): writes
+over a connection of the work's own. Arrow's kernels and the ADBC driver let go of the
+GIL, so the two threads use both cores.
 """
 
 from __future__ import annotations

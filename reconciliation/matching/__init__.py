@@ -27,10 +27,11 @@ types and columns, `keys` and `frames` the machinery the legs share.
 
 from reconciliation.matching.one_to_one import match_freight, match_revenue
 from reconciliation.matching.results import ConservationError, LegResult
-from reconciliation.matching.settlements import clearing, match_settlements
+from reconciliation.matching.settlements import CLEARING_COLUMNS, clearing, match_settlements
 from reconciliation.matching.transactions import match_transactions
 
 __all__ = [
+    "CLEARING_COLUMNS",
     "ConservationError",
     "LegResult",
     "clearing",

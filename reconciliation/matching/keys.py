@@ -16,10 +16,11 @@ def _joint_keys(
     """Integer keys over both sides: the value's rank among the distinct values of both
     (so ordering by key is ordering by value) doubled, plus a flag (refund). A missing
     value gets a key of its own, negative, that pairs with nothing."""
-    codes = _sorted_codes([ours, theirs])
-    flags = np.concatenate([our_flag, their_flag]).astype(np.int64)
-    keys = codes * 2 + flags
-    missing = codes < 0
+    keys = _sorted_codes([ours, theirs])
+    missing = keys < 0
+    keys *= 2  # in place: at ten million rows a side, each temporary is 160 MB
+    keys[: len(ours)] += our_flag
+    keys[len(ours) :] += their_flag
     keys[missing] = -1 - np.flatnonzero(missing)
     return keys[: len(ours)], keys[len(ours) :]
 
@@ -30,12 +31,13 @@ def _sorted_codes(parts: Sequence[pd.Series]) -> np.ndarray:
     Missing values get -1."""
     chunks = [chunk for part in parts for chunk in _arrow_text(part).chunks]
     encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string())).combine_chunks()
+    indices = encoded.indices
     order = pc.sort_indices(encoded.dictionary).to_numpy()
+    del encoded  # the distinct values, not needed past their order
     rank = np.empty(len(order) + 1, dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     rank[-1] = -1  # the slot for missing values
-    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank[indices]
+    return rank[(indices.fill_null(-1) if indices.null_count else indices).to_numpy()]
 
 
 def _arrow_text(part: pd.Series) -> pa.ChunkedArray:

@@ -11,6 +11,8 @@ import pandas as pd
 from integrations.statements import FREIGHT_COLUMNS, REVENUE_COLUMNS
 from reconciliation.matching.frames import (
     _finish,
+    _frame,
+    _int64,
     _ns,
     _optional,
     _ref,
@@ -106,26 +108,26 @@ def match_revenue(
     """
     _require(paid_orders, ("payment_code", "department", "amount", "kind"), "paid_orders")
     _require(records, tuple(REVENUE_COLUMNS), "records")
-    o = pd.DataFrame(
+    o = _frame(
         {
             "payment_code": _ref(paid_orders["payment_code"]),
             "department": _text(paid_orders["department"]),
-            "amount": paid_orders["amount"].astype("int64"),
+            "amount": _int64(paid_orders["amount"]),
             "kind": _text(paid_orders["kind"]),
             "occurred_at": _optional(paid_orders, "occurred_at", _utc, "datetime64[ns, UTC]"),
         }
-    ).reset_index(drop=True)
-    t = pd.DataFrame(
+    )
+    t = _frame(
         {
-            "line_no": records["line_no"].astype("int64"),
+            "line_no": _int64(records["line_no"]),
             "record_id": _text(records["record_id"]),
             "payment_code": _ref(records["payment_code"]),
             "department": _text(records["department"]),
-            "amount": records["amount"].astype("int64"),
+            "amount": _int64(records["amount"]),
             "kind": _text(records["kind"]),
             "received_at": _utc(records["received_at"]),
         }
-    ).reset_index(drop=True)
+    )
     o_refund = _refunds(o["kind"], "paid_orders")
     t_refund = _refunds(t["kind"], "records")
 
@@ -176,26 +178,26 @@ def match_freight(
         "shipments",
     )
     _require(bill, tuple(FREIGHT_COLUMNS), "bill")
-    o = pd.DataFrame(
+    o = _frame(
         {
             "shipment_id": _text(shipments["shipment_id"]),
             "waybill_no": _ref(shipments["waybill_no"]),
             "courier": _text(shipments["courier"]),
-            "amount": shipments["freight_amount"].astype("int64"),
-            "freight_paid": shipments["freight_paid"].astype("int64"),
+            "amount": _int64(shipments["freight_amount"]),
+            "freight_paid": _int64(shipments["freight_paid"]),
             "freight_payer": _text(shipments["freight_payer"]),
             "department": _optional(shipments, "department", _text, "string"),
         }
-    ).reset_index(drop=True)
-    t = pd.DataFrame(
+    )
+    t = _frame(
         {
-            "line_no": bill["line_no"].astype("int64"),
+            "line_no": _int64(bill["line_no"]),
             "waybill_no": _ref(bill["waybill_no"]),
             "order_no": _text(bill["order_no"]),
-            "amount": bill["amount"].astype("int64"),
+            "amount": _int64(bill["amount"]),
             "bill_date": pd.to_datetime(bill["bill_date"]).astype("datetime64[ns]"),
         }
-    ).reset_index(drop=True)
+    )
     t["occurred_at"] = _shanghai_midnight(t["bill_date"])
     none_o = np.zeros(len(o), dtype=bool)
     none_t = np.zeros(len(t), dtype=bool)

@@ -23,6 +23,9 @@ from reconciliation.matching.results import (
     LegResult,
 )
 
+# What the clearing reads of leg 1's matched pairs.
+CLEARING_COLUMNS = ("processor", "department", "kind", "their_amount", "fee", "business_date")
+
 
 def clearing(
     matched_leg1: pd.DataFrame,
@@ -37,11 +40,7 @@ def clearing(
     in days. `accounts` maps a department to its settlement account (else the column is
     empty, for the caller to fill).
     """
-    _require(
-        matched_leg1,
-        ("processor", "department", "kind", "their_amount", "fee", "business_date"),
-        "matched_leg1",
-    )
+    _require(matched_leg1, CLEARING_COLUMNS, "matched_leg1")
     frame = matched_leg1
     processor = _text(frame["processor"])
     lag = processor.map(dict(settlement_lag_days))
@@ -54,8 +53,8 @@ def clearing(
     business_date = pd.to_datetime(frame["business_date"]).astype("datetime64[ns]")
     parts = pd.DataFrame(
         {
-            "processor": processor.to_numpy(),
-            "department": _text(frame["department"]).to_numpy(),
+            "processor": processor.array,
+            "department": _text(frame["department"]).array,
             "business_date": business_date.to_numpy(),
             "settlement_date": (
                 business_date + pd.to_timedelta(lag.astype("int64"), unit="D")

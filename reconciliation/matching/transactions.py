@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
@@ -12,7 +12,8 @@ from core.money import BEIJING as SHANGHAI
 from integrations.statements import TRANSACTION_COLUMNS
 from reconciliation.matching.frames import (
     _finish,
-    _matched_totals,
+    _frame,
+    _int64,
     _ns,
     _optional,
     _ref,
@@ -31,6 +32,11 @@ from reconciliation.matching.results import (
 
 # A processor's line in one of these statuses says the money did not move (lower case).
 THEIR_FAILED_STATUSES = frozenset({"closed", "reversed", "revoked", "failed", "cancelled"})
+# What a pair breaks, by the first rule that holds (code 0: none, a match).
+_PAIR_TYPES = np.array(
+    ["", "status_mismatch", "duplicate", "refund_mismatch", "amount_mismatch", "fee_mismatch"],
+    dtype=object,
+)
 
 _OURS_TRANSACTION = ("kind", "ref", "provider_ref", "amount", "status", "department", "occurred_at")
 
@@ -42,6 +48,7 @@ def match_transactions(
     business_date: date,
     fee_rates: Mapping[str, int] | None = None,
     cutoff_grace: timedelta = timedelta(minutes=5),
+    matched_columns: Collection[str] | None = None,
 ) -> LegResult:
     """Leg 1: our payments and refunds against a processor's bill.
 
@@ -52,6 +59,10 @@ def match_transactions(
     not checked: whether a processor gives its fee back on a refund is its own policy.
     A one-sided item within `cutoff_grace` of the business date's 00:00 or 24:00
     (Asia/Shanghai) is `timing_cutoff`: the other side has it on the neighbouring day.
+
+    `matched_columns` names the columns of `matched` to build (every one when None): a run
+    needs only those the clearing reads (CLEARING_COLUMNS), and the rest would copy each of
+    the day's millions of pairs column by column for nothing.
     """
     o = _ours_transactions(ours, need_processor=fee_rates is not None)
     t = _their_transactions(theirs)
@@ -108,13 +119,12 @@ def match_transactions(
     failed = _failed_statuses(o, t, oi, ti)
     refund_due = o["refund_due"].to_numpy(dtype=bool)[oi] & ~p_refund
     amount_wrong = p_amount_o != p_amount_t
-    pair_type = np.select(
+    pair_code = np.select(
         [failed, refund_due, amount_wrong & p_refund, amount_wrong, fee_wrong],
-        ["status_mismatch", "duplicate", "refund_mismatch", "amount_mismatch", "fee_mismatch"],
-        default="",
+        np.arange(1, len(_PAIR_TYPES), dtype=np.int8),
+        default=np.int8(0),
     )
-    pair_detail = np.where(pair_type == "duplicate", "refund_due", "")
-    is_match = pair_type == ""
+    is_match = pair_code == 0
 
     # One-sided rows.
     o_only = _unpaired(n_o, oi)
@@ -135,17 +145,18 @@ def match_transactions(
     t_detail = np.select([t_repeat, t_near], ["their_repeat", "theirs"], default="")
 
     matched = _transaction_matched(
-        o, t, oi[is_match], ti[is_match], on_ref[is_match], o_key, o_rank
+        o, t, oi[is_match], ti[is_match], on_ref[is_match], o_key, o_rank, matched_columns
     )
 
     bad = ~is_match
+    pair_type = _PAIR_TYPES[pair_code[bad]]
     pairs = _transaction_rows(
         o,
         t,
         oi[bad],
         ti[bad],
-        pair_type[bad],
-        pair_detail[bad],
+        pair_type,
+        np.where(pair_type == "duplicate", "refund_due", ""),
         rank=np.zeros(int(bad.sum()), dtype=np.int64),
         expected_fee=pd.Series(expected_fee[bad], dtype="Int64").where(fee_known[bad]).array,
     )
@@ -164,7 +175,7 @@ def match_transactions(
         TRANSACTION_TYPES,
         ours=(n_o, int(o_amount.sum())),
         theirs=(n_t, int(t_amount.sum())),
-        matched=_matched_totals(matched),
+        matched=(int(is_match.sum()), int(p_amount_o[is_match].sum())),
         discrepancies=discrepancies,
     )
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)
@@ -174,12 +185,12 @@ def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFr
     _require(ours, _OURS_TRANSACTION, "ours")
     if need_processor:
         _require(ours, ("processor",), "ours (fee_rates are per processor)")
-    frame = pd.DataFrame(
+    frame = _frame(
         {
             "kind": _text(ours["kind"]),
             "ref": _text(ours["ref"]),
             "provider_ref": _ref(ours["provider_ref"]),
-            "amount": ours["amount"].astype("int64"),
+            "amount": _int64(ours["amount"]),
             "status": _text(ours["status"]),
             "department": _text(ours["department"]),
             "occurred_at": _utc(ours["occurred_at"]),
@@ -190,7 +201,7 @@ def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFr
             ),
             "processor": _optional(ours, "processor", _text, "string"),
         }
-    ).reset_index(drop=True)
+    )
     frame["business_date"] = (
         pd.to_datetime(ours["business_date"]).astype("datetime64[ns]").reset_index(drop=True)
         if "business_date" in ours
@@ -201,19 +212,18 @@ def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFr
 
 def _their_transactions(theirs: pd.DataFrame) -> pd.DataFrame:
     _require(theirs, tuple(TRANSACTION_COLUMNS), "theirs")
-    frame = pd.DataFrame(
+    return _frame(
         {
-            "line_no": theirs["line_no"].astype("int64"),
+            "line_no": _int64(theirs["line_no"]),
             "kind": _text(theirs["kind"]),
             "ref": _ref(theirs["ref"]),
             "provider_ref": _ref(theirs["provider_ref"]),
-            "amount": theirs["amount"].astype("int64"),
-            "fee": theirs["fee"].astype("int64"),
+            "amount": _int64(theirs["amount"]),
+            "fee": _int64(theirs["fee"]),
             "occurred_at": _utc(theirs["occurred_at"]),
             "status": _optional(theirs, "status", lambda s: _text(s).str.lower(), "string"),
         }
-    ).reset_index(drop=True)
-    return frame
+    )
 
 
 def _failed_statuses(o: pd.DataFrame, t: pd.DataFrame, oi: np.ndarray, ti: np.ndarray):
@@ -229,30 +239,33 @@ def _failed_statuses(o: pd.DataFrame, t: pd.DataFrame, oi: np.ndarray, ti: np.nd
     return failed
 
 
-def _transaction_matched(o, t, oi, ti, on_ref, o_key, o_rank) -> pd.DataFrame:
+def _transaction_matched(
+    o, t, oi, ti, on_ref, o_key, o_rank, columns: Collection[str] | None
+) -> pd.DataFrame:
     order = np.lexsort((o_rank[oi], o_key[oi]))
     oi, ti, on_ref = oi[order], ti[order], on_ref[order]
     n = len(oi)
+    built = {
+        "kind": lambda: o["kind"].array.take(oi),
+        "our_ref": lambda: o["ref"].array.take(oi),
+        "their_ref": lambda: t["provider_ref"].array.take(ti),
+        "our_amount": lambda: o["amount"].to_numpy()[oi],
+        "their_amount": lambda: t["amount"].to_numpy()[ti],
+        "fee": lambda: t["fee"].to_numpy()[ti],
+        "processor": lambda: o["processor"].array.take(oi),
+        "department": lambda: o["department"].array.take(oi),
+        "occurred_at": lambda: o["occurred_at"].array.take(oi),
+        "their_occurred_at": lambda: t["occurred_at"].array.take(ti),
+        "business_date": lambda: o["business_date"].to_numpy()[oi],
+        "their_line_no": lambda: t["line_no"].to_numpy()[ti],
+        "matched_on": lambda: pd.Categorical.from_codes(
+            on_ref.astype(np.int8), categories=["provider_ref", "ref"]
+        ),
+        "our_count": lambda: np.ones(n, dtype=np.int64),
+        "their_count": lambda: np.ones(n, dtype=np.int64),
+    }
     return pd.DataFrame(
-        {
-            "kind": o["kind"].array.take(oi),
-            "our_ref": o["ref"].array.take(oi),
-            "their_ref": t["provider_ref"].array.take(ti),
-            "our_amount": o["amount"].to_numpy()[oi],
-            "their_amount": t["amount"].to_numpy()[ti],
-            "fee": t["fee"].to_numpy()[ti],
-            "processor": o["processor"].array.take(oi),
-            "department": o["department"].array.take(oi),
-            "occurred_at": o["occurred_at"].array.take(oi),
-            "their_occurred_at": t["occurred_at"].array.take(ti),
-            "business_date": o["business_date"].to_numpy()[oi],
-            "their_line_no": t["line_no"].to_numpy()[ti],
-            "matched_on": pd.Categorical.from_codes(
-                on_ref.astype(np.int8), categories=["provider_ref", "ref"]
-            ),
-            "our_count": np.ones(n, dtype=np.int64),
-            "their_count": np.ones(n, dtype=np.int64),
-        }
+        {name: build() for name, build in built.items() if columns is None or name in columns}
     )
 
 

@@ -97,15 +97,19 @@ def run_execute(*, run_id: int) -> ReconciliationRun:
 
 
 def _reconcile(run: ReconciliationRun, party: Party) -> None:
-    """The file and our side read, matched, and the results stored; what it held is
-    garbage once it returns, for run_execute to hand back."""
+    """The file read and parsed, then our side read and matched while the file's canonical
+    lines are written, and the results stored; what it held is garbage once it returns,
+    for run_execute to hand back.
+
+    The file's bytes are let go before our side is read: a ten-million-payment day's
+    revenue file and its parsed lines are 2.3 GB together, our side another 1 GB."""
     statement = statements.statement_for(party, run.business_date)
     _progress(run, "parsing the file", 20)
-    parsing = statements.parsing(party, statement)
-    our_side = legs.our_side(party, run.business_date)
-    theirs = parsing.result()
-    _progress(run, "matching", 35)
+    theirs = statements.statement_frame(party, statement)
     lines = canonical.lines_writing(statement, party.kind, theirs)
+    _progress(run, "matching", 35)
+    our_side = legs.our_side(party, run.business_date)
+    release_freed()  # what parsing and reading our side left behind, before matching
     outcome = legs.reconcile(party, run.business_date, our_side, theirs)
     _progress(run, "storing the results", 80)
     lines.result()  # the file's canonical lines, written meanwhile

@@ -17,6 +17,7 @@ from integrations.statements import (
     typed,
 )
 from reconciliation.matching import (
+    CLEARING_COLUMNS,
     ConservationError,
     LegResult,
     clearing,
@@ -410,6 +411,37 @@ def test_clearing_nets_refunds_and_fees_per_processor_department_and_settlement_
     assert out["amount"].dtype == "int64"
     with pytest.raises(ValueError, match="wechatpay"):
         clearing(result.matched, {"alipay": 1})
+
+
+def test_a_leg1_building_only_the_clearings_columns_finds_counts_and_clears_the_same():
+    ours = [
+        {"ref": "po_1", "amount": 10_000, "department": "D1"},
+        {"ref": "po_2", "amount": 5_000, "department": "D2"},
+        {"ref": "rf_1", "amount": 2_000, "department": "D1", "kind": "refund"},
+        {"ref": "po_3", "amount": 700, "department": "D2"},
+    ]
+    theirs = [
+        {"ref": "po_1", "amount": 10_000, "fee": 60},
+        {"ref": "po_2", "amount": 5_000, "fee": 31},  # a fee off
+        {"ref": "rf_1", "amount": 2_000, "fee": -12, "kind": "refund"},
+        {"ref": "po_9", "amount": 300, "fee": 2},
+    ]
+    options = {"fee_rates": {"alipay": 60}}
+    full = leg1(ours, theirs, **options)
+    lean = match_transactions(
+        ours_frame(ours),
+        theirs_frame(theirs),
+        business_date=DAY,
+        matched_columns=CLEARING_COLUMNS,
+        **options,
+    )
+
+    assert list(lean.matched.columns) == [c for c in full.matched if c in CLEARING_COLUMNS]
+    assert lean.totals == full.totals and full.totals["matched_count"] == 2
+    pd.testing.assert_frame_equal(lean.discrepancies, full.discrepancies)
+    pd.testing.assert_frame_equal(
+        clearing(lean.matched, {"alipay": 1}), clearing(full.matched, {"alipay": 1})
+    )
 
 
 # Leg 2 ----------------------------------------------------------------------------------
