@@ -7,6 +7,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        from billing.receipts import RECEIPTS
         from billing.revenue import REVENUE_RECORDS
         from billing.staff import ensure_finance_group
         from billing.webhooks import WEBHOOK_DELIVERIES
@@ -14,6 +15,7 @@ class BillingConfig(AppConfig):
 
         register(WEBHOOK_DELIVERIES)
         register(REVENUE_RECORDS)
+        register(RECEIPTS)
         # Once per migrate (and per flush of a test database), after the last app's
         # permissions are created: the groups hold permissions of every app.
         post_migrate.connect(

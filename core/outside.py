@@ -18,6 +18,8 @@ from integrations.couriers.base import Courier
 from integrations.couriers.registry import build_courier
 from integrations.payments.base import PaymentChannel
 from integrations.payments.registry import build_channel
+from integrations.receipts.base import ReceiptPlatform
+from integrations.receipts.platform import build_receipt_platform
 
 CHANNEL_SETTINGS = {
     "public_platform": "PUBLIC_PLATFORM",
@@ -46,6 +48,24 @@ def get_channel(code: str) -> PaymentChannel:
         raise ImproperlyConfigured(f"{setting} {missing}") from missing
     _built_channels[code] = (config, channel)
     return channel
+
+
+# The receipt platform built in this process, with the configuration it was built from.
+_built_receipt_platform: list[tuple[dict, ReceiptPlatform]] = []
+
+
+def get_receipt_platform() -> ReceiptPlatform:
+    """The fiscal receipt platform as configured now, built once per process and
+    configuration, as ``get_channel``: building loads the published keys."""
+    config = dict(getattr(settings, "RECEIPTS", {}))
+    if _built_receipt_platform and _built_receipt_platform[0][0] == config:
+        return _built_receipt_platform[0][1]
+    try:
+        platform = build_receipt_platform(config)
+    except IncompleteConfiguration as missing:
+        raise ImproperlyConfigured(f"RECEIPTS {missing}") from missing
+    _built_receipt_platform[:] = [(config, platform)]
+    return platform
 
 
 def get_courier(code: str) -> Courier:

@@ -52,12 +52,16 @@ def allow(*roles: str, permission: str | None = None) -> Access:
 
 OPERATIONS: dict[str, Access] = {
     "payment_codes_lookup": Access(public=True),
+    "payment_codes_receipt_lookup": Access(public=True),
+    "payment_codes_receipt_pdf": Access(public=True),
     "departments_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "fee_items_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "ledger_trial_balance": allow(*FINANCE_READERS),
     "payment_orders_create": allow(ApiRole.PORTAL),
     "payment_orders_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "payment_orders_retrieve": allow(ApiRole.PORTAL, *FINANCE_READERS),
+    "payment_orders_receipt_retrieve": allow(ApiRole.PORTAL, *FINANCE_READERS),
+    "payment_orders_receipt_pdf": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "payment_orders_cancel": allow(ApiRole.PORTAL),
     "payment_orders_payments_create": allow(ApiRole.PORTAL),
     "payment_orders_refunds_create": allow(ApiRole.PORTAL),

@@ -57,7 +57,9 @@ def fixed_fee(department):
 
 
 # Settings of the outside parties whose base_url points at a sandbox, served by the live server.
-PROVIDER_SETTINGS = ("PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS")
+PROVIDER_SETTINGS = (
+    "PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS", "RECEIPTS"
+)  # fmt: skip
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from billing.models.orders import (
     PaymentOrderLine,
 )
 from billing.models.processors import ChannelHealth, Processor
+from billing.models.receipts import Receipt, ReceiptKind, ReceiptStatus
 from billing.models.reference import Department, FeeItem, FeeKind, PayerType, StaffScope
 from billing.models.refunds import Refund, RefundStatus, UnsettledPayment, UnsettledPaymentStatus
 from billing.models.revenue import (
@@ -38,6 +39,9 @@ __all__ = [
     "PaymentOrder",
     "PaymentOrderLine",
     "Processor",
+    "Receipt",
+    "ReceiptKind",
+    "ReceiptStatus",
     "Refund",
     "RefundStatus",
     "RevenuePushAttempt",

@@ -32,6 +32,7 @@ from billing.models import (
     PaymentNotification,
     PaymentOrder,
 )
+from billing.receipts import receipt_request
 from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
 from billing.services.orders import lock_order, payment_order_transition
@@ -403,6 +404,7 @@ def _apply_success(
             order=order, to=OrderStatus.PAID, actor=actor, audited_with=[succeeded]
         )
         revenue_record_emit(order=order, kind="payment", settled_by=attempt)
+        receipt_request(order=order)
         return Outcome.APPLIED
     audit_records(succeeded)
     _reopen_order_if_idle(order, actor=actor)

@@ -33,6 +33,7 @@ from billing.models import (
     UnsettledPayment,
     UnsettledPaymentStatus,
 )
+from billing.receipts import receipt_red_request
 from billing.revenue import revenue_record_emit
 from billing.services.orders import get_order, lock_order, payment_order_transition
 from billing.services.payables import order_payable_account
@@ -377,6 +378,7 @@ def _refund_succeeded(
         )
         payment_order_transition(order=order, to=to, actor=actor, reason=refund.reason)
         revenue_record_emit(order=order, kind="refund", refund=refund)
+        receipt_red_request(order=order, refund=refund)
     else:
         _unsettled_refunded(refund, actor=actor)
     webhook_event_emit(

@@ -171,6 +171,8 @@ SPECTACULAR_SETTINGS = {
         "DiscrepancyTypeEnum": "reconciliation.models.DiscrepancyType",
         "DiscrepancyStatusEnum": "reconciliation.models.DiscrepancyStatus",
         "RunStatusEnum": "reconciliation.models.RunStatus",
+        "ReceiptStatusEnum": "billing.models.receipts.ReceiptStatus",
+        "ReceiptKindEnum": "billing.models.receipts.ReceiptKind",
     },
 }
 

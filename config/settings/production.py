@@ -2,9 +2,14 @@
 
 import base64
 
-from config.env import env, env_bool, env_list, env_required
+from config.env import MissingSetting, env, env_bool, env_list, env_required
 from config.settings.base import *  # noqa: F403
-from config.settings.secrets import parse_keyring, pem_from_env, pem_required
+from config.settings.secrets import (
+    parse_index_algorithms,
+    parse_keyring,
+    pem_from_env,
+    pem_required,
+)
 
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 DATABASES = {"default": database_from_url(env_required("DATABASE_URL"))}  # noqa: F405
@@ -18,6 +23,7 @@ METRICS_TOKEN = env_required("METRICS_TOKEN")
 PII_KEYS = parse_keyring(env_required("PII_KEYS"))
 PII_ACTIVE_KEY_ID = env_required("PII_ACTIVE_KEY_ID")
 PII_HASH_KEY = base64.b64decode(env_required("PII_HASH_KEY"))
+PII_HASH_ALGORITHMS = parse_index_algorithms(env("PII_HASH_ALGORITHMS", "hmac-sha256"))
 
 PUBLIC_PLATFORM = {
     "base_url": env_required("PUBLIC_PLATFORM_BASE_URL"),
@@ -26,6 +32,27 @@ PUBLIC_PLATFORM = {
     "sign_type": env("PUBLIC_PLATFORM_SIGN_TYPE", "RSA2"),
     "private_key_pem": pem_required("PUBLIC_PLATFORM_PRIVATE_KEY"),
     "platform_public_key_pem": pem_required("PUBLIC_PLATFORM_PUBLIC_KEY"),
+}
+
+
+# The fiscal receipt platform (docs/receipt_platform.md). Its published SM2 public keys by
+# certificate serial: RECEIPTS_ISSUER_PUBLIC_KEYS and RECEIPTS_FINANCE_PUBLIC_KEYS are
+# "SERIAL:BASE64-OF-PEM" items, comma-separated: a key being rotated sits beside the next.
+def _receipt_keys(name: str) -> dict[str, str]:
+    items = (item.partition(":") for item in env_list(name))
+    keys = {serial: base64.b64decode(pem).decode() for serial, _, pem in items if serial and pem}
+    if not keys:
+        raise MissingSetting(f"environment variable {name} must be set (SERIAL:BASE64-OF-PEM,...)")
+    return keys
+
+
+RECEIPTS = {
+    "base_url": env_required("RECEIPTS_BASE_URL"),
+    "app_id": env_required("RECEIPTS_APP_ID"),
+    "app_key": env_required("RECEIPTS_APP_KEY"),
+    "sign_method": env("RECEIPTS_SIGN_METHOD", "HMAC-SM3"),  # or HMAC-SHA256, as registered
+    "issuer_public_keys": _receipt_keys("RECEIPTS_ISSUER_PUBLIC_KEYS"),
+    "finance_public_keys": _receipt_keys("RECEIPTS_FINANCE_PUBLIC_KEYS"),
 }
 
 # Licensed processors are optional: a deployment configures those it has contracts with,
@@ -66,6 +93,8 @@ SF_EXPRESS = {
     "push_token": env("SF_EXPRESS_PUSH_TOKEN"),
     "monthly_card": env("SF_EXPRESS_MONTHLY_CARD"),
 }
+# EMS_BASE_URL: https://api.ems.com.cn/amp-prod-api/f/amp (the adapter posts to /api/open);
+# EMS_SECRET: the sign key (签名钥匙) issued with the sender number, Base64 (docs/ems.md).
 EMS = {
     "base_url": env("EMS_BASE_URL"),
     "sender_no": env("EMS_SENDER_NO"),

@@ -65,12 +65,19 @@ def finance_acts(ok: int) -> tuple[int, ...]:
 
 EXPECTED: dict[str, tuple[int, ...]] = {
     "payment_codes_lookup": (200,) * 10,
+    # Anyone may look; the matrix's order is unpaid, so no receipt has the check code.
+    "payment_codes_receipt_lookup": (404,) * 10,
+    "payment_codes_receipt_pdf": (404,) * 10,
     "departments_list": LIST_ALL,
     "fee_items_list": LIST_ALL,
     "ledger_trial_balance": FINANCE_LIST,
     "payment_orders_create": PORTAL_CREATE,
     "payment_orders_list": LIST_ALL,
     "payment_orders_retrieve": READ_ALL,
+    # The order is unpaid: once the role has passed, its missing receipt is the answer
+    # (tests/billing/test_receipts_api.py reads an issued one as each caller).
+    "payment_orders_receipt_retrieve": (401, 401, 404, 404, 403, 404, 404, 404, 404, 404),
+    "payment_orders_receipt_pdf": (401, 401, 404, 404, 403, 404, 404, 404, 404, 404),
     "payment_orders_cancel": portal_acts(200),
     # The channel sandbox is not running here: the channel's silence is the allowed answer.
     "payment_orders_payments_create": portal_acts(503),
@@ -267,6 +274,8 @@ def _encode(query: dict) -> str:
 
 
 QUERIES = {
+    "payment_codes_receipt_lookup": {"check_code": "000000"},
+    "payment_codes_receipt_pdf": {"check_code": "000000"},
     "ledger_trial_balance": {"business_date": DAY},
     "reconciliation_clearing_list": {"business_date": DAY},
     "reconciliation_clearing_csv": {"business_date": DAY},

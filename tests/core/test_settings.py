@@ -22,6 +22,11 @@ REQUIRED = {
     "PUBLIC_PLATFORM_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\\n...",
     "SERVICE_BASE_URL": "https://payments.example.gov.cn",
     "METRICS_TOKEN": "scraper-token",
+    "RECEIPTS_BASE_URL": "https://receipts.example.gov.cn",
+    "RECEIPTS_APP_ID": "app",
+    "RECEIPTS_APP_KEY": "app-key",
+    "RECEIPTS_ISSUER_PUBLIC_KEYS": f"01:{base64.b64encode(b'-----BEGIN PUBLIC KEY').decode()}",
+    "RECEIPTS_FINANCE_PUBLIC_KEYS": f"02:{base64.b64encode(b'-----BEGIN PUBLIC KEY').decode()}",
 }
 
 
