@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from datetime import datetime
-from functools import partial
 from threading import Condition, Thread
 from typing import Any
 
@@ -21,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.commit_hooks import after_commit
 from core.errors import NotFound
 from core.queueing import enqueue
 from outbox.kinds import Kind, LocalKind, RemoteKind, all_kinds, kind_named
@@ -38,15 +38,15 @@ def dispatch_on_commit(kind: Kind, row_id: int | None = None) -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("an outbox row is dispatched from the transaction that wrote it")
     if isinstance(kind, LocalKind):
-        transaction.on_commit(partial(_apply_soon, kind), robust=True)
+        after_commit(_apply_soon, kind)
     else:
-        transaction.on_commit(partial(_dispatch, kind, row_id), robust=True)
+        after_commit(_dispatch, kind, row_id)
 
 
 def dispatch_committed(kind: LocalKind) -> None:
     """Apply a local kind's due rows, one of which the caller has just written in autocommit
     mode (one statement, committed as it ran); inside a transaction, once that commits."""
-    transaction.on_commit(partial(_apply_soon, kind), robust=True)
+    after_commit(_apply_soon, kind)
 
 
 # One apply task works every due row of its kind, so a process queues at most one per

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -40,6 +40,7 @@ from billing.services.payables import order_payable_account
 from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
 from core import reference_data, untrusted
 from core.audit import audit_entry, audit_record, audit_records
+from core.commit_hooks import after_commit
 from core.errors import IllegalTransition, NotFound
 from core.models import AuditRecord
 from core.money import business_date_of
@@ -408,7 +409,7 @@ def _apply_success(
         return Outcome.APPLIED
     audit_records(succeeded)
     _reopen_order_if_idle(order, actor=actor)
-    transaction.on_commit(partial(refund_unsettled_payment_queue, attempt.pk), robust=True)
+    after_commit(refund_unsettled_payment_queue, attempt.pk)
     audit_record(
         actor=actor, action="payment_attempt.refund_due", obj=attempt, reason=refund_reason
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -40,6 +39,7 @@ from billing.services.payables import order_payable_account
 from billing.states import UNSETTLED_TRANSITIONS, check_transition
 from billing.webhooks import webhook_event_emit
 from core.audit import audit_record
+from core.commit_hooks import after_commit
 from core.errors import IllegalTransition, NotFound
 from core.models import ApiClient
 from core.money import business_date_of
@@ -164,9 +164,7 @@ def unsettled_payment_retry_now(*, unsettled_id: int, actor: str) -> UnsettledPa
             from_status=previous,
             to_status=unsettled.status,
         )
-        transaction.on_commit(
-            partial(refund_unsettled_payment_queue, unsettled.attempt_id), robust=True
-        )
+        after_commit(refund_unsettled_payment_queue, unsettled.attempt_id)
     return unsettled
 
 

@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +15,7 @@ from billing.models import Department, FeeItem, FeeKind, OrderStatus
 from billing.services import closing, refunds
 from billing.services import orders as payment_orders
 from core.audit import audit_record
+from core.commit_hooks import after_commit
 from core.errors import IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
 from core.outside import get_courier
@@ -132,7 +132,7 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
         data={"courier": choice.courier, "freight": freight, "freight_payer": new.freight_payer},
     )
     if not created_order:
-        transaction.on_commit(partial(enqueue_booking, shipment.pk), robust=True)
+        after_commit(enqueue_booking, shipment.pk)
     return CreatedShipment(
         shipment=shipment,
         freight_verification_code=created_order.verification_code if created_order else "",
@@ -206,7 +206,7 @@ def freight_order_changed(event: Mapping[str, Any]) -> None:
         shipment_transition(
             shipment, to=ShipmentStatus.PENDING, actor="system", reason="freight paid"
         )
-        transaction.on_commit(partial(enqueue_booking, shipment.pk), robust=True)
+        after_commit(enqueue_booking, shipment.pk)
     elif status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
         shipment.next_booking_at = None
         shipment_transition(

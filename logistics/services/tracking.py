@@ -16,7 +16,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from core import pii, untrusted
 from core.audit import audit_record
+from core.commit_hooks import after_commit
 from core.outside import get_courier
 from core.queueing import enqueue
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
@@ -332,7 +332,7 @@ def _ingest(
                 timedelta(0) if source == EventSource.PUSH else CONFIRM_AGAIN_AFTER
             )
             if source == EventSource.PUSH:
-                transaction.on_commit(partial(_enqueue_poll, shipment.pk), robust=True)
+                after_commit(_enqueue_poll, shipment.pk)
         else:
             shipment.next_poll_at = now + _poll_every(shipment.courier)
         shipment.updated_at = now

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from functools import partial
 
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.commit_hooks import after_commit
 from core.errors import IllegalTransition
 from core.queueing import enqueue
 from integrations.statements import StatementInvalid
@@ -58,7 +58,7 @@ def run_request(*, business_date: date, party_code: str, actor: str) -> Reconcil
         audit_record(
             actor=actor, action="reconciliation_run.requested", obj=run, to_status=run.status
         )
-        transaction.on_commit(partial(_enqueue, run.pk), robust=True)
+        after_commit(_enqueue, run.pk)
     return run
 
 
@@ -92,7 +92,7 @@ def run_execute(*, run_id: int) -> ReconciliationRun:
         raise
     finally:
         release_freed()
-    transaction.on_commit(partial(_after, run.pk), robust=True)
+    after_commit(_after, run.pk)
     return ReconciliationRun.objects.get(pk=run_id)
 
 
