@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing import rows
+from billing import revenue, rows
 from billing.models import (
     FeeKind,
     PayerType,
@@ -52,17 +52,8 @@ ITEM_UNIT = "次"
 PAYER_ID_NUMBER = "order.payer_id_number"  # the column billing/services/orders.py seals it as
 S = ReceiptStatus
 
-# 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 6 h: about three days in all.
-DEFAULT_RETRY_SCHEDULE = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-    timedelta(hours=2),
-    timedelta(hours=4),
-    *(timedelta(hours=6),) * 10,
-)
+# The revenue push's: about three days of tries.
+DEFAULT_RETRY_SCHEDULE = revenue.DEFAULT_RETRY_SCHEDULE
 
 RECEIPT_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REQUESTED: frozenset({S.ISSUED, S.FAILED}),
