@@ -58,6 +58,17 @@ def start_payment(http, order) -> dict:
     return response.json()
 
 
+def assert_refused_with_nothing_applied(response, attempt, order) -> None:
+    """A notification refused with a 4xx: kept as rejected, the payment and books untouched."""
+    assert 400 <= response.status_code < 500
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.PENDING
+    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAYING
+    assert not LedgerEntry.objects.exists()
+    stored = PaymentNotification.objects.get()
+    assert (stored.verified, stored.outcome) == (False, "rejected")
+
+
 def wait_for_status(http, order, status, seconds=10.0) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -164,13 +175,7 @@ def test_a_forged_or_tampered_notification_is_refused_and_changes_nothing(portal
 
     response = post_notification(portal_http, body)
 
-    assert 400 <= response.status_code < 500
-    attempt.refresh_from_db()
-    assert attempt.status == AttemptStatus.PENDING
-    assert PaymentOrder.objects.get(public_id=order["id"]).status == OrderStatus.PAYING
-    assert not LedgerEntry.objects.exists()
-    stored = PaymentNotification.objects.get()
-    assert (stored.verified, stored.outcome) == (False, "rejected")
+    assert_refused_with_nothing_applied(response, attempt, order)
 
 
 def test_money_arriving_for_a_cancelled_order_is_kept_and_flagged_for_refund(portal_http):

@@ -93,6 +93,18 @@ def paid_trade(channel: WechatPayChannel, notify_url: str) -> CreateTrade:
     return trade
 
 
+def wait_until_refunded(channel: WechatPayChannel, request: RefundRequest) -> None:
+    """Until the sandbox has processed the refund (it does so a moment after accepting it)."""
+    wait_for(
+        lambda: channel.query_refund(
+            out_trade_no=request.out_trade_no,
+            out_refund_no=request.out_refund_no,
+            requested_at=request.requested_at,
+        ).status
+        == RefundStatus.SUCCEEDED
+    )
+
+
 # -- trades ---------------------------------------------------------------------------
 
 
@@ -261,14 +273,7 @@ def test_a_partial_refund_is_processed_then_succeeds_and_is_notified(channel, re
     request = new_refund(trade, receiver.url)
 
     accepted = channel.refund(request)
-    wait_for(
-        lambda: channel.query_refund(
-            out_trade_no=trade.out_trade_no,
-            out_refund_no=request.out_refund_no,
-            requested_at=request.requested_at,
-        ).status
-        == RefundStatus.SUCCEEDED
-    )
+    wait_until_refunded(channel, request)
     notification = channel.parse_notification(*receiver.next_request())
 
     assert accepted.status == RefundStatus.PENDING

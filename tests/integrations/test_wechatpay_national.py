@@ -30,8 +30,13 @@ from integrations.payments.base import (
 )
 from integrations.payments.wechatpay import WechatPayChannel
 from integrations.payments.wechatpay.bill import parse_trade_bill
-from tests.integrations.helpers import new_trade, pay, today_in_beijing, wait_for
-from tests.integrations.test_wechatpay_adapter import new_refund, paid_trade, signed_query
+from tests.integrations.helpers import new_trade, pay, today_in_beijing
+from tests.integrations.test_wechatpay_adapter import (
+    new_refund,
+    paid_trade,
+    signed_query,
+    wait_until_refunded,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,14 +96,7 @@ def test_a_national_refund_is_processed_then_notified_in_sm2(channel, receiver):
     request = new_refund(trade, receiver.url)
 
     accepted = channel.refund(request)
-    wait_for(
-        lambda: channel.query_refund(
-            out_trade_no=trade.out_trade_no,
-            out_refund_no=request.out_refund_no,
-            requested_at=request.requested_at,
-        ).status
-        == RefundStatus.SUCCEEDED
-    )
+    wait_until_refunded(channel, request)
     headers, body = receiver.next_request()
     notification = channel.parse_notification(headers, body)
 
