@@ -56,6 +56,7 @@ bench: install services wrk
 	$(BIN)/python bench/courier_pushes.py --clients 16
 	$(BIN)/python bench/reconciliation.py --sizes 1000000,10000000
 	$(BIN)/python bench/console_pages.py
+	$(BIN)/python bench/signatures.py
 	$(BIN)/python bench/results.py
 
 clean:
