@@ -1,9 +1,9 @@
 """The staff groups and what each may do, in the console, the API and the admin.
 
 ``finance`` staff read every money record, keep the fee catalogue and act: resolve and
-approve discrepancies, re-run reconciliation, retry deliveries. ``finance_auditor`` staff
-read and download the same records and act on nothing. Either may be limited to some
-departments (``StaffScope``).
+approve discrepancies, re-run reconciliation, retry deliveries and fiscal receipt requests.
+``finance_auditor`` staff read and download the same records and act on nothing. Either
+may be limited to some departments (``StaffScope``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ VIEW_MODELS = {
         "refund",
         "processor",
         "revenuerecord",
+        "receipt",
         "webhookevent",
         "webhookdelivery",
     ],
@@ -34,6 +35,7 @@ ACTIONS = {
     "billing": [
         "retry_webhookdelivery",
         "retry_revenuerecord",
+        "retry_receipt",
         "retry_refund",
         *(f"{action}_{model}" for model in MAINTAIN_MODELS for action in ("add", "change")),
     ],

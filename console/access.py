@@ -21,6 +21,7 @@ from core.auth import principal_for_user
 from core.roles import APPROVE as APPROVE  # the steps the console's views name
 from core.roles import RERUN as RERUN
 from core.roles import RESOLVE as RESOLVE
+from core.roles import RETRY_RECEIPT as RETRY_RECEIPT
 from core.roles import RETRY_REFUND as RETRY_REFUND
 from core.roles import RETRY_REVENUE as RETRY_REVENUE
 from core.roles import RETRY_WEBHOOK as RETRY_WEBHOOK
@@ -49,8 +50,7 @@ def permission_required(permission: str) -> Callable:
         @staff_required
         @wraps(view)
         def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not can(request, permission):
-                raise PermissionDenied("Your role may not take this step.")
+            require(request, permission)
             return view(request, *args, **kwargs)
 
         return guarded
@@ -61,6 +61,12 @@ def permission_required(permission: str) -> Callable:
 def department_scope(request: HttpRequest) -> list[int] | None:
     """The department ids the user is limited to, or None when the user sees all."""
     return scoped_department_ids(request.user)
+
+
+def require(request: HttpRequest, permission: str) -> None:
+    """Refuse with 403 a role without the permission (for a view whose step it names)."""
+    if not can(request, permission):
+        raise PermissionDenied("Your role may not take this step.")
 
 
 def can(request: HttpRequest, permission: str) -> bool:

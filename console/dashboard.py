@@ -6,7 +6,8 @@ its figures from their own departments: matched payments from the clearing (proc
 only; the clearing is kept per department) and their departments' discrepancies. Their
 side's lines are not kept per department either, so a scoped reader's discrepancy rate
 counts the clearing's matched payments plus the discrepancies that have a line on their
-side.
+side. The fiscal receipts of the date are those of its payments and refunds, of the reader's
+departments.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from datetime import date, timedelta
 from django.db.models import BigIntegerField, Count, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Abs, Coalesce
 
-from billing.models import Department
+from billing.models import Department, ReceiptStatus
+from console.lookup import receipts_of_business_date, visible_receipts
 from reconciliation.models import (
     Clearing,
     Discrepancy,
@@ -259,6 +261,17 @@ def _bill_lines_of_departments(
         .order_by()
     )
     return Counter(dict(matched)) + Counter(dict(unmatched))
+
+
+def receipt_figures(day: date, departments: list[int] | None) -> list[tuple[ReceiptStatus, Figure]]:
+    """The date's receipts issued, still requested and failed: (status, count and amount)."""
+    receipts = receipts_of_business_date(visible_receipts(departments), day)
+    rows = receipts.values_list("status").annotate(count=Count("id"), amount=Sum("amount"))
+    found = {status: Figure(count, amount) for status, count, amount in rows.order_by()}
+    return [
+        (ReceiptStatus(status), found.get(status, Figure(0, 0)))
+        for status in (ReceiptStatus.ISSUED, ReceiptStatus.REQUESTED, ReceiptStatus.FAILED)
+    ]
 
 
 def _cleared_payments(day: date, departments: list[int] | None) -> dict[str, Figure]:

@@ -1,4 +1,5 @@
-"""Finding orders, refunds and shipments for the console, and everything recorded about one.
+"""Finding orders, refunds, receipts and shipments for the console, and everything recorded
+about one.
 
 Callers pass querysets already limited to what the person may see (``visible_orders``,
 ``visible_shipments``); nothing here widens them. Payer ID numbers are found through the
@@ -8,10 +9,19 @@ blind index, never by decrypting rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors
@@ -22,11 +32,15 @@ from billing.models import (
     PaymentAttempt,
     PaymentNotification,
     PaymentOrder,
+    Receipt,
+    ReceiptKind,
+    ReceiptStatus,
     Refund,
     RevenueRecord,
     WebhookEvent,
 )
 from core.models import AuditRecord
+from core.money import BEIJING
 from ledger.models import LedgerPosting
 from logistics import selectors as shipment_selectors
 from logistics.models import Shipment
@@ -37,6 +51,9 @@ TIME_LIMIT_FLAG_LABELS = {
     "stale": _("stale"),
 }
 TIME_LIMIT_FLAGS = tuple(TIME_LIMIT_FLAG_LABELS)
+# The platform issues a receipt when it is asked, and the first retries come within minutes:
+# one still requested after this is for a person to look at.
+RECEIPT_OVERDUE_AFTER = timedelta(minutes=10)
 
 
 def visible_departments(department_ids: list[int] | None) -> QuerySet[Department]:
@@ -161,6 +178,71 @@ def find_shipments(visible: QuerySet[Shipment], filters: ShipmentFilters) -> Que
     return shipments
 
 
+def _shown(receipts: QuerySet[Receipt]) -> QuerySet[Receipt]:
+    """Receipts as the console lists them: with the refund and the receipt a red-letter one
+    is for, without the signed file, and ``overdue`` when still requested
+    ``RECEIPT_OVERDUE_AFTER`` after they were asked for."""
+    asked_before = timezone.now() - RECEIPT_OVERDUE_AFTER
+    overdue = Q(status=ReceiptStatus.REQUESTED, created_at__lt=asked_before)
+    return (
+        receipts.select_related("refund", "related")
+        .defer("xml", "request", "related__xml", "related__request")
+        .annotate(overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
+    )
+
+
+def visible_receipts(department_ids: list[int] | None) -> QuerySet[Receipt]:
+    """Receipts of the departments' orders (all when None)."""
+    receipts = Receipt.objects.select_related("order__department")
+    if department_ids is not None:
+        receipts = receipts.filter(order__department__in=department_ids)
+    return _shown(receipts)
+
+
+def receipts_of_business_date(receipts: QuerySet[Receipt], day: date) -> QuerySet[Receipt]:
+    """A receipt belongs to the business date of the payment or the refund it is for.
+
+    Each kind is found through its own date's index; one condition over both dates would
+    read every receipt.
+    """
+    start = datetime.combine(day, time.min, tzinfo=BEIJING)
+    end = start + timedelta(days=1)
+    of_payments = Receipt.objects.filter(
+        kind=ReceiptKind.NORMAL, order__paid_at__gte=start, order__paid_at__lt=end
+    )
+    of_refunds = Receipt.objects.filter(
+        kind=ReceiptKind.RED, refund__refunded_at__gte=start, refund__refunded_at__lt=end
+    )
+    ids = of_payments.order_by().values("pk").union(of_refunds.order_by().values("pk"), all=True)
+    return receipts.filter(pk__in=ids)
+
+
+@dataclass(frozen=True)
+class ReceiptFilters:
+    q: str = ""
+    status: str = ""
+    kind: str = ""
+    business_date: date | None = None
+
+
+def find_receipts(receipts: QuerySet[Receipt], filters: ReceiptFilters) -> QuerySet[Receipt]:
+    """``q`` is a receipt number, a receipt id, an order id or a case number; the newest first."""
+    if filters.q:
+        receipts = receipts.filter(
+            Q(number=filters.q)
+            | Q(public_id=filters.q)
+            | Q(order__public_id=filters.q)
+            | Q(order__case_number=filters.q)
+        )
+    if filters.status:
+        receipts = receipts.filter(status=filters.status)
+    if filters.kind:
+        receipts = receipts.filter(kind=filters.kind)
+    if filters.business_date:
+        receipts = receipts_of_business_date(receipts, filters.business_date)
+    return receipts.order_by("-created_at", "-id")
+
+
 def audit_trail(**object_ids: list[str]) -> QuerySet[AuditRecord]:
     """Audit rows of the named objects, newest first: ``audit_trail(Refund=[ids], ...)``."""
     wanted = Q(pk__in=[])
@@ -178,6 +260,7 @@ class OrderHistory:
     refunds: list[Refund]
     postings: list[LedgerPosting]
     revenue_records: list[RevenueRecord]
+    receipts: list[Receipt]
     webhook_events: list[WebhookEvent]
     shipments: list[Shipment]
     audit: list[AuditRecord]
@@ -189,6 +272,7 @@ def order_history(order: PaymentOrder, visible_shipments: QuerySet[Shipment]) ->
     revenue_records = list(
         order.revenue_records.select_related("revenue_system", "refund").order_by("sequence")
     )
+    receipts = list(_shown(order.receipts.all()).order_by("created_at", "id"))
     attempt_ids = [attempt.public_id for attempt in attempts]
     refund_ids = [refund.public_id for refund in refunds]
     return OrderHistory(
@@ -209,6 +293,7 @@ def order_history(order: PaymentOrder, visible_shipments: QuerySet[Shipment]) ->
             .order_by("created_at", "id")
         ),
         revenue_records=revenue_records,
+        receipts=receipts,
         webhook_events=list(
             WebhookEvent.objects.filter(
                 Q(type__startswith="payment_order.", payload__id=order.public_id)
@@ -226,6 +311,7 @@ def order_history(order: PaymentOrder, visible_shipments: QuerySet[Shipment]) ->
                 PaymentAttempt=attempt_ids,
                 Refund=refund_ids,
                 RevenueRecord=[record.public_id for record in revenue_records],
+                Receipt=[receipt.public_id for receipt in receipts],
             )
         ),
     )

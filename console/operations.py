@@ -1,6 +1,6 @@
 """What the operations pages read: the channels with their licence and circuit breaker, the
-revenue pushes and webhook deliveries still waiting, and the automatic refunds given up to
-finance staff, each within the viewer's departments.
+revenue pushes, webhook deliveries and fiscal receipt requests still waiting, and the
+automatic refunds given up to finance staff, each within the viewer's departments.
 
 Reads only: the breaker is looked at, never taken half-open (``channel_in_rotation``).
 """
@@ -25,6 +25,9 @@ from billing.models import (
     PaymentAttempt,
     PaymentOrder,
     Processor,
+    Receipt,
+    ReceiptKind,
+    ReceiptStatus,
     RevenueRecord,
     RevenueRecordStatus,
     UnsettledPayment,
@@ -32,12 +35,20 @@ from billing.models import (
     WebhookDelivery,
 )
 from billing.models.processors import LICENCE_WARNING_DAYS
+from billing.webhooks import WEBHOOK_DELIVERIES
+from console.lookup import visible_receipts
 from core.models import AuditRecord
 from core.money import BEIJING, business_date_of
 from logistics.models import Shipment
+from outbox.kinds import Kind
 
 REVENUE_BACKLOG_STATUSES = (RevenueRecordStatus.PENDING, RevenueRecordStatus.FAILED)
 WEBHOOK_BACKLOG_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+# The page's status filter names every kind's open rows "pending": a receipt's are requested.
+RECEIPT_BACKLOG_STATUSES = {
+    RevenueRecordStatus.PENDING: ReceiptStatus.REQUESTED,
+    RevenueRecordStatus.FAILED: ReceiptStatus.FAILED,
+}
 
 
 # Processors
@@ -223,6 +234,15 @@ def webhook_backlog(departments: list[int] | None) -> QuerySet[WebhookDelivery]:
     )
 
 
+def receipt_backlog(departments: list[int] | None) -> QuerySet[Receipt]:
+    """Receipts the platform has not issued, oldest first."""
+    return (
+        visible_receipts(departments)
+        .filter(status__in=RECEIPT_BACKLOG_STATUSES.values())
+        .order_by("created_at", "id")
+    )
+
+
 def unsettled_payments(departments: list[int] | None) -> QuerySet[UnsettledPayment]:
     """All money owed back to payers that the viewer may see, through its order's department."""
     owed = UnsettledPayment.objects.select_related("attempt__order__department")
@@ -280,6 +300,15 @@ def webhook_counts(backlog: QuerySet[WebhookDelivery]) -> StatusCounts:
     )
 
 
+def receipt_counts(backlog: QuerySet[Receipt]) -> StatusCounts:
+    shown_as = {receipt: page for page, receipt in RECEIPT_BACKLOG_STATUSES.items()}
+    rows = backlog.order_by().values("kind", "status").annotate(n=Count("id"))
+    return _status_counts(
+        (row["kind"], ReceiptKind(row["kind"]).label, shown_as[row["status"]], row["n"])
+        for row in rows
+    )
+
+
 def _status_counts(rows) -> StatusCounts:
     total: Counter = Counter()
     groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
@@ -292,17 +321,11 @@ def _status_counts(rows) -> StatusCounts:
     )
 
 
-def failed_revenue_ids(backlog: QuerySet[RevenueRecord], ids: list[int]) -> list[int]:
-    """Of ``ids``, those of failed records in the viewer's backlog."""
-    return list(
-        backlog.filter(pk__in=ids, status=RevenueRecordStatus.FAILED).values_list("pk", flat=True)
-    )
+def failed_ids(kind: Kind, backlog: QuerySet, ids: list[int]) -> list[int]:
+    """Of ``ids``, those of failed rows in the viewer's backlog of ``kind``."""
+    return list(backlog.filter(pk__in=ids, status=kind.failed_status).values_list("pk", flat=True))
 
 
 def failed_webhook_ids(backlog: QuerySet[WebhookDelivery], ids: list[int]) -> list[int]:
     """Of ``ids``, those of failed deliveries in the viewer's backlog whose endpoint is on."""
-    return list(
-        backlog.filter(pk__in=ids, status=DeliveryStatus.FAILED, endpoint__active=True).values_list(
-            "pk", flat=True
-        )
-    )
+    return failed_ids(WEBHOOK_DELIVERIES, backlog.filter(endpoint__active=True), ids)

@@ -31,6 +31,7 @@ RERUN = "reconciliation.rerun_reconciliation"
 RETRY_WEBHOOK = "billing.retry_webhookdelivery"
 RETRY_REFUND = "billing.retry_refund"
 RETRY_REVENUE = "billing.retry_revenuerecord"
+RETRY_RECEIPT = "billing.retry_receipt"
 VIEW_CONTACTS = "logistics.view_contacts"
 
 # Read the money records: finance scripts' keys and every finance staff member.

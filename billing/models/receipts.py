@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.models import ids
 from billing.models.orders import PaymentOrder
@@ -27,7 +28,8 @@ class ReceiptKind(models.TextChoices):
 
 
 class ReceiptStatus(models.TextChoices):
-    REQUESTED = "requested", _("requested")  # asked of the platform, not yet issued
+    # Asked of the platform, not yet issued ("requested" alone is a refund's kind in Chinese).
+    REQUESTED = "requested", pgettext_lazy("receipt status", "requested")
     ISSUED = "issued", _("issued")
     FAILED = "failed", _("failed")  # refused by the platform, or given up: for a person
 

@@ -35,6 +35,7 @@ def badge_tone(status: str) -> str:
         "healthy",
         "active",
         "refunded",
+        "issued",
     }
     bad = {
         "failed",

@@ -15,6 +15,7 @@ from billing.models import (
     DeliveryStatus,
     OrderStatus,
     Processor,
+    ReceiptStatus,
     RefundStatus,
     RevenueRecordStatus,
 )
@@ -28,6 +29,7 @@ STATUS_CHOICES = {
     "PaymentAttempt": AttemptStatus,
     "Refund": RefundStatus,
     "RevenueRecord": RevenueRecordStatus,
+    "Receipt": ReceiptStatus,
     "WebhookDelivery": DeliveryStatus,
     "Processor": Processor.Status,
     "ChannelHealth": ChannelHealth.State,

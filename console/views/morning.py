@@ -41,6 +41,7 @@ def morning(request: HttpRequest) -> HttpResponse:
         "parties": dashboard.party_lines(day, departments),
         "by_type": dashboard.discrepancies_by_type(day, departments),
         "clearing": dashboard.clearing_summary(day, departments),
+        "receipts": dashboard.receipt_figures(day, departments),
         "trend_first": trend[0],
         "amounts_chart": _amounts_chart(dashboard.daily_payments(day, departments)),
         "rate_chart": _rate_chart(dashboard.discrepancy_rates(day, departments)),

@@ -1,39 +1,102 @@
 """Operations: the payment channels (licence, limits, circuit breaker) and the backlogs of
-revenue pushes, webhook deliveries and refunds given up, with "retry now" for the roles
-allowed to."""
+revenue pushes, webhook deliveries, fiscal receipt requests and refunds given up, with
+"retry now" for the roles allowed to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
 from django.core.exceptions import BadRequest
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils.functional import Promise
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from billing.models import DeliveryStatus, RevenueRecordStatus, RevenueSystem, WebhookEndpoint
+from billing.models import (
+    DeliveryStatus,
+    ReceiptKind,
+    ReceiptStatus,
+    RevenueRecordStatus,
+    RevenueSystem,
+    WebhookEndpoint,
+)
 from billing.models.processors import LICENCE_WARNING_DAYS
+from billing.receipts import RECEIPTS
 from billing.revenue import REVENUE_RECORDS
 from billing.services.refunds import unsettled_payment_retry_now
 from billing.webhooks import WEBHOOK_DELIVERIES
-from console import operations
+from console import lookup, operations
 from console.access import (
+    RETRY_RECEIPT,
     RETRY_REFUND,
     RETRY_REVENUE,
     RETRY_WEBHOOK,
     can,
     department_scope,
     permission_required,
+    require,
     staff_required,
 )
 from console.actions import perform
+from console.errors import CONSOLE_PREFIX
 from console.params import choice_param
 from outbox.engine import retry_now
+from outbox.kinds import Kind
 
 # The oldest rows of each backlog shown on the page; the counts above cover them all.
 BACKLOG_ROWS = 100
 BACKLOG_STATUSES = (RevenueRecordStatus.PENDING, RevenueRecordStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A kind of outbox row that a person may retry now, one row or the failed rows shown."""
+
+    kind: Kind
+    permission: str
+    rows: Callable[[list[int] | None], QuerySet]  # every row the viewer may see
+    waiting: Callable[[list[int] | None], QuerySet]  # those the backlogs page lists
+    failed_ids: Callable[[QuerySet, list[int]], list[int]]  # of the posted, those to retry
+    anchor: str  # the table on the backlogs page
+    retried: Promise  # what the person is told, with the row's %(id)s
+
+
+BACKLOGS = {
+    "revenue": Backlog(
+        kind=REVENUE_RECORDS,
+        permission=RETRY_REVENUE,
+        rows=operations.revenue_records,
+        waiting=operations.revenue_backlog,
+        failed_ids=partial(operations.failed_ids, REVENUE_RECORDS),
+        anchor="revenue-backlog",
+        retried=gettext_lazy("Retry requested for revenue record %(id)s."),
+    ),
+    "webhooks": Backlog(
+        kind=WEBHOOK_DELIVERIES,
+        permission=RETRY_WEBHOOK,
+        rows=operations.webhook_deliveries,
+        waiting=operations.webhook_backlog,
+        failed_ids=operations.failed_webhook_ids,
+        anchor="webhook-backlog",
+        retried=gettext_lazy("Retry requested for webhook delivery %(id)s."),
+    ),
+    "receipts": Backlog(
+        kind=RECEIPTS,
+        permission=RETRY_RECEIPT,
+        rows=lookup.visible_receipts,
+        waiting=operations.receipt_backlog,
+        failed_ids=partial(operations.failed_ids, RECEIPTS),
+        anchor="receipt-backlog",
+        retried=gettext_lazy("Retry requested for fiscal receipt %(id)s."),
+    ),
+}
 
 
 @staff_required
@@ -59,22 +122,28 @@ def backlogs(request: HttpRequest) -> HttpResponse:
     endpoint = choice_param(
         request, "endpoint", list(WebhookEndpoint.objects.values_list("public_id", flat=True))
     )
+    receipt_kind = choice_param(request, "receipt_kind", ReceiptKind.values)
 
     revenue = operations.revenue_backlog(scope)
     webhooks = operations.webhook_backlog(scope)
+    receipts = operations.receipt_backlog(scope)
     revenue_counts = operations.revenue_counts(revenue)
     webhook_counts = operations.webhook_counts(webhooks)
+    receipt_counts = operations.receipt_counts(receipts)
     if status:
         revenue, webhooks = revenue.filter(status=status), webhooks.filter(status=status)
+        receipts = receipts.filter(status=operations.RECEIPT_BACKLOG_STATUSES[status])
     if system:
         revenue = revenue.filter(revenue_system__code=system)
     if endpoint:
         webhooks = webhooks.filter(endpoint__public_id=endpoint)
+    if receipt_kind:
+        receipts = receipts.filter(kind=receipt_kind)
 
-    records = list(revenue[:BACKLOG_ROWS])
-    owed = operations.refunds_needing_a_person(scope)
-    owed_rows = list(owed[:BACKLOG_ROWS])
-    deliveries = list(webhooks[:BACKLOG_ROWS])
+    records, records_total = _oldest(revenue)
+    owed, owed_total = _oldest(operations.refunds_needing_a_person(scope))
+    deliveries, deliveries_total = _oldest(webhooks)
+    receipt_rows, receipts_total = _oldest(receipts)
     departments = operations.department_names(d.department_id for d in deliveries)
     for delivery in deliveries:
         delivery.department = departments.get(delivery.department_id)
@@ -86,53 +155,58 @@ def backlogs(request: HttpRequest) -> HttpResponse:
             "status": status,
             "system": system,
             "endpoint": endpoint,
+            "receipt_kind": receipt_kind,
             "statuses": BACKLOG_STATUSES,
             "systems": RevenueSystem.objects.order_by("code"),
             "endpoints": WebhookEndpoint.objects.order_by("public_id"),
+            "receipt_kinds": ReceiptKind.choices,
             "revenue_counts": revenue_counts,
             "webhook_counts": webhook_counts,
+            "receipt_counts": receipt_counts,
             "records": records,
-            "records_total": revenue.count() if len(records) == BACKLOG_ROWS else len(records),
+            "records_total": records_total,
             "failed_record_ids": [r.pk for r in records if r.status == RevenueRecordStatus.FAILED],
             "deliveries": deliveries,
-            "deliveries_total": (
-                webhooks.count() if len(deliveries) == BACKLOG_ROWS else len(deliveries)
-            ),
+            "deliveries_total": deliveries_total,
             "failed_delivery_ids": [
                 d.pk for d in deliveries if d.status == DeliveryStatus.FAILED and d.endpoint.active
             ],
-            "owed": owed_rows,
-            "owed_total": owed.count() if len(owed_rows) == BACKLOG_ROWS else len(owed_rows),
+            "receipts": receipt_rows,
+            "receipts_total": receipts_total,
+            "failed_receipt_ids": [r.pk for r in receipt_rows if r.status == ReceiptStatus.FAILED],
+            "owed": owed,
+            "owed_total": owed_total,
             "may_retry_revenue": can(request, RETRY_REVENUE),
             "may_retry_webhook": can(request, RETRY_WEBHOOK),
+            "may_retry_receipt": can(request, RETRY_RECEIPT),
             "may_retry_refund": can(request, RETRY_REFUND),
         },
     )
 
 
-@require_POST
-@permission_required(RETRY_REVENUE)
-def retry_revenue(request: HttpRequest, record_id: int) -> HttpResponse:
-    records = operations.revenue_records(department_scope(request))
-    record = get_object_or_404(records, pk=record_id)
-    return perform(
-        request,
-        lambda: retry_now(REVENUE_RECORDS.name, record.pk, actor=request.principal.actor),
-        done=_("Retry requested for revenue record %(id)s.") % {"id": record.public_id},
-        back=_back(request, "revenue-backlog"),
-    )
+def _oldest(backlog: QuerySet) -> tuple[list, int]:
+    """The first BACKLOG_ROWS rows, and how many there are in all."""
+    rows = list(backlog[:BACKLOG_ROWS])
+    return rows, backlog.count() if len(rows) == BACKLOG_ROWS else len(rows)
+
+
+def _backlog(request: HttpRequest, name: str) -> Backlog:
+    backlog = BACKLOGS[name]
+    require(request, backlog.permission)
+    return backlog
 
 
 @require_POST
-@permission_required(RETRY_WEBHOOK)
-def retry_webhook(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    deliveries = operations.webhook_deliveries(department_scope(request))
-    delivery = get_object_or_404(deliveries, pk=delivery_id)
+@staff_required
+def retry(request: HttpRequest, backlog: str, row_id: int) -> HttpResponse:
+    """One row made due now (a failed one opened again), from the backlogs or a record's page."""
+    chosen = _backlog(request, backlog)
+    row = get_object_or_404(chosen.rows(department_scope(request)), pk=row_id)
     return perform(
         request,
-        lambda: retry_now(WEBHOOK_DELIVERIES.name, delivery.pk, actor=request.principal.actor),
-        done=_("Retry requested for webhook delivery %(id)s.") % {"id": delivery.pk},
-        back=_back(request, "webhook-backlog"),
+        lambda: retry_now(chosen.kind.name, row.pk, actor=request.principal.actor),
+        done=str(chosen.retried) % {"id": getattr(row, "public_id", row.pk)},
+        back=_back(request, chosen.anchor),
     )
 
 
@@ -152,19 +226,11 @@ def retry_refund(request: HttpRequest, unsettled_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(RETRY_REVENUE)
-def retry_failed_revenue(request: HttpRequest) -> HttpResponse:
-    backlog = operations.revenue_backlog(department_scope(request))
-    ids = operations.failed_revenue_ids(backlog, _posted_ids(request))
-    return _retry_each(request, REVENUE_RECORDS.name, ids, "revenue-backlog")
-
-
-@require_POST
-@permission_required(RETRY_WEBHOOK)
-def retry_failed_webhooks(request: HttpRequest) -> HttpResponse:
-    backlog = operations.webhook_backlog(department_scope(request))
-    ids = operations.failed_webhook_ids(backlog, _posted_ids(request))
-    return _retry_each(request, WEBHOOK_DELIVERIES.name, ids, "webhook-backlog")
+@staff_required
+def retry_failed(request: HttpRequest, backlog: str) -> HttpResponse:
+    chosen = _backlog(request, backlog)
+    ids = chosen.failed_ids(chosen.waiting(department_scope(request)), _posted_ids(request))
+    return _retry_each(request, chosen.kind.name, ids, chosen.anchor)
 
 
 def _retry_each(request: HttpRequest, kind: str, ids: list[int], anchor: str) -> HttpResponse:
@@ -190,7 +256,13 @@ def _posted_ids(request: HttpRequest) -> list[int]:
 
 
 def _back(request: HttpRequest, anchor: str) -> str:
-    """The backlog page with the filters the form was posted from (its action's query)."""
+    """The console page the form names in ``next`` (a record's page); else the backlog page
+    with the filters the form was posted from (its action's query)."""
+    wanted = request.POST.get("next", "")
+    if wanted.startswith(CONSOLE_PREFIX) and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
     query = request.GET.urlencode()
     return f"{reverse('console:backlogs')}{'?' + query if query else ''}#{anchor}"
 
@@ -198,9 +270,18 @@ def _back(request: HttpRequest, anchor: str) -> str:
 urlpatterns = [
     path("processors/", processors, name="processors"),
     path("backlogs/", backlogs, name="backlogs"),
-    path("backlogs/revenue/<int:record_id>/retry/", retry_revenue, name="retry_revenue"),
-    path("backlogs/webhooks/<int:delivery_id>/retry/", retry_webhook, name="retry_webhook"),
     path("backlogs/refunds/<int:unsettled_id>/retry/", retry_refund, name="retry_refund"),
-    path("backlogs/revenue/retry-failed/", retry_failed_revenue, name="retry_failed_revenue"),
-    path("backlogs/webhooks/retry-failed/", retry_failed_webhooks, name="retry_failed_webhooks"),
+    *(
+        path(f"backlogs/{name}/<int:row_id>/retry/", retry, {"backlog": name}, name=f"retry_{name}")
+        for name in BACKLOGS
+    ),
+    *(
+        path(
+            f"backlogs/{name}/retry-failed/",
+            retry_failed,
+            {"backlog": name},
+            name=f"retry_failed_{name}",
+        )
+        for name in BACKLOGS
+    ),
 ]

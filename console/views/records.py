@@ -1,4 +1,4 @@
-"""Orders, refunds and shipments: search them, and read one's whole history."""
+"""Orders, refunds, fiscal receipts and shipments: search them, and read one's whole history."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils.translation import gettext as _
 
-from billing.models import OrderStatus, PaymentOrder, RefundStatus
+from billing.models import (
+    OrderStatus,
+    PaymentOrder,
+    ReceiptKind,
+    ReceiptStatus,
+    RefundStatus,
+)
+from billing.receipt_pdf import receipt_pdf as receipt_face
+from billing.receipts import receipt_file
 from billing.selectors import visible_orders
 from console import lookup
-from console.access import department_scope, staff_required
+from console.access import RETRY_RECEIPT, can, department_scope, staff_required
 from console.params import choice_param, date_param, int_param, text_param
 from core import pii
 from integrations.couriers.registry import COURIER_CODES
@@ -114,6 +122,7 @@ def order(request: HttpRequest, public_id: str) -> HttpResponse:
             "order": found,
             "payer": _masked_payer(found),
             "history": lookup.order_history(found, visible_shipments(request.principal)),
+            "may_retry_receipt": can(request, RETRY_RECEIPT),
         },
     )
 
@@ -137,6 +146,39 @@ def refunds(request: HttpRequest) -> HttpResponse:
             "statuses": RefundStatus.choices,
         },
     )
+
+
+@staff_required
+def receipts(request: HttpRequest) -> HttpResponse:
+    filters = lookup.ReceiptFilters(
+        q=text_param(request, "q"),
+        status=choice_param(request, "status", ReceiptStatus.values),
+        kind=choice_param(request, "kind", ReceiptKind.values),
+        business_date=date_param(request, "date"),
+    )
+    found = lookup.find_receipts(lookup.visible_receipts(department_scope(request)), filters)
+    return render(
+        request,
+        "console/records/receipts.html",
+        {
+            "section": "receipts",
+            "page": _page(request, found),
+            "filters": filters,
+            "statuses": ReceiptStatus.choices,
+            "kinds": ReceiptKind.choices,
+            "may_retry_receipt": can(request, RETRY_RECEIPT),
+        },
+    )
+
+
+@staff_required
+def receipt_pdf(request: HttpRequest, public_id: str) -> HttpResponse:
+    """An issued receipt's face, drawn from its signed file as the payer gets it."""
+    issued = lookup.visible_receipts(department_scope(request)).filter(status=ReceiptStatus.ISSUED)
+    found = _one(issued, public_id)
+    response = HttpResponse(receipt_face(receipt_file(found)), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="receipt-{found.code}-{found.number}.pdf"'
+    return response
 
 
 @staff_required
@@ -188,6 +230,8 @@ urlpatterns = [
     path("orders/", orders, name="orders"),
     path("orders/<str:public_id>/", order, name="order"),
     path("refunds/", refunds, name="refunds"),
+    path("receipts/", receipts, name="receipts"),
+    path("receipts/<str:public_id>.pdf", receipt_pdf, name="receipt_pdf"),
     path("shipments/", shipments, name="shipments"),
     path("shipments/<str:public_id>/", shipment, name="shipment"),
 ]
