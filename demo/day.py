@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import RevenueRecord, RevenueRecordStatus, RevenueSystem
+from billing.models import Receipt, ReceiptStatus, RevenueRecord, RevenueRecordStatus, RevenueSystem
 from core.audit import audit_record
 from core.models import ApiClient, AuditRecord
 from demo import sandboxes, settlement, trouble
@@ -37,7 +37,7 @@ from reconciliation.models import (
     ReconciliationRun,
     RunStatus,
 )
-from reconciliation.parties import all_parties
+from reconciliation.parties import RECEIPT_PLATFORM, all_parties
 from reconciliation.services import auto, runs
 
 __all__ = ["DEMO_USERS", "SCOPED_DEPARTMENT_CODE", "DemoDay", "demo_day_seed", "seeded_day"]
@@ -151,6 +151,16 @@ def _seed(sandbox_url: str, client: ApiClient, business_date: date) -> None:
         ]
     )
     step("the settlement date's bank statements")
+    # The lost payment was settled (补单) by its channel's run and its receipt asked for then:
+    # once every receipt is issued, the receipts leg is run again, as finance would.
+    wait_until(
+        lambda: not Receipt.objects.filter(status=ReceiptStatus.REQUESTED).exists(),
+        what="the day's fiscal receipts to be issued",
+    )
+    _reconcile(
+        [runs.run_request(business_date=business_date, party_code=RECEIPT_PLATFORM, actor=ACTOR)]
+    )
+    step("fiscal receipts")
 
 
 def _settlement_dates(business_date: date) -> tuple[date, ...]:

@@ -68,6 +68,17 @@ FREIGHT_COLUMNS: Mapping[str, object] = {
     "amount": "int64",  # fen
     "bill_date": "datetime64[ns]",
 }
+# The receipt platform's receipts issued on a day (leg 5), each one's signatures verified.
+RECEIPT_COLUMNS: Mapping[str, object] = {
+    "line_no": "int64",  # the receipt's place among the day file's receipts (1 = the first)
+    "business_id": TEXT,  # BizCode: our order's or refund's public id
+    "kind": TEXT,  # "normal" or "red" (a red-letter receipt, 冲红)
+    "code": TEXT,  # 票据代码, 8 digits
+    "number": TEXT,  # 票据号码, 10 digits
+    "department": TEXT,  # the invoicing party (执收单位): our department's code
+    "amount": "int64",  # fen, negative on a red-letter receipt
+    "issued_at": "datetime64[ns, UTC]",
+}
 
 
 def typed(frame: pd.DataFrame, columns: Mapping[str, object]) -> pd.DataFrame:

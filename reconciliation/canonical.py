@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reconciliation.frames import arrow_connection
+from reconciliation.matching.receipts import receipt_refs
 from reconciliation.models import PartyKind, StatementFile, StatementLine
 from reconciliation.threads import in_thread
 
@@ -68,6 +69,14 @@ def canonical_lines(kind: str, frame: pd.DataFrame, statement_id: int) -> pa.Tab
             "ref": frame["payment_code"],
             "their_ref": frame["record_id"],
             "occurred_at": frame["received_at"],
+            "account": frame["department"],
+        }
+    elif kind == PartyKind.RECEIPT:
+        columns = {
+            "kind": frame["kind"],
+            "ref": frame["business_id"],
+            "their_ref": receipt_refs(frame["code"], frame["number"]),
+            "occurred_at": frame["issued_at"],
             "account": frame["department"],
         }
     else:

@@ -12,6 +12,7 @@ from django.conf import settings
 from billing.models import Department
 from reconciliation import matching, ours
 from reconciliation.models import Clearing, PartyKind
+from reconciliation.ours import receipt_numbers_before
 from reconciliation.parties import Party
 
 
@@ -29,6 +30,8 @@ def our_side(party: Party, business_date: date) -> pd.DataFrame:
         return ours.paid_orders(party.name, business_date)
     if party.kind == PartyKind.COURIER:
         return ours.shipments(party.name, business_date)
+    if party.kind == PartyKind.RECEIPT:
+        return ours.receipts(business_date)
     return expected_clearings(party.account, business_date)
 
 
@@ -53,6 +56,11 @@ def reconcile(
         return LegOutcome(matching.match_revenue(our_side, theirs, keep_matched=False))
     if party.kind == PartyKind.COURIER:
         return LegOutcome(matching.match_freight(our_side, theirs, keep_matched=False))
+    if party.kind == PartyKind.RECEIPT:
+        previous = receipt_numbers_before(matching.first_numbers(theirs))
+        return LegOutcome(
+            matching.match_receipts(our_side, theirs, previous_numbers=previous, keep_matched=False)
+        )
     return LegOutcome(
         matching.match_settlements(
             our_side, _credits(theirs), window_days=config["settlement_window_days"]

@@ -16,6 +16,8 @@ class PartyKind(models.TextChoices):
     BANK = "bank", _("bank")  # leg 2: clearing against the settlement accounts' credits
     REVENUE = "revenue", _("revenue")  # leg 3: paid orders against the revenue system's records
     COURIER = "courier", _("courier")  # leg 4: shipments and freight against the freight bill
+    # leg 5: the fiscal receipts paid orders and refunds are owed against the platform's day
+    RECEIPT = "receipt", _("receipt platform")
 
 
 class StatementFile(models.Model):
@@ -27,7 +29,7 @@ class StatementFile(models.Model):
         UPLOADED = "uploaded", _("uploaded")
 
     party = models.CharField(
-        max_length=60, help_text="e.g. alipay, bank:icbc, revenue:hz, courier:sf"
+        max_length=60, help_text="e.g. alipay, bank:icbc, revenue:hz, courier:sf, receipts"
     )
     business_date = models.DateField()
     source = models.CharField(max_length=10, choices=Source.choices)
@@ -61,7 +63,7 @@ class StatementLine(models.Model):
         StatementFile, on_delete=models.CASCADE, related_name="lines", db_constraint=False
     )
     line_no = models.PositiveIntegerField()
-    kind = models.CharField(max_length=16)  # payment, refund, credit, debit, record, freight
+    kind = models.CharField(max_length=16)  # payment, refund, credit, debit, freight, normal, red
     ref = models.CharField(max_length=80, blank=True)  # ours: trade, refund, payment code, shipment
     their_ref = models.CharField(max_length=80, blank=True)  # theirs: transaction, bank, record
     amount = models.BigIntegerField()  # fen; a bank debit is negative

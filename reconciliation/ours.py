@@ -1,8 +1,9 @@
 """Our side of each leg for one business date, frozen by its own times.
 
 A payment belongs to the business date of its paid_at in Asia/Shanghai, a refund to its
-refunded_at's, a shipment to its booking's: times that never change once set, so running
-a date again sees the same rows, plus any late item (补单) that was applied meanwhile.
+refunded_at's, a shipment to its booking's, an issued receipt to its issued_at's: times
+that never change once set, so running a date again sees the same rows, plus any late
+item (补单) that was applied meanwhile.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ SHIPMENTS = {
     "freight_payer": "string",
     "freight_paid": "int64",
 }
+
+RECEIPTS = {
+    "kind": "string",  # normal (an order's) or red (a refund's)
+    "ref": "string",  # the business id: the order's or the refund's public id
+    "department": "string",
+    "amount": "int64",  # what the receipt must show: the order's amount, or minus the refund's
+    "status": "string",  # our receipt's: requested, issued, failed; "" when there is none
+    "code": "string",
+    "number": "string",
+    "on_day": "bool",  # issued on the date: the platform's file of the date lists it
+}
+RECEIPT_NUMBERS = {"code": "string", "department": "string", "number": "string"}
 
 
 def day_bounds(business_date: date) -> tuple[datetime, datetime]:
@@ -108,3 +121,74 @@ def shipments(courier: str, business_date: date) -> pd.DataFrame:
           AND s.booked_at >= %s AND s.booked_at < %s
     """
     return frame_from_query(sql, (courier, start, end), SHIPMENTS)
+
+
+def receipts(business_date: date) -> pd.DataFrame:
+    """Leg 5: the receipts owed for the date's paid orders and refunds, as we hold them
+    (or not), and the receipts we hold as issued on the date for those of other dates.
+
+    Freight is not public revenue and has no receipt; a refund of money that could not
+    settle its order (unsettled_payment) reddens nothing.
+    """
+    start, end = day_bounds(business_date)
+    sql = """
+        SELECT 'normal', o.public_id, d.code, o.amount,
+               COALESCE(r.status, ''), COALESCE(r.code, ''), COALESCE(r.number, ''),
+               COALESCE(r.issued_at >= %s AND r.issued_at < %s, false)
+        FROM billing_paymentorder o
+        JOIN billing_department d ON d.id = o.department_id
+        LEFT JOIN billing_receipt r ON r.order_id = o.id AND r.kind = 'normal'
+        WHERE o.purpose <> 'freight' AND o.paid_at >= %s AND o.paid_at < %s
+        UNION ALL
+        SELECT 'red', f.public_id, d.code, -f.amount,
+               COALESCE(r.status, ''), COALESCE(r.code, ''), COALESCE(r.number, ''),
+               COALESCE(r.issued_at >= %s AND r.issued_at < %s, false)
+        FROM billing_refund f
+        JOIN billing_paymentorder o ON o.id = f.order_id
+        JOIN billing_department d ON d.id = o.department_id
+        LEFT JOIN billing_receipt r ON r.refund_id = f.id AND r.kind = 'red'
+        WHERE o.purpose <> 'freight' AND f.kind = 'requested' AND f.status = 'succeeded'
+          AND f.refunded_at >= %s AND f.refunded_at < %s
+        UNION ALL
+        SELECT r.kind, COALESCE(f.public_id, o.public_id), d.code, COALESCE(-f.amount, o.amount),
+               r.status, r.code, r.number, true
+        FROM billing_receipt r
+        JOIN billing_paymentorder o ON o.id = r.order_id
+        JOIN billing_department d ON d.id = o.department_id
+        LEFT JOIN billing_refund f ON f.id = r.refund_id
+        WHERE r.status = 'issued' AND r.issued_at >= %s AND r.issued_at < %s
+          AND NOT COALESCE(
+              COALESCE(f.refunded_at, o.paid_at) >= %s AND COALESCE(f.refunded_at, o.paid_at) < %s,
+              false
+          )
+    """
+    return frame_from_query(sql, (start, end) * 6, RECEIPTS)
+
+
+def receipt_numbers_before(firsts: pd.DataFrame) -> pd.DataFrame:
+    """For each (code, department, number) of ``firsts``, the last number of the code we
+    hold as issued by the department below it, where there is one (RECEIPT_NUMBERS).
+
+    Each is one backward step along the issued receipts' (code, number) index, filtered
+    by department: the department's range lies just below its next number."""
+    if firsts.empty:
+        return empty_frame(RECEIPT_NUMBERS)
+    listed = ", ".join(["(%s, %s, %s)"] * len(firsts))
+    sql = f"""
+        SELECT f.code, f.department, (
+            SELECT r.number FROM billing_receipt r
+            JOIN billing_paymentorder o ON o.id = r.order_id
+            JOIN billing_department d ON d.id = o.department_id
+            WHERE r.status = 'issued' AND r.code = f.code AND r.number < f.number
+              AND d.code = f.department
+            ORDER BY r.number DESC LIMIT 1
+        )
+        FROM (VALUES {listed}) AS f(code, department, number)
+    """  # noqa: S608 - only placeholders are formatted in
+    params = [
+        value
+        for row in firsts[["code", "department", "number"]].itertuples(index=False)
+        for value in row
+    ]
+    found = frame_from_query(sql, params, RECEIPT_NUMBERS)
+    return found[found["number"].notna()].reset_index(drop=True)

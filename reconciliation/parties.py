@@ -1,8 +1,8 @@
 """The outside parties reconciled every night, each named by one string.
 
 ``alipay`` (a processor: the channel code), ``bank:<bank>:<account>`` (one settlement
-account's statement), ``revenue:<system>`` (a revenue-collection system) and
-``courier:<code>``.
+account's statement), ``revenue:<system>`` (a revenue-collection system),
+``courier:<code>`` and ``receipts`` (the fiscal receipt platform, one per deployment).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from integrations.couriers.registry import COURIER_CODES
 from integrations.payments.registry import CHANNEL_CODES
 from reconciliation.models import PartyKind
 
+RECEIPT_PLATFORM = "receipts"
+
 
 @dataclass(frozen=True)
 class Party:
     code: str
     kind: str
-    name: str  # the channel, bank, system or courier code
+    name: str  # the channel, bank, system or courier code; "receipts" for the platform
     account: str = ""  # a bank party's settlement account
 
 
@@ -31,6 +33,8 @@ def parse_party(code: str) -> Party:
     prefix, _, rest = code.partition(":")
     if not rest and prefix in CHANNEL_CODES:
         return Party(code, PartyKind.PROCESSOR, prefix)
+    if code == RECEIPT_PLATFORM:
+        return _receipt_platform()
     if prefix == "courier" and rest in COURIER_CODES:
         return Party(code, PartyKind.COURIER, rest)
     if prefix == "revenue" and RevenueSystem.objects.filter(code=rest).exists():
@@ -42,7 +46,8 @@ def parse_party(code: str) -> Party:
 
 
 def all_parties() -> list[Party]:
-    """Every party with something to reconcile: active channels, systems, couriers, accounts."""
+    """Every party with something to reconcile: active channels, systems, couriers, accounts
+    and the receipt platform."""
     channels = Processor.objects.filter(code__in=CHANNEL_CODES).exclude(
         status=Processor.Status.REVOKED
     )
@@ -59,4 +64,9 @@ def all_parties() -> list[Party]:
         for code in RevenueSystem.objects.filter(active=True).values_list("code", flat=True)
     ]
     parties += [Party(f"courier:{code}", PartyKind.COURIER, code) for code in COURIER_CODES]
+    parties.append(_receipt_platform())
     return parties
+
+
+def _receipt_platform() -> Party:
+    return Party(RECEIPT_PLATFORM, PartyKind.RECEIPT, RECEIPT_PLATFORM)

@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from billing.models import RevenueSystem
 from billing.revenue import revenue_receiver
 from core import outside as banks
-from core.outside import get_channel, get_courier
+from core.outside import get_channel, get_courier, get_receipt_platform
 from integrations import statements
 from integrations.payments.base import ProviderError
 from integrations.revenue.base import ProviderError as RevenueSystemError
@@ -28,6 +28,7 @@ from integrations.revenue.http_json import parse_daily_records
 from reconciliation import frames
 from reconciliation.compressed import compress, decompress
 from reconciliation.models import PartyKind, StatementFile
+from reconciliation.ours import day_bounds
 from reconciliation.parties import Party
 
 
@@ -85,17 +86,23 @@ def _write_content(statement_id: int, content: bytes) -> None:
 
 
 def statement_for(party: Party, business_date: date) -> StatementFile:
-    """The newest file for the party and date, fetched from the party when there is none."""
+    """The newest file for the party and date, fetched from the party when there is none.
+
+    A file fetched before its day was over is provisional (a run of today, as the demo's, or
+    a finance officer's early look): it is fetched again, and kept while the party cannot
+    answer."""
     latest = (
         StatementFile.objects.filter(party=party.code, business_date=business_date)
         .defer("content")
         .first()
     )
-    if latest is not None:
+    if latest is not None and not _provisional(latest):
         return latest
     try:
         content = _fetch(party, business_date)
     except (ProviderError, RevenueSystemError) as exc:
+        if latest is not None:
+            return latest
         raise StatementNotReady(f"{party.code} has no file for {business_date}: {exc}") from exc
     return statement_store(
         party=party,
@@ -103,6 +110,11 @@ def statement_for(party: Party, business_date: date) -> StatementFile:
         content=content,
         source=StatementFile.Source.FETCHED,
     )
+
+
+def _provisional(statement: StatementFile) -> bool:
+    _, day_end = day_bounds(statement.business_date)
+    return statement.source == StatementFile.Source.FETCHED and statement.received_at < day_end
 
 
 def _fetch(party: Party, business_date: date) -> bytes:
@@ -113,6 +125,8 @@ def _fetch(party: Party, business_date: date) -> bytes:
     if party.kind == PartyKind.REVENUE:
         system = RevenueSystem.objects.get(code=party.name)
         return revenue_receiver(system).fetch_daily_records(business_date)
+    if party.kind == PartyKind.RECEIPT:
+        return get_receipt_platform().fetch_day_file(business_date)
     return banks.get_bank(party.name).fetch_statement(party.account, business_date)
 
 
@@ -167,6 +181,8 @@ def parser(party: Party, statement: StatementFile) -> Callable[[bytes], pd.DataF
         return parse_daily_records
     if party.kind == PartyKind.COURIER:
         return partial(_freight_frame, get_courier(party.name))
+    if party.kind == PartyKind.RECEIPT:
+        return get_receipt_platform().parse_day_file
     return partial(
         banks.parse_bank_statement, fmt=statement.format or banks.bank_format(party.name)
     )

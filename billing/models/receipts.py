@@ -65,7 +65,13 @@ class Receipt(OutboxRow):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The receipt leg reads a day's issued receipts (reconciliation/ours.py).
+            models.Index(
+                fields=["issued_at"], name="receipt_issued_at", condition=Q(status="issued")
+            ),
+        ]
         permissions = [("retry_receipt", "Can retry a fiscal receipt request now")]
         constraints = [
             models.UniqueConstraint(

@@ -5,4 +5,5 @@ verification of electronic fiscal receipts, each verified with the published SM2
     platform        HttpReceiptPlatform (the HTTP calls) and build_receipt_platform(config)
     wire            the signed form requests and answers, amounts in yuan on the wire
     receipt_file    a receipt's XML read and its two signatures verified
+    day_file        a day's zip of receipts as the receipts frame, for reconciliation
 """

@@ -14,9 +14,12 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from integrations.errors import InvalidInbound, ProviderDeclined, ProviderError, ProviderUnavailable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "InvalidReceipt",
@@ -167,6 +170,16 @@ class ReceiptPlatform(Protocol):
     def download_day(self, day: date) -> tuple[IssuedReceipt, ...]:
         """Every receipt this app was issued on a day (Beijing), blue and red, in the
         order issued: the platform's side, for reconciliation."""
+        ...
+
+    def fetch_day_file(self, day: date) -> bytes:
+        """The zip of the day's receipts as the platform answered it, for keeping: the
+        file a day's reconciliation reads (and reads again when it is run again)."""
+        ...
+
+    def parse_day_file(self, content: bytes) -> pd.DataFrame:
+        """A day's file as the receipts frame (integrations.statements.RECEIPT_COLUMNS),
+        each receipt verified; StatementInvalid naming the receipt that is not."""
         ...
 
     def verify(self, code: str, number: str, check_code: str) -> ReceiptVerification:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -19,13 +19,16 @@ from integrations.configuration import required
 from integrations.crypto import sm2
 from integrations.crypto.errors import InvalidKey
 from integrations.errors import ConfigurationError, ProviderDeclined, ProviderError
-from integrations.receipts import receipt_file, wire
+from integrations.receipts import day_file, receipt_file, wire
 from integrations.receipts.base import (
     IssuedReceipt,
     ReceiptRequest,
     ReceiptVerification,
     RedReceiptRequest,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _ZIP = "application/x-zip-compressed"
 
@@ -89,11 +92,17 @@ class HttpReceiptPlatform:
         return receipt
 
     def download_day(self, day: date) -> tuple[IssuedReceipt, ...]:
-        files = self._download("download_by_date", {"issueDate": f"{day:%Y%m%d}"})
+        files = receipt_file.xml_files_from_zip(self.fetch_day_file(day))
         receipts = tuple(self.read(xml) for xml in files)
         if any(receipt.issued_at.date() != day for receipt in receipts):
             raise ProviderError(f"download_by_date {day} answered a receipt of another day")
         return receipts
+
+    def fetch_day_file(self, day: date) -> bytes:
+        return self._zip("download_by_date", {"issueDate": f"{day:%Y%m%d}"})
+
+    def parse_day_file(self, content: bytes) -> pd.DataFrame:
+        return day_file.receipts_frame(day_file.day_receipts(content, self.read))
 
     def verify(self, code: str, number: str, check_code: str) -> ReceiptVerification:
         message = self._call(
@@ -134,14 +143,18 @@ class HttpReceiptPlatform:
         return receipt
 
     def _download(self, service: str, message: Mapping[str, Any]) -> list[bytes]:
-        """The receipt files of a download's zip; the platform's refusal if it answered JSON."""
+        """The receipt files of a download's zip."""
+        return receipt_file.xml_files_from_zip(self._zip(service, message))
+
+    def _zip(self, service: str, message: Mapping[str, Any]) -> bytes:
+        """A download's zip as answered; the platform's refusal if it answered JSON."""
         response = self._post(service, message)
         if response.headers.get("Content-Type", "").split(";")[0].strip() != _ZIP:
             self._read_answer(response)  # raises the platform's refusal
             raise ProviderError(f"{service} answered without a file")
         if response.status_code != 200:
             raise ProviderError(f"HTTP {response.status_code}", http_status=response.status_code)
-        return receipt_file.xml_files_from_zip(response.content)
+        return response.content
 
     def _call(self, service: str, message: Mapping[str, Any]) -> dict[str, Any]:
         return self._read_answer(self._post(service, message))

@@ -22,6 +22,14 @@ TRANSACTION_TYPES = (
 SETTLEMENT_TYPES = ("settlement_mismatch",)
 REVENUE_TYPES = ("revenue_mismatch", "duplicate")
 FREIGHT_TYPES = ("freight_mismatch", "duplicate")
+RECEIPT_TYPES = (
+    "missing_in_channel",
+    "missing_in_ledger",
+    "status_mismatch",
+    "amount_mismatch",
+    "duplicate",
+    "timing_cutoff",
+)
 
 # The columns every leg's discrepancy frame starts with, then the leg's own.
 DISCREPANCY_COLUMNS: Mapping[str, str] = {
@@ -60,6 +68,10 @@ FREIGHT_DISCREPANCY_COLUMNS: Mapping[str, str] = {
     "courier": "string",
     "freight_payer": "string",
     "freight_paid": "Int64",
+    "their_line_no": "Int64",
+}
+RECEIPT_DISCREPANCY_COLUMNS: Mapping[str, str] = {
+    **DISCREPANCY_COLUMNS,
     "their_line_no": "Int64",
 }
 
@@ -106,4 +118,6 @@ class LegResult:
             raise ConservationError("; ".join(found))
 
 
-_ALL_TYPES = frozenset(TRANSACTION_TYPES + SETTLEMENT_TYPES + REVENUE_TYPES + FREIGHT_TYPES)
+_ALL_TYPES = frozenset(
+    TRANSACTION_TYPES + SETTLEMENT_TYPES + REVENUE_TYPES + FREIGHT_TYPES + RECEIPT_TYPES
+)

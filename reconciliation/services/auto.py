@@ -5,7 +5,9 @@
 - duplicate: a second payment of one order is refunded (billing does so on its own; this
   confirms the refund exists and queues one if not);
 - timing_cutoff: an item on one side of 24:00 is looked for on the other date; found, both
-  are resolved; not yet, it is carried over, and escalated after some days.
+  are resolved; not yet, it is carried over, and escalated after some days. A fiscal
+  receipt still being asked of the platform (pending) is resolved once it is issued: the
+  run of the date it was issued on checks it against that day's file.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import PaymentAttempt, Refund
+from billing.models import PaymentAttempt, Receipt, ReceiptKind, ReceiptStatus, Refund
 from billing.services import attempts, refunds
 from core.audit import audit_record
 from core.errors import DomainError
+from core.money import business_date_of
 from reconciliation.models import (
     Discrepancy,
     DiscrepancyStatus,
@@ -46,6 +49,8 @@ def run_auto_resolve(*, run_id: int) -> int:
             settled += _late_notification(item)
         for item in open_items.filter(type=DiscrepancyType.DUPLICATE, kind="payment"):
             settled += _duplicate_refunded(item)
+    if run.party_kind == PartyKind.RECEIPT:
+        settled += _receipts_issued_since(run)
     for item in open_items.filter(type=DiscrepancyType.TIMING_CUTOFF):
         settled += _across_the_cutoff(item)
     escalate_carried_over(today=run.business_date)
@@ -77,6 +82,28 @@ def _duplicate_refunded(item: Discrepancy) -> int:
     if refund is None:
         return 0
     return _resolve(item, f"the second payment is refunded ({refund.public_id})")
+
+
+def _receipts_issued_since(run: ReconciliationRun) -> int:
+    """The party's pending receipts, of this date and earlier ones, that are issued now."""
+    pending = Discrepancy.objects.filter(
+        party=run.party,
+        type=DiscrepancyType.TIMING_CUTOFF,
+        status__in=(DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER),
+        business_date__lte=run.business_date,
+    )
+    settled = 0
+    for item in pending:
+        owed_for = "refund" if item.kind == ReceiptKind.RED else "order"
+        receipt = Receipt.objects.filter(
+            kind=item.kind, status=ReceiptStatus.ISSUED, **{f"{owed_for}__public_id": item.our_ref}
+        ).first()
+        if receipt is not None:
+            issued_on = business_date_of(receipt.issued_at)
+            settled += _resolve(
+                item, f"the receipt was issued on {issued_on} ({receipt.code}_{receipt.number})"
+            )
+    return settled
 
 
 def _across_the_cutoff(item: Discrepancy) -> int:

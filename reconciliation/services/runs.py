@@ -64,7 +64,13 @@ def run_request(*, business_date: date, party_code: str, actor: str) -> Reconcil
 
 def runs_request_day(*, business_date: date, actor: str = "schedule") -> list[ReconciliationRun]:
     """The day's runs, one per party; processors first, as banks match their clearing."""
-    order = {PartyKind.PROCESSOR: 0, PartyKind.REVENUE: 1, PartyKind.COURIER: 1, PartyKind.BANK: 2}
+    order = {
+        PartyKind.PROCESSOR: 0,
+        PartyKind.REVENUE: 1,
+        PartyKind.COURIER: 1,
+        PartyKind.RECEIPT: 1,
+        PartyKind.BANK: 2,
+    }
     parties = sorted(all_parties(), key=lambda party: order[party.kind])
     return [
         run_request(business_date=business_date, party_code=p.code, actor=actor) for p in parties

@@ -4,7 +4,8 @@ Each service is ``POST /sandbox/receipts/<service>``: the request's app and sign
 checked (wire), its business message (messages), then the service runs under one lock,
 so numbers are drawn without gaps however many requests arrive at once. Receipts, the
 numbering and the mode are sandboxes.state stores. Tests and operators use ``_control/``
-to take the platform down or slow it, and to list what it issued.
+to take the platform down or slow it, to list what it issued, and to make it forget which
+receipt a business id got.
 """
 
 from __future__ import annotations
@@ -473,6 +474,21 @@ def control_mode(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"mode": mode, "delay_ms": delay_ms})
 
 
+@csrf_exempt
+@require_POST
+def control_forget(request: HttpRequest, biz_code: str) -> HttpResponse:
+    """The platform loses its record of which receipt a business id got, as a restore that
+    kept the receipts but not that record would: issuing under it again draws a second
+    receipt, on a new number. The receipts issued stay."""
+    with _lock:
+        keys = [key for key in _by_business if key.partition("/")[2] == biz_code]
+        for key in keys:
+            del _by_business[key]
+    if not keys:
+        return JsonResponse({"error": "no receipt for this bizCode"}, status=404)
+    return JsonResponse({"forgotten": biz_code})
+
+
 @require_GET
 def control_receipts(request: HttpRequest) -> HttpResponse:
     """Every receipt issued, in the order issued."""
@@ -499,5 +515,6 @@ app_name = "receipts_sandbox"
 urlpatterns = [
     path("_control/mode", control_mode, name="control_mode"),
     path("_control/receipts", control_receipts, name="control_receipts"),
+    path("_control/business/<str:biz_code>/forget", control_forget, name="control_forget"),
     path("<slug:name>", service, name="service"),
 ]

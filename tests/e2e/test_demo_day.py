@@ -1,8 +1,7 @@
 """The demo day of `make run`, seeded against the live service on PostgreSQL with a worker.
 
-The sandboxes keep their trades in memory for the whole test process, so other tests'
-payments of today may be on today's bills too: every check here is about the demo's own
-orders, shipments and references.
+The sandboxes are reset before the day is seeded; the database may still hold other tests'
+rows, so every check here is about the demo's own orders, shipments and references.
 """
 
 from __future__ import annotations
@@ -14,9 +13,13 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from billing.models import (
+    FeeKind,
     OrderStatus,
     PaymentAttempt,
     PaymentOrder,
+    ReceiptKind,
+    ReceiptStatus,
+    Refund,
     RefundStatus,
     RevenueRecord,
     RevenueRecordStatus,
@@ -45,8 +48,9 @@ UNIONPAY_CUTOFF_HOUR = 23
 
 @pytest.fixture
 def seeded(live_service, task_worker, public_platform):
-    # The sandbox bank keeps other tests' entries in memory: this day starts with none.
-    requests.post(f"{live_service.url}/sandbox/banks/_control/reset", timeout=5).raise_for_status()
+    # The sandboxes keep other tests' trades, entries and receipts in memory (the receipt
+    # platform's numbers too, which the receipts leg checks): this day starts with none.
+    requests.post(f"{live_service.url}/sandbox/_control/reset", timeout=5).raise_for_status()
     started = timezone.localtime()
     return live_service, demo_day_seed(sandbox_url=live_service.url), started
 
@@ -132,6 +136,25 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
     assert (settlement.our_amount, settlement.their_amount) == (late.net_amount, None)
     assert settlement.department == late.department and settlement.owner == "treasury"
     assert settlement.status == DiscrepancyStatus.OPEN
+
+    # A fiscal receipt for every paid fee, a red-letter one for each refund, all issued and
+    # numbered without a gap: the receipts leg finds nothing.
+    paid = demo_orders.filter(
+        status__in=(OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+    ).exclude(purpose=FeeKind.FREIGHT)
+    receipts = {
+        order.pk: [(r.kind, r.amount, r.status) for r in order.receipts.order_by("pk")]
+        for order in paid.prefetch_related("receipts")
+    }
+    refunds = Refund.objects.filter(order__in=paid, kind=Refund.Kind.REQUESTED)
+    reddened = {refund.order_id: -refund.amount for refund in refunds}
+    assert len(reddened) == 2
+    for order in paid:
+        issued = [(ReceiptKind.NORMAL, order.amount, ReceiptStatus.ISSUED)]
+        if order.pk in reddened:
+            issued.append((ReceiptKind.RED, reddened[order.pk], ReceiptStatus.ISSUED))
+        assert receipts[order.pk] == issued, order.public_id
+    assert not found.filter(party="receipts").exists()
 
     # Every party's run of the day succeeded, and every bank's of the settlement date.
     parties = {party.code for party in all_parties()}
