@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -129,7 +130,8 @@ def sf_push() -> tuple[str, bytes]:
     route = {"mailno": "SF7000000001", "id": uuid.uuid4().hex, "acceptTime": "2026-12-06 10:00:00",
              "acceptAddress": "杭州市", "remark": "快件已发车", "opCode": "30"}  # fmt: skip
     body = json.dumps({"Body": {"WaybillRoute": [route]}}, ensure_ascii=False).encode()
-    return f"/notify/couriers/sf/push?token={settings.SF_EXPRESS['push_token']}", body
+    token = quote(settings.SF_EXPRESS["push_token"], safe="")  # Base64: "+" and "/" quoted
+    return f"/notify/couriers/sf/push?token={token}", body
 
 
 def pushes_counted() -> float:
