@@ -21,7 +21,7 @@ import results
 def order_body() -> dict:
     return {
         "case_number": f"BENCH-{uuid.uuid4().hex[:12]}",
-        "service_item_code": "330100-CRJ-PTHZ",
+        "service_item_code": "330100-GACRJ-CRJ-PTHZ",
         "department": "330100-GACRJ",
         "region_code": "330100",
         "payer": {"type": "natural", "name": "王小明", "id_number": "11010519491231002X"},

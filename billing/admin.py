@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
 from billing import (
@@ -11,13 +13,17 @@ from billing.models import (
     ChannelHealth,
     Department,
     FeeItem,
+    FeeKind,
     PaymentAttempt,
     PaymentNotification,
     PaymentOrder,
     PaymentOrderLine,
     Processor,
     Refund,
+    ServiceItem,
+    ServiceItemFee,
     StaffScope,
+    WaiverRule,
 )
 from billing.models.processors import LICENCE_WARNING_DAYS
 from billing.selectors import scoped_department_ids
@@ -47,8 +53,18 @@ class DepartmentAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
+class WaiverRuleInline(admin.TabularInline):
+    """Rules are deactivated, never deleted: order lines name them."""
+
+    model = WaiverRule
+    fields = ["code", "label", "kind", "reduced_amount", "active"]
+    extra = 0
+    can_delete = False
+
+
 @admin.register(FeeItem)
 class FeeItemAdmin(admin.ModelAdmin):
+    inlines = [WaiverRuleInline]
     list_display = [
         "code",
         "name",
@@ -62,6 +78,43 @@ class FeeItemAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "legal_basis"]
 
 
+class ServiceItemFeeFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data.get("fee_item") and not form.cleaned_data.get("DELETE")
+        ]
+        if self.instance.no_fee and kept:
+            raise ValidationError("A service item declared free of charge has no fee items.")
+        for form in kept:
+            fee_item = form.cleaned_data["fee_item"]
+            if fee_item.kind != FeeKind.FEE or fee_item.department_id != (
+                self.instance.department_id
+            ):
+                raise ValidationError(
+                    f"{fee_item.code} is not a fee collected by the item's department."
+                )
+        if not self.instance.no_fee and not kept:
+            raise ValidationError("List the fee items it charges, or declare it free of charge.")
+
+
+class ServiceItemFeeInline(admin.TabularInline):
+    model = ServiceItemFee
+    formset = ServiceItemFeeFormSet
+    fields = ["fee_item", "stage"]
+    extra = 0
+
+
+@admin.register(ServiceItem)
+class ServiceItemAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "department", "no_fee", "active"]
+    list_filter = ["department", "no_fee", "active"]
+    search_fields = ["code", "name"]
+    inlines = [ServiceItemFeeInline]
+
+
 @admin.register(StaffScope)
 class StaffScopeAdmin(admin.ModelAdmin):
     filter_horizontal = ["departments"]
@@ -69,7 +122,16 @@ class StaffScopeAdmin(admin.ModelAdmin):
 
 class PaymentOrderLineInline(admin.TabularInline):
     model = PaymentOrderLine
-    fields = ["fee_item", "quantity", "unit_amount", "amount", "waiver_reason"]
+    fields = [
+        "fee_item",
+        "quantity",
+        "standard_unit_amount",
+        "unit_amount",
+        "amount",
+        "waiver_reason",
+        "waiver_approved_by",
+        "waiver_approval_ref",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False

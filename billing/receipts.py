@@ -41,6 +41,7 @@ from core.errors import IllegalTransition
 from core.money import business_date_of
 from core.outside import get_receipt_platform
 from integrations.receipts import base as platform
+from notices.sms import NoticeKind, notice_request
 from outbox.engine import dispatch_on_commit, retry_later
 from outbox.kinds import RemoteKind
 
@@ -303,6 +304,7 @@ def _issued(row: Receipt, issued: platform.IssuedReceipt) -> None:
     row.xml = issued.xml
     row.next_attempt_at = None
     _move(row, S.ISSUED, actor=ACTOR, data={"code": issued.code, "number": issued.number})
+    notice_request(kind=NoticeKind.RECEIPT_ISSUED, receipt=row)
     waiting = row.red_receipts.filter(status=S.REQUESTED).values_list("pk", flat=True)
     for red_id in waiting:
         dispatch_on_commit(RECEIPTS, red_id)

@@ -41,7 +41,7 @@ from core.errors import IllegalTransition
 from integrations.revenue.base import ProviderError, PushRequest, PushResult, ReceiptStatus
 from integrations.revenue.http_json import HttpJsonRevenueSystem
 from outbox.engine import dispatch_on_commit, give_up, retry_later
-from outbox.kinds import RemoteKind
+from outbox.kinds import FIRST_HOURS_BACKOFF, RemoteKind
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +50,7 @@ NO_SYSTEM = "no revenue system for region"
 S = RevenueRecordStatus
 
 # 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 6 h: about three days in all.
-DEFAULT_RETRY_SCHEDULE = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-    timedelta(hours=2),
-    timedelta(hours=4),
-    *(timedelta(hours=6),) * 10,
-)
+DEFAULT_RETRY_SCHEDULE = (*FIRST_HOURS_BACKOFF, *(timedelta(hours=6),) * 10)
 # After a push accepted without a receipt number, ask for it at these intervals.
 DEFAULT_RECEIPT_QUERY_SCHEDULE = (
     timedelta(minutes=1),

@@ -15,6 +15,7 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     O.CANCELLED: frozenset(),
     O.EXPIRED: frozenset(),
     O.REFUNDED: frozenset(),
+    O.WAIVED: frozenset(),  # made waived, with nothing to pay: it never moves
 }
 
 ATTEMPT_TRANSITIONS: dict[str, frozenset[str]] = {

@@ -28,6 +28,7 @@ TASK_QUEUES = {
     "reconciliation.tasks.auto_resolve": RECONCILIATION,
     "reconciliation.tasks.start_yesterday": RECONCILIATION,
     "reconciliation.tasks.retry_waiting": RECONCILIATION,
+    "closing.tasks.after_reconciliation_run": RECONCILIATION,
     "billing.tasks.expire_due_orders": HOUSEKEEPING,
     "logistics.tasks.sweep_bookings": HOUSEKEEPING,
     "logistics.tasks.poll_shipment": HOUSEKEEPING,

@@ -25,9 +25,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("billing.urls")),
     path("api/v1/", include("ledger.api")),
+    path("api/v1/", include("reconciliation.api.ledger_accounts")),
     path("api/v1/", include("logistics.urls")),
     path("api/v1/", include("reconciliation.api.views")),
     path("notify/couriers/", include("logistics.api.push")),
+    path("notify/sms/", include("notices.api")),
     path("notify/", include("billing.api.notify")),
 ]
 

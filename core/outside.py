@@ -20,6 +20,8 @@ from integrations.payments.base import PaymentChannel
 from integrations.payments.registry import build_channel
 from integrations.receipts.base import ReceiptPlatform
 from integrations.receipts.platform import build_receipt_platform
+from integrations.sms.base import SmsGateway
+from integrations.sms.gateway import build_sms_gateway
 
 CHANNEL_SETTINGS = {
     "public_platform": "PUBLIC_PLATFORM",
@@ -66,6 +68,24 @@ def get_receipt_platform() -> ReceiptPlatform:
         raise ImproperlyConfigured(f"RECEIPTS {missing}") from missing
     _built_receipt_platform[:] = [(config, platform)]
     return platform
+
+
+# The SMS gateway built in this process, with the configuration it was built from.
+_built_sms_gateway: list[tuple[dict, SmsGateway]] = []
+
+
+def get_sms_gateway() -> SmsGateway:
+    """The SMS gateway as configured now, built once per process and configuration, as
+    ``get_receipt_platform``: it keeps its HTTP connections between messages."""
+    config = dict(getattr(settings, "SMS", {}))
+    if _built_sms_gateway and _built_sms_gateway[0][0] == config:
+        return _built_sms_gateway[0][1]
+    try:
+        gateway = build_sms_gateway(config)
+    except IncompleteConfiguration as missing:
+        raise ImproperlyConfigured(f"SMS {missing}") from missing
+    _built_sms_gateway[:] = [(config, gateway)]
+    return gateway
 
 
 def get_courier(code: str) -> Courier:

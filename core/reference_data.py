@@ -1,5 +1,5 @@
-"""Reference data (departments, fee items, processors, revenue systems, webhook endpoints)
-cached per process, never stale.
+"""Reference data (departments, fee items and their waiver rules, service items and their
+fees, processors, revenue systems, webhook endpoints) cached per process, never stale.
 
 Reference rows are read on every order, attempt and notification and change rarely. Every
 change to a reference table gives one version row a new number in the same transaction (a

@@ -33,6 +33,10 @@ RETRY_REFUND = "billing.retry_refund"
 RETRY_REVENUE = "billing.retry_revenuerecord"
 RETRY_RECEIPT = "billing.retry_receipt"
 VIEW_CONTACTS = "logistics.view_contacts"
+# 结报: a preparer generates and submits, a second person approves or returns (closing/).
+PREPARE_SETTLEMENT = "closing.submit_settlementreport"
+APPROVE_SETTLEMENT = "closing.approve_settlementreport"
+RETRY_REMITTANCE = "closing.retry_remittanceinstruction"
 
 # Read the money records: finance scripts' keys and every finance staff member.
 FINANCE_READERS = frozenset({ApiRole.FINANCE, StaffRole.FINANCE, StaffRole.AUDITOR})
@@ -57,7 +61,10 @@ OPERATIONS: dict[str, Access] = {
     "payment_codes_receipt_pdf": Access(public=True),
     "departments_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "fee_items_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
+    "service_items_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "ledger_trial_balance": allow(*FINANCE_READERS),
+    # Department-scoped staff: their departments' accounts only (reconciliation/api).
+    "ledger_accounts_retrieve": allow(*FINANCE_READERS),
     "payment_orders_create": allow(ApiRole.PORTAL),
     "payment_orders_list": allow(ApiRole.PORTAL, *FINANCE_READERS),
     "payment_orders_retrieve": allow(ApiRole.PORTAL, *FINANCE_READERS),
@@ -80,6 +87,10 @@ OPERATIONS: dict[str, Access] = {
         ApiRole.PORTAL, StaffRole.FINANCE, StaffRole.AUDITOR, permission=VIEW_CONTACTS
     ),
     "shipments_proof": allow(ApiRole.PORTAL, ApiRole.FINANCE, StaffRole.FINANCE),
+    "shipments_part_ready": allow(ApiRole.PORTAL),
+    "tracking_lookup": Access(public=True),
+    # A courier beyond those the service books with posts its scans with its own key.
+    "courier_events_push": allow(ApiRole.COURIER),
     "reconciliation_runs_start": allow(ApiRole.FINANCE, StaffRole.FINANCE, permission=RERUN),
     "reconciliation_runs_list": allow(*FINANCE_READERS),
     "reconciliation_runs_retrieve": allow(*FINANCE_READERS),

@@ -1,4 +1,8 @@
-"""The ledger's API: the trial balance of one business date."""
+"""The ledger's API: the trial balance of one business date.
+
+An account's balance and postings (``GET ledger/accounts/{code}``) are served by
+reconciliation/api/ledger_accounts.py, which knows the departments that scope them.
+"""
 
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ from django.db.models import Q
 
 class LedgerAccount(models.Model):
     class Kind(models.TextChoices):
-        ASSET = "asset"  # money held for us at a processor (clearing)
-        LIABILITY = "liability"  # money owed to a department, or back to a payer
+        ASSET = "asset"  # money held for us: at a processor (clearing), in a bank account
+        LIABILITY = "liability"  # money owed to a department, a courier, or back to a payer
+        EXPENSE = "expense"  # what the money cost: processors' fees
 
     code = models.CharField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
@@ -26,12 +27,17 @@ class LedgerAccount(models.Model):
     def __str__(self) -> str:
         return self.code
 
+    @property
+    def debit_normal(self) -> bool:
+        """Whether the balance is debits − credits (assets, expenses), not the reverse."""
+        return self.kind in (self.Kind.ASSET, self.Kind.EXPENSE)
+
 
 class LedgerPosting(models.Model):
     """One business event's entries; (kind, reference) makes posting it idempotent."""
 
     kind = models.CharField(max_length=40)
-    reference = models.CharField(max_length=64)
+    reference = models.CharField(max_length=100)
     business_date = models.DateField(db_index=True)
     memo = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

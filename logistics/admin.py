@@ -6,13 +6,19 @@ from django.contrib import admin
 
 from billing.admin_webhooks import DepartmentScopedAdmin
 from core.admin_base import ReadOnlyInline
-from logistics.models import CourierPush, Shipment, ShipmentItem, TrackingEvent
+from logistics.models import CourierPush, Shipment, ShipmentItem, ShipmentPart, TrackingEvent
 from outbox.admin import OutboxAdmin
 
 
 class ItemInline(ReadOnlyInline):
     model = ShipmentItem
     fields = ["kind", "title", "issuing_agency", "number", "copies"]
+    show_change_link = False
+
+
+class PartInline(ReadOnlyInline):
+    model = ShipmentPart
+    fields = ["issuing_agency", "ready_at", "active"]
     show_change_link = False
 
 
@@ -55,7 +61,7 @@ class ShipmentAdmin(DepartmentScopedAdmin):
         "pod_signer_encrypted",
         "recipient_phone_index",
     ]
-    inlines = [ItemInline, EventInline]
+    inlines = [ItemInline, PartInline, EventInline]
 
 
 @admin.register(CourierPush)

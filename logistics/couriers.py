@@ -1,4 +1,10 @@
-"""Which courier carries a shipment, with which product, and what the freight costs."""
+"""Which courier carries a shipment, with which product, and what the freight costs.
+
+The couriers are those configured in ``LOGISTICS["couriers"]``. The service books and
+tracks those it has an adapter for (SF, EMS) through their own APIs; any other configured
+courier takes the parcel at the agency's counter with a waybill of its own and reports
+its scans through the normalised courier push (logistics/api/courier_events.py).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +28,19 @@ def courier_config(code: str) -> dict:
     return settings.LOGISTICS["couriers"][code]
 
 
+def configured() -> tuple[str, ...]:
+    return tuple(settings.LOGISTICS["couriers"])
+
+
+def booked_by_the_service(code: str) -> bool:
+    """Whether the service books, cancels and asks routes through the courier's own API."""
+    return code in COURIER_CODES
+
+
 def choose_courier(*, requested: str, service_level: str, region_code: str) -> CourierChoice:
     """The courier asked for, or for `auto` the rule with the longest region prefix."""
     if requested != AUTO:
-        if requested not in COURIER_CODES or requested not in settings.LOGISTICS["couriers"]:
+        if requested not in settings.LOGISTICS["couriers"]:
             raise InvalidRequest(
                 f"Unknown courier {requested!r}.", fields={"courier": ["No such courier."]}
             )

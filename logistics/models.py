@@ -113,6 +113,8 @@ class Shipment(models.Model):
     pod_signer_encrypted = models.TextField(blank=True)
     pod_signer_masked = models.CharField(max_length=40, blank=True)
     pod_image_ref = models.CharField(max_length=500, blank=True)
+    # The applicant's code for the public tracking lookup: a keyed hash, the code is shown once.
+    tracking_code_hash = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -160,6 +162,41 @@ class ShipmentItem(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ShipmentPart(models.Model):
+    """One agency's result in a parallel approval's shipment, awaited until it is ready.
+
+    A consolidated parcel is held until every part is ready. One agency's result of one
+    parallel approval travels in one live shipment only: a cancelled shipment's parts are
+    let go (``active``), so the result may travel again.
+    """
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parts")
+    # Whose parallel_approval_id it is: the portal that created the shipment.
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True)
+    parallel_approval_id = models.CharField(max_length=64)
+    issuing_agency = models.CharField(max_length=200)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "parallel_approval_id", "issuing_agency"],
+                condition=Q(active=True),
+                nulls_distinct=False,
+                name="one_live_shipment_per_result_part",
+            )
+        ]
+
+
+class CourierKey(models.Model):
+    """A courier-role API key and the courier whose waybills it reports scans of."""
+
+    client = models.OneToOneField(ApiClient, on_delete=models.PROTECT, related_name="courier_key")
+    courier = models.CharField(max_length=16)
 
 
 class PushStatus(models.TextChoices):

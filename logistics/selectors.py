@@ -1,13 +1,16 @@
-"""Who sees which shipments, and the list's filters."""
+"""Who sees which shipments, the list's filters, and what the public tracking lookup finds."""
 
 from __future__ import annotations
 
+import hmac
+import re
 from datetime import date
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing.selectors import scoped_department_ids
+from core import pii
 from core.auth import Principal
 from core.models import ApiRole
 from core.roles import FINANCE_READERS
@@ -34,6 +37,7 @@ def filter_shipments(
     status: str | None = None,
     courier: str | None = None,
     waybill_no: str | None = None,
+    parallel_approval_id: str | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
     at_risk: bool | None = None,
@@ -45,6 +49,7 @@ def filter_shipments(
         "status": status,
         "courier": courier,
         "waybill_no": waybill_no,
+        "parallel_approval_id": parallel_approval_id,
     }
     shipments = shipments.filter(**{name: value for name, value in exact.items() if value})
     if created_from:
@@ -61,3 +66,41 @@ def filter_shipments(
         flagged = Q(status__in=states.IN_FLIGHT, stale_since__isnull=False)
         shipments = shipments.filter(flagged) if stale else shipments.exclude(flagged)
     return shipments
+
+
+# A mainland mobile or landline number inside a scan's text, e.g. the courier's own.
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+
+
+def tracked_shipment(*, waybill_no: str, tracking_code: str) -> Shipment | None:
+    """The shipment of that waybill whose applicant's code this is, compared in constant
+    time; None alike for an unknown waybill and a wrong code."""
+    found = None
+    candidates = Shipment.objects.filter(waybill_no=waybill_no).exclude(tracking_code_hash="")
+    for shipment in candidates:
+        purpose = f"tracking_code:{shipment.public_id}"
+        for digest in pii.blind_indexes(tracking_code, purpose=purpose):
+            if hmac.compare_digest(digest, shipment.tracking_code_hash):
+                found = shipment
+    return found
+
+
+def public_tracking(shipment: Shipment) -> dict:
+    """The status and the counted scans' times, places and texts, phones masked: what the
+    public lookup shows, never a name, phone or address."""
+    events = shipment.events.filter(confirmed=True).order_by("occurred_at", "id")
+    return {
+        "waybill_no": shipment.waybill_no,
+        "courier": shipment.courier,
+        "status": shipment.status,
+        "events": [
+            {
+                "occurred_at": event.occurred_at,
+                "location": event.location,
+                "description": _PHONE_IN_TEXT.sub(
+                    lambda match: pii.mask_phone(match[1]), event.description
+                ),
+            }
+            for event in events
+        ],
+    }

@@ -19,6 +19,18 @@ from django.db.models import QuerySet
 from core.states import check_transition
 from outbox.models import OutboxRow
 
+# The first hours of a party's retries: soon after a blip, then doubling. A kind adds the
+# tail that fits how long its message keeps its point.
+FIRST_HOURS_BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=4),
+)
+
 
 class Kind(ABC):
     name: ClassVar[str]

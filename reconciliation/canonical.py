@@ -52,7 +52,7 @@ def canonical_lines(kind: str, frame: pd.DataFrame, statement_id: int) -> pa.Tab
             "fee": frame["fee"],
             "occurred_at": frame["occurred_at"],
         }
-    elif kind == PartyKind.BANK:
+    elif kind in (PartyKind.BANK, PartyKind.REMITTANCE):  # a remittance reads a bank statement
         counterparty = pc.binary_join_element_wise(
             _text(frame["counterparty_account"]), _text(frame["counterparty_name"]), " "
         )

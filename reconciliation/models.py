@@ -18,6 +18,7 @@ class PartyKind(models.TextChoices):
     COURIER = "courier", _("courier")  # leg 4: shipments and freight against the freight bill
     # leg 5: the fiscal receipts paid orders and refunds are owed against the platform's day
     RECEIPT = "receipt", _("receipt platform")
+    REMITTANCE = "remittance", _("remittance")  # leg 6: our remittances against the debits
 
 
 class StatementFile(models.Model):
@@ -130,6 +131,9 @@ class DiscrepancyType(models.TextChoices):
     SETTLEMENT_MISMATCH = "settlement_mismatch", _("settlement mismatch")
     REVENUE_MISMATCH = "revenue_mismatch", _("revenue mismatch")
     FREIGHT_MISMATCH = "freight_mismatch", _("freight mismatch")
+    # a clearing whose transfer never arrived within the window: the money is still in
+    # clearing:<processor> (reconciliation/services/settlement.py)
+    CLEARING_NOT_DRAINED = "clearing_not_drained", _("clearing not drained")
 
 
 class DiscrepancyStatus(models.TextChoices):
@@ -142,6 +146,10 @@ class DiscrepancyStatus(models.TextChoices):
     # a timing item, matched again on the following days
     CARRIED_OVER = "carried_over", _("carried over")
     ESCALATED = "escalated", _("escalated")  # carried over too long
+
+
+# What a run may still settle by itself: a person has not taken the item up.
+OPEN_STATUSES = (DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER)
 
 
 class Discrepancy(models.Model):
@@ -227,13 +235,14 @@ class Clearing(models.Model):
 
     class Arrival(models.TextChoices):
         PENDING = "pending", _("pending")  # not yet due or the bank statement not yet in
-        ARRIVED = "arrived", _("arrived")
-        MISMATCH = "mismatch", _("mismatch")
+        ARRIVED = "arrived", _("arrived")  # in full, by the settlement date
+        LATE = "late", _("arrived late")  # in full, after the settlement date
+        MISMATCH = "mismatch", _("mismatch")  # another amount
 
     business_date = models.DateField()
     processor = models.CharField(max_length=32)
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
-    settlement_date = models.DateField()
+    settlement_date = models.DateField()  # T+lag in business days (core/business_days.py)
     payments_count = models.PositiveIntegerField()
     payments_amount = models.BigIntegerField()
     refunds_amount = models.BigIntegerField()
@@ -241,6 +250,8 @@ class Clearing(models.Model):
     net_amount = models.BigIntegerField(help_text="payments − refunds − fees, in fen.")
     arrival = models.CharField(max_length=10, choices=Arrival.choices, default=Arrival.PENDING)
     credited_amount = models.BigIntegerField(default=0)
+    # The date of the bank statement that showed the transfer, the first time one did.
+    credited_on = models.DateField(null=True, blank=True)
     bank_refs = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -3,7 +3,8 @@
 A payment belongs to the business date of its paid_at in Asia/Shanghai, a refund to its
 refunded_at's, a shipment to its booking's, an issued receipt to its issued_at's: times
 that never change once set, so running a date again sees the same rows, plus any late
-item (补单) that was applied meanwhile.
+item (补单) that was applied meanwhile. A remittance belongs to the statements from its
+requested execution date to the one that shows it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ RECEIPTS = {
     "on_day": "bool",  # issued on the date: the platform's file of the date lists it
 }
 RECEIPT_NUMBERS = {"code": "string", "department": "string", "number": "string"}
+REMITTANCES = {
+    "ref": "string",  # the EndToEndId
+    "department": "string",
+    "account": "string",
+    "amount": "int64",
+    "execution_date": "datetime64[ns]",
+    "overdue_on": "datetime64[ns]",
+}
 
 
 def day_bounds(business_date: date) -> tuple[datetime, datetime]:
@@ -192,3 +201,16 @@ def receipt_numbers_before(firsts: pd.DataFrame) -> pd.DataFrame:
     ]
     found = frame_from_query(sql, params, RECEIPT_NUMBERS)
     return found[found["number"].notna()].reset_index(drop=True)
+
+
+def remittances(account: str, business_date: date) -> pd.DataFrame:
+    """Leg 6: the remittances from the account its statement of the date may show: asked
+    to be executed by the date, and not seen on an earlier statement."""
+    sql = """
+        SELECT r.end_to_end_id, d.code, r.debtor_account, r.amount, r.execution_date,
+               r.overdue_on
+        FROM closing_remittance r JOIN billing_department d ON d.id = r.department_id
+        WHERE r.debtor_account = %s AND r.execution_date <= %s
+          AND (r.seen_on IS NULL OR r.seen_on >= %s)
+    """
+    return frame_from_query(sql, (account, business_date, business_date), REMITTANCES)

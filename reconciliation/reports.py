@@ -22,8 +22,10 @@ department. A scoped report leaves out discrepancies and clearings of other depa
 (and those with no department), and its summary counts only the reader's discrepancies:
 the parties' own totals cover every department, so a scoped summary leaves them empty.
 
-A sheet that would pass Excel's row limit stops at it, with a last row saying that the CSV
-has every row. Text that came from outside (a party's reference, a comment) is never
+Headers and the workbook's types and statuses are in Chinese and English, the models'
+labels in each language ("对方无记录 missing in channel"); the CSV keeps the codes, for
+programs. A sheet that would pass Excel's row limit stops at it, with a last row saying that
+the CSV has every row. Text that came from outside (a party's reference, a comment) is never
 turned into a formula: in the workbook it is written as text, in CSV a leading ``= + - @``
 is escaped with an apostrophe as spreadsheet programs expect.
 """
@@ -39,7 +41,8 @@ from decimal import Decimal
 from typing import Any, BinaryIO
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, QuerySet
+from django.db.models import Choices, Count, QuerySet
+from django.utils import translation
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -53,8 +56,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from .models import (
     Clearing,
     Discrepancy,
+    DiscrepancyStatus,
     DiscrepancyType,
     ReconciliationRun,
+    RunStatus,
     amount_difference,
 )
 
@@ -80,22 +85,10 @@ SCOPED_NOTE = (
     "discrepancy counts are of your departments only."
 )
 
-TYPE_LABELS = {
-    DiscrepancyType.MISSING_IN_CHANNEL: "渠道无此笔",
-    DiscrepancyType.MISSING_IN_LEDGER: "我方无此笔",
-    DiscrepancyType.AMOUNT_MISMATCH: "金额不符",
-    DiscrepancyType.STATUS_MISMATCH: "状态不符",
-    DiscrepancyType.DUPLICATE: "重复支付",
-    DiscrepancyType.REFUND_MISMATCH: "退款不符",
-    DiscrepancyType.FEE_MISMATCH: "手续费不符",
-    DiscrepancyType.TIMING_CUTOFF: "跨日时差",
-    DiscrepancyType.SETTLEMENT_MISMATCH: "清算不符",
-    DiscrepancyType.REVENUE_MISMATCH: "征管不符",
-    DiscrepancyType.FREIGHT_MISMATCH: "运费不符",
-}
+WORKBOOK_LANGUAGE = "zh-hans"  # each label in it, then in English
 TYPES = list(DiscrepancyType.values)
 
-SUMMARY_HEADER = [
+SUMMARY_SIDES = [
     "对账方 Party",
     "状态 Status",
     "我方笔数 Our count",
@@ -104,8 +97,8 @@ SUMMARY_HEADER = [
     "对方金额 Their amount",
     "已匹配笔数 Matched count",
     "已匹配金额 Matched amount",
-    *(f"{TYPE_LABELS[t]} {t}" for t in TYPES),
 ]
+SUMMARY_COLUMNS = len(SUMMARY_SIDES) + len(TYPES)
 SUMMARY_FORMATS = [None, None, COUNT, YUAN, COUNT, YUAN, COUNT, YUAN, *([COUNT] * len(TYPES))]
 SUMMARY_WIDTHS = [18, 11, 11, 16, 11, 16, 11, 16, *([11] * len(TYPES))]
 FIRST_TYPE_COLUMN = 9  # column I: the first discrepancy type's count
@@ -149,6 +142,25 @@ HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 HEADER_ALIGNMENT = Alignment(wrap_text=True, vertical="center")
 TOTAL_FONT = Font(bold=True)
+
+
+def summary_header() -> list[str]:
+    """The summary's columns: the parties' figures, then a count per discrepancy type."""
+    return [*SUMMARY_SIDES, *(label(DiscrepancyType, t) for t in TYPES)]
+
+
+def label(choices: type[Choices], code: str | None) -> str | None:
+    """A type's or status's label in the workbook's language and in English: "成功 succeeded".
+
+    A code the choices do not know (or none) is written as it is.
+    """
+    if code not in choices.values:
+        return code
+    with translation.override(WORKBOOK_LANGUAGE):
+        chinese = str(choices(code).label)
+    with translation.override("en"):
+        english = str(choices(code).label)
+    return chinese if chinese == english else f"{chinese} {english}"
 
 
 def yuan(fen: int | None) -> Decimal | None:
@@ -309,7 +321,7 @@ def _note_cell(ws, text: str) -> WriteOnlyCell:
 
 def _write_summary(workbook: Workbook, run: ReconciliationRun, departments: list[int] | None):
     ws = workbook.create_sheet(SUMMARY_SHEET)
-    _prepare(ws, SUMMARY_HEADER, SUMMARY_WIDTHS)
+    _prepare(ws, summary_header(), SUMMARY_WIDTHS)
     plain = _RowMaker(ws, SUMMARY_FORMATS)
     total = _RowMaker(ws, SUMMARY_FORMATS, font=TOTAL_FONT)
     rows = _summary_rows(run, departments)
@@ -317,7 +329,7 @@ def _write_summary(workbook: Workbook, run: ReconciliationRun, departments: list
         ws.append(plain(values))
     first, last = 2, 1 + len(rows)
     ws.append(total(_summary_total(rows)))
-    last_column = get_column_letter(len(SUMMARY_HEADER))
+    last_column = get_column_letter(SUMMARY_COLUMNS)
     ws.auto_filter.ref = f"A1:{last_column}{last}"
     next_row = last + 2
     if departments is not None:
@@ -363,7 +375,7 @@ def _summary_rows(run: ReconciliationRun, departments: list[int] | None) -> list
         else:
             sides = [None] * 6
             counts = [scoped_counts.get((run_id, t), 0) for t in TYPES]
-        rows.append([party, status, *sides, *counts])
+        rows.append([party, label(RunStatus, status), *sides, *counts])
     return rows
 
 
@@ -376,7 +388,7 @@ def _count_and_amount(side: dict | None) -> tuple[int | None, Decimal | None]:
 def _summary_total(rows: list[list[Any]]) -> list[Any]:
     """The column sums (amounts are exact decimals), empty where no row has a value."""
     total: list[Any] = ["合计 Total", None]
-    for column in range(2, len(SUMMARY_HEADER)):
+    for column in range(2, SUMMARY_COLUMNS):
         values = [row[column] for row in rows if row[column] is not None]
         total.append(sum(values) if values else None)
     return total
@@ -462,6 +474,8 @@ def _discrepancy_rows(
 ) -> Iterator[tuple[bool, list[Any]]]:
     for row in _discrepancies(run, departments).iterator(chunk_size=CHUNK_ROWS):
         values, ours, theirs, difference = _discrepancy_values(row)
+        values[2] = label(DiscrepancyType, values[2])
+        values[3] = label(DiscrepancyStatus, values[3])
         values[7:10] = yuan(ours), yuan(theirs), yuan(difference)
         yield False, values
 
@@ -499,7 +513,9 @@ def _clearing_rows_with_subtotals(
             name = row[1]
             for column in (4, *CLEARING_AMOUNTS):
                 sums[column] += row[column]
-            yield False, _clearing_in_yuan(list(row))
+            values = _clearing_in_yuan(list(row))
+            values[9] = label(Clearing.Arrival, values[9])
+            yield False, values
         departments_seen += 1
         grand = [a + b for a, b in zip(grand, sums, strict=True)]
         yield True, _clearing_total(sums, code, f"小计 Subtotal {name}")

@@ -29,7 +29,7 @@ from reconciliation import frames
 from reconciliation.compressed import compress, decompress
 from reconciliation.models import PartyKind, StatementFile
 from reconciliation.ours import day_bounds
-from reconciliation.parties import Party
+from reconciliation.parties import Party, statement_party
 
 
 class StatementNotReady(Exception):
@@ -90,13 +90,14 @@ def statement_for(party: Party, business_date: date) -> StatementFile:
 
     A file fetched before its day was over is provisional (a run of today, as the demo's, or
     a finance officer's early look): it is fetched again, and kept while the party cannot
-    answer."""
+    answer. A remittance party's copy of its bank party's file follows that file (one
+    uploaded for the bank later included); one uploaded for it wins."""
     latest = (
         StatementFile.objects.filter(party=party.code, business_date=business_date)
         .defer("content")
         .first()
     )
-    if latest is not None and not _provisional(latest):
+    if latest is not None and not _provisional(latest) and not _copied(party, latest):
         return latest
     try:
         content = _fetch(party, business_date)
@@ -110,6 +111,10 @@ def statement_for(party: Party, business_date: date) -> StatementFile:
         content=content,
         source=StatementFile.Source.FETCHED,
     )
+
+
+def _copied(party: Party, statement: StatementFile) -> bool:
+    return party.kind == PartyKind.REMITTANCE and statement.source == StatementFile.Source.FETCHED
 
 
 def _provisional(statement: StatementFile) -> bool:
@@ -127,11 +132,13 @@ def _fetch(party: Party, business_date: date) -> bytes:
         return revenue_receiver(system).fetch_daily_records(business_date)
     if party.kind == PartyKind.RECEIPT:
         return get_receipt_platform().fetch_day_file(business_date)
+    if party.kind == PartyKind.REMITTANCE:  # the account's statement, as its bank party has it
+        return statement_content(statement_for(statement_party(party), business_date))
     return banks.get_bank(party.name).fetch_statement(party.account, business_date)
 
 
 def statement_format(party: Party) -> str:
-    if party.kind == PartyKind.BANK:
+    if party.kind in (PartyKind.BANK, PartyKind.REMITTANCE):
         return banks.bank_format(party.name)
     return party.name
 

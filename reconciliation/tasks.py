@@ -8,6 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from core.queueing import enqueue
 from reconciliation.models import ReconciliationRun, RunStatus
 from reconciliation.ours import BUSINESS_TZ
 from reconciliation.services import auto, runs
@@ -18,7 +19,9 @@ LATE_AFTER_HOUR = 12
 
 @shared_task(name="reconciliation.tasks.execute_run")
 def execute_run(run_id: int) -> str:
-    return runs.run_execute(run_id=run_id).status
+    status = runs.run_execute(run_id=run_id).status
+    enqueue("closing.tasks.after_reconciliation_run", run_id)  # 结报 and 缴库 follow the day
+    return status
 
 
 @shared_task(name="reconciliation.tasks.auto_resolve")

@@ -15,4 +15,5 @@ urlpatterns = [
     path("sf/", include("sandboxes.sf.views")),
     path("revenue/<str:system_code>/", include("sandboxes.revenue.views")),
     path("receipts/", include("sandboxes.receipts.views")),
+    path("sms/", include("sandboxes.sms.views")),
 ]

@@ -9,7 +9,16 @@ from django.conf import settings as django_settings
 from django.core.servers import basehttp
 from pytest_django.live_server_helper import LiveServer
 
-from billing.models import Department, FeeItem, Processor
+from billing.models import (
+    ChargeStage,
+    Department,
+    FeeItem,
+    Processor,
+    ServiceItem,
+    ServiceItemFee,
+    WaiverKind,
+    WaiverRule,
+)
 from config import queues
 from config.celery_app import app as celery_app
 
@@ -44,21 +53,41 @@ def department(public_platform):
     )
 
 
+# The service item the orders of tests/billing/conftest.py name.
+SERVICE_ITEM = "11330100MB0000000X-001"
+
+
+def charged_by_service_item(
+    *fee_items: FeeItem, code: str = SERVICE_ITEM, stage: str = ChargeStage.ACCEPTANCE
+) -> ServiceItem:
+    """The service item of that code (new, of the first fee item's department, if need be)
+    charging the fee items at that stage."""
+    item = ServiceItem.objects.get_or_create(
+        code=code, defaults={"name": "营业执照办理", "department": fee_items[0].department}
+    )[0]
+    for fee_item in fee_items:
+        ServiceItemFee.objects.create(service_item=item, fee_item=fee_item, stage=stage)
+    return item
+
+
 @pytest.fixture
 def fixed_fee(department):
-    return FeeItem.objects.create(
+    item = FeeItem.objects.create(
         code="FEE-LIC",
         name="营业执照工本费",
         department=department,
         legal_basis="《行政事业性收费标准管理办法》 发改价格规〔2018〕988号",
         standard_amount=1500,
-        waiver_reasons=["小微企业免收", "低保对象减半"],
     )
+    for code, kind in (("小微企业免收", WaiverKind.EXEMPT), ("低保对象减半", WaiverKind.HALF)):
+        WaiverRule.objects.create(fee_item=item, code=code, label=code, kind=kind)
+    charged_by_service_item(item)
+    return item
 
 
 # Settings of the outside parties whose base_url points at a sandbox, served by the live server.
 PROVIDER_SETTINGS = (
-    "PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS", "RECEIPTS"
+    "PUBLIC_PLATFORM", "ALIPAY", "WECHATPAY", "UNIONPAY", "EMS", "SF_EXPRESS", "RECEIPTS", "SMS"
 )  # fmt: skip
 
 

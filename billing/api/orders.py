@@ -53,6 +53,7 @@ class PaymentOrderListCreate(APIView):
                 client=request.user.client,
                 case_number=data["case_number"],
                 service_item_code=data["service_item_code"],
+                stage=data["stage"],
                 department_code=data["department"],
                 region_code=data["region_code"],
                 payer=orders.PayerInput(**data["payer"]),
@@ -129,6 +130,8 @@ class PaymentAttemptCreate(APIView):
         attempt = attempts.payment_attempt_start(
             order_public_id=public_id,
             channel_code=incoming.validated_data["channel"],
+            return_url=incoming.validated_data["return_url"],
+            payer_ip=incoming.validated_data["payer_ip"],
             actor=request.user.actor,
             visible=selectors.visible_orders(request.user),
         )

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from rest_framework import serializers
 
 from billing.id_numbers import is_valid_credit_code, is_valid_resident_id
-from billing.models import AttemptStatus, OrderStatus, PayerType, PaymentOrder
+from billing.models import AttemptStatus, ChargeStage, OrderStatus, PayerType, PaymentOrder
 from billing.payment_codes import payment_code_format
 from billing.routing import AUTO
+from billing.webhook_targets import RefusedTarget, checked_url
 from core.api_fields import BusinessDateField, DeclaredSerializer, FenField
 from integrations.payments.registry import CHANNEL_CODES
 
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+# The processors' limit on a return address (Alipay's return_url, UnionPay's frontUrl).
+MAX_RETURN_URL = 256
 MAX_FEN = 10**13  # 1,000 億 yuan: far above any fee, far below 64-bit overflow
 
 
@@ -48,15 +52,62 @@ class PayerInputSerializer(DeclaredSerializer):
 class LineInputSerializer(DeclaredSerializer):
     fee_item = serializers.CharField(max_length=32)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    amount = serializers.IntegerField(min_value=0, max_value=MAX_FEN, help_text="Per unit, in fen.")
+    amount = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_FEN,
+        help_text="Charged per unit, in fen: the standard, or what the waiver rule gives.",
+    )
+    standard_amount = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_FEN,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The standard per unit before any waiver, in fen. For a fee item charged "
+        "within a range, the amount assessed in it, required with a waiver; for a fixed "
+        "standard, it may be left out.",
+    )
     waiver_reason = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The code of one of the fee item's waiver rules (减免). The amount is then "
+        "what the rule gives: half the standard (half a fen rounded up), zero when exempt, "
+        "the rule's reduced amount, or any amount below the standard where the rule allows.",
+    )
+    waiver_approved_by = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Who approved the waiver; required with a waiver_reason.",
+    )
+    waiver_approval_ref = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The approval's reference (审批单号); required with a waiver_reason.",
     )
 
 
 class PaymentOrderCreateSerializer(DeclaredSerializer):
     case_number = serializers.CharField(max_length=64)
-    service_item_code = serializers.CharField(max_length=64)
+    service_item_code = serializers.CharField(
+        max_length=64,
+        help_text="事项编码 of an active service item (GET /api/v1/service-items) that charges "
+        "every line's fee item; one declared free of charge (不收费) takes no order. A freight "
+        "order's code is recorded unchecked.",
+    )
+    stage = serializers.ChoiceField(
+        choices=ChargeStage.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The stage of the case the lines are charged at; when left out, the one "
+        "stage the service item charges them at.",
+    )
     department = serializers.CharField(max_length=32)
     region_code = serializers.RegexField(r"^\d{6}$", error_messages={"invalid": "Six digits."})
     payer = PayerInputSerializer()
@@ -70,13 +121,23 @@ class PaymentOrderCreateSerializer(DeclaredSerializer):
 # DeclaredSerializer: the fields copied shallowly for each use (core/api_fields.py).
 
 
-class PaymentOrderLineSerializer(DeclaredSerializer):
+class PublicOrderLineSerializer(DeclaredSerializer):
     fee_item = serializers.CharField(source="fee_item.code")
     fee_item_name = serializers.CharField(source="fee_item.name")
     quantity = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     unit_amount = FenField(help_text="Charged per unit, in fen.")
     amount = FenField(help_text="quantity × unit_amount, in fen.")
+    standard_unit_amount = FenField(
+        allow_null=True,
+        help_text="The standard per unit before any waiver, in fen; null only for waived "
+        "lines made before it was kept.",
+    )
     waiver_reason = serializers.CharField(max_length=200)
+
+
+class PaymentOrderLineSerializer(PublicOrderLineSerializer):
+    waiver_approved_by = serializers.CharField(max_length=100)
+    waiver_approval_ref = serializers.CharField(max_length=64)
 
 
 class PayerOutputSerializer(DeclaredSerializer):
@@ -93,6 +154,7 @@ class PaymentOrderSerializer(DeclaredSerializer):
     currency = serializers.CharField(max_length=3)
     case_number = serializers.CharField(max_length=64)
     service_item_code = serializers.CharField(max_length=64)
+    stage = serializers.ChoiceField(choices=ChargeStage.choices, allow_blank=True)
     department = serializers.CharField(source="department.code")
     region_code = serializers.CharField(max_length=6)
     payer = PayerOutputSerializer(source="*")
@@ -129,6 +191,32 @@ class PaymentStartSerializer(DeclaredSerializer):
     channel = serializers.ChoiceField(
         choices=[*CHANNEL_CODES, AUTO], help_text="A channel code, or auto: the router chooses."
     )
+    return_url = serializers.CharField(
+        max_length=MAX_RETURN_URL,
+        required=False,
+        default="",
+        help_text="Where the cashier sends the payer back after paying: an absolute http(s) "
+        "URL without query or fragment (Alipay takes no parameters of the merchant's there), "
+        f"at most {MAX_RETURN_URL} characters. The return proves nothing: the order's status "
+        "and webhook do.",
+    )
+    payer_ip = serializers.IPAddressField(
+        required=False,
+        default="",
+        help_text="The payer's browser address. With a return_url, WeChat Pay uses its "
+        "mobile-browser cashier (H5), which needs it; without, a QR code the portal's page shows.",
+    )
+
+    def validate_return_url(self, value: str) -> str:
+        if not value:
+            return value
+        try:
+            parts = checked_url(value, allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK)
+        except RefusedTarget as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        if parts.query or parts.fragment or value.endswith(("?", "#")):
+            raise serializers.ValidationError("The URL must have no query string or fragment.")
+        return value
 
 
 class PaymentAttemptSerializer(DeclaredSerializer):
@@ -137,7 +225,7 @@ class PaymentAttemptSerializer(DeclaredSerializer):
     channel = serializers.CharField(max_length=32)
     status = serializers.ChoiceField(choices=AttemptStatus.choices)
     amount = FenField()
-    pay_url = serializers.URLField(max_length=1000)
+    pay_url = serializers.URLField(max_length=2000)
     paid_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 
@@ -161,7 +249,7 @@ class PublicOrderSerializer(DeclaredSerializer):
     currency = serializers.CharField(max_length=3)
     department_name = serializers.CharField(source="department.name")
     payer_name = serializers.SerializerMethodField()
-    lines = PaymentOrderLineSerializer(many=True)
+    lines = PublicOrderLineSerializer(many=True)
     expires_at = serializers.DateTimeField()
 
     def get_payer_name(self, order: PaymentOrder) -> str:

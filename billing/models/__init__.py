@@ -8,7 +8,18 @@ from billing.models.orders import (
 )
 from billing.models.processors import ChannelHealth, Processor
 from billing.models.receipts import Receipt, ReceiptKind, ReceiptStatus
-from billing.models.reference import Department, FeeItem, FeeKind, PayerType, StaffScope
+from billing.models.reference import (
+    ChargeStage,
+    Department,
+    FeeItem,
+    FeeKind,
+    PayerType,
+    ServiceItem,
+    ServiceItemFee,
+    StaffScope,
+    WaiverKind,
+    WaiverRule,
+)
 from billing.models.refunds import Refund, RefundStatus, UnsettledPayment, UnsettledPaymentStatus
 from billing.models.revenue import (
     RevenuePushAttempt,
@@ -28,6 +39,7 @@ from billing.models.webhooks import (
 __all__ = [
     "AttemptStatus",
     "ChannelHealth",
+    "ChargeStage",
     "DeliveryStatus",
     "Department",
     "FeeItem",
@@ -49,9 +61,13 @@ __all__ = [
     "RevenueRecordKind",
     "RevenueRecordStatus",
     "RevenueSystem",
+    "ServiceItem",
+    "ServiceItemFee",
     "StaffScope",
     "UnsettledPayment",
     "UnsettledPaymentStatus",
+    "WaiverKind",
+    "WaiverRule",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
     "WebhookEndpoint",

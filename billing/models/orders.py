@@ -5,7 +5,15 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import ids
-from billing.models.reference import Department, FeeItem, FeeKind, PayerType
+from billing.models.reference import (
+    ChargeStage,
+    Department,
+    FeeItem,
+    FeeKind,
+    PayerType,
+    ServiceItem,
+    WaiverRule,
+)
 from core.models import ApiClient
 
 
@@ -17,6 +25,8 @@ class OrderStatus(models.TextChoices):
     EXPIRED = "expired", _("expired")
     PARTIALLY_REFUNDED = "partially_refunded", _("partially refunded")
     REFUNDED = "refunded", _("refunded")
+    # Every line waived to nothing: settled at creation, without a channel or money.
+    WAIVED = "waived", _("waived")
 
 
 class PaymentOrder(models.Model):
@@ -26,7 +36,21 @@ class PaymentOrder(models.Model):
     payment_code = models.CharField(max_length=32, unique=True)
     verification_code_hash = models.CharField(max_length=64)
     case_number = models.CharField(max_length=64, db_index=True)
+    # The code the order named; its catalogue entry, checked when the order was made. Freight
+    # orders (the courier's charge, no fee of a service item) and orders made before the
+    # service-item catalogue have none.
     service_item_code = models.CharField(max_length=64)
+    service_item = models.ForeignKey(
+        ServiceItem, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    stage = models.CharField(
+        max_length=16,
+        choices=ChargeStage.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The stage of the case its fee items are charged at; blank without an item.",
+    )
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="orders")
     region_code = models.CharField(max_length=6)
     # What the money is for, from its lines' fee items: freight is owed to a courier.
@@ -54,7 +78,11 @@ class PaymentOrder(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "expires_at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & ~Q(status=OrderStatus.WAIVED)
+                | Q(amount=0, status=OrderStatus.WAIVED),
+                name="order_amount_positive_unless_waived",
+            ),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
                 name="order_refund_within_amount",
@@ -74,7 +102,19 @@ class PaymentOrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_amount = models.BigIntegerField(help_text="Charged per unit, in fen.")
     amount = models.BigIntegerField(help_text="quantity × unit_amount, in fen.")
+    standard_unit_amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The standard per unit before any waiver, in fen (for a range, the amount "
+        "assessed in it); unknown only for waived lines made before it was kept.",
+    )
+    # The code of the waiver rule charged under, as the order named it.
     waiver_reason = models.CharField(max_length=200, blank=True)
+    waiver_rule = models.ForeignKey(
+        WaiverRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    waiver_approved_by = models.CharField(max_length=100, blank=True, default="")
+    waiver_approval_ref = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -83,6 +123,17 @@ class PaymentOrderLine(models.Model):
             models.CheckConstraint(condition=Q(unit_amount__gte=0), name="line_unit_non_negative"),
             models.CheckConstraint(
                 condition=Q(amount=F("quantity") * F("unit_amount")), name="line_amount_is_product"
+            ),
+            models.CheckConstraint(
+                condition=Q(waiver_rule__isnull=True, waiver_reason="")
+                | Q(waiver_rule__isnull=False) & ~Q(waiver_reason=""),
+                name="line_waiver_reason_names_its_rule",
+            ),
+            models.CheckConstraint(
+                condition=Q(standard_unit_amount__isnull=True)
+                | Q(unit_amount=F("standard_unit_amount"))
+                | Q(waiver_rule__isnull=False, unit_amount__lte=F("standard_unit_amount")),
+                name="line_below_its_standard_only_by_waiver",
             ),
         ]
 
@@ -108,7 +159,8 @@ class PaymentAttempt(models.Model):
     )
     amount = models.BigIntegerField()
     provider_trade_no = models.CharField(max_length=64, blank=True)
-    pay_url = models.URLField(max_length=1000, blank=True)
+    # A browser-carried signed request (Alipay page.pay, UnionPay) runs past 1,000 characters.
+    pay_url = models.URLField(max_length=2000, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
     failure_reason = models.CharField(max_length=255, blank=True)
     # True for the one attempt whose money paid the order.

@@ -56,6 +56,7 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from ledger import services as ledger
+from notices.sms import NoticeKind, notice_request
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,14 @@ def payment_attempt_start(
     channel_code: str,
     actor: str,
     visible: QuerySet[PaymentOrder] | None = None,
+    return_url: str = "",
+    payer_ip: str = "",
 ) -> PaymentAttempt:
     """Open a trade for the order and return the attempt with its pay_url.
+
+    ``return_url``: where the channel's cashier sends the payer back; ``payer_ip``: the
+    payer's browser address, for a channel whose cashier needs it. Neither is stored: a
+    pending attempt returned again keeps the pay_url it was opened with.
 
     ``channel_code`` is a channel or ``auto``. With ``auto`` a channel that does not answer
     is left ``unknown`` (a status query settles it) and the next eligible channel is tried.
@@ -113,14 +120,25 @@ def payment_attempt_start(
     unanswered = None
     for channel in decision.candidates:
         try:
-            return _start_on_channel(order.pk, channel, decision=decision, actor=actor)
+            return _start_on_channel(
+                order.pk,
+                channel,
+                decision=decision,
+                actor=actor,
+                cashier={"return_url": return_url, "payer_ip": payer_ip},
+            )
         except ChannelUnavailable as exc:
             unanswered = exc
     raise unanswered
 
 
 def _start_on_channel(
-    order_id: int, channel_code: str, *, decision: RoutingDecision, actor: str
+    order_id: int,
+    channel_code: str,
+    *,
+    decision: RoutingDecision,
+    actor: str,
+    cashier: dict[str, str],
 ) -> PaymentAttempt:
     now = timezone.now()
     if not channel_take_call(channel_code, now=now):
@@ -157,6 +175,7 @@ def _start_on_channel(
                 notify_url=f"{settings.SERVICE_BASE_URL}/notify/{channel_code}",
                 expires_at=order.expires_at,
                 opened_at=attempt.created_at,
+                **cashier,
             )
         )
     except ProviderDeclined as exc:
@@ -406,6 +425,7 @@ def _apply_success(
         )
         revenue_record_emit(order=order, kind="payment", settled_by=attempt)
         receipt_request(order=order)
+        notice_request(kind=NoticeKind.PAYMENT_RECEIVED, order=order)
         return Outcome.APPLIED
     audit_records(succeeded)
     _reopen_order_if_idle(order, actor=actor)

@@ -17,11 +17,18 @@ from billing import events, states
 from billing.models import (
     Department,
     FeeItem,
+    FeeKind,
     OrderStatus,
     PaymentOrder,
     PaymentOrderLine,
 )
 from billing.payment_codes import payment_code_format
+from billing.services.pricing import (
+    LineInput,
+    fee_items_named,
+    priced_lines,
+    service_item_charging,
+)
 from billing.webhooks import webhook_event_emit
 from core import pii, reference_data
 from core.audit import audit_entry, audit_record, audit_records
@@ -39,14 +46,6 @@ class PayerInput:
     name: str
     id_number: str
     phone: str = ""
-
-
-@dataclass(frozen=True)
-class LineInput:
-    fee_item: str
-    quantity: int
-    amount: int  # charged per unit, in fen
-    waiver_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,18 +67,30 @@ def payment_order_create(
     region_code: str,
     payer: PayerInput,
     lines: list[LineInput],
+    stage: str = "",
     expires_at: datetime | None = None,
 ) -> CreatedOrder:
-    """Create an unpaid order; runs inside the caller's (idempotent) transaction, which
-    runs it again if the payment code drawn is taken (``DrawAgain``)."""
+    """Create an unpaid order, or a waived one when waivers leave nothing to pay; runs inside
+    the caller's (idempotent) transaction, which runs it again if the payment code drawn is
+    taken (``DrawAgain``).
+
+    A fee order's lines must be fees of the service item, at one stage of its case (the one
+    named, if any). A freight order is the courier's charge, not a fee of a service item:
+    its service item code is recorded unchecked."""
     if not lines:
         raise InvalidRequest("An order needs at least one line.", fields={"lines": ["Empty."]})
     catalogue = fee_items_named(line.fee_item for line in lines)
     department = _department(department_code, catalogue)
-    priced_lines = _priced_lines(department, catalogue, lines)
-    purpose = _purpose_of(priced_lines)
-    total = sum(line.amount for line in priced_lines)
-    if total == 0:
+    charged = priced_lines(department, catalogue, lines)
+    purpose = _purpose_of(charged)
+    service_item, stage = (
+        service_item_charging(service_item_code, stage, charged)
+        if purpose == FeeKind.FEE
+        else (None, "")
+    )
+    total = sum(line.amount for line in charged)
+    waivers = [line for line in charged if line.waiver_rule is not None]
+    if total == 0 and not waivers:
         raise InvalidRequest(
             "The fee items total zero: the service is free and needs no payment order.",
             code="zero_amount",
@@ -98,6 +109,8 @@ def payment_order_create(
             verification_code_hash=verification_code_hash(verification_code),
             case_number=case_number,
             service_item_code=service_item_code,
+            service_item=service_item,
+            stage=stage,
             department=department,
             region_code=region_code,
             purpose=purpose,
@@ -111,38 +124,30 @@ def payment_order_create(
             else "",
             payer_phone_index=pii.blind_index(payer.phone, purpose="phone") if payer.phone else "",
             amount=total,
+            # Waived to nothing: settled now, with no channel, money, receipt nor revenue.
+            status=OrderStatus.WAIVED if total == 0 else OrderStatus.UNPAID,
             expires_at=expires_at,
             created_by=client,
         )
     )
-    for line in priced_lines:
+    for line in charged:
         line.order = order
-    PaymentOrderLine.objects.bulk_create(priced_lines)
+    PaymentOrderLine.objects.bulk_create(charged)
     # The lines as written, with their fee items: what the answer shows, without reading
     # them back.
-    order._prefetched_objects_cache = {"lines": priced_lines}
+    order._prefetched_objects_cache = {"lines": charged}
     audit_record(
         actor=f"client:{client.name}" if client else "system",
         action="payment_order.created",
         obj=order,
         to_status=order.status,
-        data={"amount": total, "case_number": case_number},
-    )
-    return CreatedOrder(order=order, verification_code=verification_code)
-
-
-def fee_items_named(codes: Iterable[str]) -> dict[str, FeeItem]:
-    """The active fee items of those codes, with their departments, by code."""
-    wanted = tuple(sorted(set(codes)))
-    return reference_data.cached(
-        ("fee_items", wanted),
-        lambda: {
-            item.code: item
-            for item in FeeItem.objects.select_related("department").filter(
-                code__in=wanted, active=True
-            )
+        data={
+            "amount": total,
+            "case_number": case_number,
+            **({"waivers": [_waiver_audited(line) for line in waivers]} if waivers else {}),
         },
     )
+    return CreatedOrder(order=order, verification_code=verification_code)
 
 
 def _department(code: str, catalogue: dict[str, FeeItem]) -> Department:
@@ -162,34 +167,6 @@ def _department(code: str, catalogue: dict[str, FeeItem]) -> Department:
     return department
 
 
-def _priced_lines(
-    department: Department, catalogue: dict[str, FeeItem], lines: list[LineInput]
-) -> list[PaymentOrderLine]:
-    priced, errors = [], {}
-    for index, line in enumerate(lines):
-        item = catalogue.get(line.fee_item)
-        problem = _line_problem(item, department, line)
-        if problem:
-            errors[str(index)] = [problem]
-            continue
-        priced.append(
-            PaymentOrderLine(
-                fee_item=item,
-                quantity=line.quantity,
-                unit_amount=line.amount,
-                amount=line.quantity * line.amount,
-                waiver_reason=line.waiver_reason,
-            )
-        )
-    if errors:
-        raise InvalidRequest(
-            "Some lines do not match the fee catalogue.",
-            code="fee_item_mismatch",
-            fields={"lines": errors},
-        )
-    return priced
-
-
 def _purpose_of(lines: list[PaymentOrderLine]) -> str:
     kinds = {line.fee_item.kind for line in lines}
     if len(kinds) > 1:
@@ -201,24 +178,15 @@ def _purpose_of(lines: list[PaymentOrderLine]) -> str:
     return kinds.pop()
 
 
-def _line_problem(item: FeeItem | None, department: Department, line: LineInput) -> str:
-    if item is None:
-        return f"Unknown or inactive fee item {line.fee_item}."
-    if item.department_id != department.pk:
-        return f"Fee item {item.code} is not collected by department {department.code}."
-    if item.standard_amount is not None:
-        if line.amount > item.standard_amount:
-            return f"{line.amount} fen is above the standard amount {item.standard_amount} fen."
-        reduced = line.amount < item.standard_amount
-    else:
-        if line.amount > item.max_amount:
-            return f"{line.amount} fen is above the range maximum {item.max_amount} fen."
-        reduced = line.amount < item.min_amount
-    if reduced and not line.waiver_reason:
-        return "A reduced amount needs a waiver_reason."
-    if line.waiver_reason and line.waiver_reason not in item.waiver_reasons:
-        return f"Waiver reason {line.waiver_reason!r} is not allowed for fee item {item.code}."
-    return ""
+def _waiver_audited(line: PaymentOrderLine) -> dict:
+    return {
+        "fee_item": line.fee_item.code,
+        "waiver_reason": line.waiver_reason,
+        "standard_unit_amount": line.standard_unit_amount,
+        "unit_amount": line.unit_amount,
+        "approved_by": line.waiver_approved_by,
+        "approval_ref": line.waiver_approval_ref,
+    }
 
 
 def _insert_with_unique_payment_code(order: PaymentOrder) -> PaymentOrder:

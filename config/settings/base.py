@@ -11,6 +11,7 @@ from celery.schedules import crontab
 from config import queues
 from config.env import env, env_bool, env_int, env_list
 from config.logging import logging_config
+from core import business_days
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # What a run keeps on this machine: the embedded PostgreSQL, the run lock, metrics files.
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "ledger",
     "logistics",
     "reconciliation",
+    "closing",
+    "notices",
     "console",
     "demo",
 ]
@@ -294,6 +297,57 @@ RECONCILIATION = {
     "cutoff_grace": timedelta(minutes=5),
     # Timing items are matched again for this many days, then escalated.
     "carry_over_days": 3,
+}
+
+# Business days (core/business_days.py): settlement dates and the bank leg's window count
+# them. Each year as the State Council's notice arranges it; 2026's is 国务院办公厅关于
+# 2026年部分节假日安排的通知 (4 November 2025). A deployment adds the next year, once its
+# notice is out, in the JSON file BUSINESS_CALENDAR_FILE names ({"2027": {...}}, as here).
+BUSINESS_CALENDAR = {
+    "2026": {
+        "holidays": [
+            ["2026-01-01", "2026-01-03"],  # 元旦
+            ["2026-02-15", "2026-02-23"],  # 春节
+            ["2026-04-04", "2026-04-06"],  # 清明节
+            ["2026-05-01", "2026-05-05"],  # 劳动节
+            ["2026-06-19", "2026-06-21"],  # 端午节
+            ["2026-09-25", "2026-09-27"],  # 中秋节
+            ["2026-10-01", "2026-10-07"],  # 国庆节
+        ],
+        "working_weekends": [
+            "2026-01-04",
+            "2026-02-14",
+            "2026-02-28",
+            "2026-05-09",
+            "2026-09-20",
+            "2026-10-10",
+        ],
+    },
+    **business_days.years_in_file(env("BUSINESS_CALENDAR_FILE")),
+}
+
+# Notices to applicants by SMS (docs/sms.md): off until an environment configures its
+# gateway (base_url, secret_id, secret_key, sdk_app_id, sign_name, callback_token), the
+# approved template of each notice kind and the portal address the templates name.
+SMS: dict = {
+    "enabled": False,
+    "region": "ap-guangzhou",
+    # Tencent signs no callback: they carry callback_token, and come from these CIDRs
+    # (empty allows any).
+    "callback_sources": env_list("SMS_CALLBACK_SOURCES"),
+}
+
+# Closing a day (docs/closing.md): the settlement report (结报) and the remittance (缴库) of
+# its net. "destinations": the treasury accounts by region-code prefix ("regions", the
+# longest prefix wins) and the accounts named for some departments ("departments", e.g. a
+# fiscal special account), each {"kind": "treasury" | "special", "account", "name",
+# "bank"?: BIC or CNAPS code, "bank_name"?}. A remittance not on its account's statement by
+# its execution date plus "remittance_window_days" is overdue. The signed CSV is signed
+# with "signing_key_pem" (SM2).
+CLOSING = {
+    "destinations": {"regions": {}, "departments": {}},
+    "remittance_window_days": 1,
+    "signing_key_pem": None,
 }
 
 SANDBOXES_ENABLED = False

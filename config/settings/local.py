@@ -214,6 +214,50 @@ SANDBOX_RECEIPTS = {
     "range_size": 1_000_000,  # numbers in each invoicing party's range
 }
 
+# Notices to applicants by SMS through Tencent Cloud SMS, pointed at its sandbox; see
+# docs/sms.md. A deployment points base_url at https://sms.tencentcloudapi.com with its own
+# API key, SMS app, approved signature and templates. The templates approved for the app,
+# by notice kind: their ids, and how many parameters each takes.
+_SMS_TEMPLATES = {
+    "payment_received": ("2100001", 2),
+    "receipt_issued": ("2100002", 3),
+    "shipment_booked": ("2100003", 2),
+    "out_for_delivery": ("2100004", 1),
+    "delivery_failed": ("2100005", 1),
+    "delivered": ("2100006", 1),
+}
+SMS = {
+    **SMS,  # noqa: F405
+    "enabled": True,
+    "base_url": env("SMS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/sms",  # noqa: F405
+    "secret_id": "AKIDsandbox00000000000000000000000001",
+    "secret_key": dev_keys.secret_b64("sms-secret-key", 24),
+    "sdk_app_id": "1400000001",
+    "sign_name": "政务服务",
+    "callback_token": dev_keys.secret_b64("sms-callback-token", 24),
+    "templates": {kind: template_id for kind, (template_id, _) in _SMS_TEMPLATES.items()},
+    # The portal the templates send the applicant to, a constant of their approved text.
+    "portal_url": env("SMS_PORTAL_URL", "https://zwfw.example.gov.cn"),
+}
+_SMS_CALLBACK = "{service}/notify/sms/%s?token=" + quote(SMS["callback_token"], safe="")
+SANDBOX_SMS = {
+    "credentials": {SMS["secret_id"]: SMS["secret_key"]},
+    "apps": {
+        SMS["sdk_app_id"]: {
+            "owner": SMS["secret_id"],
+            "sign_names": [SMS["sign_name"]],
+            "templates": dict(_SMS_TEMPLATES.values()),
+            # The callback URLs set in the console; "{service}" becomes SERVICE_BASE_URL.
+            "status_callback_url": _SMS_CALLBACK % "status",
+            "reply_callback_url": _SMS_CALLBACK % "reply",
+        }
+    },
+    # Messages to one number within each window: Tencent's defaults are 1, 5 and 10; an
+    # agency's account (企业认证) raises them for a day's notices to one applicant.
+    "frequency_limits": {"thirty_seconds": 3, "one_hour": 20, "day": 50},
+    "time_scale": float(env("SANDBOX_TIME_SCALE") or 1),
+}
+
 # China Post EMS, pointed at its sandbox with development credentials; see docs/ems.md.
 EMS = {
     "base_url": env("EMS_BASE_URL") or f"{SANDBOX_BASE_URL}/sandbox/ems",  # noqa: F405
@@ -271,6 +315,31 @@ BANKS = {
         "base_url": _SANDBOX_BANK_URL,
         "accounts": ["33001616700050000104"],
     },
+}
+# Where the demo's departments remit their days (docs/closing.md): the city's treasury, and
+# the fiscal special account for the one department named; both kept at the sandbox bank.
+CLOSING = {
+    **CLOSING,  # noqa: F405
+    "destinations": {
+        "regions": {
+            "33": {
+                "kind": "treasury",
+                "account": "270101040000000001",
+                "name": "国家金库浙江省分库",
+                "bank": "001331000016",
+                "bank_name": "中国人民银行杭州中心支行",
+            },
+            "3301": {
+                "kind": "treasury",
+                "account": "270101040000000002",
+                "name": "国家金库杭州市中心支库",
+                "bank": "001331000016",
+                "bank_name": "中国人民银行杭州中心支行",
+            },
+        },
+        "departments": {},
+    },
+    "signing_key_pem": dev_keys.sm2_private_pem("closing-report-signing"),
 }
 SANDBOX_BANKS = {
     # The accounts the sandbox bank keeps (more are opened by posting entries to them).

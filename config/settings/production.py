@@ -1,6 +1,7 @@
 """Production: every secret comes from the environment and has no default."""
 
 import base64
+import json
 
 from config.env import MissingSetting, env, env_bool, env_list, env_required
 from config.settings.base import *  # noqa: F403
@@ -54,6 +55,32 @@ RECEIPTS = {
     "issuer_public_keys": _receipt_keys("RECEIPTS_ISSUER_PUBLIC_KEYS"),
     "finance_public_keys": _receipt_keys("RECEIPTS_FINANCE_PUBLIC_KEYS"),
 }
+
+# SMS notices to applicants stay off until a deployment turns them on (docs/sms.md).
+if env_bool("SMS_ENABLED", False):
+    SMS = {
+        **SMS,  # noqa: F405
+        "enabled": True,
+        "base_url": env("SMS_BASE_URL", "https://sms.tencentcloudapi.com"),
+        "region": env("SMS_REGION", "ap-guangzhou"),
+        "secret_id": env_required("SMS_SECRET_ID"),
+        "secret_key": env_required("SMS_SECRET_KEY"),
+        "sdk_app_id": env_required("SMS_SDK_APP_ID"),
+        "sign_name": env_required("SMS_SIGN_NAME"),
+        "callback_token": env_required("SMS_CALLBACK_TOKEN"),
+        "templates": {
+            kind: env_required(f"SMS_TEMPLATE_{kind.upper()}")
+            for kind in (
+                "payment_received",
+                "receipt_issued",
+                "shipment_booked",
+                "out_for_delivery",
+                "delivery_failed",
+                "delivered",
+            )
+        },
+        "portal_url": env_required("SMS_PORTAL_URL"),
+    }
 
 # Licensed processors are optional: a deployment configures those it has contracts with,
 # registers them (with their licences) in the admin, and lists them on its departments.
@@ -125,4 +152,14 @@ BANKS = {
         "accounts": env_list(f"BANK_{code.upper().replace('-', '_')}_ACCOUNTS"),
     }
     for code in env_list("BANKS")
+}
+
+# Closing a day (docs/closing.md): CLOSING_DESTINATIONS is the JSON of CLOSING["destinations"]
+# (the treasury and special accounts), CLOSING_SIGNING_KEY the SM2 key the settlement
+# reports' CSV files are signed with (PKCS#8 PEM, inline or as CLOSING_SIGNING_KEY_FILE).
+# Without them no report is approved (no destination) and no CSV is signed.
+CLOSING = {
+    **CLOSING,  # noqa: F405
+    "destinations": json.loads(env("CLOSING_DESTINATIONS") or '{"regions": {}, "departments": {}}'),
+    "signing_key_pem": pem_from_env("CLOSING_SIGNING_KEY"),
 }

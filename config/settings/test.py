@@ -36,6 +36,7 @@ for _sandbox in (
     SANDBOX_UNIONPAY,  # noqa: F405
     SANDBOX_SF_EXPRESS,  # noqa: F405
     SANDBOX_EMS,  # noqa: F405
+    SANDBOX_SMS,  # noqa: F405
 ):
     _sandbox["time_scale"] = 1000.0
 # The tests' webhook receivers listen on 127.0.0.1; tests of the production policy turn it off.

@@ -19,11 +19,13 @@ from typing import Protocol
 import pandas as pd
 
 from integrations.banks.formats import camt053, csv_layout, mt940
+from integrations.banks.pain import PaymentStatusReport
 from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
 
 __all__ = [
     "BankStatementFormat",
     "BankStatements",
+    "BankTransfers",
     "ProviderDeclined",
     "ProviderError",
     "ProviderUnavailable",
@@ -86,5 +88,19 @@ class BankStatements(Protocol):
         """The account's statement for the date, as the raw bytes the bank serves.
 
         StatementNotReady while the bank has none for the date yet.
+        """
+        ...
+
+
+class BankTransfers(Protocol):
+    """One bank, as the service pays through it: credit transfers from its accounts."""
+
+    code: str
+
+    def initiate_transfer(self, document: bytes) -> PaymentStatusReport:
+        """Send a pain.001 (pain.build_pain001); the bank's pain.002 about it.
+
+        The same document sent again gets the same report: a bank dedupes by MsgId.
+        ProviderUnavailable when the outcome is unknown (send it again, unchanged).
         """
         ...

@@ -50,7 +50,7 @@ class HttpStatementBank:
         )
         if response.status_code == 200:
             return response.content
-        code, message = _error(response)
+        code, message = error_of(response)
         if code == NOT_READY:
             raise StatementNotReady(f"{what}: {message or 'not ready'}")
         if 400 <= response.status_code < 500 and code:
@@ -60,7 +60,7 @@ class HttpStatementBank:
         raise ProviderError(f"{what}: HTTP {response.status_code}")
 
 
-def _error(response: requests.Response) -> tuple[str, str]:
+def error_of(response: requests.Response) -> tuple[str, str]:
     """The code and message of an error answer ({"code": ..., "message": ...}), if any."""
     try:
         answer = json.loads(response.content)

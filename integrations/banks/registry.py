@@ -1,8 +1,10 @@
-"""Bank codes to banks, and statement formats to parsers, from the configuration given.
+"""Bank codes to banks (their statements and their credit transfers), and statement formats
+to parsers, from the configuration given.
 
-``banks`` is ``{bank code: {"format": ..., "base_url": ..., "accounts": [...]}}``; a bank
-whose format is ``csv:<name>`` with a name that is not a built-in example layout gives the
-layout itself under ``"csv_layout"`` (CsvLayout's fields).
+``banks`` is ``{bank code: {"format": ..., "base_url": ..., "accounts": [...]}}``, and
+optionally ``"bic"`` and ``"name"``, the bank as a pain.001 names it; a bank whose format
+is ``csv:<name>`` with a name that is not a built-in example layout gives the layout itself
+under ``"csv_layout"`` (CsvLayout's fields).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from integrations.banks.base import BankStatementFormat, BankStatements
+from integrations.banks.base import BankStatementFormat, BankStatements, BankTransfers
 from integrations.banks.base import parse_bank_statement as _parse
 from integrations.banks.formats.csv_layout import LAYOUTS, CsvLayout
 from integrations.banks.http import HttpStatementBank
+from integrations.banks.transfers import HttpTransferBank
 from integrations.configuration import required
 from integrations.errors import BadCsvLayout, UnknownBank
 
@@ -30,6 +33,19 @@ def bank_config(banks: Mapping, code: str) -> Mapping:
 def build_bank(banks: Mapping, code: str) -> BankStatements:
     config = bank_config(banks, code)
     return HttpStatementBank(code=code, base_url=config["base_url"], format=config["format"])
+
+
+def build_transfer_bank(banks: Mapping, code: str) -> BankTransfers:
+    config = bank_config(banks, code)
+    return HttpTransferBank(code=code, base_url=config["base_url"])
+
+
+def bank_for_account(banks: Mapping, account: str) -> str:
+    """The code of the bank keeping ``account``; UnknownBank when none does."""
+    for code, config in banks.items():
+        if account in config.get("accounts", ()):
+            return code
+    raise UnknownBank(f"no bank keeps account {account!r}")
 
 
 def csv_layouts(banks: Mapping) -> dict[str, CsvLayout]:

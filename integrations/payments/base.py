@@ -60,7 +60,12 @@ class CreateTrade:
     notify_url: str
     expires_at: datetime
     opened_at: datetime  # when we opened the trade (the attempt's created_at); UnionPay's txnTime
+    # Where the cashier sends the payer's browser after paying ("" for nowhere): Alipay's
+    # page.pay return_url, WeChat Pay's H5 redirect_url, UnionPay's frontUrl, the platform's
+    # return_url.
     return_url: str = ""
+    # The payer's browser address, when the portal knows it: WeChat Pay's H5 cashier needs it.
+    payer_ip: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.api.serializers import MAX_FEN, PHONE, BusinessDateField, PayerInputSerializer
-from integrations.couriers.registry import COURIER_CODES
-from logistics import states
+from integrations.couriers.base import FailureReason
+from logistics import couriers, states
 from logistics.couriers import AUTO
 from logistics.models import (
     Consolidation,
@@ -18,12 +21,24 @@ from logistics.models import (
     Shipment,
     ShipmentItem,
     ShipmentKind,
+    ShipmentPart,
     ShipmentStatus,
     TrackingEvent,
     UndeliverableRule,
 )
+from logistics.services.courier_events import CODES_WITH_REASON, SCAN_CODES
 
 UNDELIVERABLE_CHOICES = ("hold", "return", "redeliver")
+WAYBILL = r"^[A-Za-z0-9-]{6,40}$"
+
+
+def waybill_field(**kwargs) -> serializers.RegexField:
+    return serializers.RegexField(
+        WAYBILL,
+        max_length=40,
+        error_messages={"invalid": "6 to 40 letters, digits or -."},
+        **kwargs,
+    )
 
 
 class AddressInputSerializer(serializers.Serializer):
@@ -57,7 +72,12 @@ class ShipmentCreateSerializer(serializers.Serializer):
     sender = AddressInputSerializer()
     recipient = AddressInputSerializer()
     items = serializers.ListField(child=ItemInputSerializer(), min_length=1, max_length=50)
-    courier = serializers.ChoiceField(choices=[AUTO, *COURIER_CODES], default=AUTO)
+    courier = serializers.CharField(
+        max_length=16,
+        default=AUTO,
+        help_text="sf, ems, auto (the rules choose), or another configured courier, which "
+        "takes the parcel at the counter and brings its waybill_no.",
+    )
     service_level = serializers.ChoiceField(choices=["standard", "express"], default="standard")
     deliver_by = serializers.DateTimeField(help_text="The delivery time limit.")
     declared_value = serializers.IntegerField(
@@ -76,6 +96,12 @@ class ShipmentCreateSerializer(serializers.Serializer):
     parallel_approval_id = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default=""
     )
+    waybill_no = waybill_field(
+        required=False,
+        default="",
+        help_text="Only for a courier the service does not book with: the waybill its "
+        "counter issued.",
+    )
 
     def validate(self, attrs):
         attrs.setdefault("undeliverable_rule", settings.LOGISTICS["default_undeliverable_rule"])
@@ -86,6 +112,12 @@ class ShipmentItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = ShipmentItem
         fields = ["kind", "title", "issuing_agency", "number", "copies"]
+
+
+class ShipmentPartSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ShipmentPart
+        fields = ["issuing_agency", "ready_at"]
 
 
 class TrackingEventSerializer(serializers.ModelSerializer):
@@ -158,6 +190,11 @@ class ShipmentSerializer(serializers.ModelSerializer):
         slug_field="public_id", read_only=True, allow_null=True
     )
     proof_of_delivery = serializers.SerializerMethodField()
+    parts = ShipmentPartSerializer(
+        many=True,
+        help_text="A parallel approval's result shipment: each agency's part and when its "
+        "result was ready; a consolidated parcel is booked once all are.",
+    )
 
     class Meta:
         model = Shipment
@@ -168,6 +205,7 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "department",
             "consolidation",
             "parallel_approval_id",
+            "parts",
             "status",
             "failure_reason",
             "failed_attempts",
@@ -210,12 +248,16 @@ class ShipmentCreatedSerializer(ShipmentSerializer):
         help_text="Shown once: the applicant's code to pay the freight order (empty if none)."
     )
     freight_payment_code = serializers.SerializerMethodField()
+    tracking_code = serializers.CharField(
+        help_text="Shown once: the applicant's code for the public tracking lookup by waybill."
+    )
 
     class Meta(ShipmentSerializer.Meta):
         fields = [
             *ShipmentSerializer.Meta.fields,
             "freight_payment_code",
             "freight_verification_code",
+            "tracking_code",
         ]
 
     def get_freight_payment_code(self, shipment: Shipment) -> str | None:
@@ -231,13 +273,21 @@ class ContactsSerializer(serializers.Serializer):
 class ShipmentFilterSerializer(serializers.Serializer):
     case_number = serializers.CharField(max_length=64, required=False)
     status = serializers.ChoiceField(choices=ShipmentStatus.choices, required=False)
-    courier = serializers.ChoiceField(choices=COURIER_CODES, required=False)
+    courier = serializers.CharField(max_length=16, required=False)
     waybill_no = serializers.CharField(max_length=40, required=False)
+    parallel_approval_id = serializers.CharField(
+        max_length=64, required=False, help_text="A parallel approval's shipments."
+    )
     created_from = BusinessDateField(required=False)
     created_to = BusinessDateField(required=False)
     at_risk = serializers.BooleanField(required=False, allow_null=True, default=None)
     overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
     stale = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def validate_courier(self, value: str) -> str:
+        if value not in couriers.configured():
+            raise serializers.ValidationError("No such courier.")
+        return value
 
 
 class UndeliverableChoiceSerializer(serializers.Serializer):
@@ -246,3 +296,89 @@ class UndeliverableChoiceSerializer(serializers.Serializer):
 
 class ProofSerializer(serializers.Serializer):
     image_ref = serializers.CharField(max_length=500)
+
+
+class PartReadySerializer(serializers.Serializer):
+    issuing_agency = serializers.CharField(
+        max_length=200, help_text="The agency whose result is ready, as the items name it."
+    )
+
+
+# The public tracking lookup
+
+
+class TrackingLookupSerializer(serializers.Serializer):
+    waybill_no = waybill_field()
+    verification_code = serializers.RegexField(
+        r"^\d{6}$", error_messages={"invalid": "Six digits."}
+    )
+
+
+class PublicEventSerializer(serializers.Serializer):
+    occurred_at = serializers.DateTimeField()
+    location = serializers.CharField()
+    description = serializers.CharField(help_text="Phone numbers and signers masked.")
+
+
+class PublicTrackingSerializer(serializers.Serializer):
+    """What anyone holding the waybill and the applicant's code may see: no one's name,
+    phone or address."""
+
+    waybill_no = serializers.CharField()
+    courier = serializers.CharField()
+    status = serializers.ChoiceField(choices=ShipmentStatus.choices)
+    events = PublicEventSerializer(many=True)
+
+
+# The normalised courier push
+
+
+class OffsetDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that states its offset: a courier's local time is ambiguous."""
+
+    def to_internal_value(self, value) -> datetime:
+        moment = super().to_internal_value(value)
+        written = parse_datetime(value) if isinstance(value, str) else None
+        if written is None or written.tzinfo is None:
+            self.fail("no_offset")
+        return moment
+
+    default_error_messages = {"no_offset": "State the UTC offset, as 2026-11-25T09:30:00+08:00."}
+
+
+class CourierScanSerializer(serializers.Serializer):
+    waybill_no = waybill_field()
+    event_time = OffsetDateTimeField(help_text="ISO 8601 with its UTC offset.")
+    code = serializers.ChoiceField(choices=[str(code) for code in SCAN_CODES])
+    reason = serializers.ChoiceField(
+        choices=[str(reason) for reason in FailureReason],
+        required=False,
+        default="",
+        help_text="Why, on delivery_failed or on_hold only (other when not said).",
+    )
+    location = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    description = serializers.CharField(
+        max_length=500, required=False, default="", allow_blank=True
+    )
+    signer = serializers.CharField(
+        max_length=40,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Who signed, on delivered only; stored encrypted, shown masked.",
+    )
+
+    def validate(self, attrs):
+        if attrs["reason"] and attrs["code"] not in CODES_WITH_REASON:
+            raise serializers.ValidationError({"reason": ["Only on delivery_failed or on_hold."]})
+        if attrs["signer"] and attrs["code"] != "delivered":
+            raise serializers.ValidationError({"signer": ["Only on delivered."]})
+        return attrs
+
+
+class CourierScansSerializer(serializers.Serializer):
+    events = serializers.ListField(child=CourierScanSerializer(), min_length=1, max_length=100)
+
+
+class CourierScansReceivedSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Scans kept; each is applied once.")

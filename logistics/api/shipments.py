@@ -1,4 +1,5 @@
-"""Shipments: create, read, list, cancel, contacts, the undeliverable choice and proof."""
+"""Shipments: create, read, list, cancel, contacts, the undeliverable choice, proof, and
+a parallel approval's parts as each agency's result gets ready."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from integrations.couriers.base import Address
 from logistics import contacts, selectors
 from logistics.api import serializers as s
 from logistics.models import Shipment
-from logistics.services import shipments
+from logistics.services import parts, shipments
 
 
 def visible_shipment(request, public_id: str) -> Shipment:
     shipment = (
         selectors.visible_shipments(request.user)
-        .prefetch_related("items", "events")
+        .prefetch_related("items", "events", "parts")
         .filter(public_id=public_id)
         .first()
     )
@@ -56,6 +57,7 @@ def _new_shipment(data: dict) -> shipments.NewShipment:
         consolidation=data["consolidation"],
         parallel_approval_id=data["parallel_approval_id"],
         payer=PayerInput(**data["payer"]) if data.get("payer") else None,
+        waybill_no=data["waybill_no"],
     )
 
 
@@ -77,6 +79,7 @@ class ShipmentListCreate(APIView):
         def create() -> tuple[int, dict]:
             created = shipments.shipment_create(client=request.user.client, new=new)
             created.shipment.freight_verification_code = created.freight_verification_code
+            created.shipment.tracking_code = created.tracking_code
             return 201, s.ShipmentCreatedSerializer(created.shipment).data
 
         return replayable(run_once(request, key=key, scope="shipment.create", operation=create))
@@ -90,7 +93,7 @@ class ShipmentListCreate(APIView):
         filters = s.ShipmentFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         queryset = selectors.filter_shipments(
-            selectors.visible_shipments(request.user).prefetch_related("items"),
+            selectors.visible_shipments(request.user).prefetch_related("items", "parts"),
             **filters.validated_data,
         )
         return paginated(request, self, queryset, s.ShipmentSerializer)
@@ -183,6 +186,28 @@ class ProofAttach(APIView):
         return Response(s.ShipmentSerializer(shipment).data)
 
 
+class PartReady(APIView):
+    """One agency's result of a parallel approval is ready; the last one books the parcel."""
+
+    permission_classes = [OperationAccess]
+
+    @extend_schema(
+        operation_id="shipments_part_ready",
+        request=s.PartReadySerializer,
+        responses={200: s.ShipmentSerializer, **errors(400, 401, 403, 404, 409, 413)},
+    )
+    def post(self, request, public_id: str):
+        visible_shipment(request, public_id)
+        incoming = s.PartReadySerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        parts.shipment_part_ready(
+            public_id=public_id,
+            issuing_agency=incoming.validated_data["issuing_agency"],
+            actor=request.user.actor,
+        )
+        return Response(s.ShipmentSerializer(visible_shipment(request, public_id)).data)
+
+
 urlpatterns = [
     path("shipments", ShipmentListCreate.as_view(), name="shipments"),
     path("shipments/<str:public_id>", ShipmentDetail.as_view(), name="shipment-detail"),
@@ -196,4 +221,5 @@ urlpatterns = [
         name="shipment-undeliverable-choice",
     ),
     path("shipments/<str:public_id>/proof", ProofAttach.as_view(), name="shipment-proof"),
+    path("shipments/<str:public_id>/part-ready", PartReady.as_view(), name="shipment-part-ready"),
 ]

@@ -1,7 +1,8 @@
 """Booking the pickup with the courier: lock, commit, call, lock again.
 
 The courier call runs outside any transaction. The courier dedupes bookings by our
-shipment id, so a retry after an unknown outcome returns the same waybill.
+shipment id, so a retry after an unknown outcome returns the same waybill. A parcel that
+awaits parts of a parallel approval is not booked until they are ready (services/parts.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from core.outside import get_courier
+from core.queueing import enqueue
 from integrations.couriers.base import (
     Booking,
     BookingRequest,
@@ -23,7 +25,7 @@ from integrations.couriers.base import (
     ProviderError,
 )
 from logistics import contacts, couriers
-from logistics.models import Shipment, ShipmentStatus
+from logistics.models import Shipment, ShipmentPart, ShipmentStatus
 from logistics.services.status import lock_shipment, shipment_event_emit
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,17 @@ def retry_delay(tries: int) -> timedelta:
     return RETRY_DELAYS[tries - 1] if tries <= len(RETRY_DELAYS) else LAST_DELAY
 
 
+def enqueue_booking(shipment_id: int) -> None:
+    enqueue("logistics.tasks.book_shipment", shipment_id)
+
+
+def parts_awaited(shipment: Shipment) -> bool:
+    """Whether the parcel still waits for an agency's result (a held consolidated parcel)."""
+    return ShipmentPart.objects.filter(
+        shipment=shipment, active=True, ready_at__isnull=True
+    ).exists()
+
+
 def push_url(courier: str) -> str:
     return f"{settings.SERVICE_BASE_URL}/notify/couriers/{courier}/push"
 
@@ -52,6 +65,10 @@ def shipment_book(*, shipment_id: int) -> None:
     with transaction.atomic(durable=True):
         shipment = lock_shipment(shipment_id)
         if shipment.status != ShipmentStatus.PENDING or shipment.waybill_no:
+            return
+        if parts_awaited(shipment):
+            shipment.next_booking_at = None  # the last part's readiness books it
+            shipment.save(update_fields=["next_booking_at", "updated_at"])
             return
         shipment.booking_tries += 1
         # Also a lease: a lost task is picked up by the sweep once it passes.

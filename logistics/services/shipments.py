@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Department, FeeItem, FeeKind, OrderStatus
 from billing.services import closing, refunds
 from billing.services import orders as payment_orders
+from core import pii
 from core.audit import audit_record
 from core.commit_hooks import after_commit
-from core.errors import IllegalTransition, InvalidRequest, NotFound
+from core.errors import DomainError, IllegalTransition, InvalidRequest, NotFound
 from core.models import ApiClient
 from core.outside import get_courier
-from core.queueing import enqueue
 from integrations.couriers.base import Address, ProviderDeclined
 from logistics import contacts, couriers, states
 from logistics.models import (
@@ -30,9 +31,12 @@ from logistics.models import (
     ShipmentKind,
     ShipmentStatus,
 )
+from logistics.services.booking import enqueue_booking, parts_awaited
+from logistics.services.parts import parts_record, parts_release
 from logistics.services.status import lock_shipment, shipment_event_emit, shipment_transition
 
 FREIGHT_SERVICE_ITEM = "FREIGHT"
+TRACKING_CODE_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,24 @@ class NewShipment:
     consolidation: str = Consolidation.SINGLE
     parallel_approval_id: str = ""
     payer: payment_orders.PayerInput | None = None  # who pays an applicant's freight
+    # The waybill a courier the service does not book with issued at the agency's counter.
+    waybill_no: str = ""
 
 
 @dataclass(frozen=True)
 class CreatedShipment:
     shipment: Shipment
     freight_verification_code: str  # shown once, for the applicant to pay the freight
+    tracking_code: str  # shown once, for the applicant's public tracking lookup
+
+
+class WaybillTaken(DomainError):
+    code = "waybill_taken"
+
+
+def tracking_code_hash(shipment_public_id: str, code: str) -> str:
+    """The stored form of a shipment's tracking code: a keyed hash bound to the shipment."""
+    return pii.blind_index(code, purpose=f"tracking_code:{shipment_public_id}")
 
 
 def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShipment:
@@ -74,6 +90,8 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
 
     An applicant's freight becomes a payment order, and the pickup is booked once it is
     paid; an agency's freight goes on its monthly account and the booking starts at once.
+    A consolidated parcel is booked only once every agency's result is ready (parts.py); a
+    courier the service does not book with brings its waybill from the counter.
     """
     department = Department.objects.filter(code=new.department, active=True).first()
     if department is None:
@@ -90,13 +108,15 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
         service_level=new.service_level,
         region_code=new.recipient.region_code,
     )
+    _check_waybill(new, choice.courier)
     freight = couriers.freight_quote(
         courier=choice.courier, service_level=new.service_level, declared_value=new.declared_value
     )
     created_order = None
     if new.freight_payer == FreightPayer.APPLICANT:
         created_order = _freight_order(client, department, new, freight)
-    shipment = Shipment.objects.create(
+    tracking_code = str(secrets.randbelow(10**TRACKING_CODE_DIGITS)).zfill(TRACKING_CODE_DIGITS)
+    shipment = Shipment(
         kind=new.kind,
         case_number=new.case_number,
         department=department,
@@ -118,9 +138,17 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
         freight_amount=freight,
         freight_order=created_order.order if created_order else None,
         status=ShipmentStatus.AWAITING_FREIGHT if created_order else ShipmentStatus.PENDING,
-        next_booking_at=None if created_order else timezone.now(),
+        waybill_no=new.waybill_no,
+        booked_at=timezone.now() if new.waybill_no else None,
         created_by=client,
     )
+    shipment.tracking_code_hash = tracking_code_hash(shipment.public_id, tracking_code)
+    _insert(shipment)
+    parts_record(shipment, client=client, agencies={item.issuing_agency for item in new.items})
+    books_now = not created_order and not new.waybill_no and not parts_awaited(shipment)
+    if books_now:
+        shipment.next_booking_at = timezone.now()
+        shipment.save(update_fields=["next_booking_at"])
     ShipmentItem.objects.bulk_create(
         ShipmentItem(shipment=shipment, **vars(item)) for item in new.items
     )
@@ -131,12 +159,43 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
         to_status=shipment.status,
         data={"courier": choice.courier, "freight": freight, "freight_payer": new.freight_payer},
     )
-    if not created_order:
+    if books_now:
         after_commit(enqueue_booking, shipment.pk)
     return CreatedShipment(
         shipment=shipment,
         freight_verification_code=created_order.verification_code if created_order else "",
+        tracking_code=tracking_code,
     )
+
+
+def _insert(shipment: Shipment) -> None:
+    """Insert the shipment; a counter waybill already recorded for the courier is a 409."""
+    try:
+        with transaction.atomic():
+            shipment.save(force_insert=True)
+    except IntegrityError as exc:
+        if not Shipment.objects.filter(
+            courier=shipment.courier, waybill_no=shipment.waybill_no
+        ).exists():
+            raise
+        raise WaybillTaken(
+            f"{shipment.courier} waybill {shipment.waybill_no} is another shipment's.",
+            fields={"waybill_no": ["Already recorded for another shipment."]},
+        ) from exc
+
+
+def _check_waybill(new: NewShipment, courier: str) -> None:
+    """A courier the service books gives its waybill at booking; any other brings its own
+    from the counter, and so cannot hold a consolidated parcel for its parts."""
+    problem = ""
+    if couriers.booked_by_the_service(courier) and new.waybill_no:
+        problem = f"The service books {courier} and gets the waybill then: leave it out."
+    elif not couriers.booked_by_the_service(courier) and not new.waybill_no:
+        problem = f"{courier} takes the parcel at the counter: give the waybill it issued."
+    elif new.waybill_no and new.consolidation == Consolidation.CONSOLIDATED:
+        problem = "A consolidated parcel is handed over when its last part is ready, not before."
+    if problem:
+        raise InvalidRequest(problem, code="waybill_mismatch", fields={"waybill_no": [problem]})
 
 
 def _check_consolidation(new: NewShipment) -> None:
@@ -181,10 +240,6 @@ def _freight_order(
     )
 
 
-def enqueue_booking(shipment_id: int) -> None:
-    enqueue("logistics.tasks.book_shipment", shipment_id)
-
-
 def freight_order_changed(event: Mapping[str, Any]) -> None:
     """Follow the freight order: book once paid, cancel if it expires or is cancelled.
 
@@ -202,16 +257,19 @@ def freight_order_changed(event: Mapping[str, Any]) -> None:
         return
     status = event["status"]
     if status == OrderStatus.PAID:
-        shipment.next_booking_at = timezone.now()
+        books_now = not shipment.waybill_no and not parts_awaited(shipment)
+        shipment.next_booking_at = timezone.now() if books_now else None
         shipment_transition(
             shipment, to=ShipmentStatus.PENDING, actor="system", reason="freight paid"
         )
-        after_commit(enqueue_booking, shipment.pk)
+        if books_now:
+            after_commit(enqueue_booking, shipment.pk)
     elif status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
         shipment.next_booking_at = None
         shipment_transition(
             shipment, to=ShipmentStatus.CANCELLED, actor="system", reason=f"freight order {status}"
         )
+        parts_release(shipment)
 
 
 def get_shipment(public_id: str) -> Shipment:
@@ -237,7 +295,7 @@ def shipment_cancel(*, public_id: str, actor: str, reason: str = "") -> Shipment
                 public_id=shipment.freight_order.public_id, actor=actor, reason="shipment cancelled"
             )
         shipment.refresh_from_db()  # the freight order as it is now
-    if shipment.waybill_no:
+    if shipment.waybill_no and couriers.booked_by_the_service(shipment.courier):
         try:
             get_courier(shipment.courier).cancel(shipment.public_id, shipment.waybill_no)
         except ProviderDeclined as exc:
@@ -264,6 +322,7 @@ def _cancel_recorded(shipment: Shipment, *, actor: str, reason: str) -> Shipment
             raise IllegalTransition(f"The shipment is {shipment.status}: too late to cancel.")
         shipment.next_booking_at = None
         shipment_transition(shipment, to=ShipmentStatus.CANCELLED, actor=actor, reason=reason)
+        parts_release(shipment)
     if refund is not None:
         refunds.refund_submit(refund_public_id=refund.public_id, actor=actor)
     return shipment

@@ -7,6 +7,7 @@ from core.audit import audit_record
 from core.errors import IllegalTransition
 from logistics import states
 from logistics.models import Shipment
+from notices.sms import shipment_notice_request
 
 
 def lock_shipment(shipment_id: int) -> Shipment:
@@ -32,6 +33,7 @@ def shipment_transition(
         data=data,
     )
     shipment_event_emit(shipment, "shipment.status_changed", previous_status=previous)
+    shipment_notice_request(shipment=shipment)
 
 
 def shipment_event_emit(shipment: Shipment, event_type: str, **extra: object) -> None:

@@ -2,7 +2,9 @@
 
 Each scan is stored once (unique per courier event). The shipment's status follows its
 events by their own time, so duplicates and late old scans change nothing. A terminal
-scan from a push counts only once a route query shows it too.
+scan from a push counts only once a route query shows it too; a courier the service has
+no route query for (one reporting through the normalised courier push, with its key) is
+taken at its word.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.outside import get_courier
 from core.queueing import enqueue
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
 from integrations.couriers.base import TrackingEvent as CourierEvent
+from integrations.couriers.registry import COURIER_CODES
 from logistics import contacts, couriers, states
 from logistics.models import (
     CourierPush,
@@ -92,6 +95,14 @@ def push_receive(
         )
         logger.warning("rejected a %s push from %s: %s", courier_code, source_ip, exc)
         return courier.acknowledge(False)
+    push_store(courier_code=courier_code, body=body, events=events, source_ip=source_ip)
+    return courier.acknowledge(True)
+
+
+def push_store(
+    *, courier_code: str, body: bytes, events: list[CourierEvent], source_ip: str
+) -> None:
+    """Keep a verified push and its events, and queue their applying."""
     # One INSERT, committed as it runs (no transaction around it: fewer round trips).
     CourierPush.objects.create(
         courier=courier_code,
@@ -104,7 +115,6 @@ def push_receive(
         next_attempt_at=timezone.now(),
     )
     dispatch_committed(COURIER_PUSHES)
-    return courier.acknowledge(True)
 
 
 def _source_allowed(courier_code: str, source_ip: str) -> bool:
@@ -226,7 +236,12 @@ def _shipments_of(events: dict[tuple[str, str], list]) -> dict[tuple[str, str], 
 def shipment_poll(*, shipment_id: int) -> None:
     """Ask the courier for the whole route and apply it; confirms terminal scans."""
     shipment = Shipment.objects.filter(pk=shipment_id).first()
-    if shipment is None or not shipment.waybill_no or shipment.status == ShipmentStatus.CANCELLED:
+    if (
+        shipment is None
+        or not shipment.waybill_no
+        or shipment.status == ShipmentStatus.CANCELLED
+        or not couriers.booked_by_the_service(shipment.courier)
+    ):
         return
     try:
         events = get_courier(shipment.courier).track(shipment.waybill_no)
@@ -246,6 +261,7 @@ def shipments_due_for_poll(*, now: datetime | None = None, limit: int = 200) -> 
         Shipment.objects.filter(
             status__in=[ShipmentStatus.PENDING, *states.IN_FLIGHT],
             next_poll_at__lte=now,
+            courier__in=COURIER_CODES,
         )
         .exclude(waybill_no="")
         .order_by("next_poll_at")
@@ -407,7 +423,9 @@ def _row(
         signer_encrypted=contacts.seal_signer(event.signer),
         proof_ref=event.proof_ref[:500],
         source=source,
-        confirmed=source == EventSource.QUERY or event.status not in states.TERMINAL,
+        confirmed=source == EventSource.QUERY
+        or event.status not in states.TERMINAL
+        or not couriers.booked_by_the_service(shipment.courier),
         push=push,
     )
 

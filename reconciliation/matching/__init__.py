@@ -21,12 +21,14 @@ ranked within their key, and pairs are the intersection of (key, rank) codes; ru
 array expressions. No Python loop runs per row.
 
 The legs, each in its own module: `transactions` (leg 1), `settlements` (clearing and
-leg 2), `one_to_one` (legs 3 and 4), `receipts` (leg 5); `results` holds `LegResult` and
-the discrepancy types and columns, `keys` and `frames` the machinery the legs share.
+leg 2), `one_to_one` (legs 3 and 4), `receipts` (leg 5), `remittances` (leg 6); `results`
+holds `LegResult` and the discrepancy types and columns, `keys` and `frames` the machinery
+the legs share.
 """
 
 from reconciliation.matching.one_to_one import match_freight, match_revenue
 from reconciliation.matching.receipts import first_numbers, match_receipts
+from reconciliation.matching.remittances import match_remittances
 from reconciliation.matching.results import ConservationError, LegResult
 from reconciliation.matching.settlements import CLEARING_COLUMNS, clearing, match_settlements
 from reconciliation.matching.transactions import match_transactions
@@ -39,6 +41,7 @@ __all__ = [
     "first_numbers",
     "match_freight",
     "match_receipts",
+    "match_remittances",
     "match_revenue",
     "match_settlements",
     "match_transactions",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from core.business_days import BusinessCalendar, configured
 from integrations.statements import BANK_COLUMNS
 from reconciliation.matching.frames import (
     _finish,
@@ -32,13 +33,15 @@ def clearing(
     settlement_lag_days: Mapping[str, int],
     *,
     accounts: Mapping[str, str] | None = None,
+    calendar: BusinessCalendar | None = None,
 ) -> pd.DataFrame:
     """清分: per (processor, department, settlement date), what the processor must transfer.
 
     From leg 1's matched pairs only: payments − refunds − fees (a refund's negative fee is
     a fee given back). The settlement date is the business date plus the processor's lag
-    in days. `accounts` maps a department to its settlement account (else the column is
-    empty, for the caller to fill).
+    in business days of `calendar` (the configured one by default): T+1 of a Friday is the
+    Monday after. `accounts` maps a department to its settlement account (else the column
+    is empty, for the caller to fill).
     """
     _require(matched_leg1, CLEARING_COLUMNS, "matched_leg1")
     frame = matched_leg1
@@ -56,9 +59,9 @@ def clearing(
             "processor": processor.array,
             "department": _text(frame["department"]).array,
             "business_date": business_date.to_numpy(),
-            "settlement_date": (
-                business_date + pd.to_timedelta(lag.astype("int64"), unit="D")
-            ).to_numpy(),
+            "settlement_date": _business_days_after(
+                business_date, lag.astype("int64"), calendar or configured()
+            ),
             "payments_count": (~refund).astype(np.int64),
             "payments_amount": np.where(refund, 0, amount),
             "refunds_count": refund.astype(np.int64),
@@ -97,12 +100,17 @@ def clearing(
 
 
 def match_settlements(
-    expected: pd.DataFrame, credits: pd.DataFrame, *, window_days: int = 3
+    expected: pd.DataFrame,
+    credits: pd.DataFrame,
+    *,
+    window_days: int = 3,
+    calendar: BusinessCalendar | None = None,
 ) -> LegResult:
     """Leg 2: each expected clearing against the bank credits of its settlement account.
 
-    A clearing takes the credits of its (processor, account) whose value date falls in
-    [settlement_date, settlement_date + window_days]. First, a single credit of exactly the
+    A clearing takes the credits of its (processor, account) whose value date falls from
+    its settlement date to `window_days` business days of `calendar` (the configured one
+    by default) after it. First, a single credit of exactly the
     expected amount (the nearest in time, then the earliest clearing); then each remaining
     credit goes to the remaining clearing with the latest settlement date on or before its
     value date. A clearing whose credits sum to its amount is matched (a zero clearing with
@@ -126,6 +134,9 @@ def match_settlements(
         ["processor", "account", "settlement_date", "department", "amount"], kind="stable"
     ).reset_index(drop=True)
     e["eid"] = np.arange(len(e), dtype=np.int64)
+    e["due_by"] = _business_days_after(
+        e["settlement_date"], pd.Series(window_days, index=e.index), calendar or configured()
+    )
     c = pd.DataFrame(
         {
             "processor": _text(credits["processor"]),
@@ -141,7 +152,7 @@ def match_settlements(
     ).reset_index(drop=True)
     c["cid"] = np.arange(len(c), dtype=np.int64)
 
-    candidates = e[["eid", "processor", "account", "settlement_date", "amount"]].merge(
+    candidates = e[["eid", "processor", "account", "settlement_date", "due_by", "amount"]].merge(
         c[["cid", "processor", "account", "value_date", "amount"]],
         on=["processor", "account"],
         suffixes=("_e", "_c"),
@@ -149,7 +160,7 @@ def match_settlements(
     candidates["delay"] = candidates["value_date"] - candidates["settlement_date"]
     candidates = candidates[
         (candidates["delay"] >= pd.Timedelta(0))
-        & (candidates["delay"] <= pd.Timedelta(days=window_days))
+        & (candidates["value_date"] <= candidates["due_by"])
     ].sort_values(["delay", "eid", "cid"], kind="stable")
 
     # Exact single credits, one-to-one; each round pairs at least one, usually all.
@@ -261,6 +272,24 @@ def match_settlements(
         discrepancies=discrepancies,
     )
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)
+
+
+def _business_days_after(
+    dates: pd.Series, days: pd.Series, calendar: BusinessCalendar
+) -> np.ndarray:
+    """Each date moved on by its number of business days, computed once per distinct pair."""
+    keys = pd.DataFrame({"date": dates.to_numpy(), "days": days.to_numpy()})
+    pairs = keys.drop_duplicates()
+    pairs = pairs.assign(
+        after=np.array(
+            [
+                calendar.add_business_days(pd.Timestamp(day).date(), int(n))
+                for day, n in zip(pairs["date"], pairs["days"], strict=True)
+            ],
+            dtype="datetime64[ns]",
+        )
+    )
+    return keys.merge(pairs, how="left", on=["date", "days"])["after"].to_numpy()
 
 
 def _joined(*parts: pd.Series | str) -> pd.Series:

@@ -24,20 +24,26 @@ from integrations.statements import StatementInvalid
 from reconciliation import canonical, legs, statements
 from reconciliation.memory import release_freed
 from reconciliation.models import (
+    OPEN_STATUSES,
     Clearing,
     Discrepancy,
     DiscrepancyStatus,
+    DiscrepancyType,
     PartyKind,
     ReconciliationRun,
     RunStatus,
 )
 from reconciliation.parties import Party, all_parties, parse_party
+from reconciliation.services import postings, settlement
 
 logger = logging.getLogger(__name__)
 
 # Who looks at a type first; department-scoped staff see their departments' items.
-OWNERS = {PartyKind.COURIER: "logistics", PartyKind.BANK: "treasury"}
-OPEN_STATUSES = (DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER)
+OWNERS = {
+    PartyKind.COURIER: "logistics",
+    PartyKind.BANK: "treasury",
+    PartyKind.REMITTANCE: "treasury",
+}
 WAITING_FOR_FILE = "waiting for the file"
 
 
@@ -70,6 +76,7 @@ def runs_request_day(*, business_date: date, actor: str = "schedule") -> list[Re
         PartyKind.COURIER: 1,
         PartyKind.RECEIPT: 1,
         PartyKind.BANK: 2,
+        PartyKind.REMITTANCE: 2,
     }
     parties = sorted(all_parties(), key=lambda party: order[party.kind])
     return [
@@ -156,9 +163,14 @@ def _store(run: ReconciliationRun, party: Party, statement, outcome: legs.LegOut
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
         departments = legs.department_ids(found["department"]) if len(found) else {}
         keys = _upsert_discrepancies(run, party, found, departments)
-        gone = Discrepancy.objects.filter(
-            party=party.code, business_date=run.business_date, status__in=OPEN_STATUSES
-        ).exclude(key__in=keys)
+        # A clearing not drained is kept by its clearing's date, and settles when it drains.
+        gone = (
+            Discrepancy.objects.filter(
+                party=party.code, business_date=run.business_date, status__in=OPEN_STATUSES
+            )
+            .exclude(key__in=keys)
+            .exclude(type=DiscrepancyType.CLEARING_NOT_DRAINED)
+        )
         gone.update(
             status=DiscrepancyStatus.AUTO_RESOLVED,
             resolution="not found when the date was reconciled again",
@@ -167,7 +179,12 @@ def _store(run: ReconciliationRun, party: Party, statement, outcome: legs.LegOut
         if outcome.clearing is not None:
             _replace_clearing(run, party, outcome.clearing)
         if party.kind == PartyKind.BANK:
-            _record_arrivals(outcome.result.matched, found)
+            settlement.transfers_record(
+                run=run, party=party, matched=outcome.result.matched, found=found
+            )
+            settlement.undrained_clearings_flag(run=run, party=party, owner=OWNERS[party.kind])
+        if party.kind == PartyKind.COURIER:
+            postings.courier_freight_post(courier=party.name, business_date=run.business_date)
         run.statement = statement
         run.totals = nested_totals(outcome.result.totals)
         run.status, run.step, run.progress = RunStatus.SUCCEEDED, "done", 100
@@ -248,18 +265,23 @@ def _amount(value: object) -> int | None:
 
 
 def _replace_clearing(run: ReconciliationRun, party: Party, clearing: pd.DataFrame) -> None:
+    """The processor's clearing of the date, per department, in place of the last run's,
+    and its fees posted. What a bank statement showed credited stays: a changed net is
+    matched against it again."""
     departments = legs.department_ids(clearing["department"]) if len(clearing) else {}
     previous = {
         c.department_id: c
-        for c in Clearing.objects.filter(business_date=run.business_date, processor=party.name)
+        for c in Clearing.objects.filter(
+            business_date=run.business_date, processor=party.name
+        ).select_related("department")
     }
+    fees = {c.department.code: 0 for c in previous.values()}  # none, unless cleared again
     fresh = []
     for row in clearing.itertuples(index=False):
         department_id = departments.get(str(row.department))
         if department_id is None:
             continue
         old = previous.pop(department_id, None)
-        same = old is not None and old.net_amount == int(row.amount)
         fresh.append(
             Clearing(
                 business_date=run.business_date,
@@ -271,29 +293,32 @@ def _replace_clearing(run: ReconciliationRun, party: Party, clearing: pd.DataFra
                 refunds_amount=int(row.refunds_amount),
                 fees_amount=int(row.fees_amount),
                 net_amount=int(row.amount),
-                arrival=old.arrival if same else Clearing.Arrival.PENDING,
-                credited_amount=old.credited_amount if same else 0,
-                bank_refs=old.bank_refs if same else [],
+                credited_amount=old.credited_amount if old else 0,
+                credited_on=old.credited_on if old else None,
+                bank_refs=old.bank_refs if old else [],
             )
         )
+        fresh[-1].arrival = _arrival(fresh[-1], old)
+        fees[str(row.department)] = int(row.fees_amount)
     Clearing.objects.filter(business_date=run.business_date, processor=party.name).delete()
     Clearing.objects.bulk_create(fresh)
+    postings.clearing_fees_post(
+        processor=party.name, business_date=run.business_date, fees=sorted(fees.items())
+    )
 
 
-def _record_arrivals(matched: pd.DataFrame, found: pd.DataFrame) -> None:
-    """Clearings the statement shows credited in full, or credited with another amount."""
-    short = found[(found["detail"] == "amount") & found["settlement_date"].notna()]
-    for rows, arrival in ((short, Clearing.Arrival.MISMATCH), (matched, Clearing.Arrival.ARRIVED)):
-        for row in rows.itertuples(index=False):
-            Clearing.objects.filter(
-                processor=row.processor,
-                department__code=row.department,
-                settlement_date=pd.Timestamp(row.settlement_date).date(),
-            ).update(
-                arrival=arrival,
-                credited_amount=int(row.their_amount),
-                bank_refs=[ref for ref in str(row.their_ref).split(",") if ref],
-            )
+def _arrival(clearing: Clearing, old: Clearing | None) -> str:
+    """The arrival of a clearing made again: as it was for the same net, else what the
+    credit seen (if any) says of the new one."""
+    if old is not None and old.net_amount == clearing.net_amount:
+        return old.arrival
+    if clearing.credited_on is None:
+        return Clearing.Arrival.PENDING
+    if clearing.credited_amount != clearing.net_amount:
+        return Clearing.Arrival.MISMATCH
+    if clearing.credited_on > clearing.settlement_date:
+        return Clearing.Arrival.LATE
+    return Clearing.Arrival.ARRIVED
 
 
 def _after(run_id: int) -> None:

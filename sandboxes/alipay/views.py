@@ -3,7 +3,9 @@
 gateway.do takes a request as a POST form or as a GET query string (or both, common
 parameters in the URL), as Alipay's gateway does, and checks its app, RSA2 signature and
 common parameters in the gateway's order. Pre-orders and trades are kept in journalled
-stores (sandboxes.state); the QR code's target is a cashier page; signed notifications are
+stores (sandboxes.state); the QR code's target is a cashier page, and so is a page.pay
+request's (电脑网站支付), whose payer is sent back to its return_url with the signed
+synchronous return parameters after paying; signed notifications are
 sent on Alipay's retry schedule (sped up by ``SANDBOX_ALIPAY["time_scale"]``) and the daily
 trade bill is served as Alipay formats it. The wire format is in wire.py, the bill's in
 bill.py. Tests and operators drive the sandbox through the ``_control/`` endpoints.
@@ -19,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -67,6 +70,7 @@ class _Call:
     app_id: str
     biz: dict[str, Any]  # biz_content, as sent
     notify_url: str
+    return_url: str = ""
 
 
 @dataclass
@@ -80,11 +84,12 @@ class _Refund:
 @dataclass
 class _Trade:
     app_id: str
-    biz: dict[str, Any]  # the precreate biz_content, as sent
+    biz: dict[str, Any]  # the precreate or page.pay biz_content, as sent
     notify_url: str
     amount: int
     qr_token: str
     expires_at: datetime
+    return_url: str = ""  # page.pay's: where the cashier sends the payer after paying
     trade_no: str = ""  # assigned when the payer scans the QR code
     status: str = ""  # "" until scanned, then a TradeStatus
     created_at: datetime | None = None
@@ -162,6 +167,8 @@ def gateway(request: HttpRequest) -> HttpResponse:
     """gateway.do: the parameters in the query string, the form, or both."""
     params = {**request.GET.dict(), **request.POST.dict()}
     method = params.get("method", "")
+    if method in _PAGES:
+        return _page(request, params)
     node = wire.response_node(method) if method in _HANDLERS else wire.ERROR_NODE
     try:
         call = _authenticate(params)  # refuses an unknown method before it is looked up
@@ -181,7 +188,7 @@ def _authenticate(params: dict[str, str]) -> _Call:
     app_id = params["app_id"]
     if app_id not in app_keys:
         raise _Refused("isv.invalid-app-id", "无效的AppID参数", code="40002")
-    if params["method"] not in _HANDLERS:
+    if params["method"] not in _HANDLERS and params["method"] not in _PAGES:
         raise _Refused("isv.invalid-method", "不存在的方法名", code="40002")
     if params["sign_type"] != wire.SIGN_TYPE:
         raise _Refused("isv.invalid-signature-type", "无效的签名类型", code="40002")
@@ -206,10 +213,16 @@ def _authenticate(params: dict[str, str]) -> _Call:
         biz = wire.biz_content(params.get("biz_content") or "{}")
     except ValueError as exc:
         raise _Refused("isv.invalid-parameter", "biz_content 不是 JSON 对象", code="40002") from exc
-    return _Call(app_id, biz, params.get("notify_url", ""))
+    return _Call(app_id, biz, params.get("notify_url", ""), params.get("return_url", ""))
 
 
 def _precreate(request: HttpRequest, call: _Call) -> dict[str, Any]:
+    trade = _pre_order(call)
+    return {"out_trade_no": trade.out_trade_no, "qr_code": _qr_url(request, trade)}
+
+
+def _pre_order(call: _Call) -> _Trade:
+    """The pre-order a precreate or page.pay request names, made on its first request."""
     out_trade_no, subject = call.biz.get("out_trade_no"), call.biz.get("subject")
     if not _matches(_OUT_NO, out_trade_no) or not _matches(r"\S.{0,255}", subject):
         raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: out_trade_no or subject")
@@ -225,22 +238,27 @@ def _precreate(request: HttpRequest, call: _Call) -> dict[str, Any]:
                 amount=amount,
                 qr_token=secrets.token_hex(12),
                 expires_at=expires_at,
+                return_url=call.return_url,
             )
             _save(trade)
             _qr_codes[trade.qr_token] = trade.key
         else:
-            _check_replayed_precreate(trade, call)
-    return {"out_trade_no": out_trade_no, "qr_code": _qr_url(request, trade)}
+            _check_replayed(trade, call)
+    return trade
 
 
-def _check_replayed_precreate(trade: _Trade, call: _Call) -> None:
-    """A repeated precreate gets the same QR code for the same order; hold the lock."""
+def _check_replayed(trade: _Trade, call: _Call) -> None:
+    """A repeated request gets the same cashier for the same order; hold the lock."""
     _expire_if_due(trade, _now())
     if trade.status == TradeStatus.TRADE_SUCCESS:
         raise _Refused("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
     if trade.status == TradeStatus.TRADE_CLOSED:
         raise _Refused("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
-    if (trade.biz, trade.notify_url) != (call.biz, call.notify_url):
+    if (trade.biz, trade.notify_url, trade.return_url) != (
+        call.biz,
+        call.notify_url,
+        call.return_url,
+    ):
         raise _Refused("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
 
 
@@ -365,6 +383,37 @@ _HANDLERS: dict[str, Callable[[HttpRequest, _Call], dict[str, Any]]] = {
 }
 
 
+def _page(request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    """alipay.trade.page.pay: the payer's browser brings the signed request; the gateway
+    opens the trade (as a scan does) and shows its cashier. A refusal is an error page,
+    answered 200 as a page the browser shows."""
+    try:
+        call = _authenticate(params)
+        if call.biz.get("product_code") != wire.PAGE_PAY_PRODUCT:
+            raise _Refused("ACQ.INVALID_PARAMETER", "参数无效: product_code")
+        if call.return_url and not _is_http_url(call.return_url):
+            raise _Refused("isv.invalid-parameter", "参数无效: return_url")
+        trade = _pre_order(call)
+    except _Refused as refusal:
+        return HttpResponse(
+            common.cashier_page(
+                "支付宝 收银台（沙箱）",
+                [("错误代码", refusal.sub_code), ("错误信息", refusal.sub_msg)],
+                "",
+            )
+        )
+    with _lock:
+        _scan(trade.qr_token)
+    return HttpResponseRedirect(reverse("alipay_sandbox:cashier", args=[trade.qr_token]))
+
+
+_PAGES = frozenset({"alipay.trade.page.pay"})
+
+
+def _is_http_url(value: str) -> bool:
+    return re.fullmatch(r"https?://[^\s?#]+", value, re.A) is not None
+
+
 def _matches(pattern: str, value: object) -> bool:
     return isinstance(value, str) and re.fullmatch(pattern, value, re.A) is not None
 
@@ -451,9 +500,34 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
             "trade_status": trade.status,
         }
         page = _cashier_page(request, trade)
+        back = _sync_return_url(trade) if trade.status == TradeStatus.TRADE_SUCCESS else ""
     if notify and trade.notify_url:
         _notifier.start(trade.key, trade)
-    return JsonResponse(answer) if wants_json else HttpResponse(page)
+    if wants_json:
+        return JsonResponse(answer)
+    return HttpResponseRedirect(back) if back else HttpResponse(page)
+
+
+def _sync_return_url(trade: _Trade) -> str:
+    """Where Alipay sends a page.pay payer after paying: the return_url with the signed
+    synchronous return parameters (同步返回参数), "" for a trade without one; hold the lock."""
+    if not trade.return_url:
+        return ""
+    fields = {
+        "charset": wire.CHARSET,
+        "out_trade_no": trade.out_trade_no,
+        "method": "alipay.trade.page.pay.return",
+        "total_amount": wire.yuan(trade.amount),
+        "trade_no": trade.trade_no,
+        "auth_app_id": trade.app_id,
+        "version": "1.0",
+        "app_id": trade.app_id,
+        "sign_type": wire.SIGN_TYPE,
+        "seller_id": wire.SELLER_ID,
+        "timestamp": wire.beijing_time(_now()),
+    }
+    # Signed as a notification is: every field but sign and sign_type.
+    return f"{trade.return_url}?{urlencode(wire.signed_notification(fields, _alipay_key()))}"
 
 
 def _scan(token: str) -> _Trade:

@@ -28,6 +28,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # every time on the wire, Beijing time
 SIGN_TYPE = "RSA2"  # SHA256withRSA
 CHARSET = "utf-8"
 NOTIFY_TYPE = "trade_status_sync"
+PAGE_PAY_PRODUCT = "FAST_INSTANT_TRADE_PAY"  # page.pay's product_code (电脑网站支付)
 REFUND_SUCCESS = "REFUND_SUCCESS"
 
 # The sandbox's merchant (its PID, seller_id) and its one payer, as answers name them.

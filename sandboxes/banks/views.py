@@ -1,17 +1,22 @@
-"""A sandbox bank: the statements of its accounts, as the service's HTTP interface serves them.
+"""A sandbox bank: the statements of its accounts, and credit transfers from them, as the
+service's HTTP interface serves them.
 
 It keeps each account's credits and debits (sandboxes.state stores). Tests and operators
 post entries through ``_control/``; ``GET statements/<account>/<date>`` answers the
 entries booked that day as camt.053 (camt053.py), or as ``?format=mt940``
 (``mt940:<encoding>``, mt940.py) or ``csv:<layout>`` (csv_layouts.py), with the opening
-balance of everything booked before. A date whose day has not ended in Beijing has no
-statement yet (404 ``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]``
-is false or ``_control/days/<date>/end`` ended that day early, as a bank's early cut-off
-does. The interface is described in docs/banks.md.
+balance of everything booked before. ``POST payments`` takes a pain.001 (pain.py), books
+each transfer's debit on its account for its requested execution date (today when that
+has passed) and answers a pain.002; the same message sent again gets the same answer.
+A date whose day has not ended in Beijing has no statement yet (404
+``statement_not_ready``) unless ``SANDBOX_BANKS["hold_until_day_ends"]`` is false or
+``_control/days/<date>/end`` ended that day early, as a bank's early cut-off does. The
+interface is described in docs/banks.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -23,7 +28,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes.banks import camt053, csv_layouts, mt940
+from sandboxes.banks import camt053, csv_layouts, mt940, pain
 from sandboxes.state import Store
 
 BEIJING = timezone(timedelta(hours=8))
@@ -41,6 +46,9 @@ _lock = threading.Lock()
 # Every entry in arrival order, by its number ("1", "2", ...); a reset starts again at 1.
 _entries: Store[dict[str, Any]] = Store("bank-entries")
 _ended_early: Store[bool] = Store("bank-days-ended")  # ISO dates served before they end
+# Every pain.001 answered, by its MsgId: the SHA-256 of its bytes and the pain.002 given.
+_payments: Store[dict[str, Any]] = Store("bank-payments")
+MAX_PAYMENT_BYTES = 1024 * 1024
 
 
 class _Refused(Exception):
@@ -137,6 +145,99 @@ def _day_ended(business_date: date) -> bool:
     return business_date < datetime.now(BEIJING).date()
 
 
+# -- credit transfers -------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def payments(request: HttpRequest) -> HttpResponse:
+    """A pain.001: each transfer booked as a debit of its account, answered by a pain.002.
+
+    A body that is no pain.001.001.09 is a 400 (there is no message to report on); a
+    MsgId seen before with other bytes is refused (``DU01``); an account the bank does not
+    keep is refused (``AC01``), and so is an EndToEndId the account has already paid
+    (``AM05``). Accounts may go overdrawn: the sandbox checks no balance.
+    """
+    content = request.body
+    if len(content) > MAX_PAYMENT_BYTES:
+        return _answer(413, "too_large", f"a pain.001 is at most {MAX_PAYMENT_BYTES} bytes")
+    try:
+        message_id = pain.message_id_of(content)
+    except pain.NotPain001 as exc:
+        return _answer(400, "invalid_document", str(exc))
+    sha256 = hashlib.sha256(content).hexdigest()
+    with _lock:
+        seen = _payments.get(message_id)
+        if seen is not None and seen["sha256"] == sha256:
+            report = seen["report"]
+        elif seen is not None:
+            report = _refusal(message_id, "DU01", "the MsgId was used for another message")
+        else:
+            report = _execute(message_id, content)
+            _payments[message_id] = {"sha256": sha256, "report": report}
+    return HttpResponse(report.encode("utf-8"), content_type="application/xml; charset=utf-8")
+
+
+def _execute(message_id: str, content: bytes) -> str:
+    """Check the message, book its transfers and write the answer; call with the lock held."""
+    try:
+        message = pain.read_pain001(content)
+    except pain.Refused as refusal:
+        return _refusal(message_id, refusal.reason, refusal.detail)
+    paid = {
+        (entry["account"], entry.get("end_to_end_id"))
+        for entry in _entries.values()
+        if entry.get("end_to_end_id")
+    }
+    for transfer in message.transfers:
+        if not _known(transfer.debtor_account, _account_entries(transfer.debtor_account)):
+            return _refusal(message_id, "AC01", f"no account {transfer.debtor_account} here")
+        if (transfer.debtor_account, transfer.end_to_end_id) in paid:
+            return _refusal(message_id, "AM05", f"{transfer.end_to_end_id} is paid already")
+    today = datetime.now(BEIJING).date()
+    entries = [
+        {
+            "account": transfer.debtor_account,
+            "amount": -transfer.fen,
+            "value_date": max(transfer.execution_date, today).isoformat(),
+            "booking_date": max(transfer.execution_date, today).isoformat(),
+            "counterparty_account": transfer.creditor_account,
+            "counterparty_name": transfer.creditor_name[: LIMITS["counterparty_name"]],
+            "bank_ref": "",
+            "description": transfer.remittance[: LIMITS["description"]],
+            "currency": transfer.currency,
+            "end_to_end_id": transfer.end_to_end_id,
+        }
+        for transfer in message.transfers
+    ]
+    _book(entries)
+    answers = [
+        pain.TransactionAnswer(
+            payment_information_id=transfer.payment_information_id,
+            end_to_end_id=transfer.end_to_end_id,
+            status="ACSP" if transfer.execution_date > today else "ACSC",
+            bank_ref=entry["bank_ref"],
+        )
+        for transfer, entry in zip(message.transfers, entries, strict=True)
+    ]
+    return _report(message_id, "ACCP", answers, control_sum=message.control_sum)
+
+
+def _refusal(message_id: str, reason: str, detail: str) -> str:
+    return _report(message_id, "RJCT", [], reason=reason, detail=detail)
+
+
+def _report(message_id: str, status: str, answers: list, **more: str) -> str:
+    return pain.render_pain002(
+        report_id=f"STS{len(_payments) + 1:013d}",
+        created=datetime.now(BEIJING),
+        original_message_id=message_id,
+        group_status=status,
+        transactions=answers,
+        **more,
+    ).decode("utf-8")
+
+
 # -- control, for tests and operators ---------------------------------------------------
 
 
@@ -161,11 +262,17 @@ def control_entries(request: HttpRequest, account: str) -> HttpResponse:
     except _Refused as refusal:
         return _answer(refusal.status, refusal.code, refusal.message)
     with _lock:
-        for entry in entries:
-            number = len(_entries) + 1
-            entry["bank_ref"] = entry["bank_ref"] or f"SBX{number:013d}"
-            _entries[str(number)] = entry
+        _book(entries)
     return _answer(201, "0", "booked", entries=[_shown(entry) for entry in entries])
+
+
+def _book(entries: list[dict[str, Any]]) -> None:
+    """Keep the entries, each with the bank's reference when it has none; call with the
+    lock held."""
+    for entry in entries:
+        number = len(_entries) + 1
+        entry["bank_ref"] = entry["bank_ref"] or f"SBX{number:013d}"
+        _entries[str(number)] = entry
 
 
 def _shown(entry: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +287,7 @@ def control_reset(request: HttpRequest) -> HttpResponse:
     with _lock:
         _entries.reset()
         _ended_early.reset()
+        _payments.reset()
     return _answer(200, "0", "reset")
 
 

@@ -2,7 +2,9 @@
 
 It checks each request's merchant certificate and signature as the gateway does, keeps
 transactions in a journalled store (sandboxes.state), serves the cashier at the
-front-transaction URL, sends signed back-end notifications on UnionPay's retry schedule
+front-transaction URL (which, once the consume is settled, takes the payer back to the
+merchant's frontUrl with the signed front notification, 前台通知), sends signed back-end
+notifications on UnionPay's retry schedule
 (sped up by ``SANDBOX_UNIONPAY["time_scale"]``) and serves the daily reconciliation zip.
 Tests and operators drive it through the ``_control/`` endpoints. The wire format is in
 ``wire``; see docs/unionpay.md.
@@ -411,7 +413,7 @@ def _cashier_page(request: HttpRequest, txn: _Txn, fields: dict[str, str]) -> st
         )
         actions = common.pay_form(request.path, hidden=hidden)
     elif txn.request.get("frontUrl"):
-        actions = format_html('<p><a href="{}">返回商户</a></p>', txn.request["frontUrl"])
+        actions = _front_notification(txn)
     else:
         actions = ""
     return common.cashier_page(
@@ -423,6 +425,20 @@ def _cashier_page(request: HttpRequest, txn: _Txn, fields: dict[str, str]) -> st
             ("状态", status),
         ],
         actions,
+    )
+
+
+def _front_notification(txn: _Txn) -> str:
+    """The payer's way back: the signed notification fields POSTed by the browser to
+    frontUrl, as the gateway's page submits them. Hold the lock."""
+    fields = format_html_join(
+        "", '<input type="hidden" name="{}" value="{}">', sorted(_sign(_notification(txn)).items())
+    )
+    return format_html(
+        '<form id="front" method="post" action="{}">{}<button>返回商户</button></form>'
+        "<script>document.getElementById('front').submit()</script>",
+        txn.request["frontUrl"],
+        fields,
     )
 
 

@@ -1,11 +1,12 @@
-"""A sandbox of WeChat Pay API v3 (Native payments): WeChat Pay's side of the protocol.
+"""A sandbox of WeChat Pay API v3 (Native and H5 payments): WeChat Pay's side of the protocol.
 
 It checks each request's Authorization as WeChat does (scheme, merchant, certificate
 serial, signature, timestamp, nonce), signs every answer with the platform key, in the
 merchant's scheme: ``WECHATPAY2-SHA256-RSA2048``, or ``WECHATPAY2-SM2-WITH-SM3`` for a
 merchant in the national mode (``schemes.py``), whose resources are sealed with
 AEAD_SM4_GCM. It serves the platform certificate at ``/v3/certificates``, keeps trades and
-refunds in ``sandboxes.state`` stores, serves a cashier page at each trade's ``code_url``,
+refunds in ``sandboxes.state`` stores, serves a cashier page at each trade's ``code_url``
+or ``h5_url`` (which sends an H5 payer on to the merchant's ``redirect_url`` at the end),
 sends encrypted, signed notifications on WeChat's retry schedule (sped up by
 ``SANDBOX_WECHATPAY["time_scale"]``) and serves daily trade bills in WeChat's file format.
 Tests and operators drive it through the ``_control/`` endpoints. The wire format is in
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ipaddress
 import re
 import secrets
 import threading
@@ -26,11 +28,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache, wraps
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import pandas as pd
 from cryptography import x509
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -67,7 +70,7 @@ class _Refused(Exception):
 @dataclass
 class _Trade:
     mchid: str
-    params: dict[str, Any]  # the Native order request, as sent
+    params: dict[str, Any]  # the Native or H5 order request, as sent
     token: str  # the cashier's path segment in code_url
     expires_at: datetime
     trade_state: str = "NOTPAY"
@@ -321,6 +324,22 @@ def _is_url(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 255 and _URL.fullmatch(value) is not None
 
 
+def _ip_address(value: object) -> bool:
+    try:
+        ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        return False
+    return True
+
+
+def _h5_scene(value: object) -> bool:
+    """scene_info of an H5 order: the payer's address and the H5 scene's type."""
+    if not isinstance(value, dict) or not _ip_address(value.get("payer_client_ip")):
+        return False
+    h5_info = value.get("h5_info")
+    return isinstance(h5_info, dict) and h5_info.get("type") in ("iOS", "Android", "Wap")
+
+
 def _order_amount(value: object) -> bool:
     return (
         isinstance(value, dict)
@@ -351,6 +370,8 @@ _NATIVE_FIELDS: dict[str, Callable[[object], bool]] = {
     "notify_url": _is_url,
     "amount": _order_amount,
 }
+# "H5下单": the Native order's fields and the payer's scene, required.
+_H5_FIELDS = {**_NATIVE_FIELDS, "scene_info": _h5_scene}
 # "申请退款": transaction_id or out_trade_no names the trade.
 _REFUND_FIELDS: dict[str, Callable[[object], bool]] = {
     "transaction_id": _optional(_text(32)),
@@ -378,13 +399,25 @@ def _check_own_mchid(mchid: str, given: object) -> None:
 
 @_api(["POST"])
 def native(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
+    return 200, {"code_url": _code_url(request, _order(request, mchid, _NATIVE_FIELDS))}
+
+
+@_api(["POST"])
+def h5(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
+    trade = _order(request, mchid, _H5_FIELDS)
+    query = urlencode({"prepay_id": f"wx{trade.token}"})
+    return 200, {"h5_url": f"{_code_url(request, trade)}?{query}"}
+
+
+def _order(request: HttpRequest, mchid: str, fields: dict[str, Callable[[object], bool]]) -> _Trade:
+    """The order the request places, or the same order placed again."""
     body = _json_body(request)
-    _check(_NATIVE_FIELDS, body)
+    _check(fields, body)
     _check_own_mchid(mchid, body["mchid"])
     with _lock:
         trade = _trades.get(body["out_trade_no"])
         if trade is not None:
-            return 200, {"code_url": _code_url(request, _replayed(trade, mchid, body))}
+            return _replayed(trade, mchid, body)
         trade = _Trade(
             mchid=mchid,
             params=body,
@@ -393,7 +426,7 @@ def native(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
         )
         _save(trade)
         _tokens[trade.token] = body["out_trade_no"]
-    return 200, {"code_url": _code_url(request, trade)}
+    return trade
 
 
 def _payable_until(time_expire: datetime | None) -> datetime:
@@ -684,10 +717,13 @@ def _certificate(private_key_pem: str, serial_no: str) -> x509.Certificate:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def cashier(request: HttpRequest, token: str) -> HttpResponse:
-    """The payer's page behind code_url: GET shows the order, POST pays it or fails it.
+    """The payer's page behind code_url and h5_url: GET shows the order, POST pays it or
+    fails it.
 
     POST takes the page's form (``result``) or JSON ``{"result": "success" | "failed"}``,
-    where ``"notify": false`` pays without sending the notification (a lost one).
+    where ``"notify": false`` pays without sending the notification (a lost one). An H5
+    payer's form, paid or failed, is sent on to the ``redirect_url`` the merchant appended
+    to h5_url, as WeChat's cashier does when the payment ends.
     """
     if request.method == "GET":
         with _lock:
@@ -721,7 +757,12 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
         page = _cashier_page(request, trade)
     if paid and notify:
         _start_notifying(f"trades/{out_trade_no}")
-    return JsonResponse(answer) if wants_json else HttpResponse(page)
+    if wants_json:
+        return JsonResponse(answer)
+    redirect_url = request.GET.get("redirect_url", "")
+    if _is_url(redirect_url):
+        return HttpResponseRedirect(redirect_url)
+    return HttpResponse(page)
 
 
 def _cashier_trade(token: str) -> _Trade:
@@ -765,7 +806,7 @@ _STATE_NAMES = {
 def _cashier_page(request: HttpRequest, trade: _Trade) -> str:
     actions = ""
     if trade.trade_state == "NOTPAY":
-        actions = common.pay_form(request.path)
+        actions = common.pay_form(request.get_full_path())
     return common.cashier_page(
         "微信支付 收银台（沙箱）",
         [
@@ -1036,6 +1077,7 @@ _CONTROL = r"^_control/(?P<kind>trades|refunds)/(?P<number>[^/]+)"
 urlpatterns = [
     path("", index, name="index"),
     path("v3/pay/transactions/native", native, name="native"),
+    path("v3/pay/transactions/h5", h5, name="h5"),
     path(_ORDERS, query, name="query"),
     path(f"{_ORDERS}/close", close, name="close"),
     path("v3/pay/transactions/id/<str:transaction_id>", query_by_id, name="query-by-id"),

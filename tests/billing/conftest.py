@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from billing.models import FeeItem, PaymentOrder
 from core.auth import api_client_create
-from tests.conftest import make_department
+from tests.conftest import SERVICE_ITEM, charged_by_service_item, make_department
 from tests.waiting import eventually
 
 NATURAL_ID = "11010519491231002X"
@@ -29,7 +29,7 @@ def other_department(db):
 
 @pytest.fixture
 def range_fee(department):
-    return FeeItem.objects.create(
+    item = FeeItem.objects.create(
         code="FEE-RNG",
         name="检验检测费",
         department=department,
@@ -37,6 +37,8 @@ def range_fee(department):
         min_amount=10000,
         max_amount=50000,
     )
+    charged_by_service_item(item)
+    return item
 
 
 def portal_api(name: str = "portal") -> APIClient:
@@ -63,7 +65,7 @@ def finance(db) -> APIClient:
 def order_body(**overrides) -> dict:
     body = {
         "case_number": "BJ-2026-000123",
-        "service_item_code": "11330100MB0000000X-001",
+        "service_item_code": SERVICE_ITEM,
         "department": "SCJG01",
         "region_code": "330100",
         "payer": {

@@ -1,7 +1,8 @@
 """What creating an order costs the database: every statement of the request, counted.
 
 The API key's client (with the reference data's version), the fee items with their
-department (only the first time this process sees them at that version), the order, its
+department and waiver rules and the service item with its fees (only the first time this
+process sees them at that version), the order, its
 lines, its audit record, and the idempotency key stored with the answer: nothing read back
 that was just written, no savepoint.
 """
@@ -16,11 +17,12 @@ from billing.models import FeeItem, PaymentOrder
 from billing.services import orders
 from core.models import AuditRecord
 from tests.billing.conftest import order_body
+from tests.conftest import charged_by_service_item
 
 pytestmark = pytest.mark.django_db
 
 STATEMENTS_PER_ORDER = 5
-STATEMENTS_READING_THE_CATALOGUE = 6
+STATEMENTS_READING_THE_CATALOGUE = 7
 
 
 def post(api, body, key):
@@ -29,13 +31,15 @@ def post(api, body, key):
 
 @pytest.fixture
 def second_fee(fixed_fee) -> FeeItem:
-    return FeeItem.objects.create(
+    fee = FeeItem.objects.create(
         code="FEE-SEAL",
         name="印章刻制费",
         department=fixed_fee.department,
         legal_basis="《行政事业性收费标准管理办法》",
         standard_amount=500,
     )
+    charged_by_service_item(fee)
+    return fee
 
 
 def counted_order(api, lines, key):

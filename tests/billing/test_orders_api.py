@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from billing.models import OrderStatus, PaymentOrder
+from billing.models import FeeItem, OrderStatus, PaymentOrder
 from billing.payment_codes import RegionSerialCode
 from core.models import AuditRecord
 from tests.billing.conftest import LEGAL_ID, NATURAL_ID, create_order, order_body, portal_api
+from tests.conftest import SERVICE_ITEM, charged_by_service_item
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,13 @@ def test_created_order_is_unpaid_with_total_and_masked_payer(portal, fixed_fee):
             "quantity": 2,
             "unit_amount": 1500,
             "amount": 3000,
+            "standard_unit_amount": 1500,
             "waiver_reason": "",
+            "waiver_approved_by": "",
+            "waiver_approval_ref": "",
         }
     ]
+    assert (body["service_item_code"], body["stage"]) == (SERVICE_ITEM, "acceptance")
     assert RegionSerialCode().is_valid(body["payment_code"])
     assert body["payment_code"].startswith("330100")
     assert len(body["verification_code"]) == 6
@@ -121,7 +126,14 @@ def test_lines_are_checked_against_the_catalogue(portal, fixed_fee, range_fee, l
 
 def test_a_waiver_allowed_by_the_fee_item_reduces_the_amount(portal, fixed_fee, range_fee):
     lines = [
-        {"fee_item": "FEE-LIC", "quantity": 1, "amount": 750, "waiver_reason": "低保对象减半"},
+        {
+            "fee_item": "FEE-LIC",
+            "quantity": 1,
+            "amount": 750,
+            "waiver_reason": "低保对象减半",
+            "waiver_approved_by": "王科长",
+            "waiver_approval_ref": "JM-2026-001",
+        },
         {"fee_item": "FEE-RNG", "quantity": 1, "amount": 20000},
     ]
     response = post_order(portal, order_body(lines=lines))
@@ -130,8 +142,17 @@ def test_a_waiver_allowed_by_the_fee_item_reduces_the_amount(portal, fixed_fee, 
     assert response.json()["amount"] == 20750
 
 
-def test_a_zero_total_makes_no_order(portal, fixed_fee):
-    lines = [{"fee_item": "FEE-LIC", "quantity": 1, "amount": 0, "waiver_reason": "小微企业免收"}]
+def test_a_zero_total_without_a_waiver_makes_no_order(portal, department):
+    free = FeeItem.objects.create(
+        code="FEE-FREE",
+        name="查询费",
+        department=department,
+        legal_basis="收费标准",
+        min_amount=0,
+        max_amount=500,
+    )
+    charged_by_service_item(free)
+    lines = [{"fee_item": "FEE-FREE", "quantity": 1, "amount": 0}]
 
     response = post_order(portal, order_body(lines=lines))
 

@@ -12,6 +12,7 @@ OUTPUTS = [
     (s.PaymentOrderSerializer, PaymentOrder),
     (s.PaymentOrderCreatedSerializer, PaymentOrder),
     (s.PaymentOrderLineSerializer, PaymentOrderLine),
+    (s.PublicOrderLineSerializer, PaymentOrderLine),
     (s.PaymentAttemptSerializer, PaymentAttempt),
     (s.PublicOrderSerializer, PaymentOrder),
 ]

@@ -14,7 +14,8 @@ its entries (one statement, its accounts known to the process); the order, then 
 attempt's and the order's audit rows in one statement; the outbox event (the owner's
 endpoints cached); the revenue record (the order's lines, then the record: a payment's is
 the order's first; the region's system cached); the fiscal receipt's row (its request is
-built when it is first sent); the notification stored.
+built when it is first sent); the applicant's SMS notice (one insert, nothing when asked
+for before); the notification stored.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tests.billing.test_payment_flow import platform_notification
 pytestmark = pytest.mark.django_db(transaction=True)  # each request's transactions, as served
 
 STATEMENTS_PER_ATTEMPT = 11
-STATEMENTS_PER_NOTIFICATION = 10
+STATEMENTS_PER_NOTIFICATION = 11
 
 
 def statements(captured: CaptureQueriesContext) -> list[str]:

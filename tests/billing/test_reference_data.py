@@ -7,14 +7,32 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from billing.models import Department, FeeItem, Processor, RevenueSystem, WebhookEndpoint
+from billing.models import (
+    Department,
+    FeeItem,
+    Processor,
+    RevenueSystem,
+    ServiceItem,
+    ServiceItemFee,
+    WaiverRule,
+    WebhookEndpoint,
+)
 from billing.services.orders import fee_items_named
 from core import reference_data
 from tests.billing.conftest import order_body
 
 pytestmark = pytest.mark.django_db(transaction=True)  # changes commit, as they do served
 
-CACHED_TABLES = (Department, FeeItem, Processor, RevenueSystem, WebhookEndpoint)
+CACHED_TABLES = (
+    Department,
+    FeeItem,
+    WaiverRule,
+    ServiceItem,
+    ServiceItemFee,
+    Processor,
+    RevenueSystem,
+    WebhookEndpoint,
+)
 
 
 def version() -> int:

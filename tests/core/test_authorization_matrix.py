@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -21,11 +22,12 @@ from billing.models import FeeItem, StaffScope
 from billing.staff import ensure_finance_group
 from core import roles
 from core.auth import AUDITOR_GROUP, api_client_create, api_client_revoke
-from core.models import ApiRole
-from logistics.models import Shipment, ShipmentStatus
+from core.models import ApiClient, ApiRole
+from ledger import services as ledger
+from logistics.models import CourierKey, Shipment, ShipmentStatus
 from reconciliation.models import Discrepancy, ReconciliationRun
 from tests.billing.conftest import order_body
-from tests.conftest import make_department
+from tests.conftest import charged_by_service_item, make_department
 from tests.logistics.conftest import shipment_body
 
 CALLERS = (
@@ -71,6 +73,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "payment_codes_receipt_pdf": (404,) * 10,
     "departments_list": LIST_ALL,
     "fee_items_list": LIST_ALL,
+    "service_items_list": LIST_ALL,
+    # The department's payable: a scoped user of another department does not find it.
+    "ledger_accounts_retrieve": FINANCE_READ,
     "ledger_trial_balance": FINANCE_LIST,
     "payment_orders_create": PORTAL_CREATE,
     "payment_orders_list": LIST_ALL,
@@ -99,6 +104,12 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "shipments_contacts": (401, 401, 200, 404, 403, 403, 403, 403, 200, 403),
     # The probe's finding: the auditor replaced a proof of delivery.
     "shipments_proof": (401, 401, 200, 404, 403, 200, 200, 403, 200, 404),
+    # The matrix's shipment is a single one: no part to be ready once the role has passed.
+    "shipments_part_ready": portal_acts(409),
+    # Anyone may look; the matrix's shipment is not booked, so no waybill has the code.
+    "tracking_lookup": (404,) * 10,
+    # The courier key reports for SF waybills it does not have: refused once the role passed.
+    "courier_events_push": (401, 401, 403, 403, 422, 403, 403, 403, 403, 403),
     "reconciliation_runs_start": finance_acts(202),
     "reconciliation_runs_list": FINANCE_LIST,
     "reconciliation_runs_retrieve": FINANCE_READ_UNSCOPED,
@@ -156,13 +167,14 @@ class World:
     def __init__(self):
         self.department = make_department("SCJG01", "市市场监督管理局")
         elsewhere = make_department("GA01", "市公安局")
-        FeeItem.objects.create(
+        fee = FeeItem.objects.create(
             code="FEE-LIC",
             name="营业执照工本费",
             department=self.department,
             legal_basis="发改价格规〔2018〕988号",
             standard_amount=1500,
         )
+        charged_by_service_item(fee)
         revoked_client, revoked_key = api_client_create(name="revoked", role="portal")
         api_client_revoke(client=revoked_client)
         revoked = APIClient()
@@ -179,6 +191,8 @@ class World:
             "superuser": staff_api("root"),
             "scoped": staff_api("scoped", group=ensure_finance_group(), departments=[elsewhere]),
         }
+        # The courier key reports scans of a courier the service does not book with.
+        CourierKey.objects.create(client=ApiClient.objects.get(name="courier"), courier="zto")
         self.run = ReconciliationRun.objects.create(
             business_date=DAY, party="alipay", party_kind="processor", status="succeeded"
         )
@@ -186,6 +200,8 @@ class World:
         self.shipment = self.new_shipment()
         self.endpoint = self.new_endpoint()
         self.discrepancy = self.new_discrepancy()
+        with transaction.atomic():
+            ledger.department_payable_account(self.department.code)
 
     def portal_post(self, path: str, body: dict) -> dict:
         answer = self.callers["portal"].post(
@@ -252,6 +268,8 @@ class World:
             path.replace("{payment_code}", order["payment_code"])
             .replace("{run_id}", str(self.run.pk))
             .replace("{discrepancy_id}", str(discrepancy.pk))
+            .replace("{waybill_no}", "SF1234567890")
+            .replace("{code}", f"payable:{self.department.code}")
         )
         for prefix, record in public_id.items():
             if operation.startswith(prefix):
@@ -277,6 +295,7 @@ def _encode(query: dict) -> str:
 QUERIES = {
     "payment_codes_receipt_lookup": {"check_code": "000000"},
     "payment_codes_receipt_pdf": {"check_code": "000000"},
+    "tracking_lookup": {"verification_code": "000000"},
     "ledger_trial_balance": {"business_date": DAY},
     "reconciliation_clearing_list": {"business_date": DAY},
     "reconciliation_clearing_csv": {"business_date": DAY},
@@ -290,6 +309,16 @@ BODIES = {
     "shipments_create": shipment_body(),
     "shipments_undeliverable_choice": {"choice": "return"},
     "shipments_proof": {"image_ref": "pod/2026/11/25/1.jpg"},
+    "shipments_part_ready": {"issuing_agency": "市市场监督管理局"},
+    "courier_events_push": {
+        "events": [
+            {
+                "waybill_no": "SF1234567890",
+                "event_time": "2026-11-25T09:00:00+08:00",
+                "code": "picked_up",
+            }
+        ]
+    },
     "reconciliation_runs_start": {"party": "alipay"},
     "reconciliation_statements_upload": {"party": "alipay", "business_date": str(DAY)},
     "reconciliation_discrepancies_assign": {"assignee": "clerk"},

@@ -55,10 +55,12 @@ def test_load_catalogue_twice_changes_nothing_the_second_time():
     assert first == [
         "Departments: 5 created, 0 updated, 0 unchanged.",
         "Fee items: 15 created, 0 updated, 0 unchanged.",
+        "Service items: 12 created, 0 updated, 0 unchanged.",
     ]
     assert second == [
         "Departments: 0 created, 0 updated, 5 unchanged.",
         "Fee items: 0 created, 0 updated, 15 unchanged.",
+        "Service items: 0 created, 0 updated, 12 unchanged.",
     ]
     assert (Department.objects.count(), FeeItem.objects.count()) == (5, 15)
 

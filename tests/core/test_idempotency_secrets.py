@@ -7,19 +7,21 @@ from django.db import connection
 
 from billing.models import FeeItem
 from tests.billing.conftest import order_body, portal_api
+from tests.conftest import charged_by_service_item
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def portal(department):
-    FeeItem.objects.create(
+    fee = FeeItem.objects.create(
         code="FEE-LIC",
         name="营业执照工本费",
         department=department,
         legal_basis="《行政事业性收费标准管理办法》",
         standard_amount=1500,
     )
+    charged_by_service_item(fee)
     return portal_api()
 
 

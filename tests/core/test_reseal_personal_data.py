@@ -13,7 +13,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from billing.models import PaymentOrder
@@ -27,6 +27,7 @@ from core.pii_reseal import reseal_model
 from logistics import contacts
 from logistics.models import CourierPush, TrackingEvent
 from logistics.services.tracking import PUSH_BODY, PUSH_EVENTS
+from notices.sms import NoticeKind, notice_request
 from tests.billing.conftest import LEGAL_ID, NATURAL_ID, create_order, portal_api
 from tests.logistics.conftest import create_in_process, shipment_body
 
@@ -128,6 +129,11 @@ def personal_data_everywhere(portal: APIClient) -> dict[str, set[str]]:
     webhook_endpoint_create(
         client=portal_api("portal-hooks").api_client, url="https://127.0.0.1:9/hook", events=["*"]
     )
+    with transaction.atomic():
+        notice_request(
+            kind=NoticeKind.PAYMENT_RECEIVED,
+            order=PaymentOrder.objects.get(public_id=next(iter(orders[NATURAL_ID]))),
+        )
     return orders
 
 

@@ -386,7 +386,7 @@ def test_clearing_nets_refunds_and_fees_per_processor_department_and_settlement_
             "department": "D1",
             "account": "6222-01",
             "business_date": pd.Timestamp("2024-03-01"),
-            "settlement_date": pd.Timestamp("2024-03-02"),
+            "settlement_date": pd.Timestamp("2024-03-04"),  # T+1 of a Friday: the Monday
             "amount": 10_000 + 5_000 - 2_000 - (60 + 30 - 12),
             "payments_count": 2,
             "payments_amount": 15_000,
@@ -399,7 +399,7 @@ def test_clearing_nets_refunds_and_fees_per_processor_department_and_settlement_
             "department": "D2",
             "account": "6222-02",
             "business_date": pd.Timestamp("2024-03-01"),
-            "settlement_date": pd.Timestamp("2024-03-03"),
+            "settlement_date": pd.Timestamp("2024-03-05"),
             "amount": 7_000 - 42,
             "payments_count": 1,
             "payments_amount": 7_000,
@@ -506,28 +506,30 @@ def test_a_short_credit_and_a_missing_one_are_settlement_mismatches():
 
 
 def test_credits_outside_the_window_or_from_another_processor_match_nothing():
+    # Due on Thursday 29 February 2024: three business days on are Friday, Monday, Tuesday.
     result = leg2(
-        [("alipay", "D1", "A1", "2024-03-02", 100)],
+        [("alipay", "D1", "A1", "2024-02-29", 100)],
         [
-            ("alipay", "A1", "2024-03-01", 100, "EARLY"),
+            ("alipay", "A1", "2024-02-28", 100, "EARLY"),
             ("alipay", "A1", "2024-03-06", 100, "LATE"),
-            ("wechatpay", "A1", "2024-03-02", 100, "OTHER"),
+            ("wechatpay", "A1", "2024-02-29", 100, "OTHER"),
         ],
         window_days=3,
     )
     assert found(result) == [
         ("settlement_mismatch", "settlement_mismatch:alipay:A1:EARLY"),
         ("settlement_mismatch", "settlement_mismatch:alipay:A1:LATE"),
-        ("settlement_mismatch", "settlement_mismatch:alipay:D1:A1:2024-03-02"),
+        ("settlement_mismatch", "settlement_mismatch:alipay:D1:A1:2024-02-29"),
         ("settlement_mismatch", "settlement_mismatch:wechatpay:A1:OTHER"),
     ]
     strays = result.discrepancies[result.discrepancies["detail"] == "unexpected_credit"]
     assert list(strays["department"].astype(object)) == ["D1", "D1", pd.NA]
-    assert leg2(
-        [("alipay", "D1", "A1", "2024-03-02", 100)],
-        [("alipay", "A1", "2024-03-06", 100, "LATE")],
-        window_days=4,
-    ).discrepancies.empty
+    for credited_on, window_days in (("2024-03-05", 3), ("2024-03-06", 4)):
+        assert leg2(
+            [("alipay", "D1", "A1", "2024-02-29", 100)],
+            [("alipay", "A1", credited_on, 100, "IN_TIME")],
+            window_days=window_days,
+        ).discrepancies.empty, (credited_on, window_days)
 
 
 def test_a_late_credit_goes_to_the_clearing_whose_amount_it_is():

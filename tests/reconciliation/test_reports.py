@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 import pytest
 from django.contrib.auth import get_user_model
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from reconciliation import reports
 from reconciliation.models import (
@@ -25,6 +26,7 @@ DAY = date(2026, 11, 26)
 NEXT_DAY = date(2026, 11, 27)
 CHART_NS = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 SHEETS = [reports.SUMMARY_SHEET, reports.DISCREPANCY_SHEET, reports.CLEARING_SHEET]
+LAST_TYPE_COLUMN = get_column_letter(8 + len(reports.TYPES))  # after the eight figures
 
 
 def totals(ours, theirs, matched, **by_type):
@@ -187,7 +189,8 @@ def test_the_workbook_has_three_sheets_each_with_a_frozen_filtered_printable_hea
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True
         assert all(cell.font.bold for cell in ws[1])
     summary, found, clearings = wb.worksheets
-    assert summary.auto_filter.ref == "A1:S4"  # three runs of the date, the total row outside
+    # Three runs of the date, the total row outside; a column per discrepancy type after H.
+    assert summary.auto_filter.ref == f"A1:{LAST_TYPE_COLUMN}4"
     assert found.auto_filter.ref == "A1:M5"
     assert clearings.auto_filter.ref == "A1:K7"
 
@@ -198,9 +201,11 @@ def test_the_summary_has_a_row_per_party_of_the_date_with_exact_yuan(data):
     types = reports.TYPES
 
     assert table[0][:3] == ["对账方 Party", "状态 Status", "我方笔数 Our count"]
-    assert table[0][8:] == [f"{reports.TYPE_LABELS[t]} {t}" for t in types]
+    # Each type's column, and each status, by its label in Chinese and English.
+    assert table[0][8:] == [reports.label(DiscrepancyType, t) for t in types]
+    assert table[0][8] == "对方无记录 missing in channel"
     alipay, unionpay, wechat, total = table[1:5]
-    assert alipay[:8] == ["alipay", "succeeded", 1000, 1234567.89, 999, 1234567, 997, 1234000]
+    assert alipay[:8] == ["alipay", "成功 succeeded", 1000, 1234567.89, 999, 1234567, 997, 1234000]
     counts = dict(zip(types, alipay[8:], strict=True))
     assert counts == {
         **dict.fromkeys(types, 0),
@@ -208,8 +213,8 @@ def test_the_summary_has_a_row_per_party_of_the_date_with_exact_yuan(data):
         "missing_in_channel": 2,
         "missing_in_ledger": 1,
     }
-    assert unionpay == ["unionpay", "queued"] + [None] * 17  # no totals yet: left empty
-    assert wechat[:8] == ["wechatpay", "succeeded", 10, 50, 10, 50, 10, 50]
+    assert unionpay == ["unionpay", "排队中 queued"] + [None] * (6 + len(types))  # no totals yet
+    assert wechat[:8] == ["wechatpay", "成功 succeeded", 10, 50, 10, 50, 10, 50]
     assert total[:8] == ["合计 Total", None, 1010, 1234617.89, 1009, 1234617, 1007, 1234050]
     assert ws["D2"].number_format == "#,##0.00"
     assert ws["C2"].number_format == "#,##0"
@@ -230,9 +235,10 @@ def test_the_summary_has_a_bar_chart_of_discrepancy_counts_by_type(data):
     assert "drawing1.xml" in sheet_rels  # the drawing belongs to the summary sheet
     chart = ElementTree.fromstring(chart_xml)  # noqa: S314 - the file this test just wrote
     assert chart.find(f".//{{{CHART_NS}}}barChart") is not None
-    assert "'汇总 Summary'!$I$1:$S$1" in chart_xml  # the types are the categories
+    last = LAST_TYPE_COLUMN
+    assert f"'汇总 Summary'!$I$1:${last}$1" in chart_xml  # the types are the categories
     for row in (2, 3, 4):
-        assert f"'汇总 Summary'!$I${row}:$S${row}" in chart_xml
+        assert f"'汇总 Summary'!$I${row}:${last}${row}" in chart_xml
         assert f"'汇总 Summary'!$A${row}" in chart_xml
     charts = load_workbook(io.BytesIO(raw))[reports.SUMMARY_SHEET]._charts
     assert len(charts) == 1
@@ -250,8 +256,8 @@ def test_the_discrepancy_sheet_lists_the_runs_discrepancies_with_yuan_amounts(da
     mismatch = by_ref["PO0001"]
     assert mismatch[1:8] == [
         "alipay",
-        "amount_mismatch",
-        "assigned",
+        "金额不符 amount mismatch",
+        "已分派 assigned",
         "SCJG01",
         "PO0001",
         "2026112622001",
@@ -265,7 +271,8 @@ def test_the_discrepancy_sheet_lists_the_runs_discrepancies_with_yuan_amounts(da
     cells = {row[5].value or row[6].value: row for row in ws.iter_rows(min_row=2)}
     assert cells["PO0001"][0].number_format == "yyyy-mm-dd"
     assert [cells["PO0001"][i].number_format for i in (7, 8, 9)] == ["#,##0.00"] * 3
-    assert [row[2] for row in table[1:]] == sorted(row[2] for row in table[1:])
+    types = sorted(data["alipay"].discrepancies.values_list("type", flat=True))
+    assert [row[2] for row in table[1:]] == [reports.label(DiscrepancyType, t) for t in types]
 
 
 def test_text_from_a_party_is_never_made_a_formula(data):
@@ -293,7 +300,7 @@ def test_the_clearing_sheet_has_a_subtotal_per_department_and_a_total(data):
         ["合计 Total", None, None],
     ]
     assert table[1][3].date() == NEXT_DAY
-    assert table[1][4:] == [1, 1234.56, 0, 0.06, 1234.5, "pending", 0]
+    assert table[1][4:] == [1, 1234.56, 0, 0.06, 1234.5, "处理中 pending", 0]
     assert table[5][4:] == [5, 399.99, 50, 1.24, 348.75, None, 99.98]
     assert table[6][4:] == [6, 1634.55, 50, 1.30, 1583.25, None, 99.98]
     assert ws["F2"].number_format == "#,##0.00"

@@ -7,7 +7,10 @@ from billing.services.catalogue import CatalogueInvalid, catalogue_load
 
 
 class Command(BaseCommand):
-    help = "Create or update departments and fee items, by code, from a JSON catalogue file."
+    help = (
+        "Create or update departments, fee items and service items, by code, from a JSON "
+        "catalogue file."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
@@ -23,3 +26,4 @@ class Command(BaseCommand):
             raise CommandError("\n".join([f"{exc}:", *exc.problems])) from exc
         self.stdout.write(f"Departments: {counts.departments}.")
         self.stdout.write(f"Fee items: {counts.fee_items}.")
+        self.stdout.write(f"Service items: {counts.service_items}.")

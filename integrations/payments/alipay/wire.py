@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -50,6 +50,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SIGN_TYPE = "RSA2"
 CHARSET = "utf-8"
 NOTIFY_TYPE = "trade_status_sync"
+PAGE_PAY_PRODUCT = "FAST_INSTANT_TRADE_PAY"
 ACCEPTED = NotificationAck(200, b"success", "text/plain; charset=utf-8")
 REFUSED = NotificationAck(400, b"fail", "text/plain; charset=utf-8")
 
@@ -65,6 +66,7 @@ def request_params(
     notify_url: str,
     timestamp: datetime,
     private_key: rsa.RSAPrivateKey,
+    return_url: str = "",
 ) -> dict[str, str]:
     """The signed form fields of one gateway request; empty values are left out."""
     params = {
@@ -76,11 +78,29 @@ def request_params(
         "timestamp": beijing_time(timestamp),
         "version": "1.0",
         "notify_url": notify_url,
+        "return_url": return_url,
         "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
     }
     params = {key: value for key, value in params.items() if value}
     params["sign"] = sign_content(signed_content(params, exclude=("sign",)), private_key)
     return params
+
+
+def page_pay_biz(request: CreateTrade) -> dict[str, Any]:
+    """alipay.trade.page.pay's biz_content (电脑网站支付): the payer's browser opens it."""
+    return {
+        "out_trade_no": request.out_trade_no,
+        "total_amount": yuan(request.amount),
+        "subject": request.subject,
+        "body": request.payment_code,
+        "product_code": PAGE_PAY_PRODUCT,
+        "time_expire": beijing_time(request.expires_at),
+    }
+
+
+def page_pay_url(gateway_url: str, params: Mapping[str, str]) -> str:
+    """The signed page.pay request as the GET URL the payer's browser is sent to."""
+    return f"{gateway_url}?{urlencode(params)}"
 
 
 def read_answer(

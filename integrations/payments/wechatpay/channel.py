@@ -40,7 +40,9 @@ from integrations.payments.wechatpay.wire import (
     bill_location,
     check_bill_hash,
     check_signature,
+    created_h5_trade,
     created_trade,
+    h5_body,
     native_body,
     read_notification,
     refund_body,
@@ -85,8 +87,14 @@ class WechatPayChannel:
     # -- trades
 
     def create_trade(self, request: CreateTrade) -> CreatedTrade:
-        body = native_body(request, appid=self.credentials.appid, mchid=self.credentials.mchid)
-        answer = self._call("POST", "/v3/pay/transactions/native", body)
+        """A Native order (the portal's page shows its code_url and follows the payment
+        itself); with a return page and the payer's address, an H5 order, whose cashier
+        sends the payer back (redirect_url)."""
+        ids = {"appid": self.credentials.appid, "mchid": self.credentials.mchid}
+        if request.return_url and request.payer_ip:
+            answer = self._call("POST", "/v3/pay/transactions/h5", h5_body(request, **ids))
+            return created_h5_trade(request, answer.data)
+        answer = self._call("POST", "/v3/pay/transactions/native", native_body(request, **ids))
         return created_trade(request, answer.data)
 
     def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from core import untrusted
 from core.money import BEIJING
@@ -158,6 +158,14 @@ def native_body(request: CreateTrade, *, appid: str, mchid: str) -> dict[str, An
     }
 
 
+def h5_body(request: CreateTrade, *, appid: str, mchid: str) -> dict[str, Any]:
+    """H5下单: the Native order and the payer's browser (scene_info), for a mobile browser."""
+    return {
+        **native_body(request, appid=appid, mchid=mchid),
+        "scene_info": {"payer_client_ip": request.payer_ip, "h5_info": {"type": "Wap"}},
+    }
+
+
 def refund_body(request: RefundRequest) -> dict[str, Any]:
     body = {
         "out_trade_no": request.out_trade_no,
@@ -194,6 +202,17 @@ def created_trade(request: CreateTrade, data: dict[str, Any]) -> CreatedTrade:
     if not _is_text(code_url):
         raise ProviderError("native: the answer has no code_url")
     return CreatedTrade(out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=code_url)
+
+
+def created_h5_trade(request: CreateTrade, data: dict[str, Any]) -> CreatedTrade:
+    """The H5 order's h5_url with the return page appended as redirect_url, URL-encoded:
+    WeChat's cashier sends the payer there when the payment ends, paid or not."""
+    h5_url = data.get("h5_url")
+    if not _is_text(h5_url):
+        raise ProviderError("h5: the answer has no h5_url")
+    separator = "&" if "?" in h5_url else "?"
+    pay_url = f"{h5_url}{separator}redirect_url={quote(request.return_url, safe='')}"
+    return CreatedTrade(out_trade_no=request.out_trade_no, provider_trade_no="", pay_url=pay_url)
 
 
 def answered_trade(data: dict[str, Any], out_trade_no: str, *, mchid: str) -> TradeResult:
