@@ -28,4 +28,6 @@ urlpatterns = [
     path("discrepancies/", include("console.views.discrepancies")),
     path("", include("console.views.records")),  # orders/, refunds/, shipments/
     path("", include("console.views.operations")),  # processors/, backlogs/
+    path("statistics/", include("console.views.statistics")),
+    path("closing/", include("console.views.closing")),
 ]

@@ -36,7 +36,11 @@ def badge_tone(status: str) -> str:
         "active",
         "refunded",
         "issued",
+        "approved",
+        "accepted",
+        "seen",
     }
+    warn = {"late"}  # arrived in full, but after the day it was due
     bad = {
         "failed",
         "mismatch",
@@ -48,9 +52,13 @@ def badge_tone(status: str) -> str:
         "exception",
         "down",
         "refund_due",
+        "rejected",
+        "overdue",
     }
     if status in good:
         return "good"
     if status in bad:
         return "bad"
+    if status in warn:
+        return "warn"
     return "neutral"

@@ -1,49 +1,40 @@
-"""Labels for status codes a template holds apart from their model (an audit row's
-from/to status): ``{{ record.to_status|choice_label:record.object_type }}``.
+"""Codes shown in the reader's language: ``{{ run.step|term:"run_step" }}``,
+``{{ run.party|party }}``, ``{{ record.action|audit_action }}``,
+``{{ record.to_status|choice_label:record.object_type }}`` (an audit row's status, which
+names its model only by class name).
 
-Model instances show their own labels with ``get_<field>_display``; this is for the codes
-that only name their model by its class name.
+Model instances show their own translated labels with ``get_<field>_display``; these are
+for the codes that have none (console.terms, console.names, console.audit_labels).
 """
 
 from __future__ import annotations
 
 from django import template
 
-from billing.models import (
-    AttemptStatus,
-    ChannelHealth,
-    DeliveryStatus,
-    OrderStatus,
-    Processor,
-    ReceiptStatus,
-    RefundStatus,
-    RevenueRecordStatus,
-)
-from logistics.models import ShipmentStatus
-from reconciliation.models import Clearing, DiscrepancyStatus, RunStatus
+from console import audit_labels, names, terms
 
 register = template.Library()
 
-STATUS_CHOICES = {
-    "PaymentOrder": OrderStatus,
-    "PaymentAttempt": AttemptStatus,
-    "Refund": RefundStatus,
-    "RevenueRecord": RevenueRecordStatus,
-    "Receipt": ReceiptStatus,
-    "WebhookDelivery": DeliveryStatus,
-    "Processor": Processor.Status,
-    "ChannelHealth": ChannelHealth.State,
-    "Shipment": ShipmentStatus,
-    "ReconciliationRun": RunStatus,
-    "Discrepancy": DiscrepancyStatus,
-    "Clearing": Clearing.Arrival,
-}
+register.filter("term", terms.term)
+register.filter("account", terms.account_name)
+register.filter("posting", terms.posting_name)
+register.filter("party", names.party_name)
+register.filter("channel", names.channel_name)
+register.filter("courier", names.courier_name)
+register.filter("choice_label", audit_labels.status_label)
+register.filter("object_label", audit_labels.object_label)
+register.filter("audit_action", audit_labels.action_label)
+register.filter("actor", audit_labels.actor)
+register.filter("audit_details", audit_labels.details)
 
 
 @register.filter
-def choice_label(code: str, object_type: str) -> str:
-    """The status's label in the active language; a code of no known status stays as it is."""
-    choices = STATUS_CHOICES.get(object_type)
-    if choices is None or code not in choices.values:
-        return code
-    return choices(code).label
+def channels(codes) -> list[str]:
+    """Channel codes by name: ``{{ candidates|channels|join:", " }}``."""
+    return [names.channel_name(code) for code in codes or ()]
+
+
+@register.filter
+def terms_of(codes, table: str) -> list[str]:
+    """Each code of a list by its label: ``{{ scopes|terms_of:"licence_scope"|join:", " }}``."""
+    return [terms.term(code, table) for code in codes or ()]

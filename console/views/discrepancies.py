@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from billing.models import Department
+from console import terms
 from console.access import (
     APPROVE,
     RESOLVE,
@@ -50,12 +51,7 @@ PAGE_SIZE = 50
 NEEDS_ACTION = (*resolution.ACTIONABLE, DiscrepancyStatus.PROPOSED)
 ALL_STATUSES = "all"
 ASSIGNEES = ("anyone", "me", "unassigned")
-ACTION_LABELS = {
-    "accept_ours": gettext_lazy("Accept ours: the party corrects its file"),
-    "accept_theirs": gettext_lazy("Accept theirs: our side is corrected by an adjustment"),
-    "write_off": gettext_lazy("Write off the difference by an adjustment"),
-    "no_action": gettext_lazy("No action (explained in the note)"),
-}
+ACTION_LABELS = terms.RESOLUTION_ACTIONS
 ACTION_CHOICES = [(action, ACTION_LABELS.get(action, action)) for action in resolution.ACTIONS]
 YUAN = re.compile(r"[0-9]{1,11}(\.[0-9]{1,2})?")
 
@@ -185,16 +181,23 @@ def detail(request: HttpRequest, discrepancy_id: int) -> HttpResponse:
             "related": related_records(item, request.principal),
             "comments": item.comments.all(),
             "proposal_label": ACTION_LABELS.get(item.proposal.get("action", "")),
+            # A person's resolution is the proposal approved; the service writes it as codes.
+            "approved_action": _approved_action(item),
             "offer_assign": may_resolve and actionable,
             "offer_comment": may_resolve,
             "offer_propose": may_resolve and actionable,
             "offer_decision": decidable,
             "assignable": _assignable(item) if may_resolve and actionable else [],
             "actions": ACTION_CHOICES,
-            "needs_posting": resolution.NEEDS_POSTING,
             "accounts": LedgerAccount.objects.values_list("code", flat=True),
         },
     )
+
+
+def _approved_action(item: Discrepancy) -> str | None:
+    if item.status != DiscrepancyStatus.RESOLVED or not item.proposal:
+        return None
+    return ACTION_LABELS.get(item.proposal.get("action", ""))
 
 
 # The steps --------------------------------------------------------------------------------

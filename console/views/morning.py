@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from console import charts, dashboard
 from console.access import department_scope, staff_required
+from console.names import channel_name
 from console.params import date_param
 from console.templatetags.console import yuan
 
@@ -61,7 +62,10 @@ def _amounts_chart(days: list[tuple[date, int]]):
 
 def _rate_chart(rates: list[dashboard.Rate]):
     return charts.bar_chart(
-        [charts.Bar(rate.processor, rate.value or 0, _rate_text(rate)) for rate in rates],
+        [
+            charts.Bar(channel_name(rate.processor), rate.value or 0, _rate_text(rate))
+            for rate in rates
+        ],
         testid="chart-discrepancy-rate",
         title=_("Discrepancies per line of the processor's bills"),
         value_label=_("Discrepancy rate"),

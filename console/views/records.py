@@ -19,7 +19,7 @@ from billing.models import (
 from billing.receipt_pdf import receipt_pdf as receipt_face
 from billing.receipts import receipt_file
 from billing.selectors import visible_orders
-from console import lookup
+from console import lookup, names, terms
 from console.access import RETRY_RECEIPT, can, department_scope, staff_required
 from console.params import choice_param, date_param, int_param, text_param
 from core import pii
@@ -46,9 +46,9 @@ def _page(request: HttpRequest, rows: QuerySet) -> Page:
     return Paginator(rows, PAGE_SIZE).get_page(number)
 
 
-def _as_choices(codes) -> list[tuple[str, str]]:
-    """Codes that are their own labels (departments, channels, couriers) as select choices."""
-    return [(code, code) for code in codes]
+def _as_choices(codes, name=str) -> list[tuple[str, str]]:
+    """Codes as select choices, each labelled by ``name`` (a department is its own code)."""
+    return [(code, name(code)) for code in codes]
 
 
 def _department_codes(request: HttpRequest) -> list[str]:
@@ -101,7 +101,7 @@ def orders(request: HttpRequest) -> HttpResponse:
             "payer_id_error": payer_id_error,
             "statuses": OrderStatus.choices,
             "departments": _as_choices(departments),
-            "channels": _as_choices(CHANNEL_CODES),
+            "channels": _as_choices(CHANNEL_CODES, names.channel_name),
         },
     )
 
@@ -200,8 +200,8 @@ def shipments(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": _with_time_limits(page),
             "filters": filters,
-            "statuses": ShipmentStatus.choices,
-            "couriers": _as_choices(COURIER_CODES),
+            "statuses": terms.choices("shipment_status"),
+            "couriers": _as_choices(COURIER_CODES, names.courier_name),
             "flags": list(lookup.TIME_LIMIT_FLAG_LABELS.items()),
             "departments": _as_choices(departments),
         },

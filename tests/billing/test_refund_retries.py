@@ -131,7 +131,7 @@ def test_the_money_given_up_waits_in_the_console_until_a_clerk_retries_it(declin
 
     row = page.split(f'data-testid="owed-{unsettled.pk}"')[1].split("</tr>")[0]
     order = unsettled.attempt.order
-    assert "29.99" in row and order.public_id in row and "public_platform" in row
+    assert "29.99" in row and order.public_id in row and "Public payment platform" in row
     assert f"<td>{len(BACKOFF) + 1}</td>" in row
     assert "declined: TRADE_NOT_PAID" in row
     assert f'data-testid="retry-refund-{unsettled.pk}"' in row

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from playwright.sync_api import Locator, Page, expect
 
 LAPTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 820, "height": 1180}
 # `make screenshots` retakes the README's pictures in docs/screenshots; any other run keeps
-# its pictures in a folder of its own, so a test run rewrites no tracked file.
+# its pictures in var/screenshots (ignored by git), so a test run rewrites no tracked file.
 SCREENSHOTS = Path(
-    os.environ.get("CONSOLE_SCREENSHOTS") or tempfile.mkdtemp(prefix="console-screenshots-")
+    os.environ.get("CONSOLE_SCREENSHOTS") or Path(settings.BASE_DIR) / "var" / "screenshots"
 )
 
 
@@ -53,6 +53,7 @@ class ConsoleUI:
 
     def screenshot(self, name: str, *, viewport: dict[str, int] | None = None) -> Path:
         """A full-page picture of the current page in SCREENSHOTS/<name>.png."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         laptop = self.page.viewport_size
         if viewport:

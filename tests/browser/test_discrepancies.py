@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import override
 from playwright.sync_api import expect
 
 from billing.models import Department
+from console.audit_labels import action_label
 from reconciliation.models import Clearing, Discrepancy, DiscrepancyStatus
 from reconciliation.services.resolution import ACTIONABLE
 from tests.browser.conftest import scoped_user
@@ -43,7 +45,9 @@ def test_one_person_proposes_a_resolution_and_another_approves_it(ui, day):
     ui.submit(propose)
 
     expect(ui.testid("discrepancy-status")).to_have_attribute("data-status", "proposed")
-    expect(ui.testid("audit-trail")).to_contain_text("discrepancy.proposed")
+    proposed = ui.testid("audit-trail").locator('[data-action="discrepancy.proposed"]')
+    with override("zh-hans"):
+        expect(proposed).to_contain_text(action_label("discrepancy.proposed"))
     item.refresh_from_db()
     assert (item.assignee.username, item.proposal["action"], item.proposed_by) == (
         "finance",
@@ -60,7 +64,8 @@ def test_one_person_proposes_a_resolution_and_another_approves_it(ui, day):
         ui.testid("approve-button").click()  # the page asks to confirm; the reviewer agrees
 
     expect(ui.testid("discrepancy-status")).to_have_attribute("data-status", "resolved")
-    expect(ui.testid("audit-trail")).to_contain_text("user:reviewer")
+    approved = ui.testid("audit-trail").locator('[data-action="discrepancy.approved"]')
+    expect(approved).to_contain_text("reviewer")
     expect(ui.testid("approve-button")).to_have_count(0)
     item.refresh_from_db()
     assert (item.status, item.resolved_by) == (DiscrepancyStatus.RESOLVED, "user:reviewer")

@@ -8,7 +8,7 @@ import openpyxl
 from playwright.sync_api import expect
 
 from reconciliation.models import ReconciliationRun, RunStatus
-from reconciliation.reports import CLEARING_SHEET, DISCREPANCY_SHEET, SUMMARY_HEADER, SUMMARY_SHEET
+from reconciliation.reports import CLEARING_SHEET, DISCREPANCY_SHEET, SUMMARY_SHEET, SUMMARY_SIDES
 
 
 def test_a_run_opens_from_the_list_and_its_workbook_downloads(ui, day, tmp_path):
@@ -41,7 +41,7 @@ def test_a_run_opens_from_the_list_and_its_workbook_downloads(ui, day, tmp_path)
     book = openpyxl.load_workbook(saved, read_only=True)
     assert book.sheetnames == [SUMMARY_SHEET, DISCREPANCY_SHEET, CLEARING_SHEET]
     summary = {row[0]: row for row in book[SUMMARY_SHEET].iter_rows(min_row=2, values_only=True)}
-    matched = SUMMARY_HEADER.index("已匹配笔数 Matched count")
+    matched = SUMMARY_SIDES.index("已匹配笔数 Matched count")
     assert summary[run.party][matched] == run.totals["matched"]["count"] > 0
     listed = list(book[DISCREPANCY_SHEET].iter_rows(min_row=2, values_only=True))
     assert len(listed) == run.discrepancies.count()

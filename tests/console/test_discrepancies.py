@@ -172,7 +172,7 @@ def test_a_row_shows_the_difference_and_the_age_and_links_to_the_detail(queue_it
     row = part(answer, f"discrepancy-{item.pk}")
     assert row.split() == [
         item.business_date.isoformat(),
-        "alipay",
+        "支付宝",
         "对方无记录",
         "pay_old-open",
         "—",
@@ -288,7 +288,39 @@ def test_a_revenue_item_shows_the_order_its_payment_code_names(
     assert order["payment_code"] in part(page, "our-side")
     assert "未缴款" in part(page, "our-side")
     assert order["id"] in part(page, "payment-order")
-    assert "order.created" in part(page, "audit-trail")
+    assert "缴款单 · 创建" in part(page, "audit-trail")
+    assert part(page, "discrepancy-department") == "SCJG01 市市场监督管理局"
+
+
+def test_an_item_the_party_named_no_department_for_shows_its_orders(
+    department,
+    portal,  # noqa: F811 - the fixture imported above
+    fixed_fee,
+):
+    order = create_order(portal)
+    run = ReconciliationRun.objects.create(
+        business_date=date(2026, 11, 25), party="revenue:hz", party_kind=PartyKind.REVENUE
+    )
+    item = Discrepancy.objects.create(
+        run=run,
+        business_date=run.business_date,
+        party=run.party,
+        type="revenue_mismatch",
+        key=f"revenue_mismatch:payment:{order['payment_code']}",
+        kind="payment",
+        our_ref=order["payment_code"],
+        our_amount=3000,
+        owner="finance",
+    )
+
+    clerk = logged_in(make_staff("clerk"))
+
+    assert part(clerk.get(f"{QUEUE}{item.pk}/"), "discrepancy-department") == (
+        "SCJG01 市市场监督管理局"
+    )
+    item.our_ref = "00000000000000000000"  # no order of ours: nothing to name one by
+    item.save()
+    assert part(clerk.get(f"{QUEUE}{item.pk}/"), "discrepancy-department") == "—"
 
 
 def test_a_bank_item_shows_the_clearing_it_expected(department):
@@ -487,9 +519,12 @@ def test_the_detail_shows_both_sides_and_the_orders_history(mismatched, clerk):
     assert paid["id"] in part(page, "order-attempts")
     assert "已处理" in part(page, "notifications")
     postings = part(page, "ledger-postings")
-    assert "clearing:public_platform" in postings and "payable:SCJG01" in postings
+    assert "统一公共支付平台清算款" in postings and "应付执收单位 SCJG01" in postings
+    assert "缴款" in postings and "payment" not in postings
     trail = part(page, "audit-trail")
-    assert "PaymentOrder" in trail and "PaymentAttempt" in trail
+    assert "缴款单 · 已缴款" in trail and "支付请求 · 成功" in trail
+    assert "PaymentOrder" not in trail and "payment_order" not in trail
+    assert part(page, "discrepancy-department") == "SCJG01 市市场监督管理局"
     html = page.content.decode()
     assert "张*" in html and "张三" not in html
     assert NATURAL_ID not in html and "13800138000" not in html
@@ -518,7 +553,9 @@ def test_four_eyes_assign_comment_propose_then_another_person_approves(mismatche
     proposed = clerk.get(page)
     assert part(proposed, "discrepancy-status") == "待复核"
     assert "查询平台流水" in part(proposed, "comments")
-    assert "1.00" in part(proposed, "proposal") and "user:clerk" in part(proposed, "proposal")
+    proposal = part(proposed, "proposal")
+    assert "1.00" in proposal and "核销差额" in proposal and "clerk" in proposal
+    assert "write_off" not in proposal and "user:" not in proposal
 
     own = clerk.post(f"{page}approve/", follow=True)
 
@@ -534,7 +571,12 @@ def test_four_eyes_assign_comment_propose_then_another_person_approves(mismatche
     entries = {(e.account.code, e.debit, e.credit) for e in posting.entries.all()}
     assert entries == {("payable:SCJG01", 100, 0), ("clearing:public_platform", 0, 100)}
     assert f"discrepancy:{item.pk}" in part(approved, "ledger-postings")
+    resolution = part(approved, "discrepancy-resolution")
+    assert resolution.startswith("通过调账核销差额") and "平台少记1元，核销" in resolution
+    assert "write_off" not in resolution and "approver" in resolution
     trail = part(approved, "audit-trail")
-    for action in ("assigned", "commented", "proposed", "approved"):
-        assert f"discrepancy.{action}" in trail
-    assert trail.index("discrepancy.approved") < trail.index("discrepancy.assigned")  # newest first
+    for action in ("分派", "添加备注", "待复核", "批准"):
+        assert f"差错 · {action}" in trail
+    assert trail.index("差错 · 批准") < trail.index("差错 · 分派")  # newest first
+    html = approved.content.decode()
+    assert 'data-action="discrepancy.approved"' in html

@@ -27,30 +27,59 @@ from tests.billing.test_revenue_push import emit, paid_order
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 LABELLED_APPS = ("billing", "logistics", "reconciliation")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
+TOKEN = re.compile(r"[A-Za-z0-9][\w.:/@-]*")
+PUBLIC_ID = re.compile(r"[a-z]+_[a-z2-7]{24}")  # billing.models.ids: a prefix, 24 base32
+FORMAT_NAMES = {"xlsx"}  # file formats known by their lower-case names
 
 
 class _Text(HTMLParser):
-    """What a person reads on the page: text outside tags, scripts and styles."""
+    """What a person reads on the page: text outside tags, scripts and styles; with
+    ``translatable_only``, also outside the elements marked ``translate="no"`` (what people
+    and outside parties wrote: names, references, notes, errors)."""
 
-    def __init__(self):
+    def __init__(self, *, translatable_only: bool = False):
         super().__init__()
         self.words, self.hidden = [], 0
+        self.translatable_only = translatable_only
+        self.kept_tag, self.kept_depth = "", 0  # the element marked translate="no" we are in
 
     def handle_starttag(self, tag, attrs):
         self.hidden += tag in ("script", "style")
+        if self.kept_depth:
+            self.kept_depth += tag == self.kept_tag
+        elif self.translatable_only and ("translate", "no") in attrs:
+            self.kept_tag, self.kept_depth = tag, 1
 
     def handle_endtag(self, tag):
         self.hidden -= tag in ("script", "style") and self.hidden > 0
+        self.kept_depth -= tag == self.kept_tag and self.kept_depth > 0
 
     def handle_data(self, data):
-        if not self.hidden:
+        if not self.hidden and not self.kept_depth:
             self.words.append(data)
 
 
-def text_of(page: str) -> str:
-    parser = _Text()
+def text_of(page: str, *, translatable_only: bool = False) -> str:
+    parser = _Text(translatable_only=translatable_only)
     parser.feed(page)
     return " ".join(" ".join(parser.words).split())
+
+
+def foreign_words(text: str, *, language: str) -> list[str]:
+    """Codes in snake_case, and in a Chinese text English words, that a page says itself.
+
+    Identifiers (public ids, or with a digit) and acronyms or codes in capitals are left alone.
+    """
+    found = set()
+    for token in TOKEN.findall(text):
+        token = token.strip(".:/-")
+        if any(c.isdigit() for c in token) or token.isupper() or token in FORMAT_NAMES:
+            continue
+        if PUBLIC_ID.fullmatch(token):
+            continue
+        if "_" in token or (language != "en" and any(c.isalpha() for c in token)):
+            found.add(token)
+    return sorted(found)
 
 
 def labels_of(page: str, code: str) -> set[str]:
@@ -146,6 +175,26 @@ def test_the_language_cookie_switches_pages_to_english(
     shown = text_of(html)
     assert word_en in shown
     assert word not in shown
+
+
+@pytest.mark.parametrize("page", ["morning", "runs", "queue", "detail", "orders", "backlogs"])
+def test_a_chinese_page_shows_no_code_nor_english_word_of_its_own(clerk, urls, page):
+    html = clerk.get(urls[page]).content.decode()
+
+    assert foreign_words(text_of(html, translatable_only=True), language="zh-hans") == []
+
+
+def test_what_people_and_outside_parties_wrote_is_left_out_of_the_words_to_translate():
+    page = (
+        '<p>缴款 <span translate="no">user <b>li.na</b> <span>said</span> ok</span> 已完成'
+        "<br><em>done</em></p><script>var x_y = 1;</script>"
+    )
+
+    assert text_of(page) == "缴款 user li.na said ok 已完成 done"
+    assert text_of(page, translatable_only=True) == "缴款 已完成 done"
+    said = "缴款 已完成 done payment_order CNY SHA-256 po_1a shp_jwkbuuzfanswonzqtqzceaoh xlsx"
+    assert foreign_words(said, language="zh-hans") == ["done", "payment_order"]
+    assert foreign_words("Payment order · done payment_order", language="en") == ["payment_order"]
 
 
 def test_the_raw_codes_stay_in_the_attributes(clerk, urls):

@@ -24,6 +24,7 @@ from reconciliation.models import (
 )
 from reconciliation.parties import all_parties
 from tests.conftest import make_department
+from tests.console.test_i18n import text_of
 
 from .conftest import logged_in, make_staff
 
@@ -246,7 +247,7 @@ def test_each_party_shows_its_runs_totals_and_discrepancies(clerk, data, day):
     page = rows(english(clerk).get(URL, {"date": day.isoformat()}))
     # Each side: the amount in yuan, then the number of lines.
     assert page["party-alipay"][:6] == [
-        "alipay", "succeeded", "1,234,567.89 1000", "1,234,567.00 999", "1,234,000.00 997", "3 / 4"
+        "Alipay", "succeeded", "1,234,567.89 1000", "1,234,567.00 999", "1,234,000.00 997", "3 / 4"
     ]  # fmt: skip
     assert page["party-wechatpay"][1:6] == [
         "succeeded",
@@ -293,10 +294,21 @@ def test_discrepancies_by_type_count_and_sum_the_differences(clerk, data, day):
     assert f'href="{queue}?type=duplicate&amp;business_date={day}"' in response.content.decode()
 
 
+def test_the_amount_difference_adds_up_each_items_difference_whatever_its_sign(clerk, data, day):
+    response = english(clerk).get(URL, {"date": day.isoformat()})
+    page = rows(response)
+
+    # k4 is 0.99 the other way (theirs without ours): added to the others, not taken off.
+    assert page["type-missing_in_ledger"][1:] == ["1", "0.99"]
+    assert page["type-total"][1:] == ["5", "1.67"]
+    note = "the sum of each item's absolute difference between our amount and theirs"
+    assert note in text_of(response.content.decode())
+
+
 def test_the_clearing_has_a_subtotal_per_department_and_a_grand_total(clerk, data, day):
     page = rows(english(clerk).get(URL, {"date": day.isoformat()}))
     assert page["clearing-SCJG01-alipay"][1:] == [
-        "alipay", (day + timedelta(days=1)).isoformat(), "3", "300.00", "50.00", "1.23",
+        "Alipay", (day + timedelta(days=1)).isoformat(), "3", "300.00", "50.00", "1.23",
         "248.77", "pending",
     ]  # fmt: skip
     assert page["clearing-SCJG01-wechatpay"][-1] == "arrived"
@@ -308,6 +320,23 @@ def test_the_clearing_has_a_subtotal_per_department_and_a_grand_total(clerk, dat
     ]  # fmt: skip
     assert page["clearing-subtotal-JTYS02"][1:6] == ["1", "1,234.56", "0.00", "0.06", "1,234.50"]
     assert page["clearing-total"] == ["Total", "6", "1,634.55", "50.00", "1.30", "1,583.25", ""]
+
+
+def test_a_clearing_credited_after_its_settlement_date_is_flagged_late_with_its_day(
+    clerk, public_platform, day
+):
+    late = clearing(make_department("SCJG01", "市市场监督管理局"), "alipay", day, 1, 100_00, 0, 60)
+    credited_on = day + timedelta(days=2)
+    Clearing.objects.filter(pk=late.pk).update(
+        arrival=Clearing.Arrival.LATE, credited_amount=99_40, credited_on=credited_on
+    )
+
+    chinese = clerk.get(URL, {"date": day.isoformat()}).content.decode()
+    english_ = rows(english(clerk).get(URL, {"date": day.isoformat()}))
+
+    assert '<span class="badge warn" data-status="late">逾期到账</span>' in chinese
+    assert f"{credited_on.isoformat()} 到账" in chinese
+    assert english_["clearing-SCJG01-alipay"][-1] == f"arrived late credited on {credited_on}"
 
 
 def test_the_amounts_chart_has_a_bar_per_day_of_the_30_with_the_clearings_payments(
@@ -329,8 +358,8 @@ def test_the_rate_chart_has_a_bar_per_processor_with_its_rate(clerk, data, day):
     )
     # alipay: 4 discrepancies over 30 days against 999 + 1 lines of its bills.
     assert bar_titles(chart) == [
-        "public_platform: 0 found, no lines on their side",
-        "alipay: 0.40% (4 / 1000)",
+        "Public payment platform: 0 found, no lines on their side",
+        "Alipay: 0.40% (4 / 1000)",
     ]
 
 
@@ -369,7 +398,7 @@ def test_a_scoped_readers_charts_count_their_departments_only(market_clerk, data
     html = market_clerk.get(URL, {"date": day.isoformat()}).content.decode()
     assert bar_titles(svg(html, "chart-amounts"))[-1] == f"{day}: 399.99"
     # alipay: k1 and k3 are theirs; lines are 3 + 1 matched payments and k1's line.
-    assert bar_titles(svg(html, "chart-discrepancy-rate"))[-1] == "alipay: 40.00% (2 / 5)"
+    assert bar_titles(svg(html, "chart-discrepancy-rate"))[-1] == "Alipay: 40.00% (2 / 5)"
 
 
 def test_an_unscoped_reader_gets_no_scope_note(clerk, data, day):

@@ -24,7 +24,7 @@ from logistics.models import EventSource, Shipment
 from logistics.services import tracking
 from logistics.services.status import lock_shipment
 from tests.billing.conftest import NATURAL_ID, create_order, paid_at_platform, portal_api
-from tests.conftest import make_department
+from tests.conftest import SERVICE_ITEM, charged_by_service_item, make_department
 from tests.console.conftest import logged_in, make_staff
 from tests.logistics.conftest import create_in_process
 from tests.waiting import eventually
@@ -61,14 +61,18 @@ def assert_no_personal_data(html: str) -> None:
 def portal(department):
     """The portal, with a fee of SCJG01 (the orders' default) and of a second department."""
     other = make_department("GA01", "市公安局")
-    for code, owner, amount in (("FEE-LIC", department, 1500), ("GA-FEE", other, 2000)):
-        FeeItem.objects.create(
+    for code, owner, amount, service_item in (
+        ("FEE-LIC", department, 1500, SERVICE_ITEM),
+        ("GA-FEE", other, 2000, "GA-SERVICE"),
+    ):
+        fee = FeeItem.objects.create(
             code=code,
             name="工本费",
             department=owner,
             legal_basis="收费标准",
             standard_amount=amount,
         )
+        charged_by_service_item(fee, code=service_item)
     return portal_api()
 
 
@@ -79,6 +83,7 @@ def ours_and_theirs(portal) -> tuple[dict, dict]:
     theirs = create_order(
         portal,
         case_number="GA-2026-9",
+        service_item_code="GA-SERVICE",
         department="GA01",
         payer={"type": "natural", "name": "王五", "id_number": OTHER_ID},
         lines=[{"fee_item": "GA-FEE", "quantity": 1, "amount": 2000}],
@@ -267,20 +272,24 @@ def test_the_order_page_shows_its_whole_history_with_the_payer_masked(clerk, pai
     assert 'data-testid="order-history"' in html
     assert f'data-testid="attempt-{attempt["id"]}"' in html
     routing = re.search(rf'data-testid="routing-{attempt["id"]}">(.*?)</td>', html, re.S).group(1)
-    assert "asked public_platform, chose public_platform" in routing
+    platform = "Public payment platform"
+    assert f"asked {platform}, chose {platform}" in routing
     assert f'data-testid="order-refund-{refund["id"]}"' in html
     postings = re.search(r'data-testid="order-postings">(.*?)</table>', html, re.S).group(1)
-    for account in ("clearing:public_platform", "payable:SCJG01"):
+    for account in (f"Clearing at {platform}", "Payable to SCJG01"):
         assert account in postings
+    assert 'title="clearing:public_platform"' in postings
     assert "30.00" in postings and "10.00" in postings
     assert re.search(r'data-testid="revenue-rv_', html)
     webhooks = re.search(r'data-testid="order-webhooks">(.*?)</table>', html, re.S).group(1)
-    assert "payment_order.paid" in webhooks and "refund.succeeded" in webhooks
+    assert "Payment order · paid" in webhooks and "Refund · succeeded" in webhooks
+    assert 'data-type="payment_order.paid"' in webhooks
     notifications = re.search(r'data-testid="order-notifications">(.*?)</table>', html, re.S)
     assert "applied" in notifications.group(1)
     audit = re.search(r'data-testid="audit-trail">(.*?)</table>', html, re.S).group(1)
-    for action in ("payment_order.created", "payment_attempt.created", "refund.requested"):
+    for action in ("Payment order · created", "Payment attempt · created", "Refund · requested"):
         assert action in audit, action
+    assert 'data-action="refund.requested"' in audit
     assert "张*" in html and "1101**********002X" in html
     assert_no_personal_data(html)
 

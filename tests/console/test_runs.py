@@ -33,6 +33,7 @@ from reconciliation.statements import statement_store
 from tests.billing.conftest import portal  # noqa: F401
 from tests.conftest import make_department
 from tests.console.conftest import logged_in, make_staff
+from tests.console.test_i18n import text_of
 from tests.reconciliation.conftest import in_process_runs  # noqa: F401
 from tests.reconciliation.test_reports import clearing, discrepancy, make_run, totals
 from tests.reconciliation.test_runs import http, pay  # noqa: F401
@@ -123,8 +124,9 @@ def test_each_row_links_to_the_runs_page_and_shows_status_and_progress(clerk):
     shown = row(page(clerk, LIST), f"run-{run.pk}")
 
     assert f'href="{detail(run)}"' in shown
-    assert 'data-status="running"' in shown and "matching" in shown
-    assert 'aria-valuenow="50"' in shown and "user:li.na" in shown
+    assert 'data-status="running"' in shown and "匹配中" in shown and "matching" not in shown
+    assert 'aria-valuenow="50"' in shown and ">li.na<" in shown and "user:" not in shown
+    assert 'data-party="alipay"' in shown and ">支付宝<" in shown
 
 
 def test_the_list_shows_fifty_runs_a_page_and_its_page_links_keep_the_filters(clerk):
@@ -194,6 +196,7 @@ def test_a_failed_runs_page_shows_the_line_at_fault_and_the_file_it_read(clerk):
     text = page(english(clerk), detail(run))
 
     assert element(text, "run-status") == "failed"
+    assert element(text, "run-step") == "failed"
     assert re.fullmatch(
         r"public_platform file of 2026-11-26: line 1: .+", html.unescape(element(text, "run-error"))
     )
@@ -203,13 +206,50 @@ def test_a_failed_runs_page_shows_the_line_at_fault_and_the_file_it_read(clerk):
         "bill-2026-11-26.csv",
         stored.sha256,
         str(stored.size),
-        "user:clerk",
+        ">clerk<",
         "uploaded",
         "public_platform",
     ):
         assert fact in facts
     assert element(text, "run-tries") == "1"
-    assert element(text, "run-requested-by") == "user:clerk"
+    assert re.search(r'data-testid="run-requested-by">\s*<span translate="no">clerk</span>', text)
+
+
+def test_a_runs_step_is_shown_in_words_of_the_readers_language(clerk):
+    run = make_run("bank:icbc:1202020209000012345", party_kind=PartyKind.BANK, step="done")
+
+    chinese = page(clerk, detail(run))
+    english_ = page(english(clerk), detail(run))
+
+    assert element(chinese, "run-step") == "已完成"
+    assert element(english_, "run-step") == "done"
+    assert 'data-step="done"' in chinese
+    assert "工商银行 尾号2345账户" in chinese and "bank:icbc" not in text_of(chinese)
+    assert "ICBC account ending 2345" in english_
+
+
+@pytest.mark.parametrize(
+    ("party", "kind", "chinese_name", "english_name"),
+    [
+        ("receipts", PartyKind.RECEIPT, "财政票据平台", "Receipt platform"),
+        (
+            "remittance:icbc:1202020209000012345",
+            PartyKind.REMITTANCE,
+            "工商银行 尾号2345账户缴库",
+            "Remittances from ICBC account ending 2345",
+        ),
+    ],
+)
+def test_the_receipt_platform_and_a_remittance_account_are_named(
+    clerk, party, kind, chinese_name, english_name
+):
+    run = make_run(party, party_kind=kind, step="done")
+
+    chinese = page(clerk, detail(run))
+    english_ = page(english(clerk), detail(run))
+
+    assert chinese_name in chinese and party not in text_of(chinese)
+    assert english_name in english_
 
 
 def test_the_status_fragment_is_final_only_once_the_run_has_finished(clerk):
@@ -486,4 +526,9 @@ def test_a_day_started_from_the_console_is_reconciled_and_shown(http):  # noqa: 
         io.BytesIO(downloaded(clerk.get(reverse("console:run_report_xlsx", args=[run.pk]))))
     )
     [found] = list(book[reports.DISCREPANCY_SHEET].iter_rows(min_row=2, values_only=True))
-    assert (found[2], found[5]) == ("missing_in_ledger", lost["id"])
+    # The workbook names the type and status in Chinese and English, as its headers.
+    assert (found[2], found[3], found[5]) == (
+        "我方无记录 missing in ledger",
+        "待处理 open",
+        lost["id"],
+    )
