@@ -7,6 +7,6 @@ logins (``demo.access``) on every start, and the demo business day once per data
 
 Everything goes through the service functions and the sandboxes' own controls, as the
 tests do: no row is written here that a service would not write. ``demo.day`` puts the
-day together; ``payments``, ``shipments``, ``trouble``, ``settlement``, ``sandboxes`` and
-``waiting`` each play one part of it.
+day together; ``payments``, ``shipments``, ``trouble``, ``settlement``, ``close``,
+``sandboxes`` and ``waiting`` each play one part of it.
 """

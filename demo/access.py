@@ -20,6 +20,7 @@ from demo.reference import demo_reference_seed
 
 PORTAL_CLIENT = "demo-portal"
 FINANCE_USERNAME = "finance"
+REVIEWER_USERNAME = "reviewer"
 # The department the scoped finance login sees, alone.
 SCOPED_DEPARTMENT_CODE = "330100-GACRJ"
 
@@ -34,8 +35,13 @@ class DemoStaff:
 
 DEMO_STAFF = (
     DemoStaff(FINANCE_USERNAME, FINANCE_GROUP, "finance staff: resolves and approves"),
-    # A second finance user: a proposal needs another person's approval (four eyes).
-    DemoStaff("reviewer", FINANCE_GROUP, "the second person who approves a proposal"),
+    # A second finance user: a proposal or a settlement report needs another person's
+    # approval (four eyes).
+    DemoStaff(
+        REVIEWER_USERNAME,
+        FINANCE_GROUP,
+        "the second person who approves a proposal or a settlement report",
+    ),
     DemoStaff("auditor", AUDITOR_GROUP, "reads and downloads, acts on nothing"),
     DemoStaff(
         "crj-finance",

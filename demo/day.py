@@ -5,9 +5,12 @@ sandboxes at ``sandbox_url`` (they are its outside parties, over HTTP). It works
 in-process (the embedded run) and with a Celery worker, whose work it waits for.
 
 The day is today, in Beijing: payments are paid now, so their business date is today's.
-The processors transfer each clearing (清分) on its settlement date, the next day, so
-the bank leg reconciles that date: the sandbox bank is told to end both days early, as
-if the statements were in, and the credits are booked for the settlement date.
+The processors transfer each clearing (清分) on its settlement date, the next business
+day, so the bank leg reconciles that date: the sandbox bank is told to end both days
+early, as if the statements were in, and the credits are booked for the settlement date,
+which drains the processors' clearing accounts. Then the day is closed: its settlement
+reports (结报) approved, their nets remitted (缴库) today, and today's statements read again
+for the remittances.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.db import transaction
@@ -23,13 +26,22 @@ from django.utils import timezone
 
 from billing.models import Receipt, ReceiptStatus, RevenueRecord, RevenueRecordStatus, RevenueSystem
 from core.audit import audit_record
+from core.business_days import add_business_days
 from core.models import ApiClient, AuditRecord
-from demo import sandboxes, settlement, trouble
+from demo import close, sandboxes, settlement, trouble
 from demo.access import DEMO_STAFF, SCOPED_DEPARTMENT_CODE, demo_portal_client, demo_staff_ensure
-from demo.payments import Portal, expire, orders_left_open, orders_to_expire, the_days_payments
+from demo.payments import (
+    Portal,
+    expire,
+    orders_left_open,
+    orders_to_expire,
+    the_days_payments,
+    waived_fees,
+)
 from demo.reference import DEMO_REVENUE_SYSTEM, demo_reference_seed
 from demo.shipments import the_days_shipments
 from demo.waiting import wait_until
+from notices.models import NoticeKind, SmsMessage, SmsStatus
 from reconciliation.models import (
     Discrepancy,
     DiscrepancyStatus,
@@ -117,6 +129,7 @@ def _seed(sandbox_url: str, client: ApiClient, business_date: date) -> None:
     step = _Steps(business_date)
     due = orders_to_expire(portal)
     the_days_payments(portal)
+    waived_fees(portal)
     orders_left_open(portal)
     trouble.duplicate_payment(portal)
     trouble.missing_bill_line(portal, sandbox_url)
@@ -140,6 +153,15 @@ def _seed(sandbox_url: str, client: ApiClient, business_date: date) -> None:
     for day in (business_date, *_settlement_dates(business_date)):
         sandboxes.end_bank_day(sandbox_url, day)
     _reconcile(runs.runs_request_day(business_date=business_date, actor=ACTOR))
+    # The lost payment was settled (补单) by its channel's run: that channel is reconciled
+    # again, as finance would, so that its clearing counts the payment it transfers.
+    _reconcile(
+        [
+            runs.run_request(
+                business_date=business_date, party_code=trouble.NOTIFICATION_LOST_AT, actor=ACTOR
+            )
+        ]
+    )
     step("the day's reconciliation")
     settlement.book_credits(sandbox_url, business_date)
     banks = [party for party in all_parties() if party.kind == PartyKind.BANK]
@@ -160,13 +182,42 @@ def _seed(sandbox_url: str, client: ApiClient, business_date: date) -> None:
     _reconcile(
         [runs.run_request(business_date=business_date, party_code=RECEIPT_PLATFORM, actor=ACTOR)]
     )
+    wait_until(
+        lambda: not SmsMessage.objects.filter(
+            kind__in=(NoticeKind.PAYMENT_RECEIVED, NoticeKind.RECEIPT_ISSUED),
+            status=SmsStatus.QUEUED,
+        ).exists(),
+        what="the payers' notices of their payments and receipts to be sent",
+    )
     step("fiscal receipts")
+
+    _close(sandbox_url, business_date)
+    step("settlement reports and remittances")
+
+
+def _close(sandbox_url: str, business_date: date) -> None:
+    """The date's reports approved and their nets remitted. The bank books each remittance
+    on its execution date, today: once that day is ended, its statements show them, and
+    each remitting account's leg 6 runs on them."""
+    remitted = close.approve_the_days_reports(business_date, actor=ACTOR)
+    execution_dates = sorted({remittance.execution_date for remittance in remitted})
+    for day in execution_dates:
+        sandboxes.end_bank_day(sandbox_url, day)
+    remitting = [party for party in all_parties() if party.kind == PartyKind.REMITTANCE]
+    requested = [
+        runs.run_request(business_date=day, party_code=party.code, actor=ACTOR)
+        for day in execution_dates
+        for party in remitting
+    ]
+    _reconcile(requested)
+    close.record_remittances(requested)
 
 
 def _settlement_dates(business_date: date) -> tuple[date, ...]:
-    """When the processors pay the date's clearings: the date plus each one's lag."""
+    """When the processors pay the date's clearings: the date plus each one's lag, in
+    business days (a Friday's T+1 is Monday's transfer)."""
     lags = settings.RECONCILIATION["settlement_lag_days"].values()
-    return tuple(sorted({business_date + timedelta(days=lag) for lag in lags}))
+    return tuple(sorted({add_business_days(business_date, lag) for lag in lags}))
 
 
 def _reconcile(requested: list[ReconciliationRun]) -> None:

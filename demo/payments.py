@@ -31,15 +31,42 @@ _NAMES = (
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A fee item charged under one of its waiver rules, and who at the agency approved it."""
+
+    fee_item: str
+    rule: str  # the waiver rule's code
+    approved_by: str
+    approval_ref: str
+
+
+@dataclass(frozen=True)
 class Fee:
-    """What a case owes: its department and fee items, each (code, amount in fen)."""
+    """What a case owes: its department and fee items, each (code, amount in fen charged),
+    one of them perhaps under a waiver."""
 
     department: str
     items: tuple[tuple[str, int], ...]
+    waiver: Waiver | None = None
 
     @property
     def amount(self) -> int:
         return sum(amount for _, amount in self.items)
+
+    def lines(self) -> list[orders.LineInput]:
+        return [
+            orders.LineInput(fee_item=code, quantity=1, amount=amount, **self._waived(code))
+            for code, amount in self.items
+        ]
+
+    def _waived(self, code: str) -> dict[str, str]:
+        if self.waiver is None or self.waiver.fee_item != code:
+            return {}
+        return {
+            "waiver_reason": self.waiver.rule,
+            "waiver_approved_by": self.waiver.approved_by,
+            "waiver_approval_ref": self.waiver.approval_ref,
+        }
 
 
 PASSPORT = Fee("330100-GACRJ", (("CRJ-PTHZ", 12000),))
@@ -50,6 +77,20 @@ BOILER_INSPECTION = Fee("330100-SCJG", (("TZSB-JYJC", 86000),))
 SKILLS_TEST = Fee("330100-RSJ", (("ZYJN-JD", 15000),))
 METER_CALIBRATION = Fee("330106-SCJG", (("JLQJ-JD", 4800),))
 LIFT_INSPECTION = Fee("330106-SCJG", (("DT-DQJY", 45000),))
+# Waived as the catalogue's rules say, with the registration centre's approval: a home
+# registration of a resident on minimum living allowance (低保) at half the standard, and an
+# office registration of a small business, exempt (the order is waived: nothing to pay).
+WAIVER_APPROVER = "不动产登记中心 陈科长"
+HOME_REGISTRATION_HALVED = Fee(
+    "330100-ZRZY",
+    (("BDC-ZZDJ", 4000), ("BDC-ZSGBF", 1000)),
+    Waiver("BDC-ZZDJ", "LOW-INCOME-HALF", WAIVER_APPROVER, "ZRZY-JM-0031"),
+)
+OFFICE_REGISTRATION_EXEMPT = Fee(
+    "330100-ZRZY",
+    (("BDC-FZZDJ", 0),),
+    Waiver("BDC-FZZDJ", "SMALL-BIZ-EXEMPT", WAIVER_APPROVER, "ZRZY-JM-0032"),
+)
 
 # The day's ordinary payments: every department through every channel, some more than once.
 DAY_PAYMENTS: tuple[tuple[Fee, str], ...] = tuple(
@@ -99,10 +140,9 @@ class Portal:
                 department_code=fee.department,
                 region_code=fee.department[:6],
                 payer=payer(case),
-                lines=[orders.LineInput(fee_item=code, quantity=1, amount=amount)
-                       for code, amount in fee.items],
+                lines=fee.lines(),
                 expires_at=timezone.now() + expires_in if expires_in else None,
-            ).order  # fmt: skip
+            ).order
 
     def start(self, order: PaymentOrder, channel: str) -> PaymentAttempt:
         return payment_attempt_start(
@@ -160,6 +200,12 @@ def the_days_payments(portal: Portal) -> None:
             portal.refund(home, HOME_REGISTRATION.amount, "申请人撤回登记申请"),
         ]
     )
+
+
+def waived_fees(portal: Portal) -> None:
+    """A fee halved by its waiver rule and paid, and one exempt: an order waived when made."""
+    wait_paid([portal.pay(HOME_REGISTRATION_HALVED, "public_platform")])
+    portal.order(OFFICE_REGISTRATION_EXEMPT)
 
 
 def orders_left_open(portal: Portal) -> None:

@@ -13,7 +13,8 @@ from billing.models import Processor
 from billing.revenue import revenue_system_configure
 from billing.services.catalogue import CatalogueCounts, catalogue_load
 
-# Departments and fee items, in the format `manage.py load_catalogue` reads.
+# Departments, fee items with their waiver rules, and service items with the fee items they
+# charge, in the format `manage.py load_catalogue` reads.
 DEMO_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "demo_catalogue.json"
 # Licensed processors as the demo registers them; the licence numbers are illustrative.
 DEMO_PROCESSORS = [

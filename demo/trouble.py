@@ -28,6 +28,8 @@ from demo.payments import (
 )
 from demo.waiting import wait_until
 
+# The channel whose notification of a payment never comes.
+NOTIFICATION_LOST_AT = "wechatpay"
 # What was paid while the revenue system was down, and through which channel.
 DURING_THE_OUTAGE = (
     (SKILLS_TEST, "alipay"),
@@ -39,7 +41,7 @@ DURING_THE_OUTAGE = (
 def lost_notification(portal: Portal) -> None:
     """Paid at WeChat Pay, whose notification never comes: the attempt stays pending."""
     order = portal.order(BOILER_INSPECTION)
-    attempt = portal.start(order, "wechatpay")
+    attempt = portal.start(order, NOTIFICATION_LOST_AT)
     sandboxes.pay(attempt.pay_url, notify=False)
 
 

@@ -6,10 +6,14 @@ rows, so every check here is about the demo's own orders, shipments and referenc
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import pytest
 import requests
-from django.contrib.auth import authenticate
-from django.test import RequestFactory
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from billing.models import (
@@ -17,6 +21,7 @@ from billing.models import (
     OrderStatus,
     PaymentAttempt,
     PaymentOrder,
+    PaymentOrderLine,
     ReceiptKind,
     ReceiptStatus,
     Refund,
@@ -24,11 +29,27 @@ from billing.models import (
     RevenueRecord,
     RevenueRecordStatus,
     StaffScope,
+    WaiverKind,
 )
+from closing.models import (
+    InstructionStatus,
+    Remittance,
+    RemittanceStatus,
+    ReportStatus,
+    SettlementReport,
+)
+from console.templatetags.console import yuan
 from core.auth import AUDITOR_GROUP, FINANCE_GROUP
+from demo.access import FINANCE_USERNAME, REVIEWER_USERNAME
+from demo.close import AWAITING_APPROVAL
 from demo.day import DEMO_USERS, SCOPED_DEPARTMENT_CODE, demo_day_seed
+from demo.payments import WAIVER_APPROVER
 from demo.settlement import LATE_CREDIT
+from demo.shipments import RECIPIENTS
+from ledger.models import LedgerAccount
+from ledger.selectors import account_balance
 from logistics.models import Shipment, ShipmentStatus
+from notices.models import SmsMessage
 from reconciliation.models import (
     Clearing,
     Discrepancy,
@@ -39,11 +60,14 @@ from reconciliation.models import (
     RunStatus,
 )
 from reconciliation.parties import all_parties
+from reconciliation.reports import yuan_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
 T = DiscrepancyType
 UNIONPAY_CUTOFF_HOUR = 23
+CHANNELS = ("public_platform", "alipay", "wechatpay", "unionpay")
+PAID = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
 
 
 @pytest.fixture
@@ -60,7 +84,7 @@ def sign_in_request():
     return RequestFactory().post("/console/login/")
 
 
-def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
+def test_the_demo_day_opens_on_a_reconciled_and_closed_business_day(seeded):
     service, day, started = seeded
     today = timezone.localdate()
     assert (day.business_date, day.seeded_now) == (today, True)
@@ -69,7 +93,7 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
     found = Discrepancy.objects.filter(business_date=today)
 
     # Orders paid through every channel, in every department, in the statuses of a day.
-    for channel in ("public_platform", "alipay", "wechatpay", "unionpay"):
+    for channel in CHANNELS:
         assert attempts.filter(channel=channel, status="succeeded").count() >= 5, channel
     assert demo_orders.filter(status=OrderStatus.PAID).values("department").distinct().count() == 5
     statuses = {status: demo_orders.filter(status=status).count() for status in OrderStatus.values}
@@ -184,6 +208,14 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
     scoped = StaffScope.objects.get()
     assert list(scoped.departments.values_list("code", flat=True)) == [SCOPED_DEPARTMENT_CODE]
 
+    # The day closes: the clearing accounts drained, the reports approved and remitted.
+    fees = demo_orders.filter(status__in=PAID).exclude(purpose=FeeKind.FREIGHT)
+    clearing_accounts_drained(day, waiting, late=late, missing=missing, duplicate=duplicate)
+    day_closed(today, fees)
+    payers_told_by_sms(service, demo_orders)
+    fees_waived_as_approved(demo_orders)
+    console_shows_the_day(today, fees)
+
     # Seeding again adds nothing.
     counts = (PaymentOrder.objects.count(), Shipment.objects.count(), Discrepancy.objects.count())
     again = demo_day_seed(sandbox_url=service.url)
@@ -194,3 +226,158 @@ def test_the_demo_day_opens_on_a_reconciled_business_day(seeded):
         Shipment.objects.count(),
         Discrepancy.objects.count(),
     )
+
+
+def balance(code: str, as_of) -> int:
+    return account_balance(LedgerAccount.objects.get(code=code), as_of)["balance"]
+
+
+def clearing_accounts_drained(day, waiting: set[str], *, late, missing, duplicate) -> None:
+    """By the settlement date every processor has transferred its clearings and each credit
+    is posted to its settlement account: clearing:<processor> is drained but for the late
+    transfer and, at Alipay, the payment its bill leaves out (open above) and the doubly
+    paid order's second payment. That one was refunded, but the clearing counts only its
+    refund (leg 1 reports the payment as a duplicate, not a pair), so the transfer falls
+    short of it."""
+    as_of = max(day.settlement_dates)
+    owed = {
+        "public_platform": 0,
+        "alipay": missing.our_amount + duplicate.our_amount,
+        "wechatpay": late.net_amount,
+        "unionpay": 0,
+    }
+    cleared = [channel for channel in CHANNELS if channel not in waiting]
+    assert {channel: balance(f"clearing:{channel}", as_of) for channel in cleared} == {
+        channel: owed[channel] for channel in cleared
+    }
+    credited = Counter()
+    arrived = Clearing.objects.filter(business_date=day.business_date).exclude(pk=late.pk)
+    for clearing in arrived.select_related("department"):
+        credited[clearing.department.settlement_account_number] += clearing.net_amount
+    assert {account: balance(f"bank:{account}", as_of) for account in credited} == credited
+
+
+def day_closed(today, fees) -> None:
+    """Every department's report made from the day's figures, submitted by one person and
+    approved by another (one waits for its approver), and each approved net remitted and
+    seen on the statement."""
+    refunds = Refund.objects.filter(
+        order__in=fees, kind=Refund.Kind.REQUESTED, status=RefundStatus.SUCCEEDED
+    )
+    collected, refunded = Counter(), Counter()
+    for order in fees.select_related("department"):
+        collected[order.department.code] += order.amount
+    for refund in refunds.select_related("order__department"):
+        refunded[refund.order.department.code] += refund.amount
+    reports = SettlementReport.objects.filter(business_date=today).select_related("department")
+    assert {r.department.code: (r.version, r.collected, r.refunded, r.net) for r in reports} == {
+        code: (1, amount, refunded[code], amount - refunded[code])
+        for code, amount in collected.items()
+    }
+    preparer, approver = f"user:{FINANCE_USERNAME}", f"user:{REVIEWER_USERNAME}"
+    assert {r.department.code: (r.status, r.prepared_by, r.approved_by) for r in reports} == {
+        code: (ReportStatus.SUBMITTED, preparer, "")
+        if code == AWAITING_APPROVAL
+        else (ReportStatus.APPROVED, preparer, approver)
+        for code in collected
+    }
+    # The fee halved and the fee exempted, on the natural resources bureau's report.
+    waived = reports.get(department__code="330100-ZRZY")
+    assert (waived.waivers_count, waived.waived) == (2, 8000 - 4000 + 55000)
+
+    approved = reports.filter(status=ReportStatus.APPROVED)
+    remitted = Remittance.objects.filter(business_date=today).select_related("instruction")
+    assert {
+        (r.report_id, r.amount, r.execution_date, r.status, r.seen_on, r.seen_amount)
+        for r in remitted
+    } == {
+        (report.pk, report.net, today, RemittanceStatus.SEEN, today, report.net)
+        for report in approved
+    }
+    assert {r.instruction.status for r in remitted} == {InstructionStatus.ACCEPTED}
+    assert all(r.bank_ref for r in remitted)
+    runs = ReconciliationRun.objects.filter(party_kind=PartyKind.REMITTANCE)
+    assert {(r.party, r.status) for r in runs} == {
+        (f"remittance:{r.debtor_bank}:{r.debtor_account}", RunStatus.SUCCEEDED) for r in remitted
+    }
+    assert not Discrepancy.objects.filter(party__startswith="remittance:").exists()
+
+
+def payers_told_by_sms(service, demo_orders) -> None:
+    """Every payer with a mobile number told of the payment through the SMS sandbox, and no
+    message carries a name or an ID number."""
+    answer = requests.get(f"{service.url}/sandbox/sms/_control/messages", timeout=5)
+    answer.raise_for_status()
+    journal = answer.json()["messages"]
+    template = settings.SMS["templates"]["payment_received"]
+    told = [message["params"] for message in journal if message["template_id"] == template]
+    paid = demo_orders.filter(paid_at__isnull=False).exclude(payer_phone_encrypted="")
+    assert len(told) >= paid.count() >= 30
+    assert {tuple(params) for params in told} == {
+        (order.payment_code[-4:], yuan_text(order.amount)) for order in paid
+    }
+    names = set(demo_orders.values_list("payer_name", flat=True)) | {r.name for r in RECIPIENTS}
+    texts = [
+        *SmsMessage.objects.values_list("text", flat=True),
+        *(" ".join(message["params"]) for message in journal),
+    ]
+    assert SmsMessage.objects.count() >= len(told)
+    for text in texts:
+        assert not re.search(r"\d{17}[\dX]", text), text
+        assert not any(name in text for name in names), text
+
+
+def fees_waived_as_approved(demo_orders) -> None:
+    """A home registration's fee halved and paid, and an office registration's exempt: its
+    order waived, nothing to pay; each with who approved it."""
+    waived = PaymentOrderLine.objects.filter(order__in=demo_orders, waiver_rule__isnull=False)
+    assert {
+        (
+            line.order.status,
+            line.order.amount,
+            line.fee_item.code,
+            line.waiver_rule.kind,
+            line.standard_unit_amount,
+            line.amount,
+            line.waiver_approved_by,
+        )
+        for line in waived.select_related("order", "fee_item", "waiver_rule")
+    } == {
+        (OrderStatus.PAID, 5000, "BDC-ZZDJ", WaiverKind.HALF, 8000, 4000, WAIVER_APPROVER),
+        (OrderStatus.WAIVED, 0, "BDC-FZZDJ", WaiverKind.EXEMPT, 55000, 0, WAIVER_APPROVER),
+    }
+    assert demo_orders.filter(status=OrderStatus.WAIVED).count() == 1
+
+
+def console_shows_the_day(today, fees) -> None:
+    """The settlement reports page lists the day's reports, approved and remitted or waiting
+    for their approver; the statistics pages answer with the day's figures: revenue (gross
+    collected) and the waived amount."""
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=FINANCE_USERNAME))
+    listed = client.get("/console/closing/", {"date": today.isoformat()})
+    assert listed.status_code == 200
+    assert Counter(re.findall(r'data-status="(\w+)"', listed.content.decode())) == {
+        ReportStatus.APPROVED: 4,
+        RemittanceStatus.SEEN: 4,
+        ReportStatus.SUBMITTED: 1,
+    }
+    day = {"period": "day", "from": today.isoformat(), "to": today.isoformat()}
+    revenue = sum(order.amount for order in fees)
+    assert total_row(client, "revenue", "revenue-by-period", day) == [
+        str(fees.count()),
+        yuan(revenue),
+    ]
+    assert total_row(client, "waivers", "waivers-by-reason", day)[:2] == ["2", yuan(59000)]
+    for page in ("refunds", "settlement", "delivery"):
+        assert client.get(f"/console/statistics/{page}/", day).status_code == 200, page
+
+
+def total_row(client, page: str, table: str, params: dict) -> list[str]:
+    """The cells of a statistics table's total row."""
+    response = client.get(f"/console/statistics/{page}/", params)
+    assert response.status_code == 200, page
+    html = response.content.decode()
+    table_html = html[html.index(f'<table data-testid="{table}">') :]
+    total = re.search(r'<tr data-group="total">(.*?)</tr>', table_html, re.S)
+    return re.findall(r'<td class="money">([^<]*)</td>', total.group(1))

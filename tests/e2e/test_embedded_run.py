@@ -125,7 +125,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, output: list[str]) 
 def order_body(case_number: str) -> dict:
     return {
         "case_number": case_number,
-        "service_item_code": "330100-CRJ-PTHZ",
+        "service_item_code": "330100-GACRJ-CRJ-PTHZ",
         "department": "330100-GACRJ",
         "region_code": "330100",
         "payer": {"type": "natural", "name": "王小明", "id_number": "11010519491231002X"},
