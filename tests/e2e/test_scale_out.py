@@ -575,15 +575,22 @@ def test_two_web_processes_and_two_workers_share_one_database_and_broker(
     expected_orders = {p.order_id: ("paid", p.amount, 1, 1, 0) for p in paid}
     assert {row[0]: row[1:] for row in orders} == expected_orders
 
-    # The ledger: one payment posting per paid attempt, of the order's amount, and nothing
-    # else; every posting balanced, and so the whole.
+    # The ledger: one payment posting per paid attempt, of the order's amount, and the
+    # processors' fees of the reconciled clearings; every posting balanced, and so the whole.
+    [(fees,)] = rows(d, "SELECT coalesce(sum(fees_amount), 0) FROM reconciliation_clearing")
+    [(fee_postings, fees_posted)] = rows(
+        d,
+        "SELECT count(DISTINCT p.id), coalesce(sum(e.debit), 0) FROM billing_ledgerposting p "
+        "JOIN billing_ledgerentry e ON e.posting_id = p.id WHERE p.kind = 'processor_fee'",
+    )
+    assert fees_posted == fees and (fee_postings > 0) == (fees > 0)
     postings = rows(
         d,
         "SELECT o.public_id, p.kind, count(DISTINCT p.id), sum(e.debit), sum(e.credit) "
         "FROM billing_ledgerposting p JOIN billing_ledgerentry e ON e.posting_id = p.id "
         "LEFT JOIN billing_paymentattempt a ON a.public_id = p.reference "
         "LEFT JOIN billing_paymentorder o ON o.id = a.order_id "
-        "GROUP BY o.public_id, p.kind",
+        "WHERE p.kind <> 'processor_fee' GROUP BY o.public_id, p.kind",
     )
     assert sorted(postings, key=str) == sorted(
         ((p.order_id, "payment", 1, p.amount, p.amount) for p in paid), key=str
@@ -597,7 +604,7 @@ def test_two_web_processes_and_two_workers_share_one_database_and_broker(
     [(debits, credits)] = rows(
         d, "SELECT coalesce(sum(debit), 0), coalesce(sum(credit), 0) FROM billing_ledgerentry"
     )
-    assert debits == credits == sum(p.amount for p in paid)
+    assert debits == credits == sum(p.amount for p in paid) + fees
 
     # Every webhook event delivered, once per order, with a signature the receiver verified.
     assert receiver.rejected == []
