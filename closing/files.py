@@ -23,7 +23,7 @@ from closing.models import (
     SettlementReport,
 )
 from core.money import BEIJING
-from reconciliation.reports import COUNT, DAY, YUAN, _csv, _write_sheet, label, yuan, yuan_text
+from reconciliation.reports import COUNT, DAY, YUAN, csv_lines, label, write_sheet, yuan, yuan_text
 
 LINE_HEADER = [
     "收费项目编码 Fee item code",
@@ -80,13 +80,11 @@ CSV_REMITTANCE = [
 
 def write_xlsx(report: SettlementReport, out: BinaryIO) -> None:
     workbook = Workbook(write_only=True)
-    _write_sheet(
+    write_sheet(
         workbook, "结报 Report", REPORT_HEADER, REPORT_FORMATS, REPORT_WIDTHS, _facts(report)
     )
-    _write_sheet(
-        workbook, "明细 Lines", LINE_HEADER, LINE_FORMATS, LINE_WIDTHS, _xlsx_lines(report)
-    )
-    _write_sheet(
+    write_sheet(workbook, "明细 Lines", LINE_HEADER, LINE_FORMATS, LINE_WIDTHS, _xlsx_lines(report))
+    write_sheet(
         workbook,
         "缴库 Remittance",
         REMITTANCE_HEADER,
@@ -100,7 +98,7 @@ def write_xlsx(report: SettlementReport, out: BinaryIO) -> None:
 def csv_bytes(report: SettlementReport) -> bytes:
     """The report as UTF-8 CSV with a BOM: the bytes that are signed."""
     out = io.BytesIO()
-    for chunk in _csv(
+    for chunk in csv_lines(
         [*CSV_IDENTITY, *LINE_HEADER, *CSV_REMITTANCE],
         _csv_rows(report),
         text_columns=(0, 2, 3, 5, 6, 7, 16, 17, 18),

@@ -180,7 +180,7 @@ def write_xlsx(run: ReconciliationRun, out: BinaryIO, *, departments: list[int] 
     """The run's workbook: summary of the business date, its discrepancies, the clearing."""
     workbook = Workbook(write_only=True)
     _write_summary(workbook, run, departments)
-    _write_sheet(
+    write_sheet(
         workbook,
         DISCREPANCY_SHEET,
         DISCREPANCY_HEADER,
@@ -188,7 +188,7 @@ def write_xlsx(run: ReconciliationRun, out: BinaryIO, *, departments: list[int] 
         DISCREPANCY_WIDTHS,
         _discrepancy_rows(run, departments),
     )
-    _write_sheet(
+    write_sheet(
         workbook,
         CLEARING_SHEET,
         CLEARING_HEADER,
@@ -275,7 +275,7 @@ def _prepare(ws, header: Sequence[str], widths: Sequence[int]) -> None:
     ws.append(cells)
 
 
-def _write_sheet(
+def write_sheet(
     workbook: Workbook,
     title: str,
     header: Sequence[str],
@@ -549,7 +549,7 @@ def csv_chunks(run: ReconciliationRun, *, departments: list[int] | None) -> Iter
             values[7:10] = yuan_text(ours), yuan_text(theirs), yuan_text(difference)
             yield values
 
-    return _csv(DISCREPANCY_HEADER, lines(), text_columns=(1, 2, 3, 4, 5, 6, 10, 11, 12))
+    return csv_lines(DISCREPANCY_HEADER, lines(), text_columns=(1, 2, 3, 4, 5, 6, 10, 11, 12))
 
 
 def clearing_csv_chunks(business_date: date, *, departments: list[int] | None) -> Iterator[bytes]:
@@ -565,10 +565,10 @@ def clearing_csv_chunks(business_date: date, *, departments: list[int] | None) -
                 values[column] = yuan_text(values[column])
             yield values
 
-    return _csv(CLEARING_HEADER, lines(), text_columns=(0, 1, 2, 9))
+    return csv_lines(CLEARING_HEADER, lines(), text_columns=(0, 1, 2, 9))
 
 
-def _csv(
+def csv_lines(
     header: Sequence[str], rows: Iterator[list[Any]], *, text_columns: Sequence[int]
 ) -> Iterator[bytes]:
     buffer = io.StringIO()

@@ -26,7 +26,7 @@ from reconciliation.models import (
     RunStatus,
 )
 from reconciliation.parties import parse_party
-from reconciliation.services.auto import _resolve
+from reconciliation.services.auto import discrepancy_auto_resolve
 
 ACTOR = "system:closing"
 R = RemittanceStatus
@@ -110,7 +110,9 @@ def _settle_overdue(party: str, remittance: Remittance) -> None:
         status__in=(DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER),
     )
     for item in earlier:
-        _resolve(item, f"the remittance was on the statement of {remittance.seen_on}, late")
+        discrepancy_auto_resolve(
+            item, f"the remittance was on the statement of {remittance.seen_on}, late"
+        )
 
 
 def _text(value: object) -> str:

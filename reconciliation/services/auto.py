@@ -67,7 +67,7 @@ def _late_notification(item: Discrepancy) -> int:
         return 0
     if outcome not in APPLIED_OUTCOMES:
         return 0
-    return _resolve(
+    return discrepancy_auto_resolve(
         item, "the channel confirmed the payment: applied as a late notification (补单)"
     )
 
@@ -81,7 +81,7 @@ def _duplicate_refunded(item: Discrepancy) -> int:
         refund = refunds.refund_unsettled_payment(attempt_id=attempt.pk)
     if refund is None:
         return 0
-    return _resolve(item, f"the second payment is refunded ({refund.public_id})")
+    return discrepancy_auto_resolve(item, f"the second payment is refunded ({refund.public_id})")
 
 
 def _receipts_issued_since(run: ReconciliationRun) -> int:
@@ -100,7 +100,7 @@ def _receipts_issued_since(run: ReconciliationRun) -> int:
         ).first()
         if receipt is not None:
             issued_on = business_date_of(receipt.issued_at)
-            settled += _resolve(
+            settled += discrepancy_auto_resolve(
                 item, f"the receipt was issued on {issued_on} ({receipt.code}_{receipt.number})"
             )
     return settled
@@ -132,7 +132,7 @@ def _across_the_cutoff(item: Discrepancy) -> int:
             audit_record(actor=ACTOR, action="discrepancy.carried_over", obj=item)
         return 0
     why = f"matched across the cut-off: {counterpart.business_date} ↔ {item.business_date}"
-    return _resolve(item, why) + _resolve(counterpart, why)
+    return discrepancy_auto_resolve(item, why) + discrepancy_auto_resolve(counterpart, why)
 
 
 def escalate_carried_over(*, today) -> int:
@@ -153,7 +153,7 @@ def escalate_carried_over(*, today) -> int:
     return count
 
 
-def _resolve(item: Discrepancy, why: str) -> int:
+def discrepancy_auto_resolve(item: Discrepancy, why: str) -> int:
     with transaction.atomic(durable=True):
         changed = Discrepancy.objects.filter(
             pk=item.pk, status__in=(DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER)
