@@ -239,7 +239,7 @@ SMS = {
     # The portal the templates send the applicant to, a constant of their approved text.
     "portal_url": env("SMS_PORTAL_URL", "https://zwfw.example.gov.cn"),
 }
-_SMS_CALLBACK = "{service}/notify/sms/%s?token=" + quote(SMS["callback_token"], safe="")
+_SMS_CALLBACK_TOKEN = quote(SMS["callback_token"], safe="")
 SANDBOX_SMS = {
     "credentials": {SMS["secret_id"]: SMS["secret_key"]},
     "apps": {
@@ -248,8 +248,8 @@ SANDBOX_SMS = {
             "sign_names": [SMS["sign_name"]],
             "templates": dict(_SMS_TEMPLATES.values()),
             # The callback URLs set in the console; "{service}" becomes SERVICE_BASE_URL.
-            "status_callback_url": _SMS_CALLBACK % "status",
-            "reply_callback_url": _SMS_CALLBACK % "reply",
+            "status_callback_url": f"{{service}}/notify/sms/status?token={_SMS_CALLBACK_TOKEN}",
+            "reply_callback_url": f"{{service}}/notify/sms/reply?token={_SMS_CALLBACK_TOKEN}",
         }
     },
     # Messages to one number within each window: Tencent's defaults are 1, 5 and 10; an
