@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/", include("reconciliation.api.ledger_accounts")),
     path("api/v1/", include("logistics.urls")),
     path("api/v1/", include("reconciliation.api.views")),
+    path("api/v1/", include("closing.api.views")),
     path("notify/couriers/", include("logistics.api.push")),
     path("notify/sms/", include("notices.api")),
     path("notify/", include("billing.api.notify")),

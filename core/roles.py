@@ -107,6 +107,13 @@ OPERATIONS: dict[str, Access] = {
     "reconciliation_discrepancies_reject": allow(StaffRole.FINANCE, permission=APPROVE),
     "reconciliation_clearing_list": allow(*FINANCE_READERS),
     "reconciliation_clearing_csv": allow(*FINANCE_READERS),
+    # 结报 are read only here: submitting and approving are a person's steps in the console.
+    "closing_reports_list": allow(*FINANCE_READERS),
+    "closing_reports_retrieve": allow(*FINANCE_READERS),
+    "closing_reports_xlsx": allow(*FINANCE_READERS),
+    "closing_reports_csv": allow(*FINANCE_READERS),
+    "closing_reports_csv_signature": allow(*FINANCE_READERS),
+    "closing_signing_key": allow(*FINANCE_READERS),
 }
 
 

@@ -15,11 +15,13 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from billing.models import FeeItem, StaffScope
 from billing.staff import ensure_finance_group
+from closing.models import SettlementReport
 from core import roles
 from core.auth import AUDITOR_GROUP, api_client_create, api_client_revoke
 from core.models import ApiClient, ApiRole
@@ -125,6 +127,12 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "reconciliation_discrepancies_reject": RESOLVE_STEP,
     "reconciliation_clearing_list": FINANCE_LIST,
     "reconciliation_clearing_csv": FINANCE_LIST,
+    "closing_reports_list": FINANCE_LIST,
+    "closing_reports_retrieve": FINANCE_READ,
+    "closing_reports_xlsx": FINANCE_READ,
+    "closing_reports_csv": FINANCE_READ,
+    "closing_reports_csv_signature": FINANCE_READ,
+    "closing_signing_key": FINANCE_LIST,
 }
 
 DAY = date(2026, 11, 25)
@@ -200,6 +208,9 @@ class World:
         self.shipment = self.new_shipment()
         self.endpoint = self.new_endpoint()
         self.discrepancy = self.new_discrepancy()
+        self.report = SettlementReport.objects.create(
+            department=self.department, business_date=DAY, generated_at=timezone.now()
+        )
         with transaction.atomic():
             ledger.department_payable_account(self.department.code)
 
@@ -268,6 +279,7 @@ class World:
             path.replace("{payment_code}", order["payment_code"])
             .replace("{run_id}", str(self.run.pk))
             .replace("{discrepancy_id}", str(discrepancy.pk))
+            .replace("{report_id}", self.report.public_id)
             .replace("{waybill_no}", "SF1234567890")
             .replace("{code}", f"payable:{self.department.code}")
         )

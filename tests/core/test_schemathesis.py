@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from billing import webhooks
+from closing.models import Remittance, SettlementReport, SettlementReportLine
 from config.wsgi import application
 from core.auth import FINANCE_GROUP, api_client_create
 from core.money import business_date_of
@@ -73,6 +74,30 @@ def records(db, fixed_fee, agency) -> dict:  # noqa: F811
         our_amount=3000,
         owner="finance",
     )
+    report = SettlementReport.objects.create(
+        department=agency, business_date=day, generated_at=timezone.now(), collected=3000, net=3000
+    )
+    SettlementReportLine.objects.create(
+        report=report,
+        fee_item=fixed_fee,
+        fee_item_code=fixed_fee.code,
+        fee_item_name=fixed_fee.name,
+        payments_count=2,
+        collected=3000,
+        net=3000,
+    )
+    Remittance.objects.create(
+        report=report,
+        department=agency,
+        business_date=day,
+        amount=3000,
+        debtor_bank="icbc",
+        debtor_account="1202020209000012345",
+        creditor_kind="treasury",
+        creditor_account="270101040000000002",
+        creditor_name="国家金库杭州市中心支库",
+        execution_date=day,
+    )
     return {
         "portal_key": key,
         "payment-orders": order["id"],
@@ -82,6 +107,7 @@ def records(db, fixed_fee, agency) -> dict:  # noqa: F811
         "webhook-endpoints": endpoint.public_id,
         "run_id": run.pk,
         "discrepancy_id": discrepancy.pk,
+        "report_id": report.public_id,
     }
 
 
