@@ -4,10 +4,7 @@ another department's report answers 404, as a made-up one does."""
 
 from __future__ import annotations
 
-import tempfile
-
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -15,7 +12,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from closing import files, selectors, signing
+from closing import downloads, selectors, signing
 from closing.api import serializers as s
 from closing.models import SettlementReport
 from core.api import page_of, page_parameters, paginated
@@ -25,18 +22,14 @@ from core.schema import errors
 from reconciliation.api.views import CsvRenderer, Download, XlsxRenderer
 from reconciliation.downloads import XLSX
 
-CSV = "text/csv; charset=utf-8"
-SIGNATURE = "application/octet-stream"
-PEM = "application/x-pem-file"
-
 
 class SignatureRenderer(BaseRenderer):
-    media_type = SIGNATURE
+    media_type = downloads.SIGNATURE
     format = "sig"
 
 
 class PemRenderer(BaseRenderer):
-    media_type = PEM
+    media_type = downloads.PEM
     format = "pem"
 
 
@@ -51,17 +44,6 @@ def _report(request, report_id: str) -> SettlementReport:
     if report is None:
         raise NotFound("No such settlement report.")
     return report
-
-
-def _attachment(content: bytes, content_type: str, name: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-def _stem(report: SettlementReport) -> str:
-    """As the console names the same files."""
-    return f"settlement-{report.department.code}-{report.business_date}-v{report.version}"
 
 
 def _signed() -> None:
@@ -115,13 +97,7 @@ class ReportXlsx(Download):
         },
     )
     def get(self, request, report_id: str):
-        report = _report(request, report_id)
-        out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-        files.write_xlsx(report, out)
-        out.seek(0)
-        return FileResponse(
-            out, as_attachment=True, filename=f"{_stem(report)}.xlsx", content_type=XLSX
-        )
+        return downloads.report_xlsx(_report(request, report_id))
 
 
 class ReportCsv(Download):
@@ -140,8 +116,7 @@ class ReportCsv(Download):
         },
     )
     def get(self, request, report_id: str):
-        report = _report(request, report_id)
-        return _attachment(files.csv_bytes(report), CSV, f"{_stem(report)}.csv")
+        return downloads.report_csv(_report(request, report_id))
 
 
 class ReportCsvSignature(Download):
@@ -153,7 +128,7 @@ class ReportCsvSignature(Download):
     @extend_schema(
         operation_id="closing_reports_csv_signature",
         responses={
-            (200, SIGNATURE): OpenApiResponse(
+            (200, downloads.SIGNATURE): OpenApiResponse(
                 OpenApiTypes.BINARY,
                 description="The SM2 signature (DER) of the CSV the report downloads as now.",
             ),
@@ -163,8 +138,7 @@ class ReportCsvSignature(Download):
     def get(self, request, report_id: str):
         report = _report(request, report_id)
         _signed()
-        signature = signing.signature_of(files.csv_bytes(report))
-        return _attachment(signature, SIGNATURE, f"{_stem(report)}.csv.sig")
+        return downloads.report_signature(report)
 
 
 class SigningKey(Download):
@@ -176,7 +150,7 @@ class SigningKey(Download):
     @extend_schema(
         operation_id="closing_signing_key",
         responses={
-            (200, PEM): OpenApiResponse(
+            (200, downloads.PEM): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="The SM2 public key the CSV signatures are checked with.",
             ),
@@ -185,8 +159,7 @@ class SigningKey(Download):
     )
     def get(self, request):
         _signed()
-        key = signing.public_key_pem().encode("ascii")
-        return _attachment(key, PEM, "settlement-reports-signing-key.pem")
+        return downloads.signing_key()
 
 
 urlpatterns = [

@@ -7,7 +7,6 @@ and another department's report is as unknown as a made-up one.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -20,7 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from closing import files, selectors, signing
+from closing import downloads, selectors, signing
 from closing.instructions import REMITTANCE_INSTRUCTIONS
 from closing.models import (
     InstructionStatus,
@@ -37,10 +36,7 @@ from core.models import AuditRecord
 from core.money import BEIJING
 from core.roles import APPROVE_SETTLEMENT, PREPARE_SETTLEMENT, RETRY_REMITTANCE
 from outbox import engine
-from reconciliation.downloads import XLSX
 from reconciliation.models import ReconciliationRun, RunStatus
-
-SIGNED_CSV = "text/csv; charset=utf-8"
 
 
 def _visible(request: HttpRequest):
@@ -238,53 +234,36 @@ def remittance_retry(request: HttpRequest, public_id: str) -> HttpResponse:
 # Files -----------------------------------------------------------------------------------
 
 
-def _stem(report: SettlementReport) -> str:
-    return f"settlement-{report.department.code}-{report.business_date}-v{report.version}"
+def _signed() -> None:
+    if not signing.signing_configured():
+        raise Http404
 
 
 @staff_required
 @require_GET
 def report_xlsx(request: HttpRequest, public_id: str) -> FileResponse:
-    report = _report(request, public_id)
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-    files.write_xlsx(report, out)
-    out.seek(0)
-    return FileResponse(
-        out, as_attachment=True, filename=f"{_stem(report)}.xlsx", content_type=XLSX
-    )
+    return downloads.report_xlsx(_report(request, public_id))
 
 
 @staff_required
 @require_GET
 def report_csv(request: HttpRequest, public_id: str) -> HttpResponse:
-    report = _report(request, public_id)
-    return _attachment(files.csv_bytes(report), SIGNED_CSV, f"{_stem(report)}.csv")
+    return downloads.report_csv(_report(request, public_id))
 
 
 @staff_required
 @require_GET
 def report_signature(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The detached SM2 signature of the CSV the same report downloads as now."""
     report = _report(request, public_id)
-    signature = signing.signature_of(files.csv_bytes(report))
-    return _attachment(signature, "application/octet-stream", f"{_stem(report)}.csv.sig")
+    _signed()
+    return downloads.report_signature(report)
 
 
 @staff_required
 @require_GET
 def signing_key(request: HttpRequest) -> HttpResponse:
-    """The public key the CSV files' signatures are checked with (PEM)."""
-    return _attachment(
-        signing.public_key_pem().encode("ascii"),
-        "application/x-pem-file",
-        "settlement-reports-signing-key.pem",
-    )
-
-
-def _attachment(content: bytes, content_type: str, name: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    _signed()
+    return downloads.signing_key()
 
 
 urlpatterns = [

@@ -136,6 +136,15 @@ def test_the_csv_signature_verifies_with_the_published_key_and_fails_on_a_change
     assert not gmssl_verifies(public_pem, signature, changed)
 
 
+def test_without_a_signing_key_the_signature_and_key_pages_are_not_found(report, clerk, settings):
+    settings.CLOSING = {**settings.CLOSING, "signing_key_pem": ""}
+
+    for page in (url(report, "report.csv.sig"), f"{PAGE}signing-key.pem"):
+        answer = clerk.get(page)
+        assert answer.status_code == 404 and answer["Content-Type"].startswith("text/html")
+    assert clerk.get(url(report, "report.csv")).status_code == 200
+
+
 def test_generating_from_the_console_replaces_only_drafts(report, clerk):
     answer = clerk.post(f"{PAGE}generate/", {"business_date": DAY.isoformat()})
 

@@ -10,8 +10,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("billing", "config", "console", "core", "demo", "integrations", "ledger",
-            "logistics", "metrics", "outbox", "reconciliation", "sandboxes")  # fmt: skip
+PACKAGES = ("billing", "closing", "config", "console", "core", "demo", "integrations", "ledger",
+            "logistics", "metrics", "notices", "outbox", "reconciliation", "sandboxes")  # fmt: skip
 
 
 def project_modules() -> dict[str, Path]:
