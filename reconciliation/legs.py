@@ -54,9 +54,9 @@ def reconcile(
             business_date=business_date,
             fee_rates=config["fee_rates_bps"],
             cutoff_grace=config["cutoff_grace"],
-            matched_columns=matching.CLEARING_COLUMNS,  # a run keeps no pair, only the clearing
+            matched_columns=(),  # a run keeps no pair, only the clearing
         )
-        return LegOutcome(result, matching.clearing(result.matched, config["settlement_lag_days"]))
+        return LegOutcome(result, matching.clearing(result.cleared, config["settlement_lag_days"]))
     if party.kind == PartyKind.REVENUE:
         return LegOutcome(matching.match_revenue(our_side, theirs, keep_matched=False))
     if party.kind == PartyKind.COURIER:

@@ -14,7 +14,8 @@ Duplicates count once, on the side that repeated: when a key appears more than o
 their side, the first line (earliest time, then lowest line number) takes part in matching
 and every further line is its own `duplicate` row holding that line only. A payment we flag
 `refund_due` (the order was paid twice) that the processor's bill shows is one `duplicate`
-row holding both lines.
+row holding both lines. The processor collected it all the same: leg 1's `cleared` (what the
+clearing reads) holds every pair whose money moved, a discrepancy or not.
 
 Matching is vectorised: keys are integer-coded with pd.factorize over both sides, rows are
 ranked within their key, and pairs are the intersection of (key, rank) codes; rules are

@@ -85,6 +85,9 @@ class LegResult:
     matched: pd.DataFrame
     discrepancies: pd.DataFrame
     totals: dict[str, int] = field(default_factory=dict)
+    # Leg 1 only: every pair the processor's money moved on, matched or not, as the
+    # clearing reads it (CLEARING_COLUMNS).
+    cleared: pd.DataFrame | None = None
 
     def check_conservation(self) -> None:
         """Raise ConservationError unless every input row is in exactly one output row.

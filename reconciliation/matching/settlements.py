@@ -24,12 +24,12 @@ from reconciliation.matching.results import (
     LegResult,
 )
 
-# What the clearing reads of leg 1's matched pairs.
+# What the clearing reads of leg 1's pairs.
 CLEARING_COLUMNS = ("processor", "department", "kind", "their_amount", "fee", "business_date")
 
 
 def clearing(
-    matched_leg1: pd.DataFrame,
+    cleared: pd.DataFrame,
     settlement_lag_days: Mapping[str, int],
     *,
     accounts: Mapping[str, str] | None = None,
@@ -37,27 +37,29 @@ def clearing(
 ) -> pd.DataFrame:
     """清分: per (processor, department, settlement date), what the processor must transfer.
 
-    From leg 1's matched pairs only: payments − refunds − fees (a refund's negative fee is
-    a fee given back). The settlement date is the business date plus the processor's lag
-    in business days of `calendar` (the configured one by default): T+1 of a Friday is the
-    Monday after. `accounts` maps a department to its settlement account (else the column
-    is empty, for the caller to fill).
+    From the pairs of leg 1 the processor's money moved on (`LegResult.cleared`), at the
+    bill's amounts and fees: payments − refunds − fees (a refund's negative fee is a fee
+    given back). A pair that is also a discrepancy (another amount, another fee, a payment
+    made twice) counts as the processor transferred it; the discrepancy says the rest.
+    The settlement date is the business date plus the processor's lag in business days of
+    `calendar` (the configured one by default): T+1 of a Friday is the Monday after.
+    `accounts` maps a department to its settlement account (else the column is empty, for
+    the caller to fill).
     """
-    _require(matched_leg1, CLEARING_COLUMNS, "matched_leg1")
-    frame = matched_leg1
-    processor = _text(frame["processor"])
+    _require(cleared, CLEARING_COLUMNS, "cleared")
+    processor = _text(cleared["processor"])
     lag = processor.map(dict(settlement_lag_days))
     if lag.isna().any():
         unknown = sorted(set(processor[lag.isna()].fillna("<none>")))
         raise ValueError(f"no settlement lag for processor {', '.join(unknown)}")
-    refund = (frame["kind"] == "refund").to_numpy(dtype=bool)
-    amount = frame["their_amount"].to_numpy(dtype=np.int64)
-    fee = frame["fee"].to_numpy(dtype=np.int64)
-    business_date = pd.to_datetime(frame["business_date"]).astype("datetime64[ns]")
+    refund = (cleared["kind"] == "refund").to_numpy(dtype=bool)
+    amount = cleared["their_amount"].to_numpy(dtype=np.int64)
+    fee = cleared["fee"].to_numpy(dtype=np.int64)
+    business_date = pd.to_datetime(cleared["business_date"]).astype("datetime64[ns]")
     parts = pd.DataFrame(
         {
             "processor": processor.array,
-            "department": _text(frame["department"]).array,
+            "department": _text(cleared["department"]).array,
             "business_date": business_date.to_numpy(),
             "settlement_date": _business_days_after(
                 business_date, lag.astype("int64"), calendar or configured()

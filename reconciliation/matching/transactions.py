@@ -29,6 +29,7 @@ from reconciliation.matching.results import (
     TRANSACTION_TYPES,
     LegResult,
 )
+from reconciliation.matching.settlements import CLEARING_COLUMNS
 
 # A processor's line in one of these statuses says the money did not move (lower case).
 THEIR_FAILED_STATUSES = frozenset({"closed", "reversed", "revoked", "failed", "cancelled"})
@@ -60,9 +61,14 @@ def match_transactions(
     A one-sided item within `cutoff_grace` of the business date's 00:00 or 24:00
     (Asia/Shanghai) is `timing_cutoff`: the other side has it on the neighbouring day.
 
+    `cleared` holds every pair the processor's money moved on, at the bill's amount and
+    fee: the matched ones and those whose discrepancy is about amounts, fees or a payment
+    made twice, for the processor transferred them all; not those whose bill line says
+    the money did not move (`status_mismatch`).
+
     `matched_columns` names the columns of `matched` to build (every one when None): a run
-    needs only those the clearing reads (CLEARING_COLUMNS), and the rest would copy each of
-    the day's millions of pairs column by column for nothing.
+    keeps no pair (its clearing reads `cleared`), and building them would copy each of the
+    day's millions of pairs column by column for nothing.
     """
     o = _ours_transactions(ours, need_processor=fee_rates is not None)
     t = _their_transactions(theirs)
@@ -147,6 +153,9 @@ def match_transactions(
     matched = _transaction_matched(
         o, t, oi[is_match], ti[is_match], on_ref[is_match], o_key, o_rank, matched_columns
     )
+    cleared = _transaction_matched(
+        o, t, oi[~failed], ti[~failed], on_ref[~failed], o_key, o_rank, CLEARING_COLUMNS
+    )
 
     bad = ~is_match
     pair_type = _PAIR_TYPES[pair_code[bad]]
@@ -178,7 +187,7 @@ def match_transactions(
         matched=(int(is_match.sum()), int(p_amount_o[is_match].sum())),
         discrepancies=discrepancies,
     )
-    return LegResult(matched=matched, discrepancies=discrepancies, totals=totals)
+    return LegResult(matched=matched, discrepancies=discrepancies, totals=totals, cleared=cleared)
 
 
 def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFrame:

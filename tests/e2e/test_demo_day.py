@@ -210,7 +210,7 @@ def test_the_demo_day_opens_on_a_reconciled_and_closed_business_day(seeded):
 
     # The day closes: the clearing accounts drained, the reports approved and remitted.
     fees = demo_orders.filter(status__in=PAID).exclude(purpose=FeeKind.FREIGHT)
-    clearing_accounts_drained(day, waiting, late=late, missing=missing, duplicate=duplicate)
+    clearing_accounts_drained(day, waiting, late=late, missing=missing)
     day_closed(today, fees)
     payers_told_by_sms(service, demo_orders)
     fees_waived_as_approved(demo_orders)
@@ -232,17 +232,14 @@ def balance(code: str, as_of) -> int:
     return account_balance(LedgerAccount.objects.get(code=code), as_of)["balance"]
 
 
-def clearing_accounts_drained(day, waiting: set[str], *, late, missing, duplicate) -> None:
+def clearing_accounts_drained(day, waiting: set[str], *, late, missing) -> None:
     """By the settlement date every processor has transferred its clearings and each credit
     is posted to its settlement account: clearing:<processor> is drained but for the late
-    transfer and, at Alipay, the payment its bill leaves out (open above) and the doubly
-    paid order's second payment. That one was refunded, but the clearing counts only its
-    refund (leg 1 reports the payment as a duplicate, not a pair), so the transfer falls
-    short of it."""
+    transfer and, at Alipay, the payment its bill leaves out (open above)."""
     as_of = max(day.settlement_dates)
     owed = {
         "public_platform": 0,
-        "alipay": missing.our_amount + duplicate.our_amount,
+        "alipay": missing.our_amount,
         "wechatpay": late.net_amount,
         "unionpay": 0,
     }

@@ -378,7 +378,7 @@ def test_clearing_nets_refunds_and_fees_per_processor_department_and_settlement_
         ],
     )
     out = clearing(
-        result.matched, {"alipay": 1, "wechatpay": 2}, accounts={"D1": "6222-01", "D2": "6222-02"}
+        result.cleared, {"alipay": 1, "wechatpay": 2}, accounts={"D1": "6222-01", "D2": "6222-02"}
     )
     assert out.to_dict("records") == [
         {
@@ -410,10 +410,53 @@ def test_clearing_nets_refunds_and_fees_per_processor_department_and_settlement_
     ]
     assert out["amount"].dtype == "int64"
     with pytest.raises(ValueError, match="wechatpay"):
-        clearing(result.matched, {"alipay": 1})
+        clearing(result.cleared, {"alipay": 1})
 
 
-def test_a_leg1_building_only_the_clearings_columns_finds_counts_and_clears_the_same():
+def test_the_clearing_counts_every_pair_whose_money_moved_as_the_bill_has_it():
+    """What the processor transfers is its bill: a pair that is also a discrepancy counts at
+    the bill's amount and fee (the discrepancy says the difference); a line the bill says
+    did not move, and a line one side alone holds, do not count."""
+    result = leg1(
+        [
+            {"ref": "po_1", "amount": 10_000, "provider_ref": "T1"},
+            {"ref": "po_1b", "amount": 10_000, "provider_ref": "T1b", "refund_due": True},
+            {"ref": "rf_1b", "amount": 10_000, "provider_ref": "R1b", "kind": "refund"},
+            {"ref": "po_2", "amount": 5_000, "provider_ref": "T2"},
+            {"ref": "po_3", "amount": 2_000, "provider_ref": "T3"},
+            {"ref": "rf_3", "amount": 1_000, "provider_ref": "R3", "kind": "refund"},
+            {"ref": "po_4", "amount": 4_000, "provider_ref": "T4"},
+            {"ref": "po_5", "amount": 700, "provider_ref": "T5"},
+        ],
+        [
+            {"ref": "po_1", "amount": 10_000, "provider_ref": "T1", "fee": 60},
+            {"ref": "po_1b", "amount": 10_000, "provider_ref": "T1b", "fee": 60},
+            {"ref": "rf_1b", "amount": 10_000, "provider_ref": "R1b", "kind": "refund", "fee": -60},
+            {"ref": "po_2", "amount": 4_900, "provider_ref": "T2", "fee": 29},
+            {"ref": "po_3", "amount": 2_000, "provider_ref": "T3", "fee": 13},
+            {"ref": "rf_3", "amount": 900, "provider_ref": "R3", "kind": "refund", "fee": -5},
+            {"ref": "po_4", "amount": 4_000, "provider_ref": "T4", "status": "closed"},
+            {"ref": "po_9", "amount": 300, "provider_ref": "T9", "fee": 2},
+        ],
+        fee_rates={"alipay": 60},
+    )
+    assert sorted(result.discrepancies["type"]) == [
+        "amount_mismatch",  # po_2
+        "duplicate",  # po_1b: the order was paid twice
+        "fee_mismatch",  # po_3
+        "missing_in_channel",  # po_5
+        "missing_in_ledger",  # po_9
+        "refund_mismatch",  # rf_3
+        "status_mismatch",  # po_4
+    ]
+    [out] = clearing(result.cleared, {"alipay": 1}).to_dict("records")
+    assert (out["payments_count"], out["payments_amount"]) == (4, 10_000 + 10_000 + 4_900 + 2_000)
+    assert (out["refunds_count"], out["refunds_amount"]) == (2, 10_000 + 900)
+    assert out["fees_amount"] == 60 + 60 - 60 + 29 + 13 - 5
+    assert out["amount"] == 26_900 - 10_900 - 97
+
+
+def test_a_leg1_building_no_matched_pair_finds_counts_and_clears_the_same():
     ours = [
         {"ref": "po_1", "amount": 10_000, "department": "D1"},
         {"ref": "po_2", "amount": 5_000, "department": "D2"},
@@ -429,19 +472,15 @@ def test_a_leg1_building_only_the_clearings_columns_finds_counts_and_clears_the_
     options = {"fee_rates": {"alipay": 60}}
     full = leg1(ours, theirs, **options)
     lean = match_transactions(
-        ours_frame(ours),
-        theirs_frame(theirs),
-        business_date=DAY,
-        matched_columns=CLEARING_COLUMNS,
-        **options,
+        ours_frame(ours), theirs_frame(theirs), business_date=DAY, matched_columns=(), **options
     )
 
-    assert list(lean.matched.columns) == [c for c in full.matched if c in CLEARING_COLUMNS]
+    assert lean.matched.empty and len(full.matched) == 2
     assert lean.totals == full.totals and full.totals["matched_count"] == 2
     pd.testing.assert_frame_equal(lean.discrepancies, full.discrepancies)
-    pd.testing.assert_frame_equal(
-        clearing(lean.matched, {"alipay": 1}), clearing(full.matched, {"alipay": 1})
-    )
+    assert set(lean.cleared.columns) == set(CLEARING_COLUMNS)
+    pd.testing.assert_frame_equal(lean.cleared, full.cleared)
+    assert len(full.cleared) == 3  # the fee off is still transferred
 
 
 # Leg 2 ----------------------------------------------------------------------------------
