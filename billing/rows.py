@@ -17,14 +17,20 @@ from django.db import DatabaseError, connection
 from django.db.models import Field, Model
 
 
-def row_insert(obj: Model) -> None:
-    """Insert ``obj`` as ``save(force_insert=True)`` would, and give it its id."""
+def row_insert(obj: Model, *, unless_taken: str | None = None) -> bool:
+    """Insert ``obj`` as ``save(force_insert=True)`` would, and give it its id. With
+    ``unless_taken``, the name of a unique field: nothing is written, and False returned,
+    when a row already holds ``obj``'s value of it."""
     values = _values(obj, adding=True)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(type(obj)), values)
-        obj.pk = cursor.fetchone()[0]
+        cursor.execute(_insert_sql(type(obj), unless_taken), values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    obj.pk = inserted[0]
     obj._state.adding = False
     obj._state.db = connection.alias
+    return True
 
 
 def row_update(obj: Model) -> None:
@@ -91,12 +97,15 @@ def _converters(model: type[Model]) -> tuple[tuple[int, Field, tuple], ...]:
 
 
 @cache
-def _insert_sql(model: type[Model]) -> str:
+def _insert_sql(model: type[Model], unless_taken: str | None) -> str:
     names = ", ".join(quote(field.column) for field in _written_fields(model))
     slots = ", ".join(["%s"] * len(_written_fields(model)))
+    conflict = ""
+    if unless_taken:
+        conflict = f"ON CONFLICT ({quote(model._meta.get_field(unless_taken).column)}) DO NOTHING "
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({slots}) "  # noqa: S608
-        f"RETURNING {quote(model._meta.pk.column)}"
+        f"{conflict}RETURNING {quote(model._meta.pk.column)}"
     )
 
 

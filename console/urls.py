@@ -27,6 +27,7 @@ urlpatterns = [
     path("runs/", include("console.views.runs")),
     path("discrepancies/", include("console.views.discrepancies")),
     path("", include("console.views.records")),  # orders/, refunds/, shipments/
+    path("sms/", include("console.views.sms")),
     path("", include("console.views.operations")),  # processors/, backlogs/
     path("statistics/", include("console.views.statistics")),
     path("closing/", include("console.views.closing")),

@@ -12,7 +12,6 @@ is answered "send again", so it is applied on a later try. A reply that unsubscr
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import unicodedata
@@ -24,6 +23,7 @@ from django.db import transaction
 from core import pii
 from core.audit import audit_record, audit_records
 from core.outside import get_sms_gateway
+from core.source_addresses import source_allowed
 from integrations.sms.base import CallbackAck, CallbackOutcome, InvalidCallback, StatusReport
 from notices.models import SmsMessage, SmsOptOut, SmsStatus
 from notices.sending import sms_message_moved
@@ -156,16 +156,7 @@ def sms_opt_out_record(*, phone: str, reply: str) -> SmsOptOut:
 
 
 def _check_source(source_ip: str) -> None:
-    allowed = settings.SMS.get("callback_sources") or []
-    if not allowed:
-        return
-    try:
-        address = ipaddress.ip_address(source_ip)
-    except ValueError:
-        address = None
-    if address is None or not any(
-        address in ipaddress.ip_network(network, strict=False) for network in allowed
-    ):
+    if not source_allowed(source_ip, settings.SMS.get("callback_sources") or []):
         raise InvalidCallback(f"{source_ip} is not an allowed SMS callback source", forged=True)
 
 

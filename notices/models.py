@@ -26,7 +26,8 @@ def sms_message_id() -> str:
 class NoticeKind(models.TextChoices):
     PAYMENT_RECEIVED = "payment_received", pgettext_lazy("sms notice", "payment received")
     RECEIPT_ISSUED = "receipt_issued", pgettext_lazy("sms notice", "receipt ready")
-    SHIPMENT_BOOKED = "shipment_booked", pgettext_lazy("sms notice", "shipment booked")
+    # Told when the shipment is booked and has its waybill number, not at a courier scan.
+    SHIPMENT_BOOKED = "shipment_booked", pgettext_lazy("sms notice", "booked with the courier")
     OUT_FOR_DELIVERY = "out_for_delivery", pgettext_lazy("sms notice", "out for delivery")
     # The applicant chooses, on the portal, what becomes of the parcel.
     DELIVERY_FAILED = "delivery_failed", pgettext_lazy("sms notice", "delivery failed")

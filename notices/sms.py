@@ -3,7 +3,8 @@
 ``notice_request`` writes the message (one INSERT, which writes nothing when the same
 notice was asked for before: its dedupe key) and sends it once the caller commits
 (notices.sending). ``shipment_notice_request`` is the one a shipment's status change
-calls: the statuses an applicant is told of each have their kind.
+calls: the statuses an applicant is told of each have their kind. That a shipment is
+booked is told by its booking, once the courier's waybill number is known.
 
 Whom: an order's payer, by the phone the portal gave with the order (none given, or a
 landline, no notice); a result shipment's recipient, the applicant (a shipment of
@@ -16,13 +17,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from billing import rows
 from billing.models import PaymentOrder, Receipt, ReceiptKind
 from billing.sealed import PAYER_PHONE
 from core import pii
@@ -43,11 +44,9 @@ NO_TEMPLATE = "no template id is configured for this kind"
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
 # The couriers as an applicant knows them; another courier by its code.
 COURIER_NAMES = {"sf": "顺丰速运", "ems": "中国邮政EMS"}
-# The shipment statuses an applicant is told of. A first scan on the way (picked up, or
-# in transit when the pickup scan is missed) tells that it was sent, once.
+# The shipment statuses an applicant is told of. That it is booked is told when the
+# courier gives its waybill (logistics.services.booking), not by a status.
 SHIPMENT_NOTICES = {
-    ShipmentStatus.PICKED_UP: NoticeKind.SHIPMENT_BOOKED,
-    ShipmentStatus.IN_TRANSIT: NoticeKind.SHIPMENT_BOOKED,
     ShipmentStatus.OUT_FOR_DELIVERY: NoticeKind.OUT_FOR_DELIVERY,
     ShipmentStatus.DELIVERY_FAILED: NoticeKind.DELIVERY_FAILED,
     ShipmentStatus.DELIVERED: NoticeKind.DELIVERED,
@@ -175,42 +174,10 @@ def _write(kind: str, notice: _Notice) -> SmsMessage | None:
         next_attempt_at=timezone.now() if template_id else None,
         last_error="" if template_id else NO_TEMPLATE,
     )
-    if not _insert_new(message):
+    if not rows.row_insert(message, unless_taken="dedupe_key"):
         return None
     if template_id:
         dispatch_on_commit(SMS_MESSAGES, message.pk)
     else:
         logger.warning("SMS notice %s (%s): %s", message.public_id, kind, NO_TEMPLATE)
     return message
-
-
-def _insert_new(message: SmsMessage) -> bool:
-    """Insert the message and give it its id, in one statement; False, and nothing
-    written, when a message of the same dedupe key exists."""
-    fields = _written_fields()
-    values = [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    message.pk = inserted[0]
-    message._state.adding = False
-    message._state.db = connection.alias
-    return True
-
-
-@cache
-def _written_fields() -> tuple:
-    return tuple(field for field in SmsMessage._meta.concrete_fields if not field.primary_key)
-
-
-@cache
-def _insert_sql() -> str:
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(field.column) for field in _written_fields())
-    slots = ", ".join(["%s"] * len(_written_fields()))
-    return (
-        f"INSERT INTO {quote(SmsMessage._meta.db_table)} ({names}) VALUES ({slots}) "  # noqa: S608
-        f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
-    )

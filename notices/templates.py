@@ -20,7 +20,9 @@ TEXTS: dict[str, str] = {
     NoticeKind.RECEIPT_ISSUED: (
         "您缴款码尾号{1}的缴款{2}元已开具财政电子票据（票据号码{3}），请登录 {portal} 查验下载。"
     ),
-    NoticeKind.SHIPMENT_BOOKED: "您的办件结果已交{1}寄出，运单号{2}，请留意查收。",
+    NoticeKind.SHIPMENT_BOOKED: (
+        "您的办件结果已预约{1}寄递，运单号{2}，可登录 {portal} 查询物流进度，请留意查收。"
+    ),
     NoticeKind.OUT_FOR_DELIVERY: "您的办件结果（运单号{1}）正在派送，请保持电话畅通。",
     NoticeKind.DELIVERY_FAILED: (
         "您的办件结果（运单号{1}）派送未成功，"

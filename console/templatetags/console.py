@@ -54,6 +54,7 @@ def badge_tone(status: str) -> str:
         "refund_due",
         "rejected",
         "overdue",
+        "undelivered",
     }
     if status in good:
         return "good"

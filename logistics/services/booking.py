@@ -27,6 +27,7 @@ from integrations.couriers.base import (
 from logistics import contacts, couriers
 from logistics.models import Shipment, ShipmentPart, ShipmentStatus
 from logistics.services.status import lock_shipment, shipment_event_emit
+from notices.sms import NoticeKind, notice_request
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def _record_refusal(shipment_id: int, exc: ProviderDeclined) -> None:
 
 
 def _record_booking(shipment_id: int, booking: Booking) -> None:
+    """Record the courier's waybill; unless the shipment was cancelled meanwhile, the portal
+    is told, and the applicant of a result by SMS (notices.sms)."""
     cancelled_meanwhile = False
     with transaction.atomic(durable=True):
         shipment = lock_shipment(shipment_id)
@@ -149,6 +152,7 @@ def _record_booking(shipment_id: int, booking: Booking) -> None:
         )
         if not cancelled_meanwhile:
             shipment_event_emit(shipment, "shipment.booked")
+            notice_request(kind=NoticeKind.SHIPMENT_BOOKED, shipment=shipment)
     if cancelled_meanwhile:
         # Cancelled while the courier was booking it: cancel the booking we just made.
         try:

@@ -34,6 +34,7 @@ from logistics.models import (
 from logistics.services.booking import enqueue_booking, parts_awaited
 from logistics.services.parts import parts_record, parts_release
 from logistics.services.status import lock_shipment, shipment_event_emit, shipment_transition
+from notices.sms import NoticeKind, notice_request
 
 FREIGHT_SERVICE_ITEM = "FREIGHT"
 TRACKING_CODE_DIGITS = 6
@@ -161,6 +162,8 @@ def shipment_create(*, client: ApiClient | None, new: NewShipment) -> CreatedShi
     )
     if books_now:
         after_commit(enqueue_booking, shipment.pk)
+    if new.waybill_no:  # booked at the courier's counter: the applicant is told now
+        notice_request(kind=NoticeKind.SHIPMENT_BOOKED, shipment=shipment)
     return CreatedShipment(
         shipment=shipment,
         freight_verification_code=created_order.verification_code if created_order else "",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import ipaddress
 import json
 import logging
 from collections import defaultdict
@@ -28,6 +27,7 @@ from core.audit import audit_record
 from core.commit_hooks import after_commit
 from core.outside import get_courier
 from core.queueing import enqueue
+from core.source_addresses import source_allowed
 from integrations.couriers.base import InvalidPush, ProviderError, PushAck
 from integrations.couriers.base import TrackingEvent as CourierEvent
 from integrations.couriers.registry import COURIER_CODES
@@ -80,7 +80,8 @@ def push_receive(
     """Verify and store a push, and answer the courier at once; a task applies it."""
     courier = get_courier(courier_code)
     try:
-        if not _source_allowed(courier_code, source_ip):
+        push_sources = couriers.courier_config(courier_code).get("push_sources") or []
+        if not source_allowed(source_ip, push_sources):
             raise InvalidPush(f"source {source_ip} is not an allowed {courier_code} address")
         events = courier.parse_push(headers, body, query)
     except InvalidPush as exc:
@@ -115,17 +116,6 @@ def push_store(
         next_attempt_at=timezone.now(),
     )
     dispatch_committed(COURIER_PUSHES)
-
-
-def _source_allowed(courier_code: str, source_ip: str) -> bool:
-    allowed = couriers.courier_config(courier_code).get("push_sources") or []
-    if not allowed:
-        return True
-    try:
-        address = ipaddress.ip_address(source_ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in allowed)
 
 
 def _sealed_body(body: bytes) -> str:

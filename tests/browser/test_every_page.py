@@ -103,7 +103,8 @@ NOT_PAGES = {
 }
 EVERY_SECTION = {
     "morning", "runs", "run", "discrepancies", "discrepancy", "orders", "order", "refunds",
-    "receipts", "shipments", "shipment", "processors", "backlogs", "closing", "closing_report",
+    "receipts", "shipments", "shipment", "sms", "processors", "backlogs", "closing",
+    "closing_report",
 }  # fmt: skip
 
 # Cells whose text wraps though narrower than a few characters, and tables that scroll.

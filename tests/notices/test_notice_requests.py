@@ -12,15 +12,30 @@ from django.utils import timezone
 
 from billing.models import Receipt, ReceiptKind
 from core import pii
-from logistics.models import ShipmentStatus
+from integrations.couriers.base import Booking
+from logistics.models import Shipment, ShipmentStatus
+from logistics.services import booking
 from notices import templates
 from notices.models import NoticeKind, SmsMessage, SmsStatus
 from notices.sealed import PHONE_COLUMN
 from notices.sms import notice_request
-from tests.billing.conftest import NATURAL_ID
+from tests.billing.conftest import NATURAL_ID, portal_api
+from tests.logistics.conftest import create_in_process
+from tests.logistics.test_courier_events import zto
 from tests.notices.conftest import PHONE, booked_shipment, messages_of, move, order_paid_by
 
 pytestmark = pytest.mark.django_db
+# A courier the service does not book with, which brings its waybill from the counter.
+__all__ = ["zto"]
+
+
+def unbooked_shipment(**overrides) -> Shipment:
+    return create_in_process(portal_api(), **overrides)
+
+
+def record_booking(shipment: Shipment, waybill_no: str) -> None:
+    """The courier's answer to the booking, recorded as the booking task records it."""
+    booking._record_booking(shipment.pk, Booking(shipment.public_id, waybill_no, b"label"))
 
 
 def request(**sources) -> SmsMessage | None:
@@ -120,12 +135,33 @@ def test_an_issued_receipt_tells_its_number_and_a_red_letter_one_tells_nothing(d
     assert request(kind=NoticeKind.RECEIPT_ISSUED, receipt=red) is None
 
 
-def test_a_result_shipment_tells_the_applicant_of_each_step_once(department):
+def test_a_result_shipment_is_told_booked_when_its_courier_gives_the_waybill(department):
+    shipment = unbooked_shipment()
+
+    record_booking(shipment, "SF7000000001")
+
+    (told,) = messages_of(shipment=shipment)
+    assert (told.kind, told.params, told.status) == (
+        "shipment_booked",
+        ["顺丰速运", "SF7000000001"],
+        SmsStatus.QUEUED,
+    )
+    assert told.text == (
+        f"【{settings.SMS['sign_name']}】您的办件结果已预约顺丰速运寄递，运单号SF7000000001，"
+        f"可登录 {settings.SMS['portal_url']} 查询物流进度，请留意查收。"
+    )
+    assert pii.decrypt(told.phone_encrypted, column=PHONE_COLUMN) == PHONE
+    assert told.phone_index == Shipment.objects.get(pk=shipment.pk).recipient_phone_index
+
+
+def test_the_courier_s_scans_tell_of_delivery_each_once_and_nothing_more_of_the_booking(
+    department,
+):
     shipment = booked_shipment()
 
     for status in (
-        ShipmentStatus.PICKED_UP,
-        ShipmentStatus.IN_TRANSIT,  # the sending is told once
+        ShipmentStatus.PICKED_UP,  # its booking was told when the waybill came
+        ShipmentStatus.IN_TRANSIT,
         ShipmentStatus.OUT_FOR_DELIVERY,
         ShipmentStatus.DELIVERED,
     ):
@@ -133,12 +169,19 @@ def test_a_result_shipment_tells_the_applicant_of_each_step_once(department):
 
     told = messages_of(shipment=shipment)
     assert [(m.kind, m.params) for m in told] == [
-        ("shipment_booked", ["顺丰速运", "SF7000000001"]),
         ("out_for_delivery", ["SF7000000001"]),
         ("delivered", ["SF7000000001"]),
     ]
     assert {pii.decrypt(m.phone_encrypted, column=PHONE_COLUMN) for m in told} == {PHONE}
     assert {m.phone_index for m in told} == {shipment.recipient_phone_index}
+
+
+def test_a_parcel_a_counter_courier_took_is_told_booked_when_it_is_recorded(department, zto):
+    shipment = unbooked_shipment(courier=zto, waybill_no="ZT7300012345678")
+
+    assert [(m.kind, m.params) for m in messages_of(shipment=shipment)] == [
+        ("shipment_booked", ["ZTO", "ZT7300012345678"])
+    ]
 
 
 def test_each_failed_delivery_asks_the_applicant_to_choose_on_the_portal(department):
@@ -165,10 +208,26 @@ def test_each_failed_delivery_asks_the_applicant_to_choose_on_the_portal(departm
 
 
 def test_a_shipment_of_materials_to_an_agency_tells_no_applicant(department):
-    shipment = booked_shipment(kind="materials")
+    shipment = unbooked_shipment(kind="materials")
 
-    move(shipment, ShipmentStatus.PICKED_UP)
+    record_booking(shipment, "SF7000000002")
+    for status in (ShipmentStatus.PICKED_UP, ShipmentStatus.DELIVERED):
+        shipment = move(shipment, status)
 
+    assert messages_of() == []
+
+
+def test_a_shipment_cancelled_while_its_courier_booked_it_tells_nothing(
+    department, settings, caplog
+):
+    settings.SF_EXPRESS = {**settings.SF_EXPRESS, "base_url": "http://127.0.0.1:9/sf"}
+    shipment = unbooked_shipment()
+    Shipment.objects.filter(pk=shipment.pk).update(status=ShipmentStatus.CANCELLED)
+
+    record_booking(shipment, "SF7000000003")
+
+    assert Shipment.objects.get(pk=shipment.pk).waybill_no == "SF7000000003"
+    assert "could not be" in caplog.text  # its booking is cancelled at the courier, or tried
     assert messages_of() == []
 
 

@@ -92,11 +92,12 @@ def test_a_duplicate_payment_notification_sends_nothing_twice(
     assert len(sent_payment_notices) == 1
 
 
-def test_a_result_shipment_tells_the_applicant_it_is_sent_coming_and_delivered(
+def test_a_result_shipment_tells_the_applicant_it_is_booked_coming_and_delivered(
     task_worker, sms, portal_http
 ):
     shipment = create_shipment(portal_http)
     waybill_no = booked(portal_http, shipment["id"])["waybill_no"]
+    message_in(S.DELIVERED, shipment__public_id=shipment["id"], kind="shipment_booked")
 
     for op_code, status in (("50", "picked_up"), ("44", "out_for_delivery"), ("80", "delivered")):
         scan(portal_http, "sf", waybill_no, opCode=op_code)
