@@ -1,8 +1,9 @@
 """The console's words for codes that reach its pages without a translated label.
 
 Some are plain strings of the services (a run's step, a statement line's kind, a posting's
-kind), some are model choices whose labels are not marked for translation (a shipment's
-status and kind, a payer's type, a fee's purpose). Templates show them with
+kind), some are model choices whose labels keep the wording of their first migration (a
+shipment's status and kind, a payer's type, a fee's purpose), which the console words
+its own way. Templates show them with
 ``{{ code|term:"<table>" }}``; a code its table does not know is shown as it is.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.models import Department, PaymentOrder
 from billing.models.ids import new_public_id
@@ -18,26 +19,42 @@ def shipment_id() -> str:
 
 
 class ShipmentKind(models.TextChoices):
-    MATERIALS = "materials", "Application materials, applicant to agency (申请材料递送)"
-    RESULT = "result", "Approval result, agency to applicant (审批结果递送)"
+    MATERIALS = "materials", _("Application materials, applicant to agency (申请材料递送)")
+    RESULT = "result", _("Approval result, agency to applicant (审批结果递送)")
 
 
 class ShipmentStatus(models.TextChoices):
-    """The courier's normalised vocabulary, plus the wait for the applicant's freight."""
+    """The courier's normalised vocabulary, plus the wait for the applicant's freight.
+
+    The courier's statuses keep the labels Django first derived from their values (another
+    wording would be a migration); the console says them in its own words (console.terms).
+    """
 
     AWAITING_FREIGHT = "awaiting_freight", _("awaiting freight")
-    PENDING = CourierStatus.PENDING.value
-    PICKED_UP = CourierStatus.PICKED_UP.value
-    IN_TRANSIT = CourierStatus.IN_TRANSIT.value
-    OUT_FOR_DELIVERY = CourierStatus.OUT_FOR_DELIVERY.value
-    READY_FOR_PICKUP = CourierStatus.READY_FOR_PICKUP.value
-    DELIVERY_FAILED = CourierStatus.DELIVERY_FAILED.value
-    ON_HOLD = CourierStatus.ON_HOLD.value
-    DELIVERED = CourierStatus.DELIVERED.value
-    RETURNING = CourierStatus.RETURNING.value
-    RETURNED = CourierStatus.RETURNED.value
-    LOST_DAMAGED = CourierStatus.LOST_DAMAGED.value
-    CANCELLED = CourierStatus.CANCELLED.value
+    PENDING = CourierStatus.PENDING.value, pgettext_lazy("shipment status", "Pending")
+    PICKED_UP = CourierStatus.PICKED_UP.value, pgettext_lazy("shipment status", "Picked Up")
+    IN_TRANSIT = CourierStatus.IN_TRANSIT.value, pgettext_lazy("shipment status", "In Transit")
+    OUT_FOR_DELIVERY = (
+        CourierStatus.OUT_FOR_DELIVERY.value,
+        pgettext_lazy("shipment status", "Out For Delivery"),
+    )
+    READY_FOR_PICKUP = (
+        CourierStatus.READY_FOR_PICKUP.value,
+        pgettext_lazy("shipment status", "Ready For Pickup"),
+    )
+    DELIVERY_FAILED = (
+        CourierStatus.DELIVERY_FAILED.value,
+        pgettext_lazy("shipment status", "Delivery Failed"),
+    )
+    ON_HOLD = CourierStatus.ON_HOLD.value, pgettext_lazy("shipment status", "On Hold")
+    DELIVERED = CourierStatus.DELIVERED.value, pgettext_lazy("shipment status", "Delivered")
+    RETURNING = CourierStatus.RETURNING.value, pgettext_lazy("shipment status", "Returning")
+    RETURNED = CourierStatus.RETURNED.value, pgettext_lazy("shipment status", "Returned")
+    LOST_DAMAGED = (
+        CourierStatus.LOST_DAMAGED.value,
+        pgettext_lazy("shipment status", "Lost Damaged"),
+    )
+    CANCELLED = CourierStatus.CANCELLED.value, pgettext_lazy("shipment status", "Cancelled")
 
 
 class FreightPayer(models.TextChoices):

@@ -10,8 +10,8 @@ region_code_validator = RegexValidator(r"^\d{6}$", "A region code is 6 digits (�
 
 
 class PayerType(models.TextChoices):
-    NATURAL = "natural", "Natural person"
-    LEGAL = "legal", "Legal person"
+    NATURAL = "natural", _("Natural person")
+    LEGAL = "legal", _("Legal person")
 
 
 class Department(models.Model):
@@ -36,8 +36,8 @@ class Department(models.Model):
 
 
 class FeeKind(models.TextChoices):
-    FEE = "fee", "Public revenue (非税收入), reported to the revenue system"
-    FREIGHT = "freight", "Freight collected for a courier (寄递费), not public revenue"
+    FEE = "fee", _("Public revenue (非税收入), reported to the revenue system")
+    FREIGHT = "freight", _("Freight collected for a courier (寄递费), not public revenue")
 
 
 class FeeItem(models.Model):

@@ -37,6 +37,7 @@ from billing.revenue import revenue_record_emit
 from billing.routing import AUTO, RoutingDecision, route
 from billing.services.orders import lock_order, payment_order_transition
 from billing.services.payables import order_payable_account
+from billing.services.reasons import DECLINED, NO_OPEN_ATTEMPT, ORDER_NOT_PAYABLE, WRONG_AMOUNT
 from billing.services.refunds import refund_notification_receive, refund_unsettled_payment_queue
 from core import reference_data, untrusted
 from core.audit import audit_entry, audit_record, audit_records
@@ -181,7 +182,7 @@ def _start_on_channel(
     except ProviderDeclined as exc:
         channel_succeeded(channel_code)  # it answered: a refusal is not an outage
         _settle_attempt(
-            attempt, to=AttemptStatus.FAILED, actor=actor, reason=f"declined: {exc.code}"
+            attempt, to=AttemptStatus.FAILED, actor=actor, reason=DECLINED.format(code=exc.code)
         )
         raise ChannelDeclined(f"The channel refused the payment: {exc}") from exc
     except ProviderError as exc:
@@ -396,9 +397,9 @@ def _apply_success(
     attempt.received_amount = result.amount
     attempt.next_query_at = None
     if result.amount != attempt.amount:
-        refund_reason = f"paid {result.amount} fen, expected {attempt.amount}"
+        refund_reason = WRONG_AMOUNT.format(paid=result.amount, expected=attempt.amount)
     elif order.status not in states.PAYABLE_ORDER_STATUSES:
-        refund_reason = f"order already {order.status}"
+        refund_reason = ORDER_NOT_PAYABLE.format(status=order.status)
     else:
         refund_reason = ""
     attempt.settles_order = not refund_reason
@@ -486,7 +487,7 @@ def _reopen_order_if_idle(order: PaymentOrder, *, actor: str) -> None:
         return
     if not order.attempts.filter(status__in=states.OPEN_ATTEMPT_STATUSES).exists():
         payment_order_transition(
-            order=order, to=OrderStatus.UNPAID, actor=actor, reason="no open attempt"
+            order=order, to=OrderStatus.UNPAID, actor=actor, reason=NO_OPEN_ATTEMPT
         )
 
 

@@ -13,6 +13,7 @@ from billing.errors import ChannelUnavailable
 from billing.models import OrderStatus, PaymentAttempt, PaymentOrder
 from billing.services.attempts import payment_attempts_close_open
 from billing.services.orders import get_order, lock_order, payment_order_transition
+from billing.services.reasons import EXPIRED
 from core.errors import IllegalTransition
 
 
@@ -22,9 +23,7 @@ def payment_order_cancel(*, public_id: str, actor: str, reason: str = "") -> Pay
 
 
 def payment_order_expire(*, public_id: str) -> PaymentOrder:
-    return _close_order(
-        public_id=public_id, to=OrderStatus.EXPIRED, actor="system", reason="expires_at passed"
-    )
+    return _close_order(public_id=public_id, to=OrderStatus.EXPIRED, actor="system", reason=EXPIRED)
 
 
 def _close_order(*, public_id: str, to: str, actor: str, reason: str) -> PaymentOrder:

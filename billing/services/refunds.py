@@ -36,6 +36,7 @@ from billing.receipts import receipt_red_request
 from billing.revenue import revenue_record_emit
 from billing.services.orders import get_order, lock_order, payment_order_transition
 from billing.services.payables import order_payable_account
+from billing.services.reasons import DECLINED, NO_SUCH_REFUND, UNSETTLED_REFUND
 from billing.states import UNSETTLED_TRANSITIONS, check_transition
 from billing.webhooks import webhook_event_emit
 from core.audit import audit_record
@@ -114,7 +115,7 @@ def refund_unsettled_payment(*, attempt_id: int, now: datetime | None = None) ->
             order,
             attempt,
             amount=unrefunded,
-            reason="money that could not settle the order",
+            reason=UNSETTLED_REFUND,
             actor="system",
             kind=Refund.Kind.UNSETTLED_PAYMENT,
         )
@@ -277,7 +278,7 @@ def _ask_channel(refund: Refund, *, actor: str) -> Refund:
         result = RefundResult(
             out_refund_no=refund.out_refund_no,
             status=ChannelRefundStatus.FAILED,
-            failure_reason=f"declined: {exc.code or exc}",
+            failure_reason=DECLINED.format(code=exc.code or exc),
         )
     except ProviderError as exc:
         logger.info("refund %s: the channel did not answer (%s)", refund.public_id, exc)
@@ -468,7 +469,7 @@ def refunds_query_pending(*, now: datetime | None = None, limit: int = 200) -> i
             result = RefundResult(
                 out_refund_no=refund.out_refund_no,
                 status=ChannelRefundStatus.FAILED,
-                failure_reason="the channel has no such refund",
+                failure_reason=NO_SUCH_REFUND,
             )
         refund_apply_result(result=result, actor=f"channel:{refund.attempt.channel}:query")
     return asked

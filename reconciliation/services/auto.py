@@ -37,6 +37,12 @@ logger = logging.getLogger(__name__)
 ACTOR = "system:reconciliation"
 # Applied now: paid, or money that cannot settle its order and is refunded (still booked).
 APPLIED_OUTCOMES = ("applied", "refund_due")
+# Resolutions, as templates: the rows keep them in English, the console says them in its
+# reader's language (console.stored_texts).
+LATE_NOTIFICATION = "the channel confirmed the payment: applied as a late notification (补单)"
+SECOND_PAYMENT_REFUNDED = "the second payment is refunded ({refund})"
+RECEIPT_ISSUED = "the receipt was issued on {day} ({receipt})"
+ACROSS_THE_CUTOFF = "matched across the cut-off: {other_day} ↔ {day}"
 
 
 def run_auto_resolve(*, run_id: int) -> int:
@@ -67,9 +73,7 @@ def _late_notification(item: Discrepancy) -> int:
         return 0
     if outcome not in APPLIED_OUTCOMES:
         return 0
-    return discrepancy_auto_resolve(
-        item, "the channel confirmed the payment: applied as a late notification (补单)"
-    )
+    return discrepancy_auto_resolve(item, LATE_NOTIFICATION)
 
 
 def _duplicate_refunded(item: Discrepancy) -> int:
@@ -81,7 +85,7 @@ def _duplicate_refunded(item: Discrepancy) -> int:
         refund = refunds.refund_unsettled_payment(attempt_id=attempt.pk)
     if refund is None:
         return 0
-    return discrepancy_auto_resolve(item, f"the second payment is refunded ({refund.public_id})")
+    return discrepancy_auto_resolve(item, SECOND_PAYMENT_REFUNDED.format(refund=refund.public_id))
 
 
 def _receipts_issued_since(run: ReconciliationRun) -> int:
@@ -99,10 +103,10 @@ def _receipts_issued_since(run: ReconciliationRun) -> int:
             kind=item.kind, status=ReceiptStatus.ISSUED, **{f"{owed_for}__public_id": item.our_ref}
         ).first()
         if receipt is not None:
-            issued_on = business_date_of(receipt.issued_at)
-            settled += discrepancy_auto_resolve(
-                item, f"the receipt was issued on {issued_on} ({receipt.code}_{receipt.number})"
+            why = RECEIPT_ISSUED.format(
+                day=business_date_of(receipt.issued_at), receipt=f"{receipt.code}_{receipt.number}"
             )
+            settled += discrepancy_auto_resolve(item, why)
     return settled
 
 
@@ -131,7 +135,7 @@ def _across_the_cutoff(item: Discrepancy) -> int:
             )
             audit_record(actor=ACTOR, action="discrepancy.carried_over", obj=item)
         return 0
-    why = f"matched across the cut-off: {counterpart.business_date} ↔ {item.business_date}"
+    why = ACROSS_THE_CUTOFF.format(other_day=counterpart.business_date, day=item.business_date)
     return discrepancy_auto_resolve(item, why) + discrepancy_auto_resolve(counterpart, why)
 
 

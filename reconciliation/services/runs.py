@@ -45,6 +45,8 @@ OWNERS = {
     PartyKind.REMITTANCE: "treasury",
 }
 WAITING_FOR_FILE = "waiting for the file"
+# The resolution of an item a run of its date again no longer finds (console.stored_texts).
+GONE = "not found when the date was reconciled again"
 
 
 def run_request(*, business_date: date, party_code: str, actor: str) -> ReconciliationRun:
@@ -173,7 +175,7 @@ def _store(run: ReconciliationRun, party: Party, statement, outcome: legs.LegOut
         )
         gone.update(
             status=DiscrepancyStatus.AUTO_RESOLVED,
-            resolution="not found when the date was reconciled again",
+            resolution=GONE,
             resolved_at=timezone.now(),
         )
         if outcome.clearing is not None:
