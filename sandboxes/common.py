@@ -32,6 +32,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
 
+from sandboxes import faults
 from sandboxes.state import Record, Store, journalled
 
 NOTIFY_TIMEOUT = (3.0, 10.0)  # seconds to connect, to read the receiver's answer
@@ -197,6 +198,10 @@ class Notifier(Generic[Record]):
     ``send(key, record, log, trigger)`` tries one notification once, rebuilt from the
     record, and logs the try in ``log`` (``log_delivery``); it is called without ``lock``,
     the one the sandbox holds across a read-modify-store of its records.
+
+    ``name`` is ``<party>-<what>``, the party's code with ``-`` for ``_``
+    (``public-platform-notify``): each notification started meets that party's
+    notification faults (sandboxes.faults).
     """
 
     def __init__(
@@ -213,18 +218,24 @@ class Notifier(Generic[Record]):
         self.name, self.store, self.lock = name, store, lock
         self.retry_delays, self.time_scale_setting = retry_delays, time_scale_setting
         self.logs, self.send = logs, send
+        self.party = name.rsplit("-", 1)[0].replace("-", "_")
         _notifiers.append(self)
 
     def start(self, key: str, log: DeliveryLog, *, trigger: str = "schedule") -> None:
         """Send the notification whose tries ``log`` (of the record at ``key``) keeps: now,
-        then on the schedule, in the background."""
+        then on the schedule, in the background; unless the party's faults drop it, send
+        its first try twice or hold it back."""
         with self.lock:
             record = self.store.get(key)
             if record is None:
                 return
-            log.schedule = {"trigger": trigger, "tries": 0, "next_at": _utc_now().isoformat()}
+            fault, delay = faults.notification_fault(self.party) or ("", 0)
+            if fault == "drop":
+                return
+            first = _utc_now() + timedelta(seconds=delay)
+            log.schedule = {"trigger": trigger, "tries": 0, "next_at": first.isoformat()}
             self.store[key] = record
-        self._follow_in_background(key, record, log)
+        self._follow_in_background(key, record, log, twice=fault == "duplicate")
 
     def resume(self) -> None:
         """Go on with every notification still on its schedule, from its next try."""
@@ -238,18 +249,26 @@ class Notifier(Generic[Record]):
         for key, record, log in pending:
             self._follow_in_background(key, record, log)
 
-    def _follow_in_background(self, key: str, record: Record, log: DeliveryLog) -> None:
+    def _follow_in_background(
+        self, key: str, record: Record, log: DeliveryLog, *, twice: bool = False
+    ) -> None:
         threading.Thread(
-            target=self._follow, args=(key, record, log), name=f"{self.name}-{key}", daemon=True
+            target=self._follow,
+            args=(key, record, log, twice),
+            name=f"{self.name}-{key}",
+            daemon=True,
         ).start()
 
-    def _follow(self, key: str, record: Record, log: DeliveryLog) -> None:
+    def _follow(self, key: str, record: Record, log: DeliveryLog, twice: bool) -> None:
+        """Each try when due; with ``twice``, the first try is sent twice."""
         while (schedule := self._ongoing(key, record, log)) is not None:
             due = datetime.fromisoformat(schedule["next_at"])
             time.sleep(max((due - _utc_now()).total_seconds(), 0.0))
             if self._ongoing(key, record, log) is None:
                 return
-            self.send(key, record, log, schedule["trigger"])
+            for _ in range(2 if twice else 1):
+                self.send(key, record, log, schedule["trigger"])
+            twice = False
             self._count_try(key, record, log)
 
     def _ongoing(self, key: str, record: Record, log: DeliveryLog) -> Schedule | None:

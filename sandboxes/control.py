@@ -10,6 +10,7 @@ from sandboxes import state
 @csrf_exempt
 @require_POST
 def reset(request: HttpRequest) -> HttpResponse:
-    """Every sandbox forgets its trades, waybills, accounts and modes: a test's clean slate."""
+    """Every sandbox forgets its trades, waybills, accounts, modes and faults: a test's clean
+    slate."""
     state.reset_all()
     return HttpResponse(status=204)

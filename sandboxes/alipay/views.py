@@ -31,7 +31,7 @@ from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common, keys
+from sandboxes import common, faults, keys
 from sandboxes.alipay import bill as bill_format
 from sandboxes.alipay import wire
 from sandboxes.alipay.wire import TradeStatus
@@ -687,6 +687,7 @@ def bill(request: HttpRequest, token: str) -> HttpResponse:
         bill_date = date.fromisoformat(link["bill_date"])
         rows = _bill_rows(link["app_id"], bill_date)
     content = bill_format.render_statement(rows, bill_date=bill_date, exported_at=now)
+    content = faults.damage_file("alipay", content)
     response = HttpResponse(content, content_type="application/octet-stream")
     response["Content-Disposition"] = (
         f'attachment; filename="{wire.SELLER_ID}_{bill_date:%Y%m%d}.csv.zip"'
@@ -737,7 +738,9 @@ def _bill_rows(app_id: str, bill_date: date) -> pd.DataFrame:
                     }
                 )
     return common.bill_frame(
-        records, bill_format.EXTRA_COLUMNS, times=("occurred_at", "created_at")
+        faults.billed("alipay", records),
+        bill_format.EXTRA_COLUMNS,
+        times=("occurred_at", "created_at"),
     )
 
 

@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandboxes import faults
 from sandboxes.banks import camt053, csv_layouts, mt940, pain
 from sandboxes.state import Store
 
@@ -125,16 +126,15 @@ def statement(request: HttpRequest, account: str, day: str) -> HttpResponse:
     todays = entries[booked == pd.Timestamp(business_date)].reset_index(drop=True)
     if kind == "camt053":
         body = camt053.render_camt053(todays, account, business_date, opening_balance=opening)
-        return HttpResponse(body, content_type="application/xml; charset=utf-8")
-    if kind == "mt940":
+        content_type = "application/xml; charset=utf-8"
+    elif kind == "mt940":
         text = mt940.render_mt940(todays, account, business_date, opening_balance=opening)
         body = text.decode("utf-8").encode(option, errors="replace")
-        return HttpResponse(body, content_type=f"text/plain; charset={option}")
-    encoding = csv_layouts.LAYOUTS[option].encoding
-    return HttpResponse(
-        csv_layouts.render_csv(todays, account, business_date, option),
-        content_type=f"text/csv; charset={encoding}",
-    )
+        content_type = f"text/plain; charset={option}"
+    else:
+        body = csv_layouts.render_csv(todays, account, business_date, option)
+        content_type = f"text/csv; charset={csv_layouts.LAYOUTS[option].encoding}"
+    return HttpResponse(faults.damage_file("banks", body), content_type=content_type)
 
 
 def _day_ended(business_date: date) -> bool:

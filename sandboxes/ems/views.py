@@ -27,7 +27,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from sandboxes import common
+from sandboxes import common, faults
 from sandboxes.ems import wire
 from sandboxes.state import Store
 
@@ -230,7 +230,8 @@ def _freight_bill(request: HttpRequest, sender_no: str, message: dict[str, Any])
                 order_no = shipment.order["logisticsOrderNo"]
                 freight = common.yuan(shipment.freight())
                 writer.writerow((shipment.waybill_no, order_no, bill_date, freight))
-    return HttpResponse(text.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+    content = faults.damage_file("ems", text.getvalue().encode("utf-8"))
+    return HttpResponse(content, content_type="text/csv; charset=utf-8")
 
 
 _HANDLERS = {

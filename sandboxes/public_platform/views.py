@@ -35,7 +35,7 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common, keys
+from sandboxes import common, faults, keys
 from sandboxes.public_platform import wire
 from sandboxes.public_platform.wire import BEIJING
 from sandboxes.state import Store
@@ -446,7 +446,7 @@ def _bill_download(request: HttpRequest, app_id: str, biz: dict[str, Any]) -> di
         raise _Refused("INVALID_PARAMETER", "bill_date is in the future")
     token = secrets.token_urlsafe(24)
     with _lock:
-        content = _bill(app_id, bill_date)
+        content = faults.damage_file("public_platform", _bill(app_id, bill_date))
         for expired in [key for key, (until, _) in _bills.items() if until < now]:
             del _bills[expired]
         _bills[token] = (now + BILL_URL_LIFETIME, content)
@@ -662,7 +662,9 @@ def _bill_rows(app_id: str, bill_date: date) -> pd.DataFrame:
                     }
                 )
     order = ("occurred_at", "kind", "provider_ref", "out_trade_no", "ref")
-    return common.bill_frame(records, _BILL_EXTRA_COLUMNS, order=order)
+    return common.bill_frame(
+        faults.billed("public_platform", records), _BILL_EXTRA_COLUMNS, order=order
+    )
 
 
 def render_statement(rows: pd.DataFrame) -> bytes:

@@ -28,6 +28,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from sandboxes import faults
 from sandboxes.common import MalformedJson, loads_object
 from sandboxes.receipts import messages, wire
 from sandboxes.receipts.receipt_xml import Element, signed_receipt
@@ -214,15 +215,16 @@ def _download_by_date(app_id: str, document: dict[str, Any], app: Mapping) -> Ht
             for receipt in _receipts.values()
             if receipt.app_id == app_id and _issue_date(receipt) == day
         ]
-    return _zipped(receipts, f"{document['issueDate']}.zip")
+    return _zipped(receipts, f"{document['issueDate']}.zip", day_file=True)
 
 
-def _zipped(receipts: list[_Receipt], name: str) -> HttpResponse:
+def _zipped(receipts: list[_Receipt], name: str, *, day_file: bool = False) -> HttpResponse:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as written:
         for receipt in receipts:
             written.writestr(f"{receipt.code}_{receipt.number}.xml", receipt.xml.encode("utf-8"))
-    response = HttpResponse(archive.getvalue(), content_type="application/x-zip-compressed")
+    content = faults.damage_file("receipts", archive.getvalue()) if day_file else archive.getvalue()
+    response = HttpResponse(content, content_type="application/x-zip-compressed")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

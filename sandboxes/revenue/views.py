@@ -28,6 +28,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from sandboxes import faults
 from sandboxes.revenue import wire
 from sandboxes.state import Store
 
@@ -222,7 +223,8 @@ def daily_records(request: HttpRequest, system_code: str) -> HttpResponse:
                         record.received_at.isoformat(timespec="seconds"),
                     )
                 )
-        return HttpResponse(out.getvalue().encode(), content_type="text/csv; charset=utf-8")
+        content = faults.damage_file("revenue", out.getvalue().encode())
+        return HttpResponse(content, content_type="text/csv; charset=utf-8")
 
     return _serve(request, system_code, daily_file)
 

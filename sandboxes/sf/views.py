@@ -29,7 +29,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from sandboxes import common
+from sandboxes import common, faults
 from sandboxes.sf import wire
 from sandboxes.state import Store
 
@@ -257,7 +257,8 @@ def bill(request: HttpRequest, day: str) -> HttpResponse:
             if billed and not order.cancelled:
                 row = (order.waybill_no, order.order_id, day, WEIGHT_KG)
                 writer.writerow((*row, common.yuan(FREIGHT_FEN)))
-    return HttpResponse(out.getvalue().encode(), content_type="text/csv; charset=utf-8")
+    content = faults.damage_file("sf", out.getvalue().encode())
+    return HttpResponse(content, content_type="text/csv; charset=utf-8")
 
 
 # -- driving a waybill and pushing its routes -------------------------------------------

@@ -32,7 +32,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common, keys
+from sandboxes import common, faults, keys
 from sandboxes.state import Store
 from sandboxes.unionpay import wire
 from sandboxes.unionpay.wire import BEIJING
@@ -274,6 +274,7 @@ def _file(request: dict[str, str]) -> HttpResponse:
     if rows.empty:
         raise _Refused(wire.NO_FILE)
     content = render_statement(rows, mer_id=request["merId"], settle_date=settle_date)
+    content = faults.damage_file("unionpay", content)
     return _answer(
         request,
         wire.SUCCESS,
@@ -571,7 +572,7 @@ def _file_rows(mer_id: str, settle_date: date) -> pd.DataFrame:
                 "original_provider_ref": original.query_id,
             }
         records.append(record)
-    return common.bill_frame(records, _FILE_EXTRA_COLUMNS)
+    return common.bill_frame(faults.billed("unionpay", records), _FILE_EXTRA_COLUMNS)
 
 
 def _fee_returned(consume: _Txn, refund: _Txn) -> int:

@@ -38,7 +38,7 @@ from django.urls import path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandboxes import common, keys
+from sandboxes import common, faults, keys
 from sandboxes.state import Store
 from sandboxes.wechatpay import wire
 from sandboxes.wechatpay.schemes import RSA, SCHEMES, Scheme
@@ -938,7 +938,7 @@ def tradebill(request: HttpRequest, mchid: str) -> tuple[int, dict[str, Any]]:
         rows = _bill_rows(mchid, bill_date, bill_type)
     if rows.empty:
         raise _Refused("NO_STATEMENT_EXIST", "账单文件不存在")
-    content = wire.render_statement(rows, mchid=mchid)
+    content = faults.damage_file("wechatpay", wire.render_statement(rows, mchid=mchid))
     token = secrets.token_urlsafe(24)
     with _lock:
         for expired in [key for key, bill in _bills.items() if bill.expires_at < _now()]:
@@ -1028,7 +1028,7 @@ def _bill_rows(mchid: str, bill_date: date, bill_type: str) -> pd.DataFrame:
                         **trade_fields,
                     }
                 )
-    return common.bill_frame(records, _BILL_EXTRA_COLUMNS)
+    return common.bill_frame(faults.billed("wechatpay", records), _BILL_EXTRA_COLUMNS)
 
 
 _BILL_EXTRA_COLUMNS = (
