@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,10 @@ class CoreConfig(AppConfig):
             request_context,  # noqa: F401  (connects the Celery signals)
             schema,  # noqa: F401  (registers the OpenAPI auth extensions)
         )
+
+        # Every process of a simulation runs on its clock (docs/simulation.md); time-machine
+        # is not even imported otherwise.
+        if os.environ.get("SIMULATED_CLOCK_FILE"):
+            from simulation.clock import clock_install_from_env
+
+            clock_install_from_env()

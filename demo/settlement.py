@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -34,13 +35,33 @@ def paying_accounts() -> dict[str, str]:
 def book_credits(sandbox_url: str, business_date: date) -> None:
     """Credit every department's settlement account with its clearings of the date, each
     on its settlement date, but the late one."""
+    book_bank_credits(
+        sandbox_url,
+        [
+            credit
+            for credit in clearing_credits(business_date)
+            if (credit.processor, credit.department) != LATE_CREDIT
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One processor's transfer of one department's clearing, as its bank books it."""
+
+    processor: str
+    department: str
+    account: str  # the department's settlement account
+    entry: dict  # the sandbox bank's entry: amount, value_date, counterparty, description
+
+
+def clearing_credits(business_date: date) -> list[Credit]:
+    """The transfers of the date's clearings, each on its settlement date."""
     accounts = paying_accounts()
     names = dict(Processor.objects.values_list("code", "legal_name"))
-    entries: dict[str, list[dict]] = defaultdict(list)
+    credits = []
     clearings = Clearing.objects.filter(business_date=business_date, net_amount__gt=0)
-    for clearing in clearings.select_related("department"):
-        if (clearing.processor, clearing.department.code) == LATE_CREDIT:
-            continue
+    for clearing in clearings.select_related("department").order_by("pk"):
         account = accounts.get(clearing.processor)
         if account is None:
             logger.warning(
@@ -50,17 +71,30 @@ def book_credits(sandbox_url: str, business_date: date) -> None:
                 clearing.department.code,
             )
             continue
-        entries[clearing.department.settlement_account_number].append(
-            {
-                "amount": clearing.net_amount,
-                "value_date": clearing.settlement_date.isoformat(),
-                "counterparty": {
-                    "account": account,
-                    "name": names.get(clearing.processor, clearing.processor)[:70],
-                },
-                "description": f"{clearing.processor} 清算款 {business_date:%Y%m%d} "
-                f"{clearing.department.code}",
-            }
+        entry = {
+            "amount": clearing.net_amount,
+            "value_date": clearing.settlement_date.isoformat(),
+            "counterparty": {
+                "account": account,
+                "name": names.get(clearing.processor, clearing.processor)[:70],
+            },
+            "description": f"{clearing.processor} 清算款 {business_date:%Y%m%d} "
+            f"{clearing.department.code}",
+        }
+        credits.append(
+            Credit(
+                clearing.processor,
+                clearing.department.code,
+                clearing.department.settlement_account_number,
+                entry,
+            )
         )
-    for account, credits in entries.items():
-        sandboxes.book_bank_entries(sandbox_url, account, credits)
+    return credits
+
+
+def book_bank_credits(sandbox_url: str, credits: list[Credit]) -> None:
+    entries: dict[str, list[dict]] = defaultdict(list)
+    for credit in credits:
+        entries[credit.account].append(credit.entry)
+    for account, booked in entries.items():
+        sandboxes.book_bank_entries(sandbox_url, account, booked)

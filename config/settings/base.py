@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "notices",
     "console",
     "demo",
+    "simulation",
 ]
 
 MIDDLEWARE = [

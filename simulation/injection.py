@@ -1,0 +1,133 @@
+"""The planned faults (simulation.faults) put into the running world at their moments.
+
+Faults of the outside world go through the sandboxes' fault control
+(docs/sandbox-faults.md) and their own controls; a fault on one payment or one scan bends
+what ``World`` does when it gets there; a process fault kills or restarts the process. Each
+fault's expectation is recorded in ``Truth`` for the invariants to hold the run to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import requests
+
+from demo.reference import DEMO_REVENUE_SYSTEM
+from reconciliation.ours import BUSINESS_TZ
+from simulation.cluster import Cluster, answers
+from simulation.faults import Fault, FaultKind, Outcome
+from simulation.invariants import Truth
+from simulation.night import CreditFaults
+from simulation.world import World
+
+logger = logging.getLogger(__name__)
+HTTP_TIMEOUT = 30
+RESTART_SECONDS = 90
+K = FaultKind
+# Faults bent into one payment's notification, and those into one courier scan's push.
+NOTIFICATION_FAULTS = frozenset(
+    {K.NOTIFICATION_LOST, K.NOTIFICATION_DUPLICATED, K.NOTIFICATION_REORDERED,
+     K.NOTIFICATION_LATE, K.BILL_LINE_MISSING, K.CUTOFF_CLOCK}
+)  # fmt: skip
+PUSH_FAULTS = frozenset({K.COURIER_PUSH_LOST, K.COURIER_PUSH_DUPLICATED, K.COURIER_PUSH_REORDERED})
+WORKERS = ("worker-payments", "worker-background")
+
+
+def business_date(fault: Fault) -> date:
+    """The date whose reconciliation shows what the fault did: a bank credit's clearing
+    date's settlement, else the date the fault strikes (Beijing time)."""
+    if "business_date" in fault.parameters:
+        return fault.parameters["business_date"]
+    return fault.at.astimezone(BUSINESS_TZ).date()
+
+
+@dataclass
+class Injector:
+    world: World
+    cluster: Cluster
+    truth: Truth
+    credit_faults: CreditFaults = field(default_factory=CreditFaults)
+    injected: Counter = field(default_factory=Counter)
+
+    def plan(self, faults: list[Fault]) -> None:
+        for fault in faults:
+            expectation = fault.expectation
+            if expectation.outcome == Outcome.DISCREPANCY and not expectation.auto_resolves:
+                key = (expectation.discrepancy, expectation.party_kind, expectation.party)
+                self.truth.expected_items.append((business_date(fault), key))
+            if fault.kind in NOTIFICATION_FAULTS:
+                self.world.payment_faults[fault.target] = fault
+            elif fault.kind in PUSH_FAULTS:
+                self.world.scan_faults[(fault.target, fault.parameters["status"])] = fault
+            elif fault.kind in (K.BANK_CREDIT_LATE, K.BANK_CREDIT_SHORT):
+                self._bend_credit(fault)
+            else:
+                self.world.timeline.add(
+                    fault.at, f"fault {fault.kind} {fault.target}", lambda f=fault: self.strike(f)
+                )
+            self.injected[fault.kind] += 1
+
+    def _bend_credit(self, fault: Fault) -> None:
+        p = fault.parameters
+        key = (p["processor"], p["department"], p["business_date"])
+        if fault.kind == K.BANK_CREDIT_LATE:
+            self.credit_faults.late.add(key)
+        else:
+            self.credit_faults.short[key] = p["short_fen"]
+
+    def strike(self, fault: Fault) -> None:
+        sandbox, p = self.world.sandbox, fault.parameters
+        if fault.kind in (K.PROVIDER_DOWN, K.PROVIDER_SLOW):
+            bent = (
+                {"down": True}
+                if fault.kind == K.PROVIDER_DOWN
+                else {"slow_seconds": p["latency_seconds"]}
+            )
+            self._faults(fault.target, bent)
+            self._later(
+                fault.at + timedelta(minutes=p["minutes"]),
+                f"{fault.target} back",
+                lambda: self._faults(fault.target, {"down": False, "slow_seconds": 0}),
+            )
+        elif fault.kind == K.REVENUE_DOWN_DAY:
+            self._revenue_mode("down")
+            self._later(p["until"], "revenue system back", lambda: self._revenue_mode("up"))
+        elif fault.kind == K.RECEIPTS_DOWN_DAY:
+            self._post(f"{sandbox}/sandbox/receipts/_control/mode", {"mode": "down"})
+            self._later(
+                p["until"],
+                "receipt platform back",
+                lambda: self._post(f"{sandbox}/sandbox/receipts/_control/mode", {"mode": "up"}),
+            )
+        elif fault.kind == K.WORKER_KILLED:
+            for name in WORKERS:
+                self.cluster.restart(name, kill=True)
+        elif fault.kind == K.WEB_RESTARTED:
+            self.cluster.restart("web")
+            self.cluster.wait_for(
+                lambda: answers(f"{self.world.portal.base_url}/readyz"),
+                what="the web server to come back",
+                seconds=RESTART_SECONDS,
+            )
+        elif fault.kind == K.STATEMENT_MALFORMED:
+            self._faults(fault.target.removeprefix("courier:"), {"malformed_next_file": True})
+            self.world.damaged_files.add(fault.target)
+
+    def _later(self, at: datetime, label: str, run) -> None:
+        self.world.timeline.add(at, label, run)
+
+    def _faults(self, party: str, bent: dict) -> None:
+        self._post(f"{self.world.sandbox}/sandbox/_control/faults/{party}", bent)
+
+    def _revenue_mode(self, mode: str) -> None:
+        self._post(
+            f"{self.world.sandbox}/sandbox/revenue/{DEMO_REVENUE_SYSTEM['code']}/_control/mode",
+            {"mode": mode},
+        )
+
+    @staticmethod
+    def _post(url: str, body: dict) -> None:
+        requests.post(url, json=body, timeout=HTTP_TIMEOUT).raise_for_status()

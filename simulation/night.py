@@ -1,0 +1,122 @@
+"""What happens to a business day after it ends, as a deployment lives it.
+
+At 00:30 Beat asks for the day's runs (reconciliation.tasks.start_yesterday) and the
+reconciliation worker does them; a party whose file is not in yet is tried again each hour
+(WeChat Pay's bill comes in the morning). By 10:20 the simulator, as the outside world,
+books each processor's transfer of the day's clearings in the sandbox bank on its
+settlement date (a fault may make one late or short), and as finance staff submits each
+department's settlement report and has a second person approve it, which sends its
+remittance to the bank. Then the day's figures and invariants are printed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+
+from closing.models import InstructionStatus, Remittance, ReportStatus, SettlementReport
+from closing.selectors import visible_reports
+from closing.services import reports
+from core.auth import principal_for_user
+from demo.access import FINANCE_USERNAME, REVIEWER_USERNAME
+from demo.settlement import Credit, book_bank_credits, clearing_credits
+from reconciliation.models import ReconciliationRun, RunStatus
+from reconciliation.ours import BUSINESS_TZ
+from reconciliation.parties import all_parties
+from reconciliation.services import runs
+from simulation.cluster import Cluster
+
+logger = logging.getLogger(__name__)
+RUNS_START = time(0, 30, 20)  # just after Beat's 00:30 start_yesterday
+MORNING = time(10, 20)  # WeChat Pay's bill is in, and the 10:15 retry has run
+RUNS_SECONDS = 600
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+@dataclass
+class CreditFaults:
+    """How the processors' transfers go wrong, by (processor, business date)."""
+
+    late: set[tuple[str, date]] = field(default_factory=set)  # a business day late
+    short: dict[tuple[str, date], int] = field(default_factory=dict)  # fen missing
+
+
+def at(day: date, moment: time) -> datetime:
+    return datetime.combine(day, moment, BUSINESS_TZ)
+
+
+def runs_finished(cluster: Cluster, business_date: date) -> None:
+    """Wait until every party's run of the date has finished (or waits for its file)."""
+    parties = len(all_parties())
+
+    def finished() -> bool:
+        runs = ReconciliationRun.objects.filter(business_date=business_date)
+        return runs.count() >= parties and not runs.filter(status__in=UNFINISHED).exists()
+
+    cluster.wait_for(finished, what=f"the runs of {business_date}", seconds=RUNS_SECONDS)
+
+
+def files_given_again(cluster: Cluster, business_date: date, parties: set[str], *, actor: str):
+    """The runs that failed on a damaged file, run again once the party has given it again
+    (the sandbox serves it whole from its second download), as finance staff would."""
+    failed = ReconciliationRun.objects.filter(
+        business_date=business_date, party__in=parties, status=RunStatus.FAILED
+    )
+    for run in failed:
+        runs.run_request(business_date=business_date, party_code=run.party, actor=actor)
+    parties.clear()
+    runs_finished(cluster, business_date)
+
+
+def book_transfers(sandbox: str, business_date: date, faults: CreditFaults) -> list[str]:
+    """Each processor's transfer of the date's clearings, bent as the faults say; what was
+    bent, in words."""
+    booked: list[Credit] = []
+    bent = []
+    for credit in clearing_credits(business_date):
+        key = (credit.processor, business_date)
+        entry = dict(credit.entry)
+        if key in faults.short:
+            entry["amount"] -= faults.short[key]
+            bent.append(f"{credit.processor} short {faults.short[key]} fen for {credit.department}")
+        if key in faults.late:
+            value_date = date.fromisoformat(entry["value_date"]) + timedelta(days=1)
+            entry["value_date"] = value_date.isoformat()
+            bent.append(f"{credit.processor} a day late for {credit.department}")
+        booked.append(Credit(credit.processor, credit.department, credit.account, entry))
+    book_bank_credits(sandbox, booked)
+    return bent
+
+
+def close_the_day(cluster: Cluster, business_date: date, *, actor: str) -> list[SettlementReport]:
+    """Every department's report of the date submitted by one person, approved by another;
+    wait for the bank to answer the remittances they order."""
+    preparer, approver = _staff(FINANCE_USERNAME), _staff(REVIEWER_USERNAME)
+    made = reports.settlement_reports_generate(business_date=business_date, actor=actor)
+    for report in made:
+        if report.status == ReportStatus.DRAFT:
+            _act(reports.settlement_report_submit, report, preparer)
+            _act(reports.settlement_report_approve, report, approver)
+    ordered = Remittance.objects.filter(business_date=business_date)
+    cluster.wait_for(
+        lambda: not ordered.filter(instruction__status=InstructionStatus.SENDING).exists(),
+        what=f"the bank to answer the remittances of {business_date}",
+        seconds=RUNS_SECONDS,
+    )
+    return made
+
+
+def _staff(username: str):
+    return get_user_model().objects.get(username=username)
+
+
+def _act(step: Callable[..., SettlementReport], report: SettlementReport, user) -> None:
+    step(
+        public_id=report.public_id,
+        visible=visible_reports(user),
+        actor=principal_for_user(user).actor,
+    )
