@@ -53,6 +53,7 @@ from integrations.payments.base import (
     NotificationAck,
     ProviderDeclined,
     ProviderError,
+    RenewsPayUrl,
     TradeResult,
     TradeStatus,
 )
@@ -88,7 +89,8 @@ def payment_attempt_start(
 
     ``return_url``: where the channel's cashier sends the payer back; ``payer_ip``: the
     payer's browser address, for a channel whose cashier needs it. Neither is stored: a
-    pending attempt returned again keeps the pay_url it was opened with.
+    pending attempt returned again keeps the trade it was opened with, and its pay_url,
+    signed afresh when the gateway would refuse it as stale (``_with_fresh_pay_url``).
 
     ``channel_code`` is a channel or ``auto``. With ``auto`` a channel that does not answer
     is left ``unknown`` (a status query settles it) and the next eligible channel is tried.
@@ -111,7 +113,7 @@ def payment_attempt_start(
         raise NotFound("No such payment order.")
     _check_payable(order, now)
     if order.pending_attempt_id is not None:
-        return order.attempts.get(pk=order.pending_attempt_id)
+        return _with_fresh_pay_url(order.attempts.get(pk=order.pending_attempt_id), actor=actor)
     decision = route(order=order, requested=channel_code, now=now)
     if not decision.candidates:
         reasons = "; ".join(f"{code}: {why}" for code, why in decision.rejected.items())
@@ -131,6 +133,30 @@ def payment_attempt_start(
         except ChannelUnavailable as exc:
             unanswered = exc
     raise unanswered
+
+
+def _with_fresh_pay_url(attempt: PaymentAttempt, *, actor: str) -> PaymentAttempt:
+    """The pending attempt with a pay_url its gateway accepts now.
+
+    A request signed for the payer's browser (Alipay's page.pay) is refused some minutes
+    after signing; the channel signs the same request afresh, for the same trade, and the
+    new pay_url is stored in place of the old one, unless another request or an answer
+    about the trade changed the attempt meanwhile.
+    """
+    channel = get_channel(attempt.channel)
+    if not isinstance(channel, RenewsPayUrl):
+        return attempt
+    renewed = channel.renew_pay_url(attempt.pay_url)
+    if renewed == attempt.pay_url:
+        return attempt
+    with transaction.atomic(durable=True):
+        stored = PaymentAttempt.objects.filter(
+            pk=attempt.pk, status=AttemptStatus.PENDING, pay_url=attempt.pay_url
+        ).update(pay_url=renewed, updated_at=timezone.now())
+        if stored:
+            attempt.pay_url = renewed
+            audit_record(actor=actor, action="payment_attempt.pay_url_renewed", obj=attempt)
+    return attempt if stored else PaymentAttempt.objects.get(pk=attempt.pk)
 
 
 def _start_on_channel(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from integrations.errors import (
     InvalidNotification,
@@ -35,6 +35,7 @@ __all__ = [
     "RefundRequest",
     "RefundResult",
     "RefundStatus",
+    "RenewsPayUrl",
     "TradeResult",
     "TradeStatus",
 ]
@@ -193,3 +194,19 @@ class PaymentChannel(Protocol):
         ...
 
     def acknowledge(self, *, accepted: bool) -> NotificationAck: ...
+
+
+@runtime_checkable
+class RenewsPayUrl(Protocol):
+    """A channel whose pay_url can be a request signed for the payer's browser to make,
+    which its gateway accepts only for a while after signing (Alipay's page.pay).
+
+    A pending trade handed to the payer again gets its pay_url through ``renew_pay_url``.
+    """
+
+    def renew_pay_url(self, pay_url: str) -> str:
+        """``pay_url`` itself while the gateway will accept it for a while yet (and any
+        link that does not age, such as a QR code); otherwise the same request signed
+        afresh: the same trade, amount, expiry and return address. Makes no call.
+        """
+        ...

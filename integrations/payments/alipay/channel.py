@@ -17,6 +17,7 @@ from integrations.payments.alipay.bill import parse_bill
 from integrations.payments.alipay.wire import (
     ACCEPTED,
     CHARSET,
+    PAGE_PAY_METHOD,
     REFUSED,
     beijing_time,
     bill_url,
@@ -29,6 +30,8 @@ from integrations.payments.alipay.wire import (
     read_notification,
     refund_result,
     request_params,
+    signed_again,
+    stale_page_pay,
     yuan,
 )
 from integrations.payments.base import (
@@ -90,7 +93,7 @@ class AlipayChannel:
     def _page_pay(self, request: CreateTrade) -> CreatedTrade:
         """The signed alipay.trade.page.pay URL: no call, the payer's browser makes it."""
         params = request_params(
-            "alipay.trade.page.pay",
+            PAGE_PAY_METHOD,
             page_pay_biz(request),
             app_id=self.app_id,
             notify_url=request.notify_url,
@@ -102,6 +105,18 @@ class AlipayChannel:
             out_trade_no=request.out_trade_no,
             provider_trade_no="",
             pay_url=page_pay_url(self.base_url, params),
+        )
+
+    def renew_pay_url(self, pay_url: str) -> str:
+        """A page.pay URL signed again once PAGE_PAY_RENEW_AFTER old, with its first
+        parameters (return_url included): Alipay keeps one trade per out_trade_no and refuses
+        the same out_trade_no with other parameters. A QR code does not age."""
+        now = datetime.now(BEIJING)
+        params = stale_page_pay(pay_url, now)
+        if params is None:
+            return pay_url
+        return page_pay_url(
+            self.base_url, signed_again(params, timestamp=now, private_key=self._private_key)
         )
 
     def query_trade(self, out_trade_no: str, *, opened_at: datetime) -> TradeResult:

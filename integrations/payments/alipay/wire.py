@@ -11,9 +11,9 @@ import binascii
 import json
 import re
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeGuard
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -50,7 +50,14 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SIGN_TYPE = "RSA2"
 CHARSET = "utf-8"
 NOTIFY_TYPE = "trade_status_sync"
+PAGE_PAY_METHOD = "alipay.trade.page.pay"
 PAGE_PAY_PRODUCT = "FAST_INSTANT_TRADE_PAY"
+# The gateway refuses a request whose timestamp is 15 minutes off its clock. A page.pay link
+# handed out again is signed afresh once this old, so the payer has 10 minutes to open it.
+PAGE_PAY_RENEW_AFTER = timedelta(minutes=5)
+# The gateway's refusal of a timestamp too far from its clock: the request came late, or
+# the clocks differ. A retry is signed afresh.
+INVALID_TIMESTAMP = "isv.invalid-timestamp"
 ACCEPTED = NotificationAck(200, b"success", "text/plain; charset=utf-8")
 REFUSED = NotificationAck(400, b"fail", "text/plain; charset=utf-8")
 
@@ -81,9 +88,13 @@ def request_params(
         "return_url": return_url,
         "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
     }
-    params = {key: value for key, value in params.items() if value}
-    params["sign"] = sign_content(signed_content(params, exclude=("sign",)), private_key)
-    return params
+    return _signed({key: value for key, value in params.items() if value}, private_key)
+
+
+def _signed(params: Mapping[str, str], private_key: rsa.RSAPrivateKey) -> dict[str, str]:
+    """``params`` with their ``sign``, in place of any they carried."""
+    unsigned = {key: value for key, value in params.items() if key != "sign"}
+    return {**unsigned, "sign": sign_content(signed_content(unsigned, exclude=()), private_key)}
 
 
 def page_pay_biz(request: CreateTrade) -> dict[str, Any]:
@@ -101,6 +112,27 @@ def page_pay_biz(request: CreateTrade) -> dict[str, Any]:
 def page_pay_url(gateway_url: str, params: Mapping[str, str]) -> str:
     """The signed page.pay request as the GET URL the payer's browser is sent to."""
     return f"{gateway_url}?{urlencode(params)}"
+
+
+def stale_page_pay(pay_url: str, now: datetime) -> dict[str, str] | None:
+    """The signed parameters of a page.pay URL (page_pay_url's) signed PAGE_PAY_RENEW_AFTER
+    or more before ``now``; None for a fresher one, or any other link (precreate's QR code).
+    """
+    params = dict(parse_qsl(urlsplit(pay_url).query))
+    if params.get("method") != PAGE_PAY_METHOD:
+        return None
+    try:
+        signed_at = parse_beijing_time(params.get("timestamp"))
+    except ValueError:
+        return params
+    return params if abs(now - signed_at) >= PAGE_PAY_RENEW_AFTER else None
+
+
+def signed_again(
+    params: Mapping[str, str], *, timestamp: datetime, private_key: rsa.RSAPrivateKey
+) -> dict[str, str]:
+    """The same request signed at ``timestamp``: every other parameter as it was sent."""
+    return _signed({**params, "timestamp": beijing_time(timestamp)}, private_key)
 
 
 def read_answer(
@@ -123,6 +155,10 @@ def read_answer(
         raise ProviderError(f"{method}: the answer's signature does not verify")
     if code == UNAVAILABLE_CODE or sub_code in RETRYABLE_SUB_CODES:
         raise ProviderUnavailable(f"{method}: {code} {sub_code}")
+    if sub_code == INVALID_TIMESTAMP:
+        raise ProviderUnavailable(
+            f"{method}: {code} {sub_code}: the request came late, or our clock and Alipay's differ"
+        )
     if not signed:
         raise ProviderError(f"{method}: unsigned answer {code} {sub_code}")
     if code == SUCCESS_CODE:
