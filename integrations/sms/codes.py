@@ -2,8 +2,9 @@
 
 A SendSms answer says "Ok" for each number the message went to, or a code why not; an
 answer with ``Response.Error`` refused the whole request. Frequency limits (LimitExceeded)
-pass: the message may go after their window. The API's own rate limit and internal
-errors leave the request untaken. Anything else is a refusal that a retry will not change.
+pass: the message may go after their window. The API's own rate limit, internal errors
+and an expired signature leave the request untaken. Anything else is a refusal that a
+retry will not change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ REPORT_FAILED = "FAIL"
 API_RATE_LIMIT = "RequestLimitExceeded"
 INTERNAL_ERROR = "InternalError"
 SIGNATURE_FAILURE = "AuthFailure.SignatureFailure"
+# X-TC-Timestamp more than 5 minutes from the gateway's clock: the request came late, or
+# the clocks differ. A retry is signed afresh.
+SIGNATURE_EXPIRED = "AuthFailure.SignatureExpire"
 
 UNTIL_TOMORROW = None  # a daily limit: the window ends at the next midnight in Beijing
 # The windows of the frequency limits (频率限制), by code.

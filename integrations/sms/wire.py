@@ -150,6 +150,8 @@ def _refuse(code: str, message: str, request_id: str, now: datetime) -> None:
         raise SendThrottled(text, code=code, retry_after=wait)
     if codes.is_unavailable(code):
         raise ProviderUnavailable(text)
+    if code == codes.SIGNATURE_EXPIRED:
+        raise ProviderUnavailable(f"{text}: it came late, or our clock and the gateway's differ")
     raise ProviderDeclined(text, code=code)
 
 

@@ -20,6 +20,7 @@ import requests
 from core.money import BEIJING
 from core.outside import get_channel
 from integrations.payments.alipay import AlipayChannel
+from integrations.payments.alipay import channel as channel_module
 from integrations.payments.alipay.wire import sign_content
 from integrations.payments.base import (
     CreateTrade,
@@ -31,6 +32,7 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.registry import CHANNEL_CODES
+from tests.integrations.clocks import TOO_FAR, skew_clock
 from tests.integrations.helpers import (
     StubServer,
     deliveries,
@@ -395,6 +397,18 @@ def test_a_request_signed_by_an_unknown_app_key_is_declined(live_service, settin
         channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
 
     assert declined.value.code == "isv.invalid-signature"
+
+
+def test_a_request_whose_timestamp_the_gateway_finds_stale_is_retryable(channel, monkeypatch):
+    skew_clock(monkeypatch, channel_module, -TOO_FAR)
+
+    with pytest.raises(ProviderUnavailable, match="clock") as refused:
+        channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
+
+    assert "isv.invalid-timestamp" in str(refused.value)
+    monkeypatch.undo()
+    found = channel.query_trade("pay_any", opened_at=datetime.now(BEIJING))
+    assert found.status == TradeStatus.NOT_FOUND
 
 
 def test_the_registry_builds_the_alipay_channel_from_settings(live_service):

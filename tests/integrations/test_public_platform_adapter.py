@@ -37,8 +37,10 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.public_platform import PublicPlatformChannel
+from integrations.payments.public_platform import channel as channel_module
 from integrations.payments.registry import CHANNEL_CODES, UnknownChannel
 from tests.integrations import helpers
+from tests.integrations.clocks import TOO_FAR, skew_clock
 from tests.integrations.helpers import (
     StubServer,
     deliveries,
@@ -305,6 +307,21 @@ def test_a_request_from_an_unknown_app_is_declined(live_service, settings):
         channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert refused.value.code == "INVALID_APP_ID"
+
+
+@pytest.mark.parametrize("offset", [-TOO_FAR, TOO_FAR], ids=["late", "early"])
+def test_a_request_whose_timestamp_the_platform_finds_stale_is_retryable(
+    channel, monkeypatch, offset
+):
+    skew_clock(monkeypatch, channel_module, offset)
+
+    with pytest.raises(ProviderUnavailable, match="clock") as refused:
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+
+    assert "INVALID_TIMESTAMP" in str(refused.value)
+    monkeypatch.undo()
+    found = channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+    assert found.status == TradeStatus.NOT_FOUND
 
 
 def test_an_unreachable_platform_is_unavailable(settings):

@@ -4,7 +4,9 @@ import hmac
 
 import pytest
 
-from integrations.revenue.http_json import HttpJsonRevenueSystem, wire
+from integrations.revenue.base import ProviderUnavailable, PushRequest, ReceiptStatus
+from integrations.revenue.http_json import HttpJsonRevenueSystem, system, wire
+from tests.integrations.clocks import TOO_FAR, skew_clock
 
 SECRET = "c2FuZGJveC1zZWNyZXQtZm9yLXRlc3Rz"
 BODY = b'{"record_id":"rv_abc","total_fen":3000}'
@@ -149,3 +151,35 @@ def test_a_signature_method_of_neither_kind_is_refused():
         HttpJsonRevenueSystem(
             base_url="https://x.example", app_key="a", secret=SECRET, signature_method="HMAC-MD5"
         )
+
+
+# -- against the sandbox ----------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox_system(live_service, settings) -> HttpJsonRevenueSystem:
+    """An adapter to a system of the sandbox's, on the live server."""
+    settings.SANDBOX_REVENUE = {"systems": {"clock": SECRET}}
+    return HttpJsonRevenueSystem(
+        base_url=f"{live_service.url}/sandbox/revenue/clock", app_key="app-1", secret=SECRET
+    )
+
+
+RECORD = PushRequest(
+    record_id="rv_clock",
+    kind="payment",
+    sequence=1,
+    content={"payment_code": "33010000000000000017", "department_code": "D1", "total_fen": 1},
+)
+
+
+@pytest.mark.parametrize("offset", [-TOO_FAR, TOO_FAR], ids=["late", "early"])
+def test_a_stale_timestamp_is_retryable_and_a_fresh_one_goes(sandbox_system, monkeypatch, offset):
+    skew_clock(monkeypatch, system, offset)
+
+    with pytest.raises(ProviderUnavailable, match="clock") as refused:
+        sandbox_system.push(RECORD)
+
+    assert refused.value.http_status == 401 and "code 1003" in str(refused.value)
+    monkeypatch.undo()
+    assert sandbox_system.push(RECORD).status == ReceiptStatus.RECEIPTED

@@ -24,6 +24,8 @@ from integrations.couriers.base import (
     ShipmentStatus,
 )
 from integrations.couriers.sf import SfExpressCourier, bill, codes, wire
+from integrations.couriers.sf import courier as courier_module
+from tests.integrations.clocks import TOO_FAR, skew_clock
 from tests.integrations.helpers import BEIJING, today_in_beijing, unreachable_url
 
 TOKEN = "push-token-0001"
@@ -493,6 +495,19 @@ def test_a_wrong_checkword_is_refused(sandbox, settings) -> None:
     with pytest.raises(ProviderError) as refused:
         get_courier("sf").track("SF0000000000000")
     assert "A1006" in str(refused.value)
+
+
+@pytestmark_db
+def test_an_expired_timestamp_is_retryable_and_a_fresh_one_books(sandbox, monkeypatch) -> None:
+    adapter, request = get_courier("sf"), booking_request("http://127.0.0.1:9/push")
+    skew_clock(monkeypatch, courier_module, -TOO_FAR)
+
+    with pytest.raises(ProviderUnavailable, match="clock") as refused:
+        adapter.book(request)
+
+    assert "A1002" in str(refused.value)
+    monkeypatch.undo()
+    assert adapter.book(request).waybill_no.startswith("SF")
 
 
 def test_an_unreachable_base_url_is_unavailable() -> None:

@@ -10,6 +10,7 @@ from django.conf import settings
 from pytest_django.live_server_helper import LiveServer
 
 from integrations.errors import ConfigurationError, IncompleteConfiguration
+from integrations.sms import gateway as gateway_module
 from integrations.sms.base import (
     ProviderDeclined,
     ProviderUnavailable,
@@ -18,6 +19,7 @@ from integrations.sms.base import (
 )
 from integrations.sms.gateway import TencentSmsGateway, build_sms_gateway
 from sandboxes import state
+from tests.integrations.clocks import TOO_FAR, skew_clock
 from tests.integrations.helpers import unreachable_url
 
 pytestmark = pytest.mark.urls("config.sandbox_urls")
@@ -166,6 +168,22 @@ def test_a_gateway_that_is_down_leaves_the_message_unsent_and_retryable(gateway,
     finally:
         requests.post(f"{server.url}/sandbox/sms/_control/mode", json={"mode": "up"}, timeout=5)
     assert journal(server) == []
+
+
+@pytest.mark.parametrize("offset", [-TOO_FAR, TOO_FAR], ids=["late", "early"])
+def test_an_expired_signature_leaves_the_message_unsent_and_retryable(
+    gateway, server, monkeypatch, offset
+):
+    skew_clock(monkeypatch, gateway_module, offset)
+
+    with pytest.raises(ProviderUnavailable, match="clock") as caught:
+        gateway.send(request())
+
+    assert "AuthFailure.SignatureExpire" in str(caught.value)
+    assert journal(server) == []
+    monkeypatch.undo()
+    gateway.send(request())  # signed afresh, it goes
+    assert len(journal(server)) == 1
 
 
 def test_an_unreachable_gateway_is_unavailable():

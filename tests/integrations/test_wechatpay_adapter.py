@@ -33,9 +33,11 @@ from integrations.payments.base import (
 )
 from integrations.payments.registry import CHANNEL_CODES
 from integrations.payments.wechatpay import WechatPayChannel, WechatPayCredentials, wire
+from integrations.payments.wechatpay import channel as channel_module
 from integrations.payments.wechatpay.bill import parse_trade_bill
 from integrations.payments.wechatpay.schemes import build_scheme
 from sandboxes.wechatpay.schemes import RSA
+from tests.integrations.clocks import TOO_FAR, skew_clock
 from tests.integrations.helpers import (
     StubServer,
     deliveries,
@@ -403,6 +405,28 @@ def test_a_request_signed_with_an_unregistered_key_is_declined(
         channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
 
     assert refused.value.code == "SIGN_ERROR"
+
+
+def test_a_request_that_reaches_wechat_too_late_is_retryable(channel, monkeypatch):
+    skew_clock(monkeypatch, channel_module, -TOO_FAR, readings=1)  # signed, then held
+
+    with pytest.raises(ProviderUnavailable, match=r"SIGN_ERROR answered 120[01] s after.*clock"):
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+
+    found = channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+    assert found.status == TradeStatus.NOT_FOUND
+
+
+@pytest.mark.parametrize("offset", [-TOO_FAR, TOO_FAR], ids=["behind", "ahead"])
+def test_a_clock_that_differs_from_wechats_is_retryable(channel, monkeypatch, offset):
+    skew_clock(monkeypatch, channel_module, offset)
+
+    with pytest.raises(ProviderUnavailable, match="clock"):
+        channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+
+    monkeypatch.undo()
+    found = channel.query_trade("pay_anything", opened_at=datetime.now(BEIJING))
+    assert found.status == TradeStatus.NOT_FOUND
 
 
 def test_a_gateway_answering_a_server_error_is_unavailable(settings, stub_server):

@@ -14,6 +14,9 @@ FORWARD_ORDER = "1"  # EXP_RECE_SEARCH_ORDER_RESP's searchType: 1 forward, 2 ret
 DUPLICATE_ORDER = "8016"
 # apiResultCode values after which the call's outcome is unknown and worth retrying.
 RETRYABLE_API_CODES = frozenset({"A1005", "A1099"})
+# 请求时效已过期: the timestamp is more than 10 minutes from SF's clock. A retry is signed
+# afresh.
+EXPIRED_API_CODE = "A1002"
 
 # SF's opCodes, each with the normalised status it means.
 STATUS_BY_OP_CODE: dict[str, ShipmentStatus] = {

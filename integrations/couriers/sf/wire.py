@@ -29,6 +29,7 @@ from integrations.couriers.base import (
 )
 from integrations.couriers.scans import signer_for
 from integrations.couriers.sf.codes import (
+    EXPIRED_API_CODE,
     REASON_PHRASES,
     REASON_STATUSES,
     RETRYABLE_API_CODES,
@@ -144,6 +145,11 @@ def read_answer(service_code: str, response: requests.Response) -> dict[str, Any
     api_code = answer.get("apiResultCode") if isinstance(answer, dict) else None
     if api_code in RETRYABLE_API_CODES:
         raise ProviderUnavailable(f"{service_code}: {api_code}")
+    if api_code == EXPIRED_API_CODE:
+        raise ProviderUnavailable(
+            f"{service_code}: {api_code} {answer.get('apiErrorMsg', '')}: the request came "
+            "late, or our clock and SF's differ"
+        )
     if api_code != "A1000":
         raise ProviderError(f"{service_code}: {api_code} {answer.get('apiErrorMsg', '')}")
     try:

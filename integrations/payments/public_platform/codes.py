@@ -17,3 +17,6 @@ REFUND_STATUSES = {
 }
 # The platform could not decide now; whether the call took effect is unknown.
 RETRYABLE_CODES = frozenset({"SYSTEM_BUSY"})
+# The request's timestamp is more than 5 minutes from the platform's clock: it came late, or
+# the clocks differ. A retry is signed afresh.
+INVALID_TIMESTAMP = "INVALID_TIMESTAMP"

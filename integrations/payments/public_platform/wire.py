@@ -28,6 +28,7 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.public_platform.codes import (
+    INVALID_TIMESTAMP,
     REFUND_STATUSES,
     RETRYABLE_CODES,
     TRADE_STATUSES,
@@ -118,6 +119,11 @@ def read_answer(
         raise ProviderError(f"{method}: the answer has no code")
     if code in RETRYABLE_CODES:
         raise ProviderUnavailable(f"{method}: {code} {message}")
+    if code == INVALID_TIMESTAMP:
+        raise ProviderUnavailable(
+            f"{method}: {code} {message}: the request came late, or our clock and the "
+            "platform's differ"
+        )
     if code == "SUCCESS":
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in subject.items()):
             about = ", ".join(str(value) for value in subject.values())

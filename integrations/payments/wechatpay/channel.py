@@ -33,6 +33,7 @@ from integrations.payments.wechatpay.schemes import build_scheme
 from integrations.payments.wechatpay.wire import (
     ACCEPTED,
     REFUSED,
+    StaleSignature,
     WechatPayCredentials,
     answered_refund,
     answered_trade,
@@ -56,7 +57,7 @@ from integrations.statements import StatementInvalid
 class _Answer:
     status: int
     data: dict[str, Any]
-    signed: bool  # whether the platform signed this answer (2xx answers always are)
+    signed_at: int | None  # the platform's signature's timestamp (2xx answers are all signed)
 
 
 class WechatPayChannel:
@@ -189,13 +190,17 @@ class WechatPayChannel:
         returned too; other 4xx answers raise ProviderDeclined with WeChat's code.
         """
         text = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        response = self._send(method, self.base_url + path, text)
+        response, timestamp = self._send(method, self.base_url + path, text)
         answer = self._read(method, path, response)
         if answer.status < 300 or (not_found_ok and _is_signed_not_found(answer)):
             return answer
-        raise refusal(f"{method} {_route(path)}", answer.status, answer.data)
+        answered_after = None if answer.signed_at is None else answer.signed_at - int(timestamp)
+        raise refusal(
+            f"{method} {_route(path)}", answer.status, answer.data, answered_after=answered_after
+        )
 
-    def _send(self, method: str, url: str, body: str) -> requests.Response:
+    def _send(self, method: str, url: str, body: str) -> tuple[requests.Response, str]:
+        """The answer to the request, and the timestamp it was signed with."""
         parts = urlsplit(url)
         url_path = parts.path + (f"?{parts.query}" if parts.query else "")
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16).upper()
@@ -213,7 +218,7 @@ class WechatPayChannel:
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        return http.send(
+        response = http.send(
             f"{method} {_route(url_path)}",
             lambda: self.session.request(
                 method,
@@ -224,6 +229,7 @@ class WechatPayChannel:
                 allow_redirects=False,
             ),
         )
+        return response, timestamp
 
     def _read(self, method: str, path: str, response: requests.Response) -> _Answer:
         where = f"{method} {_route(path)}"
@@ -232,28 +238,34 @@ class WechatPayChannel:
         if response.status_code < 200 or 300 <= response.status_code < 400:
             raise ProviderError(f"{where}: unexpected HTTP {response.status_code}")
         signed = "wechatpay-signature" in {name.lower() for name in response.headers}
+        signed_at = None
         if response.status_code < 300 or signed:
             try:
-                check_signature(
+                signed_at = check_signature(
                     response.headers,
                     response.content,
                     serial_no=self.credentials.platform_serial_no,
                     scheme=self._scheme,
                     now=time.time(),
                 )
+            except StaleSignature as exc:
+                # Nothing is read from it: the outcome is unknown, as if unanswered.
+                raise ProviderUnavailable(
+                    f"{where}: {exc}: it came late, or our clock and WeChat's differ"
+                ) from exc
             except ValueError as exc:
                 raise ProviderError(f"{where}: {exc}") from exc
         if response.status_code == 204:
-            return _Answer(204, {}, signed=True)
+            return _Answer(204, {}, signed_at)
         try:
             data = signing.loads_object(response.content)
         except signing.MalformedJson as exc:
             raise ProviderError(f"{where}: unreadable answer: {exc}") from exc
-        return _Answer(response.status_code, data, signed=signed)
+        return _Answer(response.status_code, data, signed_at)
 
     def _download(self, url: str) -> bytes:
         """GET the bill file: the request is signed, the file is not (its hash is)."""
-        response = self._send("GET", url, "")
+        response, _ = self._send("GET", url, "")
         if response.status_code >= 500:
             raise ProviderUnavailable(f"bill download: HTTP {response.status_code}")
         if response.status_code != 200:
@@ -262,7 +274,11 @@ class WechatPayChannel:
 
 
 def _is_signed_not_found(answer: _Answer) -> bool:
-    return answer.status == 404 and answer.signed and answer.data.get("code") in NOT_FOUND_CODES
+    return (
+        answer.status == 404
+        and answer.signed_at is not None
+        and answer.data.get("code") in NOT_FOUND_CODES
+    )
 
 
 def _route(path: str) -> str:

@@ -24,6 +24,8 @@ REFUND_STATES = {
 REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
 # WeChat could not decide now; whether the call took effect is unknown.
 RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED"})
+# A bad signature, or one whose timestamp was more than 5 minutes from WeChat's clock.
+SIGN_ERROR = "SIGN_ERROR"
 # Close answers these when the trade is already final: the query says which way.
 CLOSE_SETTLED_CODES = frozenset({"ORDERPAID", "ORDER_CLOSED"})
 # A signed 404 with one of these says the trade or refund does not exist.

@@ -36,6 +36,7 @@ from integrations.payments.wechatpay.codes import (
     REFUND_EVENTS,
     REFUND_STATES,
     RETRYABLE_CODES,
+    SIGN_ERROR,
     TRADE_STATES,
 )
 from integrations.payments.wechatpay.schemes import RsaScheme, Scheme
@@ -46,6 +47,10 @@ ACCEPTED = NotificationAck(204, b"", "application/json")
 REFUSED = NotificationAck(
     400, b'{"code":"FAIL","message":"notification not accepted"}', "application/json"
 )
+
+
+class StaleSignature(ValueError):
+    """A signature whose timestamp is more than MAX_CLOCK_SKEW from our clock."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,9 @@ def check_signature(
     serial_no: str,
     scheme: Scheme,
     now: float,
-) -> None:
-    """Raise ValueError unless the platform signed ``body`` recently, under our serial, in
-    our scheme.
+) -> int:
+    """The signature's timestamp; ValueError unless the platform signed ``body`` recently
+    (StaleSignature), under our serial, in our scheme.
 
     The signature type is checked before the signature: an answer or notification that
     declares another scheme is refused, so it cannot talk us down to one we did not
@@ -133,13 +138,14 @@ def check_signature(
     if serial != serial_no:
         raise ValueError("signed under an unknown platform serial number")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
-        raise ValueError("the signature's timestamp is more than 5 minutes off")
+        raise StaleSignature("the signature's timestamp is more than 5 minutes off")
     try:
         text = signing_text(timestamp, nonce, body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError("the body is not UTF-8") from exc
     if not scheme.verify(text, signature):
         raise ValueError("the signature does not verify with the platform key")
+    return int(timestamp)
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -186,11 +192,23 @@ def refund_body(request: RefundRequest) -> dict[str, Any]:
 # -- answers and notifications ----------------------------------------------------------
 
 
-def refusal(where: str, status: int, data: dict[str, Any]) -> ProviderError:
-    """What a refused call raises: ProviderUnavailable when WeChat may decide later."""
+def refusal(
+    where: str, status: int, data: dict[str, Any], *, answered_after: int | None = None
+) -> ProviderError:
+    """What a refused call raises: ProviderUnavailable when WeChat may decide later.
+
+    ``answered_after`` is the time from our request's timestamp to that of WeChat's signed
+    answer, in seconds: a SIGN_ERROR signed more than MAX_CLOCK_SKEW away refused the
+    request's timestamp, not its signature, and a retry is signed afresh.
+    """
     code, message = data.get("code"), data.get("message")
     if code in RETRYABLE_CODES:
         return ProviderUnavailable(f"{where}: {code}")
+    if code == SIGN_ERROR and answered_after is not None and abs(answered_after) > MAX_CLOCK_SKEW:
+        return ProviderUnavailable(
+            f"{where}: {code} answered {answered_after} s after the request's timestamp: it "
+            "came late, or our clock and WeChat's differ"
+        )
     return ProviderDeclined(
         f"{where} refused: HTTP {status} {_text(message)}",
         code=_text(code),

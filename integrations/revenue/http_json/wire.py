@@ -6,7 +6,7 @@ app key, the timestamp (Unix seconds), the nonce and the lowercase hex digest of
 body. The signature is Base64 of the HMAC over it, keyed with the UTF-8 app secret. The
 method is agreed per system: HMAC-SHA256 (the body's digest SHA-256), or HMAC-SM3 (the
 body's digest SM3), the national algorithm. The receiver answers JSON with ``code``
-``"0"`` on success.
+``"0"`` on success; of its refusals, only one of a stale timestamp is retryable.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from integrations.crypto import sm3
-from integrations.errors import ProviderDeclined, ProviderError
+from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
 from integrations.revenue.base import PushRequest, PushResult, ReceiptStatus
 
 
@@ -50,6 +50,8 @@ SIGNATURE_HEADER = "X-Signature"
 
 SUCCESS = "0"
 NOT_FOUND = "404"
+# X-Timestamp more than 5 minutes from the receiver's clock: a retry is signed afresh.
+STALE_TIMESTAMP = "1003"
 
 
 # -- signatures ----------------------------------------------------------------------------
@@ -151,6 +153,12 @@ def read_answer(status: int, content: bytes, *, accept: frozenset[str] = frozens
     code, message = answer["code"], str(answer.get("message", ""))[:200]
     if code in accept or (code == SUCCESS and 200 <= status < 300):
         return answer
+    if code == STALE_TIMESTAMP:
+        raise ProviderUnavailable(
+            f"HTTP {status} code {code}: {message}: the request came late, or our clock and "
+            "the receiver's differ",
+            http_status=status,
+        )
     raise ProviderDeclined(f"HTTP {status} code {code}: {message}", code=code, http_status=status)
 
 
