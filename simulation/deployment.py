@@ -3,8 +3,9 @@
 The database is made on the PostgreSQL server the settings name (the embedded one of
 ``make run`` included) and dropped at the end; the queues are named after a prefix of the
 run's own on the broker; the processes are those of docs/deploy.md: gunicorn, a Celery
-worker for the payments queue and one for reconciliation and housekeeping, Celery beat,
-and the sandboxes' server. Every process reads the simulated clock (simulation.clock).
+worker for the payments queue and one for reconciliation and housekeeping, and the
+sandboxes' server; beat's schedule is played by the simulator (simulation.beat). Every
+process reads the simulated clock (simulation.clock).
 This process switches its own database connection to the run's database, so that the
 simulator reads the books and acts as finance staff through the same service functions.
 """
@@ -212,12 +213,4 @@ def _start(
     cluster.start(
         "worker-background",
         worker_command(prefix, queues.RECONCILIATION, queues.HOUSEKEEPING, name="background"),
-    )
-    # Beat looks at its schedule every second: the simulated clock jumps hours at a time.
-    cluster.start(
-        "beat",
-        [
-            *(sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"),
-            *("--max-interval=1", f"--schedule={run_dir / 'beat-schedule'}"),
-        ],
     )

@@ -9,12 +9,13 @@ fault's expectation is recorded in ``Truth`` for the invariants to hold the run 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import requests
+from django.conf import settings
 
+from core.business_days import add_business_days
 from demo.reference import DEMO_REVENUE_SYSTEM
 from reconciliation.ours import BUSINESS_TZ
 from simulation.cluster import Cluster, answers
@@ -37,11 +38,20 @@ WORKERS = ("worker-payments", "worker-background")
 
 
 def business_date(fault: Fault) -> date:
-    """The date whose reconciliation shows what the fault did: a bank credit's clearing
-    date's settlement, else the date the fault strikes (Beijing time)."""
+    """The date the fault strikes on (Beijing time), a bank credit's its clearing's."""
     if "business_date" in fault.parameters:
         return fault.parameters["business_date"]
     return fault.at.astimezone(BUSINESS_TZ).date()
+
+
+def shown_on(fault: Fault) -> date:
+    """The date whose reconciliation shows what the fault did: a clearing's transfer is
+    on its bank statement of the settlement date."""
+    day = business_date(fault)
+    if fault.kind in (K.BANK_CREDIT_LATE, K.BANK_CREDIT_SHORT):
+        lag = settings.RECONCILIATION["settlement_lag_days"][fault.parameters["processor"]]
+        return add_business_days(day, lag)
+    return day
 
 
 @dataclass
@@ -50,14 +60,14 @@ class Injector:
     cluster: Cluster
     truth: Truth
     credit_faults: CreditFaults = field(default_factory=CreditFaults)
-    injected: Counter = field(default_factory=Counter)
+    planned: list[Fault] = field(default_factory=list)
 
     def plan(self, faults: list[Fault]) -> None:
         for fault in faults:
             expectation = fault.expectation
-            if expectation.outcome == Outcome.DISCREPANCY and not expectation.auto_resolves:
+            if expectation.outcome == Outcome.DISCREPANCY:
                 key = (expectation.discrepancy, expectation.party_kind, expectation.party)
-                self.truth.expected_items.append((business_date(fault), key))
+                self.truth.expected_items.append((shown_on(fault), key, expectation.auto_resolves))
             if fault.kind in NOTIFICATION_FAULTS:
                 self.world.payment_faults[fault.target] = fault
             elif fault.kind in PUSH_FAULTS:
@@ -68,7 +78,13 @@ class Injector:
                 self.world.timeline.add(
                     fault.at, f"fault {fault.kind} {fault.target}", lambda f=fault: self.strike(f)
                 )
-            self.injected[fault.kind] += 1
+            self.planned.append(fault)
+
+    def struck_on(self, day: date) -> list[str]:
+        """The faults of the day, in words."""
+        return [
+            f"{fault.kind} {fault.target}" for fault in self.planned if business_date(fault) == day
+        ]
 
     def _bend_credit(self, fault: Fault) -> None:
         p = fault.parameters

@@ -34,7 +34,14 @@ from billing.models import (
 from billing.models.webhooks import DeliveryStatus
 from closing.models import Remittance, ReportStatus, SettlementReport
 from notices.models import SmsMessage, SmsStatus
-from reconciliation.models import Discrepancy, DiscrepancyStatus, DiscrepancyType, PartyKind
+from reconciliation.models import (
+    Discrepancy,
+    DiscrepancyStatus,
+    DiscrepancyType,
+    PartyKind,
+    ReconciliationRun,
+    RunStatus,
+)
 from simulation.portal import Receiver
 
 OPEN = (DiscrepancyStatus.OPEN, DiscrepancyStatus.ASSIGNED, DiscrepancyStatus.PROPOSED)
@@ -57,9 +64,9 @@ class Truth:
     paid_at_cashiers: int = 0  # fen the payers paid, every cashier payment
     cashier_payments: int = 0
     personal_data: set[str] = field(default_factory=set)  # names, phones, ID numbers given
-    # (type, party kind, party) of the items the faults leave for a person, by the date
-    # whose reconciliation shows them
-    expected_items: list[tuple[date, tuple[str, str, str]]] = field(default_factory=list)
+    # (the date whose reconciliation shows it, (type, party kind, party), whether the
+    # reconciliation settles it itself) of each item a fault makes
+    expected_items: list[tuple[date, tuple[str, str, str], bool]] = field(default_factory=list)
     ledger_fingerprint: tuple[int, str] = (0, "")  # (last entry id, digest) at the last check
 
 
@@ -117,10 +124,10 @@ def ledger_balanced(truth: Truth) -> list[Check]:
         )
         unbalanced = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT coalesce(sum(debit), 0), coalesce(sum(credit), 0), coalesce(max(id), 0) "
-            "FROM billing_ledgerentry"
+            "SELECT coalesce(sum(debit), 0), coalesce(sum(credit), 0), coalesce(max(id), 0), "
+            "count(*) FROM billing_ledgerentry"
         )
-        debits, credits, last_id = cursor.fetchone()
+        debits, credits, last_id, entries = cursor.fetchone()
     before_id, before_digest = truth.ledger_fingerprint
     unchanged = _ledger_digest(before_id) == before_digest if before_id else True
     truth.ledger_fingerprint = (last_id, _ledger_digest(last_id))
@@ -133,7 +140,7 @@ def ledger_balanced(truth: Truth) -> list[Check]:
         Check(
             "ledger append-only",
             unchanged,
-            f"entries up to #{before_id} unchanged since the last check, now up to #{last_id}",
+            f"the entries of the last check unchanged, {entries} entries now",
         ),
     ]
 
@@ -150,6 +157,21 @@ def _ledger_digest(last_id: int) -> str:
         for row in cursor:
             digest.update(repr(row).encode())
     return digest.hexdigest()
+
+
+def runs_succeeded(through: date) -> Check:
+    """Every party's run of every date reconciled by now succeeded: a damaged file was
+    fetched again, a party that had nothing to bill said so."""
+    runs = ReconciliationRun.objects.filter(business_date__lte=through)
+    stuck = [
+        f"{run.business_date} {run.party}: {run.step}"
+        for run in runs.exclude(status=RunStatus.SUCCEEDED).order_by("business_date", "party")
+    ]
+    return Check(
+        "every run succeeded",
+        not stuck,
+        f"{runs.count()} runs of the dates up to {through}; not succeeded: {stuck or 'none'}",
+    )
 
 
 def paid_at_most_once() -> Check:
@@ -192,9 +214,8 @@ def delivered(receiver: Receiver, outside: dict[str, Counter], *, final: bool) -
             and not receiver.rejected
             and heard <= events
             and (not final or (pending == 0 and heard == events)),
-            f"{len(events)} events, {len(heard)} applied by the portal "
-            f"({sum(receiver.deliveries.values())} deliveries), {pending} pending, {failed} failed,"
-            f" {len(receiver.rejected)} rejected",
+            f"{len(events)} events, {len(heard)} applied by the portal, {pending} pending, "
+            f"{failed} failed, {len(receiver.rejected)} rejected",
         )
     ]
     receipts = Receipt.objects.select_related("order", "refund")
@@ -244,15 +265,19 @@ def delivered(receiver: Receiver, outside: dict[str, Counter], *, final: bool) -
     return checks
 
 
-def faults_explained(truth: Truth, through: date) -> Check:
-    """Each open item is one a fault should have left for a person, and each such fault
-    of a date reconciled by now (``through``) made its item: by (type, party kind, party),
-    a bank's party being its department."""
+def faults_explained(truth: Truth, through: date, *, final: bool) -> Check:
+    """Each open item is one a fault should have made: one for a person, or (until the
+    end) one the reconciliation settles itself once the fault has passed; and each fault of
+    a date reconciled by now (``through``) that leaves an item for a person made it. Items
+    are told apart by (type, party kind, party), a bank's party being its department."""
     made = Discrepancy.objects.select_related("run", "department")
     open_items = Counter(_item_key(item) for item in made.filter(status__in=OPEN))
-    expected = {key for day, key in truth.expected_items if day <= through}
+    expected = {key for day, key, auto in truth.expected_items if day <= through and not auto}
+    passing = {key for _, key, auto in truth.expected_items if auto and not final}
     seen = {_item_key(item) for item in made.filter(type__in={key[0] for key in expected})}
-    unexplained = {key: n for key, n in open_items.items() if key not in expected}
+    unexplained = {
+        key: n for key, n in open_items.items() if key not in expected and key not in passing
+    }
     not_made = sorted(expected - seen)
     return Check(
         "faults healed or shown as their items",
@@ -274,20 +299,17 @@ def _item_key(item: Discrepancy) -> tuple[str, str, str]:
 def no_personal_data_in_logs(truth: Truth, logs: Iterable[Path]) -> Check:
     needles = sorted(value for value in truth.personal_data if len(value) >= 4)
     pattern = re.compile("|".join(re.escape(value) for value in needles)) if needles else None
-    found, lines = Counter(), 0
+    found = Counter()
     for path in logs:
         with path.open(encoding="utf-8", errors="replace") as log:
             for line in log:
-                lines += 1
-                if pattern is not None:
-                    for match in pattern.findall(line):
-                        found[path.name] += 1
-                        del match
+                if pattern is not None and pattern.search(line):
+                    found[path.name] += 1
     return Check(
         "no personal data in any log",
         not found,
-        f"{len(needles)} values looked for in {lines} lines: "
-        f"{dict(found) if found else 'none found'}",
+        f"{len(needles)} names, phones and ID numbers looked for in every process's log: "
+        f"{f'found in {dict(found)} lines' if found else 'none found'}",
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from django.contrib.auth import get_user_model
 
@@ -22,6 +22,7 @@ from closing.models import InstructionStatus, Remittance, ReportStatus, Settleme
 from closing.selectors import visible_reports
 from closing.services import reports
 from core.auth import principal_for_user
+from core.business_days import add_business_days
 from demo.access import FINANCE_USERNAME, REVIEWER_USERNAME
 from demo.settlement import Credit, book_bank_credits, clearing_credits
 from reconciliation.models import ReconciliationRun, RunStatus
@@ -41,8 +42,9 @@ UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 class CreditFaults:
     """How the processors' transfers go wrong, by (processor, business date)."""
 
-    late: set[tuple[str, date]] = field(default_factory=set)  # a business day late
-    short: dict[tuple[str, date], int] = field(default_factory=dict)  # fen missing
+    # (processor, department, business date) of the clearing
+    late: set[tuple[str, str, date]] = field(default_factory=set)  # a business day late
+    short: dict[tuple[str, str, date], int] = field(default_factory=dict)  # fen missing
 
 
 def at(day: date, moment: time) -> datetime:
@@ -78,13 +80,13 @@ def book_transfers(sandbox: str, business_date: date, faults: CreditFaults) -> l
     booked: list[Credit] = []
     bent = []
     for credit in clearing_credits(business_date):
-        key = (credit.processor, business_date)
+        key = (credit.processor, credit.department, business_date)
         entry = dict(credit.entry)
         if key in faults.short:
             entry["amount"] -= faults.short[key]
             bent.append(f"{credit.processor} short {faults.short[key]} fen for {credit.department}")
         if key in faults.late:
-            value_date = date.fromisoformat(entry["value_date"]) + timedelta(days=1)
+            value_date = add_business_days(date.fromisoformat(entry["value_date"]), 1)
             entry["value_date"] = value_date.isoformat()
             bent.append(f"{credit.processor} a day late for {credit.department}")
         booked.append(Credit(credit.processor, credit.department, credit.account, entry))

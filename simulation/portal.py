@@ -4,7 +4,7 @@
 refunds and ships results through the service's public API with its API key. A payer pays
 at the channel's cashier in the sandboxes (``pay``), as a browser would. ``Receiver`` is the
 portal's webhook endpoint: it verifies every delivery's signature and applies each event
-once, counting the deliveries it saw again.
+once, however many times it is delivered.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -106,7 +105,6 @@ class Receiver:
     secret: str = ""
     url: str = ""
     applied: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (type, object)
-    deliveries: Counter = field(default_factory=Counter)  # id -> deliveries seen
     rejected: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -141,7 +139,6 @@ class Receiver:
             return 400
         event_id = headers.get("webhook-id") or headers.get("Webhook-Id") or ""
         with self.lock:
-            self.deliveries[event_id] += 1
             self.applied.setdefault(event_id, (event["type"], event["data"]["id"]))
         return 200
 

@@ -23,12 +23,13 @@ from django.db.models import Count
 
 from billing.models import OrderStatus, PaymentOrder
 from billing.webhooks import WEBHOOK_EVENT_TYPES
-from core.business_days import configured
+from core.business_days import add_business_days, configured
 from demo import sandboxes
 from demo.access import demo_seed
 from demo.reference import DEMO_CATALOGUE
 from reconciliation.models import Discrepancy
 from simulation import faults, invariants, night
+from simulation.beat import Beat
 from simulation.clock import CLOCK_ENV, clock_set
 from simulation.deployment import Deployment, deployment
 from simulation.injection import Injector
@@ -40,9 +41,9 @@ from simulation.traffic import TrafficReference, business_days_from, timeline
 from simulation.world import World
 
 ACTOR = "system:simulation"
-# Days simulated after the last day of traffic, for its transfers, reports and remittances
-# to be reconciled.
-TAIL_DAYS = 4
+# Business days simulated after the last day of traffic, for its transfers (one a day late,
+# perhaps), reports and remittances to be reconciled.
+TAIL_BUSINESS_DAYS = 2
 FIRST_MOMENT = night.time(7, 0)
 
 
@@ -103,11 +104,11 @@ def _simulate(options: Options, running: Deployment, days, events, say) -> bool:
         world.plan(events)
         results: list[bool] = []
         day = days[0]
-        last = days[-1] + timedelta(days=TAIL_DAYS)
+        last = add_business_days(days[-1], TAIL_BUSINESS_DAYS)
         while day <= last:
             _night(line, running, world, injector, receiver, day, results, say)
             day += timedelta(days=1)
-        line.play(before_jump=running.settle)
+        line.play(before_jump=running.settle, tick=Beat.from_settings().tick)
         final = _checks(running, world, receiver, through=last, final=True)
         say("End of the simulation:")
         for check in final:
@@ -122,6 +123,13 @@ def _night(line, running, world, injector, receiver, day, results, say) -> None:
     """The night after ``day``: its runs, then the next morning's transfers, reports,
     figures and checks."""
     after = day + timedelta(days=1)
+    happened: Counter = Counter()
+
+    def midnight() -> None:
+        happened.update(world.figures)
+        world.figures.clear()
+
+    line.add(night.at(after, night.time(0)), f"end of {day}", midnight)
     line.add(night.at(after, night.RUNS_START), f"runs of {day}",
              lambda: night.runs_finished(running.cluster, day))  # fmt: skip
 
@@ -129,13 +137,13 @@ def _night(line, running, world, injector, receiver, day, results, say) -> None:
         night.runs_finished(running.cluster, day)
         night.files_given_again(running.cluster, day, world.damaged_files, actor=ACTOR)
         bent = night.book_transfers(running.sandbox, day, injector.credit_faults)
+        struck = injector.struck_on(day)
         night.close_the_day(running.cluster, day, actor=ACTOR)
         checks = _checks(running, world, receiver, through=day, final=False)
-        say(_figures(day, world, bent))
+        say(_figures(day, happened, bent, struck))
         for check in checks:
             say(check.line())
         results.append(all(check.held for check in checks))
-        world.figures.clear()
 
     line.add(night.at(after, night.MORNING), f"closing {day}", morning)
 
@@ -149,13 +157,14 @@ def _checks(
         invariants.treasury_paid(),
         *invariants.ledger_balanced(truth),
         invariants.paid_at_most_once(),
+        invariants.runs_succeeded(through),
         *invariants.delivered(receiver, held_outside(running.sandbox), final=final),
-        invariants.faults_explained(truth, through),
+        invariants.faults_explained(truth, through, final=final),
         invariants.no_personal_data_in_logs(truth, sorted(running.cluster.logs.glob("*.log"))),
     ]
 
 
-def _figures(day: date, world: World, bent: list[str]) -> str:
+def _figures(day: date, happened: Counter, bent: list[str], struck: list[str]) -> str:
     orders = Counter(
         dict(PaymentOrder.objects.values_list("status").annotate(n=Count("id")).order_by())
     )
@@ -167,15 +176,16 @@ def _figures(day: date, world: World, bent: list[str]) -> str:
             .order_by()
         )
     )
-    happened = ", ".join(f"{name} {n}" for name, n in sorted(world.figures.items()))
+    traffic = ", ".join(f"{name} {n}" for name, n in sorted(happened.items()))
     return "\n".join(
         [
-            f"{day}: {happened or 'no traffic'}",
+            f"{day}: {traffic or 'no traffic'}",
             f"  orders by status: paid {orders[OrderStatus.PAID]}, expired "
             f"{orders[OrderStatus.EXPIRED]}, refunded {orders[OrderStatus.REFUNDED]}, "
             f"partially refunded {orders[OrderStatus.PARTIALLY_REFUNDED]}, open "
             f"{orders[OrderStatus.UNPAID] + orders[OrderStatus.PAYING]}",
             f"  items of the day: {dict(sorted(items.items())) or 'none'}",
+            f"  faults: {'; '.join(struck) or 'none'}",
             f"  transfers bent: {'; '.join(bent) or 'none'}",
         ]
     )

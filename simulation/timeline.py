@@ -31,9 +31,9 @@ class Timeline:
     def add(self, at: datetime, label: str, run: Callable[[], None]) -> None:
         self.steps.append(Step(at, len(self.steps), label, run))
 
-    def play(self, *, before_jump: Callable[[], None]) -> None:
+    def play(self, *, before_jump: Callable[[], None], tick: Callable[[], None]) -> None:
         """Run every step in time order, adding the steps that steps add on the way;
-        ``before_jump`` is called before the clock is moved forward."""
+        ``before_jump`` is called before the clock is moved forward, ``tick`` after."""
         done = 0
         while done < len(self.steps):
             pending = sorted(self.steps[done:])
@@ -42,5 +42,6 @@ class Timeline:
             if step.at > timezone.now():
                 before_jump()
                 clock_set(step.at)
+                tick()
             step.run()
             done += 1

@@ -271,7 +271,7 @@ class World:
         text = {"sf": "remark", "ems": "opDesc"}[shipment["courier"]]
         fault = self.scan_faults.pop((ref, scan.status), None)
         if fault is not None:
-            self._bend_next_push(shipment["courier"], fault)
+            self._bend_next_push(ref, shipment, fault)
         requests.post(
             f"{self.sandbox}/sandbox/{shipment['courier']}/_control/waybills/"
             f"{shipment['waybill_no']}/scan",
@@ -280,20 +280,28 @@ class World:
         )
         self.figures[f"scans {scan.status}"] += 1
 
-    def _bend_next_push(self, courier: str, fault: Fault) -> None:
-        """The courier's next push (this scan's) lost, sent twice, or held back."""
-        plan = {
-            FaultKind.COURIER_PUSH_LOST: {"drop": 1},
-            FaultKind.COURIER_PUSH_DUPLICATED: {"duplicate": 1},
-            FaultKind.COURIER_PUSH_REORDERED: {
-                "delay": 1, "delay_seconds": int(fault.parameters.get("delay_seconds", 60))
-            },
-        }[fault.kind]  # fmt: skip
+    def _bend_next_push(self, ref: str, shipment: dict, fault: Fault) -> None:
+        """The courier's next push (this scan's) lost, sent twice, or held back until after
+        the shipment's next scan: dropped now, and every scan pushed again later."""
+        courier = shipment["courier"]
+        plan = {"duplicate": 1} if fault.kind == FaultKind.COURIER_PUSH_DUPLICATED else {"drop": 1}
         requests.post(
             f"{self.sandbox}/sandbox/_control/faults/{courier}",
             json={"notifications": plan},
             timeout=HTTP_TIMEOUT,
         ).raise_for_status()
+        if fault.kind == FaultKind.COURIER_PUSH_REORDERED:
+            again = "replay" if courier == "sf" else "push"
+            self.timeline.add(
+                timezone.now() + timedelta(seconds=int(fault.parameters["delay_seconds"])),
+                f"late push {ref}",
+                lambda: requests.post(
+                    f"{self.sandbox}/sandbox/{courier}/_control/waybills/"
+                    f"{shipment['waybill_no']}/{again}",
+                    json={},
+                    timeout=HTTP_TIMEOUT,
+                ).raise_for_status(),
+            )
         self.figures[f"fault {fault.kind}"] += 1
 
     def _department(self, ref: str) -> str:

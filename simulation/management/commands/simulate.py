@@ -43,7 +43,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             start=options["start"],
             scale=options["scale"],
-            run_dir=Path(settings.VAR_DIR) / "simulation" / f"seed-{options['seed']}",
+            # A directory of the run's own: two runs at once never share one.
+            run_dir=Path(settings.VAR_DIR) / "simulation" / settings.CELERY_QUEUE_PREFIX.strip("-"),
             keep_database=options["keep_database"],
         )
 
