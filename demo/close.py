@@ -13,7 +13,7 @@ from datetime import date
 
 from django.contrib.auth import get_user_model
 
-from closing.models import InstructionStatus, Remittance, SettlementReport
+from closing.models import InstructionStatus, Remittance, ReportStatus, SettlementReport
 from closing.selectors import visible_reports
 from closing.services import remittances, reports
 from core.auth import principal_for_user
@@ -29,17 +29,30 @@ def approve_the_days_reports(business_date: date, *, actor: str) -> list[Remitta
     """The date's reports, made once its runs have finished (the worker makes them too,
     after each run: made again here, they do not change), submitted and approved; the
     remittances the approvals ordered, once the bank has answered their instructions."""
-    preparer, approver = _staff(PREPARER), _staff(APPROVER)
-    for report in reports.settlement_reports_generate(business_date=business_date, actor=actor):
-        _step(reports.settlement_report_submit, report, preparer)
-        if report.department.code != AWAITING_APPROVAL:
-            _step(reports.settlement_report_approve, report, approver)
+    reports_submit_and_approve(business_date, actor=actor, waiting=(AWAITING_APPROVAL,))
     ordered = Remittance.objects.filter(business_date=business_date)
     wait_until(
         lambda: not ordered.filter(instruction__status=InstructionStatus.SENDING).exists(),
         what="the bank to answer the remittances' instructions",
     )
     return list(ordered)
+
+
+def reports_submit_and_approve(
+    business_date: date, *, actor: str, waiting: tuple[str, ...] = ()
+) -> list[SettlementReport]:
+    """Each department's report of the date (made again as the figures are now) submitted
+    by the finance officer and approved by the reviewer, but those of the ``waiting``
+    departments, left for their approver; one submitted or approved before is left."""
+    preparer, approver = _staff(PREPARER), _staff(APPROVER)
+    made = reports.settlement_reports_generate(business_date=business_date, actor=actor)
+    for report in made:
+        if report.status != ReportStatus.DRAFT:
+            continue
+        _step(reports.settlement_report_submit, report, preparer)
+        if report.department.code not in waiting:
+            _step(reports.settlement_report_approve, report, approver)
+    return made
 
 
 def record_remittances(requested: list[ReconciliationRun]) -> None:

@@ -12,18 +12,12 @@ remittance to the bank. Then the day's figures and invariants are printed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from django.contrib.auth import get_user_model
-
-from closing.models import InstructionStatus, Remittance, ReportStatus, SettlementReport
-from closing.selectors import visible_reports
-from closing.services import reports
-from core.auth import principal_for_user
+from closing.models import InstructionStatus, Remittance
 from core.business_days import add_business_days
-from demo.access import FINANCE_USERNAME, REVIEWER_USERNAME
+from demo.close import reports_submit_and_approve
 from demo.settlement import Credit, book_bank_credits, clearing_credits
 from reconciliation.models import ReconciliationRun, RunStatus
 from reconciliation.ours import BUSINESS_TZ
@@ -62,6 +56,12 @@ def runs_finished(cluster: Cluster, business_date: date) -> None:
     cluster.wait_for(finished, what=f"the runs of {business_date}", seconds=RUNS_SECONDS)
 
 
+def runs_idle(cluster: Cluster) -> None:
+    """Wait until no run is queued or running (one asked for again by the hourly retry)."""
+    unfinished = ReconciliationRun.objects.filter(status__in=UNFINISHED)
+    cluster.wait_for(lambda: not unfinished.exists(), what="the runs", seconds=RUNS_SECONDS)
+
+
 def files_given_again(cluster: Cluster, business_date: date, parties: set[str], *, actor: str):
     """The runs that failed on a damaged file, run again once the party has given it again
     (the sandbox serves it whole from its second download), as finance staff would."""
@@ -94,31 +94,13 @@ def book_transfers(sandbox: str, business_date: date, faults: CreditFaults) -> l
     return bent
 
 
-def close_the_day(cluster: Cluster, business_date: date, *, actor: str) -> list[SettlementReport]:
+def close_the_day(cluster: Cluster, business_date: date, *, actor: str) -> None:
     """Every department's report of the date submitted by one person, approved by another;
     wait for the bank to answer the remittances they order."""
-    preparer, approver = _staff(FINANCE_USERNAME), _staff(REVIEWER_USERNAME)
-    made = reports.settlement_reports_generate(business_date=business_date, actor=actor)
-    for report in made:
-        if report.status == ReportStatus.DRAFT:
-            _act(reports.settlement_report_submit, report, preparer)
-            _act(reports.settlement_report_approve, report, approver)
+    reports_submit_and_approve(business_date, actor=actor)
     ordered = Remittance.objects.filter(business_date=business_date)
     cluster.wait_for(
         lambda: not ordered.filter(instruction__status=InstructionStatus.SENDING).exists(),
         what=f"the bank to answer the remittances of {business_date}",
         seconds=RUNS_SECONDS,
-    )
-    return made
-
-
-def _staff(username: str):
-    return get_user_model().objects.get(username=username)
-
-
-def _act(step: Callable[..., SettlementReport], report: SettlementReport, user) -> None:
-    step(
-        public_id=report.public_id,
-        visible=visible_reports(user),
-        actor=principal_for_user(user).actor,
     )

@@ -109,6 +109,8 @@ def _simulate(options: Options, running: Deployment, days, events, say) -> bool:
             _night(line, running, world, injector, receiver, day, results, say)
             day += timedelta(days=1)
         line.play(before_jump=running.settle, tick=Beat.from_settings().tick)
+        running.settle()
+        night.runs_idle(running.cluster)
         final = _checks(running, world, receiver, through=last, final=True)
         say("End of the simulation:")
         for check in final:
