@@ -10,6 +10,7 @@ from closing.models import (
     SettlementReport,
     SettlementReportLine,
 )
+from closing.services.reports import FIGURES
 from core.api_fields import BusinessDateField
 
 
@@ -24,17 +25,7 @@ class ReportLineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SettlementReportLine
-        fields = [
-            "fee_item",
-            "fee_item_name",
-            "payments_count",
-            "collected",
-            "refunds_count",
-            "refunded",
-            "waivers_count",
-            "waived",
-            "net",
-        ]
+        fields = ["fee_item", "fee_item_name", *FIGURES]
 
 
 class RemittanceSerializer(serializers.ModelSerializer):
@@ -89,13 +80,7 @@ class SettlementReportSerializer(serializers.ModelSerializer):
             "version",
             "corrects",
             "status",
-            "payments_count",
-            "collected",
-            "refunds_count",
-            "refunded",
-            "waivers_count",
-            "waived",
-            "net",
+            *FIGURES,
             "remitted_before",
             "generated_at",
             "prepared_by",

@@ -34,7 +34,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.RETURNED: frozenset({S.DRAFT, S.SUBMITTED}),
     S.APPROVED: frozenset(),
 }
-LINE_FIGURES = (
+# A report's figures, which each of its lines has too, in the order they are shown.
+FIGURES = (
     "payments_count",
     "collected",
     "refunds_count",
@@ -197,9 +198,9 @@ def _same(
     report: SettlementReport, figures: DepartmentFigures, lines: list[SettlementReportLine]
 ) -> bool:
     """Whether the report already holds these figures."""
-    held = sorted(report.lines.values_list("fee_item_id", *LINE_FIGURES), key=lambda row: row[0])
+    held = sorted(report.lines.values_list("fee_item_id", *FIGURES), key=lambda row: row[0])
     fresh = sorted(
-        ((line.fee_item_id, *(getattr(line, name) for name in LINE_FIGURES)) for line in lines),
+        ((line.fee_item_id, *(getattr(line, name) for name in FIGURES)) for line in lines),
         key=lambda row: row[0],
     )
     return held == fresh and (report.payments_count, report.refunds_count) == (

@@ -7,18 +7,21 @@ the same trade.
 
 from __future__ import annotations
 
-import re
-from datetime import date, timedelta
-from html import unescape
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 import time_machine
 
-from billing.models import PaymentAttempt, PaymentOrder, Processor
+from billing.models import PaymentAttempt, PaymentOrder
 from core.models import AuditRecord
 from tests.billing.conftest import create_order
+from tests.billing.test_processor_flows import (  # noqa: F401 (fixtures)
+    licensed_processors,
+    portal_http,
+)
+from tests.integrations.test_cashier_return import pay_with_the_form
 from tests.waiting import eventually
 
 RETURN_URL = "https://portal.example.gov.cn/cases/BJ-2026-000123/paid"
@@ -26,24 +29,6 @@ OTHER_RETURN_URL = "https://portal.example.gov.cn/cases/BJ-2026-000123/back"
 RENEWED = "payment_attempt.pay_url_renewed"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def portal_http(live_service, portal, fixed_fee, department) -> requests.Session:
-    """The portal calling the live service, for a department that accepts Alipay."""
-    Processor.objects.create(
-        code="alipay",
-        legal_name="支付宝（中国）网络技术有限公司",
-        licence_number="Z2000133000011",
-        licence_scope=["internet_payment", "mobile_payment"],
-        licence_valid_until=date.today() + timedelta(days=365),
-        max_amount=5_000_000,
-    )
-    department.accepted_channels = ["public_platform", "alipay"]
-    department.save()
-    http = requests.Session()
-    http.headers["Authorization"] = portal._credentials["HTTP_AUTHORIZATION"]
-    return http
 
 
 def ask_for_payment(http, live_service, order: dict, **body: str) -> dict:
@@ -60,7 +45,9 @@ def sent(pay_url: str) -> dict[str, str]:
 
 
 def test_a_payer_back_after_15_minutes_gets_a_fresh_link_to_the_same_trade(
-    live_service, portal, portal_http
+    live_service,
+    portal,
+    portal_http,  # noqa: F811
 ):
     order = create_order(portal)
     first = ask_for_payment(portal_http, live_service, order, return_url=RETURN_URL)
@@ -71,13 +58,7 @@ def test_a_payer_back_after_15_minutes_gets_a_fresh_link_to_the_same_trade(
         stale = requests.get(first["pay_url"], timeout=5)
         again = ask_for_payment(portal_http, live_service, order, return_url=OTHER_RETURN_URL)
         reopened = requests.get(again["pay_url"], timeout=5)
-        action = unescape(re.search(r'<form method="post" action="([^"]*)"', reopened.text)[1])
-        returned = requests.post(
-            requests.compat.urljoin(reopened.url, action),
-            data={"result": "success"},
-            allow_redirects=False,
-            timeout=5,
-        )
+        returned = pay_with_the_form(reopened)
 
     assert "isv.invalid-timestamp" in stale.text
     assert again["id"] == first["id"]
@@ -101,7 +82,9 @@ def test_a_payer_back_after_15_minutes_gets_a_fresh_link_to_the_same_trade(
 
 
 def test_a_link_asked_for_again_within_minutes_is_handed_out_as_it_is(
-    live_service, portal, portal_http
+    live_service,
+    portal,
+    portal_http,  # noqa: F811
 ):
     order = create_order(portal)
     first = ask_for_payment(portal_http, live_service, order, return_url=RETURN_URL)
@@ -115,7 +98,11 @@ def test_a_link_asked_for_again_within_minutes_is_handed_out_as_it_is(
     assert not AuditRecord.objects.filter(action=RENEWED).exists()
 
 
-def test_a_qr_code_does_not_age_and_is_handed_out_as_it_is(live_service, portal, portal_http):
+def test_a_qr_code_does_not_age_and_is_handed_out_as_it_is(
+    live_service,
+    portal,
+    portal_http,  # noqa: F811
+):
     order = create_order(portal)
     first = ask_for_payment(portal_http, live_service, order)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date, timedelta
-from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from billing.models import PaymentAttempt, Processor
+from billing.models import PaymentAttempt
 from tests.billing.conftest import create_order
+from tests.billing.test_processor_flows import (  # noqa: F401 (fixtures)
+    licensed_processors,
+    portal_http,
+)
+from tests.integrations.test_cashier_return import pay_with_the_form
 
 RETURN_URL = "https://portal.example.gov.cn/cases/BJ-2026-000123/paid"
 
@@ -75,35 +77,17 @@ def test_the_platform_cashier_links_the_payer_back_to_the_portal(live_service, p
 
 @pytest.mark.django_db(transaction=True)
 def test_alipay_with_a_return_address_is_a_page_pay_whose_long_url_is_kept(
-    live_service, portal, fixed_fee, department
+    portal,
+    portal_http,  # noqa: F811
 ):
-    Processor.objects.create(
-        code="alipay",
-        legal_name="支付宝（中国）网络技术有限公司",
-        licence_number="Z2000133000011",
-        licence_scope=["internet_payment", "mobile_payment"],
-        licence_valid_until=date.today() + timedelta(days=365),
-        max_amount=5_000_000,
-    )
-    department.accepted_channels = ["public_platform", "alipay"]
-    department.save()
-    http = requests.Session()
-    http.headers["Authorization"] = portal._credentials["HTTP_AUTHORIZATION"]
     order = create_order(portal, case_number="市场监管-营业执照补办-二〇二六年第一二三号")
 
-    answer = http.post(
-        f"{live_service.url}/api/v1/payment-orders/{order['id']}/payments",
+    answer = portal_http.post(
+        f"{portal_http.base}/api/v1/payment-orders/{order['id']}/payments",
         json={"channel": "alipay", "return_url": RETURN_URL},
     )
     attempt = answer.json()
-    cashier = requests.get(attempt["pay_url"], timeout=5)
-    action = unescape(re.search(r'<form method="post" action="([^"]*)"', cashier.text)[1])
-    returned = requests.post(
-        requests.compat.urljoin(cashier.url, action),
-        data={"result": "success"},
-        allow_redirects=False,
-        timeout=5,
-    )
+    returned = pay_with_the_form(requests.get(attempt["pay_url"], timeout=5))
 
     assert answer.status_code == 201, answer.text
     assert len(attempt["pay_url"]) > 1000

@@ -72,19 +72,7 @@ def test_a_report_reads_as_its_figures_lines_and_remittance(ours, finance):  # n
     assert (body["prepared_by"], body["approved_by"]) == ("user:clerk", "user:approver")
     assert body["submitted_at"] and body["approved_at"] and body["corrects"] is None
     assert {
-        line["fee_item"]: tuple(
-            line[name]
-            for name in (
-                "payments_count",
-                "collected",
-                "refunds_count",
-                "refunded",
-                "waivers_count",
-                "waived",
-                "net",
-            )
-        )
-        for line in body["lines"]
+        line["fee_item"]: tuple(line[name] for name in reports.FIGURES) for line in body["lines"]
     } == EXPECTED
     remittance = body["remittance"]
     assert remittance["amount"] == EXPECTED_TOTAL["net"]

@@ -20,7 +20,8 @@ import pytest
 import requests
 
 from sandboxes.alipay import views as alipay
-from tests.e2e.test_scale_out import Cluster, _answers, _free_port
+from simulation.cluster import answers, free_port
+from tests.e2e.test_scale_out import Cluster
 from tests.sandboxes.test_notification_resume import (
     Receiver,
     pay,
@@ -68,7 +69,7 @@ def sandboxes_server(var_dir: Path, port: int, name: str) -> Iterator[Cluster]:
     try:
         server.start(name, [sys.executable, "manage.py", "sandboxes", "--port", str(port)])
         server.wait_for(
-            lambda: _answers(f"http://127.0.0.1:{port}/healthz"),
+            lambda: answers(f"http://127.0.0.1:{port}/healthz"),
             what="the sandboxes' server",
             seconds=STARTUP_SECONDS,
         )
@@ -85,7 +86,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_a_restarted_sandboxes_server_resends_a_notification_refused_before(tmp_path, receiver):
-    port = _free_port()
+    port = free_port()
     sandbox = SandboxClient(f"http://127.0.0.1:{port}")
     with sandboxes_server(tmp_path / "var", port, "sandboxes-before"):
         pay(sandbox, precreate(sandbox, OUT_TRADE_NO, receiver.url))

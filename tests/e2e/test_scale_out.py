@@ -15,20 +15,16 @@ every processor's run clean; the workers' logs show which of them ran which task
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,18 +40,17 @@ from django.conf import settings
 from kombu import Connection
 from psycopg import sql
 
+import simulation.cluster
 from billing.webhook_signing import WebhookVerificationError, verify
 from config import queues
+from simulation.cluster import ROOT, Process, answers, free_port
 
 pytestmark = pytest.mark.timeout(240)
 
-ROOT = Path(__file__).resolve().parents[2]
 BEIJING = ZoneInfo("Asia/Shanghai")
 STARTUP_SECONDS = 60
 SETTLE_SECONDS = 30  # payments, webhooks and revenue pushes, once paid at the cashier
 RUNS_SECONDS = 60  # the day's runs, on one reconciliation worker
-STOP_SECONDS = 10
-TAIL_LINES = 30
 HTTP_TIMEOUT = 30
 # UnionPay's settlement date turns at 23:00 Beijing time: later, today's payments are on
 # tomorrow's file and today's run waits for it (see tests/e2e/test_demo_day.py).
@@ -88,95 +83,11 @@ print("finance key:", api_client_create(name="finance-scripts", role="finance")[
 # -- the processes ----------------------------------------------------------------------
 
 
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def tail(self) -> str:
-        return "\n".join(self.output().splitlines()[-TAIL_LINES:])
-
-
-@dataclass
-class Cluster:
-    """The long-running processes, each in a process group of its own, output in a file."""
-
-    logs: Path
-    env: dict[str, str]
-    processes: dict[str, Process] = field(default_factory=dict)
-
-    def start(self, name: str, command: list[str], **extra_env: str) -> Process:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as sink:
-            popen = subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
-                command,
-                cwd=ROOT,
-                env={**self.env, **extra_env},
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-            )
-        self.processes[name] = Process(name, popen, log)
-        return self.processes[name]
-
-    def tails(self) -> str:
-        return "\n".join(
-            f"\n----- {p.name} (exit status {p.popen.poll()}), last lines -----\n{p.tail()}"
-            for p in self.processes.values()
-        )
+class Cluster(simulation.cluster.Cluster):
+    """The processes of ``simulation.cluster``, failing the test (no traceback, the logs' tails)."""
 
     def fail(self, message: str) -> None:
         pytest.fail(f"{message}\n{self.tails()}", pytrace=False)
-
-    def check_running(self) -> None:
-        for process in self.processes.values():
-            if process.popen.poll() is not None:
-                self.fail(f"{process.name} exited with status {process.popen.returncode}")
-
-    def wait_for(self, check: Callable[[], object], *, what: str, seconds: float):
-        deadline = time.monotonic() + seconds
-        while True:
-            result = check()
-            if result:
-                return result
-            self.check_running()
-            if time.monotonic() > deadline:
-                self.fail(f"gave up after {seconds:.0f} s waiting for {what}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        """SIGTERM to every group (a warm shutdown), SIGKILL to what is left after a while."""
-        for process in self.processes.values():
-            _signal_group(process.popen, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # The leader's children (gunicorn's and Celery's workers) go with the group.
-            _signal_group(process.popen, signal.SIGKILL)
-            process.popen.wait()
-
-
-def _signal_group(popen: subprocess.Popen, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(popen.pid, signum)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 # -- the deployment ---------------------------------------------------------------------
@@ -236,8 +147,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     server = _database_settings()
     name = f"scaleout_{os.getpid()}_{secrets.token_hex(4)}"
     prefix = f"scaleout-{os.getpid()}-{secrets.token_hex(4)}-"
-    web_ports = (_free_port(), _free_port())
-    sandbox_port = _free_port()
+    web_ports = (free_port(), free_port())
+    sandbox_port = free_port()
     web = tuple(f"http://127.0.0.1:{port}" for port in web_ports)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {
@@ -303,12 +214,12 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         portal_key, finance_key = _keys(seeded, ("portal", "finance"))
         for url in web:
             cluster.wait_for(
-                lambda url=url: _answers(f"{url}/readyz"),
+                lambda url=url: answers(f"{url}/readyz"),
                 what=f"{url}/readyz",
                 seconds=STARTUP_SECONDS,
             )
         cluster.wait_for(
-            lambda: _answers(f"{sandbox}/healthz"), what="the sandboxes", seconds=STARTUP_SECONDS
+            lambda: answers(f"{sandbox}/healthz"), what="the sandboxes", seconds=STARTUP_SECONDS
         )
         for name_ in ("worker-payments", "worker-reconciliation"):
             process = cluster.processes[name_]
