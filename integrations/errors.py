@@ -6,6 +6,7 @@ A call to a party, or a message from one, fails with a ProviderError::
     ├── ProviderUnavailable       no answer, a timeout or a 5xx: the outcome is unknown
     │   └── banks.base.StatementNotReady   the bank has no statement for the date yet
     ├── ProviderDeclined          the party understood the request and refused it
+    │   └── NoStatement           it has no file for the date (a day without trades)
     └── InvalidInbound            an inbound message failed verification
         ├── InvalidNotification   a payment channel's notification
         └── InvalidPush           a courier's push
@@ -53,6 +54,12 @@ class ProviderDeclined(ProviderError):
     def __init__(self, message: str, *, code: str = "", http_status: int | None = None) -> None:
         super().__init__(message, http_status=http_status)
         self.code = code
+
+
+class NoStatement(ProviderDeclined):
+    """The party has no file for the date: what a processor answers for a day without
+    trades (WeChat Pay's NO_STATEMENT_EXIST, UnionPay's 98). It may answer so for a day
+    whose file it has not made yet: the caller tells the two apart by the time."""
 
 
 class InvalidInbound(ProviderError):

@@ -23,11 +23,15 @@ class PartyKind(models.TextChoices):
 
 class StatementFile(models.Model):
     """A party's file for a business date, stored compressed (reconciliation/compressed.py)
-    with the SHA-256 and size of its original bytes, which ``content`` reads back."""
+    with the SHA-256 and size of its original bytes, which ``content`` reads back.
+
+    A party that answers it has no file for a date without trades has an empty one, of
+    source ``no_bill`` (reconciliation/statements.py)."""
 
     class Source(models.TextChoices):
         FETCHED = "fetched", _("fetched")
         UPLOADED = "uploaded", _("uploaded")
+        NO_BILL = "no_bill", _("no bill")
 
     party = models.CharField(
         max_length=60, help_text="e.g. alipay, bank:icbc, revenue:hz, courier:sf, receipts"
@@ -41,6 +45,8 @@ class StatementFile(models.Model):
     size = models.PositiveBigIntegerField()
     uploaded_by = models.CharField(max_length=120, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Reading it failed: a fetched file is fetched again by the next run, and kept.
+    unreadable = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -3,37 +3,58 @@
 Every file is kept compressed with the SHA-256 of its bytes (the same bytes twice are one
 file). Parsing gives
 the canonical frame of integrations.statements; a malformed file raises StatementInvalid
-naming the line, and the run that read it fails with that message.
+naming the line, and the run that read it fails with that message. A party's answer that it
+has no file for a day without trades is kept as an empty file of source ``no_bill``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 
 import pandas as pd
 import psycopg
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from billing.models import RevenueSystem
 from billing.revenue import revenue_receiver
 from core import outside as banks
 from core.outside import get_channel, get_courier, get_receipt_platform
 from integrations import statements
-from integrations.payments.base import ProviderError
-from integrations.revenue.base import ProviderError as RevenueSystemError
+from integrations.errors import NoStatement, ProviderError
 from integrations.revenue.http_json import parse_daily_records
-from reconciliation import frames
+from reconciliation import frames, legs
 from reconciliation.compressed import compress, decompress
 from reconciliation.models import PartyKind, StatementFile
 from reconciliation.ours import day_bounds
 from reconciliation.parties import Party, statement_party
 
+# Every party's file of a day is out by noon the next day (WeChat Pay's bill after 10:00,
+# UnionPay's file in the morning): one still missing then is late, and a party's answer
+# that it has none is taken as the day having had no trades.
+DUE_AFTER_DAY_END = timedelta(hours=12)
+# Each kind of party's file as parsed: a day without a file is an empty one of these.
+COLUMNS = {
+    PartyKind.PROCESSOR: statements.TRANSACTION_COLUMNS,
+    PartyKind.BANK: statements.BANK_COLUMNS,
+    PartyKind.REMITTANCE: statements.BANK_COLUMNS,
+    PartyKind.REVENUE: statements.REVENUE_COLUMNS,
+    PartyKind.COURIER: statements.FREIGHT_COLUMNS,
+    PartyKind.RECEIPT: statements.RECEIPT_COLUMNS,
+}
+
 
 class StatementNotReady(Exception):
     """The party has no file for the date yet (WeChat Pay's appears in the morning)."""
+
+
+def file_due(business_date: date) -> bool:
+    """Whether the parties' files of the date are due: noon the next day has passed."""
+    _, day_end = day_bounds(business_date)
+    return timezone.now() >= day_end + DUE_AFTER_DAY_END
 
 
 def statement_store(
@@ -90,20 +111,33 @@ def statement_for(party: Party, business_date: date) -> StatementFile:
 
     A file fetched before its day was over is provisional (a run of today, as the demo's, or
     a finance officer's early look): it is fetched again, and kept while the party cannot
-    answer. A remittance party's copy of its bank party's file follows that file (one
-    uploaded for the bank later included); one uploaded for it wins."""
+    answer. So is one that could not be read (a download cut short), which is not used
+    again; one uploaded stays as it is, as a person gave it. A remittance party's copy of
+    its bank party's file follows that file (one uploaded for the bank later included); one
+    uploaded for it wins.
+
+    A party that answers it has no file for the date (NoStatement) had no trades, once the
+    file is due and we hold nothing of its leg for the date either: its file is an empty
+    one of source no_bill. Else the run waits for the file."""
     latest = (
         StatementFile.objects.filter(party=party.code, business_date=business_date)
         .defer("content")
         .first()
     )
-    if latest is not None and not _provisional(latest) and not _copied(party, latest):
+    if latest is not None and not _to_fetch_again(party, latest):
         return latest
     try:
         content = _fetch(party, business_date)
-    except (ProviderError, RevenueSystemError) as exc:
-        if latest is not None:
+    except ProviderError as exc:
+        if latest is not None and not latest.unreadable:
             return latest
+        if isinstance(exc, NoStatement) and _without_trades(party, business_date):
+            return statement_store(
+                party=party,
+                business_date=business_date,
+                content=b"",
+                source=StatementFile.Source.NO_BILL,
+            )
         raise StatementNotReady(f"{party.code} has no file for {business_date}: {exc}") from exc
     return statement_store(
         party=party,
@@ -113,13 +147,21 @@ def statement_for(party: Party, business_date: date) -> StatementFile:
     )
 
 
-def _copied(party: Party, statement: StatementFile) -> bool:
-    return party.kind == PartyKind.REMITTANCE and statement.source == StatementFile.Source.FETCHED
-
-
-def _provisional(statement: StatementFile) -> bool:
+def _to_fetch_again(party: Party, statement: StatementFile) -> bool:
+    """A fetched file that is provisional, unreadable, or a remittance party's copy."""
+    if statement.source != StatementFile.Source.FETCHED:
+        return False
     _, day_end = day_bounds(statement.business_date)
-    return statement.source == StatementFile.Source.FETCHED and statement.received_at < day_end
+    return (
+        statement.received_at < day_end
+        or statement.unreadable
+        or party.kind == PartyKind.REMITTANCE
+    )
+
+
+def _without_trades(party: Party, business_date: date) -> bool:
+    """The party's file of the date is due, and our side of its leg holds nothing."""
+    return file_due(business_date) and legs.our_side(party, business_date).empty
 
 
 def _fetch(party: Party, business_date: date) -> bytes:
@@ -175,13 +217,19 @@ def _stored(on: psycopg.Connection, statement_id: int) -> bytes:
 
 
 def statement_frame(party: Party, statement: StatementFile) -> pd.DataFrame:
-    """The file read and parsed into its canonical frame (StatementInvalid when it cannot
-    be read); its bytes are garbage once this returns."""
-    return parser(party, statement)(statement_content(statement))
+    """The file read and parsed into its canonical frame; its bytes are garbage once this
+    returns. StatementInvalid when it cannot be read, the file then marked unreadable."""
+    try:
+        return parser(party, statement)(statement_content(statement))
+    except statements.StatementInvalid:
+        StatementFile.objects.filter(pk=statement.pk).update(unreadable=True)
+        raise
 
 
 def parser(party: Party, statement: StatementFile) -> Callable[[bytes], pd.DataFrame]:
     """What reads the party's file, built here (it reads settings): it needs no database."""
+    if statement.source == StatementFile.Source.NO_BILL:
+        return lambda _content: statements.empty(COLUMNS[party.kind])
     if party.kind == PartyKind.PROCESSOR:
         return get_channel(party.name).parse_statement
     if party.kind == PartyKind.REVENUE:

@@ -12,9 +12,9 @@ from core.queueing import enqueue
 from reconciliation.models import ReconciliationRun, RunStatus
 from reconciliation.ours import BUSINESS_TZ
 from reconciliation.services import auto, runs
+from reconciliation.statements import file_due
 
 logger = logging.getLogger(__name__)
-LATE_AFTER_HOUR = 12
 
 
 @shared_task(name="reconciliation.tasks.execute_run")
@@ -40,7 +40,9 @@ def start_yesterday() -> int:
 def retry_waiting() -> int:
     """Runs still waiting for their file (WeChat Pay's bill comes in the morning) try again.
 
-    Still waiting after noon the next day is an alert: the party's file is late.
+    Still waiting after noon the next day is an alert: the party's file is late. (A party
+    that says it has no file then, for a date we hold nothing of its for, had no trades:
+    the run succeeds with an empty file.)
     """
     now = timezone.now().astimezone(BUSINESS_TZ)
     waiting = ReconciliationRun.objects.filter(
@@ -49,7 +51,7 @@ def retry_waiting() -> int:
         business_date__gte=now.date() - timedelta(days=3),
     )
     for run in waiting:
-        if now.hour >= LATE_AFTER_HOUR:
+        if file_due(run.business_date):
             logger.error("the %s file of %s is late: %s", run.party, run.business_date, run.error)
         runs.run_request(business_date=run.business_date, party_code=run.party, actor="schedule")
     return len(waiting)

@@ -28,5 +28,11 @@ def run_on_statement(party_code: str, business_date: date, content: bytes) -> Re
         content=content,
         source=StatementFile.Source.UPLOADED,
     )
+    return run_of(party_code, business_date)
+
+
+def run_of(party_code: str, business_date: date) -> ReconciliationRun:
+    """The party's run of the date, queued and executed in this process (with
+    ``in_process_runs``)."""
     run = runs.run_request(business_date=business_date, party_code=party_code, actor="user:test")
     return runs.run_execute(run_id=run.pk)

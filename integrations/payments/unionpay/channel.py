@@ -14,7 +14,12 @@ import requests
 
 from core.money import BEIJING
 from integrations import http
-from integrations.errors import ProviderDeclined, ProviderError, ProviderUnavailable
+from integrations.errors import (
+    NoStatement,
+    ProviderDeclined,
+    ProviderError,
+    ProviderUnavailable,
+)
 from integrations.payments.base import (
     CreatedTrade,
     CreateTrade,
@@ -30,6 +35,7 @@ from integrations.payments.signing import load_private_key
 from integrations.payments.unionpay.bill import parse_bill
 from integrations.payments.unionpay.codes import (
     DUPLICATE_CODE,
+    NO_FILE_CODE,
     NOT_FOUND_CODE,
     SYSTEM_BUSY_CODE,
     TXN_CONSUME,
@@ -191,6 +197,9 @@ class UnionPayChannel:
             "fileType": "00",
         }
         answer = self._call("fileTransReq", self.file_transfer_url, fields)
+        if answer["respCode"] == NO_FILE_CODE:
+            message = f"fileTransReq refused: {NO_FILE_CODE} {answer.get('respMsg', '')}"
+            raise NoStatement(message, code=NO_FILE_CODE)
         self._raise_unless_success("fileTransReq", answer)
         try:
             return zlib.decompress(base64.b64decode(answer["fileContent"], validate=True))

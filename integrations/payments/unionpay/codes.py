@@ -10,4 +10,4 @@ UNKNOWN_CODES = frozenset({"03", "04", "05"})
 SYSTEM_BUSY_CODE = "06"
 NOT_FOUND_CODE = "34"
 DUPLICATE_CODE = "12"
-NO_FILE_CODE = "98"
+NO_FILE_CODE = "98"  # no file of the settlement date: a day without transactions

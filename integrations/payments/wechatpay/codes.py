@@ -26,6 +26,8 @@ REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"}
 RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED"})
 # A bad signature, or one whose timestamp was more than 5 minutes from WeChat's clock.
 SIGN_ERROR = "SIGN_ERROR"
+# The trade bill of a date without trades, or of one whose bill is not made yet (10:00 T+1).
+NO_STATEMENT_CODE = "NO_STATEMENT_EXIST"
 # Close answers these when the trade is already final: the query says which way.
 CLOSE_SETTLED_CODES = frozenset({"ORDERPAID", "ORDER_CLOSED"})
 # A signed 404 with one of these says the trade or refund does not exist.

@@ -17,6 +17,7 @@ from core import untrusted
 from core.money import BEIJING
 from integrations.errors import (
     InvalidNotification,
+    NoStatement,
     ProviderDeclined,
     ProviderError,
     ProviderUnavailable,
@@ -33,6 +34,7 @@ from integrations.payments.base import (
     TradeStatus,
 )
 from integrations.payments.wechatpay.codes import (
+    NO_STATEMENT_CODE,
     REFUND_EVENTS,
     REFUND_STATES,
     RETRYABLE_CODES,
@@ -209,10 +211,8 @@ def refusal(
             f"{where}: {code} answered {answered_after} s after the request's timestamp: it "
             "came late, or our clock and WeChat's differ"
         )
-    return ProviderDeclined(
-        f"{where} refused: HTTP {status} {_text(message)}",
-        code=_text(code),
-    )
+    declined = NoStatement if code == NO_STATEMENT_CODE else ProviderDeclined
+    return declined(f"{where} refused: HTTP {status} {_text(message)}", code=_text(code))
 
 
 def created_trade(request: CreateTrade, data: dict[str, Any]) -> CreatedTrade:
