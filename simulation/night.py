@@ -2,7 +2,7 @@
 
 At 00:30 Beat asks for the day's runs (reconciliation.tasks.start_yesterday) and the
 reconciliation worker does them; a party whose file is not in yet is tried again each hour
-(WeChat Pay's bill comes in the morning). By 10:20 the simulator, as the outside world,
+(WeChat Pay's bill comes in the morning). By 12:20 the simulator, as the outside world,
 books each processor's transfer of the day's clearings in the sandbox bank on its
 settlement date (a fault may make one late or short), and as finance staff submits each
 department's settlement report and has a second person approve it, which sends its
@@ -27,7 +27,7 @@ from simulation.cluster import Cluster
 
 logger = logging.getLogger(__name__)
 RUNS_START = time(0, 30, 20)  # just after Beat's 00:30 start_yesterday
-MORNING = time(10, 20)  # WeChat Pay's bill is in, and the 10:15 retry has run
+MORNING = time(12, 20)  # the bills are due (noon), and the 12:15 retry has run
 RUNS_SECONDS = 600
 UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 

@@ -112,7 +112,9 @@ def _simulate(options: Options, running: Deployment, days, events, say) -> bool:
         running.settle()
         night.runs_idle(running.cluster)
         final = _checks(running, world, receiver, through=last, final=True)
-        say("End of the simulation:")
+        kinds = Counter(fault.kind.value for fault in injector.planned)
+        say(f"End of the simulation: {len(injector.planned)} faults injected "
+            f"({', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items()))})")  # fmt: skip
         for check in final:
             say(check.line())
         results.append(all(check.held for check in final))
@@ -132,11 +134,15 @@ def _night(line, running, world, injector, receiver, day, results, say) -> None:
         world.figures.clear()
 
     line.add(night.at(after, night.time(0)), f"end of {day}", midnight)
-    line.add(night.at(after, night.RUNS_START), f"runs of {day}",
-             lambda: night.runs_finished(running.cluster, day))  # fmt: skip
+
+    def runs() -> None:
+        running.settle()  # beat's tasks sent at the jump have asked for the runs
+        night.runs_finished(running.cluster, day)
+
+    line.add(night.at(after, night.RUNS_START), f"runs of {day}", runs)
 
     def morning() -> None:
-        night.runs_finished(running.cluster, day)
+        runs()
         night.files_given_again(running.cluster, day, world.damaged_files, actor=ACTOR)
         bent = night.book_transfers(running.sandbox, day, injector.credit_faults)
         struck = injector.struck_on(day)

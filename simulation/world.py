@@ -252,11 +252,20 @@ class World:
             ],
             "courier": shipment.courier,
             "deliver_by": (timezone.now() + timedelta(days=3)).isoformat(),
-            "freight_payer": "agency",
+            "freight_payer": shipment.freight_payer,
         }
+        if shipment.freight_payer == "applicant":
+            body["payer"] = {"type": "natural", "name": payer.name,
+                             "id_number": payer.id_number, "phone": payer.phone}  # fmt: skip
         created = self.portal.ship(body)
         self.shipments[ref] = {"id": created["id"], "courier": shipment.courier}
         self.figures["shipments"] += 1
+        if created.get("freight_order"):
+            # The applicant pays the freight at once; the pickup is booked when it is paid.
+            freight = f"{ref}-freight"
+            self.orders[freight] = Opened(created["freight_order"], 0)
+            self._payment(freight, traffic.Payment(shipment.freight_channel, 0))
+            self.figures["freight paid"] += 1
 
     def _shipment_scan(self, ref: str, scan: traffic.Scan) -> None:
         shipment = self.shipments.get(ref)
