@@ -95,7 +95,7 @@ class Injector:
             self.credit_faults.short[key] = p["short_fen"]
 
     def strike(self, fault: Fault) -> None:
-        sandbox, p = self.world.sandbox, fault.parameters
+        p = fault.parameters
         if fault.kind in (K.PROVIDER_DOWN, K.PROVIDER_SLOW):
             bent = (
                 {"down": True}
@@ -110,14 +110,12 @@ class Injector:
             )
         elif fault.kind == K.REVENUE_DOWN_DAY:
             self._revenue_mode("down")
+            self.truth.down.add("revenue")
             self._later(p["until"], "revenue system back", lambda: self._revenue_mode("up"))
         elif fault.kind == K.RECEIPTS_DOWN_DAY:
-            self._post(f"{sandbox}/sandbox/receipts/_control/mode", {"mode": "down"})
-            self._later(
-                p["until"],
-                "receipt platform back",
-                lambda: self._post(f"{sandbox}/sandbox/receipts/_control/mode", {"mode": "up"}),
-            )
+            self._receipts_mode("down")
+            self.truth.down.add("receipts")
+            self._later(p["until"], "receipt platform back", lambda: self._receipts_mode("up"))
         elif fault.kind == K.WORKER_KILLED:
             for name in WORKERS:
                 self.cluster.restart(name, kill=True)
@@ -138,7 +136,14 @@ class Injector:
     def _faults(self, party: str, bent: dict) -> None:
         self._post(f"{self.world.sandbox}/sandbox/_control/faults/{party}", bent)
 
+    def _receipts_mode(self, mode: str) -> None:
+        self._post(f"{self.world.sandbox}/sandbox/receipts/_control/mode", {"mode": mode})
+        if mode == "up":
+            self.truth.down.discard("receipts")
+
     def _revenue_mode(self, mode: str) -> None:
+        if mode == "up":
+            self.truth.down.discard("revenue")
         self._post(
             f"{self.world.sandbox}/sandbox/revenue/{DEMO_REVENUE_SYSTEM['code']}/_control/mode",
             {"mode": mode},

@@ -165,7 +165,7 @@ def _checks(
         invariants.treasury_paid(),
         *invariants.ledger_balanced(truth),
         invariants.paid_at_most_once(),
-        invariants.runs_succeeded(through),
+        invariants.runs_succeeded(truth, through),
         *invariants.delivered(receiver, held_outside(running.sandbox), final=final),
         invariants.faults_explained(truth, through, final=final),
         invariants.no_personal_data_in_logs(truth, sorted(running.cluster.logs.glob("*.log"))),

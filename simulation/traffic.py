@@ -2,9 +2,10 @@
 
 ``day_traffic`` draws the day's orders from a seed and gives, for each, its whole story as
 events in time order: the order, its payment (or its expiry), a refund or a second
-payment, the shipment of its result and the courier's scans. The story of an order made
-late in the day goes on past midnight (an expiry, a refund, scans on the following days),
-so a day's list may end after the day; ``timeline`` merges the days' lists into one.
+payment, the shipment of its result and the courier's scans (or its cancellation). The
+story of an order made late in the day goes on past midnight (an expiry, a refund, scans
+on the following days), so a day's list may end after the day; ``timeline`` merges the
+days' lists into one.
 
 Pure: no database, no HTTP; the same seed, day and reference give the same events. Every
 random draw comes from a ``random.Random`` seeded with a string naming what it is for, so
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import accumulate
 from random import Random
 from zoneinfo import ZoneInfo
 
@@ -41,6 +43,19 @@ SHIPMENT_RATE = 0.30  # of paid orders of a department that ships results
 APPLICANT_PAYS_FREIGHT = 0.20  # of shipments
 RETRIED_DELIVERY = 0.10  # of shipments: failed once, delivered the next day
 UNDELIVERABLE = 0.05  # of shipments: failed twice, returned to the agency
+CANCELLED_BEFORE_PICKUP = 0.02  # of shipments: cancelled by the portal
+HELD = 0.03  # of shipments: held by the courier (on_hold), delivered the next day
+AT_PICKUP_POINT = 0.03  # of shipments: left at a pickup point, collected there
+LOST_OR_DAMAGED = 0.02  # of EMS shipments (SF has no scan code for it in our table)
+# What becomes of a shipment, by its share; the rest are delivered at the first try.
+FATES = {
+    "returned": UNDELIVERABLE,
+    "retried": RETRIED_DELIVERY,
+    "cancelled": CANCELLED_BEFORE_PICKUP,
+    "held": HELD,
+    "collected": AT_PICKUP_POINT,
+    "lost": LOST_OR_DAMAGED,
+}
 
 # Orders per hour of the day, relative: morning and afternoon peaks, a lunch dip, a few at
 # night and some just before midnight.
@@ -59,6 +74,8 @@ EXAM_FACTOR = 3.0
 REFUND_REASONS = ("申请人撤回申请", "申请材料不齐，未予受理", "重复申请，退还费用")
 PARTIAL_REFUND_REASON = "部分事项未办理，退还相应费用"
 FAILED_DELIVERY_REASONS = ("not_home", "unreachable", "refused", "bad_address")
+HELD_REASONS = ("not_home", "unreachable", "bad_address")
+SHIPMENT_CANCEL_REASONS = ("申请人改为窗口自取", "申请人要求暂缓寄送")
 
 
 class EventKind(StrEnum):
@@ -74,6 +91,7 @@ class EventKind(StrEnum):
     REFUND_PARTIAL = "refund_partial"
     SHIPMENT_CREATED = "shipment_created"  # the result sent to the payer
     SHIPMENT_SCAN = "shipment_scan"
+    SHIPMENT_CANCELLED = "shipment_cancelled"  # by the portal, before pickup
 
 
 @dataclass(frozen=True)
@@ -193,10 +211,15 @@ class NewShipment:
 @dataclass(frozen=True)
 class Scan:
     status: str  # as the normalised courier push names it (docs/logistics.md)
-    reason: str = ""  # of a delivery_failed scan
+    reason: str = ""  # of a delivery_failed or on_hold scan
 
 
-Payload = NewOrder | Payment | Abandonment | Refund | NewShipment | Scan
+@dataclass(frozen=True)
+class Cancellation:
+    reason: str
+
+
+Payload = NewOrder | Payment | Abandonment | Refund | NewShipment | Scan | Cancellation
 
 
 @dataclass(frozen=True)
@@ -322,8 +345,9 @@ def _later(rng: Random, paid_at: datetime) -> datetime:
 
 
 def _shipment(rng: Random, ref: str, at: datetime, channel: str):
-    """The shipment and its scans: delivered, delivered at the second try, or after two
-    failed tries returned to the agency."""
+    """The shipment and its scans to its end (FATES): delivered at the first try or the
+    second, after a day held or at a pickup point; after two failed tries returned to the
+    agency; lost (EMS); or, before any scan, cancelled."""
     applicant = rng.random() < APPLICANT_PAYS_FREIGHT
     shipment = NewShipment(
         courier=_pick(rng, COURIER_MIX),
@@ -337,25 +361,50 @@ def _shipment(rng: Random, ref: str, at: datetime, channel: str):
     def scan(at: datetime, status: str, reason: str = "") -> Event:
         return Event(at, EventKind.SHIPMENT_SCAN, ref, Scan(status, reason))
 
-    fate = rng.random()
-    failures = 2 if fate < UNDELIVERABLE else 1 if fate < UNDELIVERABLE + RETRIED_DELIVERY else 0
+    fate = _fate(rng, shipment.courier)
+    if fate == "cancelled":
+        cancellation = Cancellation(rng.choice(SHIPMENT_CANCEL_REASONS))
+        at += timedelta(minutes=rng.randint(40, 90))
+        yield Event(at, EventKind.SHIPMENT_CANCELLED, ref, cancellation)
+        return
     at += _hours(rng, 1, 3)
     yield scan(at, "picked_up")
     at += _hours(rng, 3, 8)
     yield scan(at, "in_transit")
-    for attempt in range(min(failures + 1, 2)):
+    if fate == "lost":
+        yield scan(at + _hours(rng, 20, 48), "lost_damaged")
+        return
+    setbacks = {"returned": 2, "retried": 1, "held": 1}.get(fate, 0)
+    setback, reasons = (
+        ("on_hold", HELD_REASONS)
+        if fate == "held"
+        else ("delivery_failed", FAILED_DELIVERY_REASONS)
+    )
+    for attempt in range(min(setbacks + 1, 2)):
         at = _next_morning(rng, at)
         yield scan(at, "out_for_delivery")
         at += _hours(rng, 1, 5)
-        if attempt < failures:
-            yield scan(at, "delivery_failed", rng.choice(FAILED_DELIVERY_REASONS))
+        if attempt < setbacks:
+            yield scan(at, setback, rng.choice(reasons))
+        elif fate == "collected":
+            yield scan(at, "ready_for_pickup")
+            yield scan(at + _hours(rng, 2, 30), "delivered")
         else:
             yield scan(at, "delivered")
-    if failures == 2:
+    if fate == "returned":
         at += _hours(rng, 2, 6)
         yield scan(at, "returning")
         at += _hours(rng, 20, 48)
         yield scan(at, "returned")
+
+
+def _fate(rng: Random, courier: str) -> str:
+    """One draw against FATES' shares in turn; a lost SF shipment is delivered instead."""
+    draw = rng.random()
+    for fate, bound in zip(FATES, accumulate(FATES.values()), strict=True):
+        if draw < bound:
+            return "delivered" if fate == "lost" and courier != "ems" else fate
+    return "delivered"
 
 
 def _hours(rng: Random, low: float, high: float) -> timedelta:

@@ -42,11 +42,13 @@ WINDOW = {
 # Each normalised status as the courier's own scan code (integrations/couriers/*/codes.py).
 OP_CODES = {
     "sf": {"picked_up": "50", "in_transit": "30", "out_for_delivery": "44", "delivered": "80",
-           "delivery_failed": "70", "returning": "99"},
+           "ready_for_pickup": "125", "delivery_failed": "70", "on_hold": "77",
+           "returning": "99"},
     "ems": {"picked_up": "203", "in_transit": "306", "out_for_delivery": "702", "delivered": "704",
-            "delivery_failed": "705", "returning": "711", "returned": "712"},
+            "ready_for_pickup": "703", "delivery_failed": "705", "on_hold": "706",
+            "returning": "711", "returned": "712", "lost_damaged": "713"},
 }  # fmt: skip
-# A failed delivery's cause, as the courier's remark words it.
+# A failed delivery's or a hold's cause, as the courier's remark words it.
 FAILURE_REMARKS = {
     "not_home": "收件人不在，电话无人接听",
     "unreachable": "电话联系不上收件人",
@@ -267,9 +269,19 @@ class World:
             self._payment(freight, traffic.Payment(shipment.freight_channel, 0))
             self.figures["freight paid"] += 1
 
-    def _shipment_scan(self, ref: str, scan: traffic.Scan) -> None:
+    def _shipment_cancelled(self, ref: str, cancellation: traffic.Cancellation) -> None:
         shipment = self.shipments.get(ref)
         if shipment is None:
+            return
+        self.portal.cancel_shipment(shipment["id"], cancellation.reason)
+        shipment["cancelled"] = True
+        # A payment of the applicant's freight still put off is not made any more.
+        self.orders.pop(f"{ref}-freight", None)
+        self.figures["shipments cancelled"] += 1
+
+    def _shipment_scan(self, ref: str, scan: traffic.Scan) -> None:
+        shipment = self.shipments.get(ref)
+        if shipment is None or shipment.get("cancelled"):
             return
         if not shipment.get("waybill_no"):
             shipment["waybill_no"] = self.portal.shipment(shipment["id"]).get("waybill_no") or ""

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.schema import IDEMPOTENCY_KEY, errors
+from billing.api.serializers import CancelSerializer
 from billing.services.orders import PayerInput
 from core.api import (
     idempotency_key,
@@ -115,13 +116,17 @@ class ShipmentCancel(APIView):
 
     @extend_schema(
         operation_id="shipments_cancel",
-        request=None,
-        responses={200: s.ShipmentSerializer, **errors(401, 403, 404, 409, 503)},
+        request=CancelSerializer,
+        responses={200: s.ShipmentSerializer, **errors(400, 401, 403, 404, 409, 503)},
     )
     def post(self, request, public_id: str):
+        incoming = CancelSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
         visible_shipment(request, public_id)
         shipment = shipments.shipment_cancel(
-            public_id=public_id, actor=request.user.actor, reason="cancelled by the portal"
+            public_id=public_id,
+            actor=request.user.actor,
+            reason=incoming.validated_data["reason"] or "cancelled by the portal",
         )
         return Response(s.ShipmentSerializer(shipment).data)
 

@@ -371,6 +371,25 @@ def test_cancelling_a_shipment_awaiting_freight_cancels_its_freight_order(portal
     assert order.status == OrderStatus.CANCELLED
 
 
+def test_the_portal_gives_its_reason_for_a_cancellation_or_a_default_is_recorded(portal):
+    given = created(portal, **applicant_pays())
+    left = created(portal, **applicant_pays())
+
+    assert (
+        portal.post(
+            f"{SHIPMENTS}/{given['id']}/cancel", {"reason": "申请人改为窗口自取"}, format="json"
+        ).status_code
+        == 200
+    )
+    assert portal.post(f"{SHIPMENTS}/{left['id']}/cancel").status_code == 200
+    too_long = portal.post(f"{SHIPMENTS}/{left['id']}/cancel", {"reason": "x" * 201}, format="json")
+
+    assert audits("shipment.cancelled", given["id"]).get().reason == "申请人改为窗口自取"
+    assert audits("shipment.cancelled", left["id"]).get().reason == "cancelled by the portal"
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["fields"]["reason"]
+
+
 # -- cancel -----------------------------------------------------------------------------
 
 

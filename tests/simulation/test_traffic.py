@@ -4,7 +4,7 @@ rates the simulation promises (docs/simulation.md, "The traffic model")."""
 import json
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from statistics import mean
 
 import pytest
@@ -170,30 +170,84 @@ def test_scale_sets_the_size_of_a_day(reference):
     assert 200 < realistic < 400
 
 
-def test_shipments_are_scanned_to_their_end(many):
-    ends = Counter()
+# Each fate's scans, in order (traffic.FATES); a cancelled shipment has none.
+JOURNEYS = {
+    "delivered": ("out_for_delivery", "delivered"),
+    "retried": ("out_for_delivery", "delivery_failed", "out_for_delivery", "delivered"),
+    "returned": (
+        *("out_for_delivery", "delivery_failed", "out_for_delivery", "delivery_failed"),
+        *("returning", "returned"),
+    ),
+    "held": ("out_for_delivery", "on_hold", "out_for_delivery", "delivered"),
+    "collected": ("out_for_delivery", "ready_for_pickup", "delivered"),
+    "lost": ("lost_damaged",),
+}
+FATE_OF = {("picked_up", "in_transit", *scans): fate for fate, scans in JOURNEYS.items()}
+
+
+@pytest.fixture(scope="module")
+def shipments(many):
+    """Each shipment's creation and the events of its story that follow it."""
+    found = {}
     for events in many:
-        scans = {}
         for event in events:
             if event.kind == K.SHIPMENT_CREATED:
-                scans[event.order] = []
-                assert event.payload.courier in ("sf", "ems")
-                applicant = event.payload.freight_payer == "applicant"
-                assert bool(event.payload.freight_channel) == applicant
-            elif event.kind == K.SHIPMENT_SCAN:
-                scans[event.order].append(event.payload)
-        for journey in scans.values():
-            statuses = [scan.status for scan in journey]
-            failed = [scan for scan in journey if scan.status == "delivery_failed"]
-            assert statuses[:3] == ["picked_up", "in_transit", "out_for_delivery"]
-            assert all(scan.reason for scan in failed)
-            assert not any(scan.reason for scan in journey if scan.status != "delivery_failed")
-            if statuses[-1] == "returned":
-                assert len(failed) == 2 and statuses[-2] == "returning"
-            else:
-                assert statuses[-2:] == ["out_for_delivery", "delivered"] and len(failed) < 2
-            ends[statuses[-1], len(failed)] += 1
-    assert ends[("delivered", 0)] > ends[("delivered", 1)] > ends[("returned", 2)] > 0
+                found[event.order] = (event, [])
+            elif event.kind in (K.SHIPMENT_SCAN, K.SHIPMENT_CANCELLED):
+                found[event.order][1].append(event)
+    return found.values()
+
+
+def fate(story):
+    if [e.kind for e in story] == [K.SHIPMENT_CANCELLED]:
+        return "cancelled"
+    return FATE_OF[tuple(e.payload.status for e in story if e.kind == K.SHIPMENT_SCAN)]
+
+
+def test_shipments_are_scanned_to_their_end(shipments):
+    fates = Counter()
+    for created, story in shipments:
+        assert created.payload.courier in ("sf", "ems")
+        applicant = created.payload.freight_payer == "applicant"
+        assert bool(created.payload.freight_channel) == applicant
+        assert all(e.at > created.at for e in story)
+        scans = [e.payload for e in story if e.kind == K.SHIPMENT_SCAN]
+        assert all(bool(s.reason) == (s.status in ("delivery_failed", "on_hold")) for s in scans)
+        fates[fate(story)] += 1
+    total = fates.total()
+    assert total > 1500
+    # Every fate, at its rate; the rest delivered at the first try.
+    assert fates["delivered"] / total > 0.7
+    for name, share in {"retried": 0.10, "returned": 0.05, "cancelled": 0.02, "held": 0.03,
+                        "collected": 0.03, "lost": 0.4 * 0.02}.items():  # fmt: skip
+        assert share / 2 < fates[name] / total < share * 1.6, name
+
+
+def test_held_and_collected_shipments_are_delivered_the_next_day_or_later(shipments):
+    for _, story in shipments:
+        statuses = [e.payload.status for e in story if e.kind == K.SHIPMENT_SCAN]
+        if "on_hold" in statuses:
+            held, delivered = (story[statuses.index(s)] for s in ("on_hold", "delivered"))
+            assert delivered.at.date() == held.at.date() + timedelta(days=1)
+        if "ready_for_pickup" in statuses:
+            ready, collected = story[-2:]
+            assert ready.at < collected.at <= ready.at + timedelta(hours=30)
+
+
+def test_a_cancelled_shipment_is_cancelled_within_two_hours_and_never_scanned(shipments):
+    cancelled = [(created, story) for created, story in shipments if fate(story) == "cancelled"]
+    assert cancelled
+    for created, (cancellation,) in cancelled:
+        assert timedelta(minutes=40) <= cancellation.at - created.at <= timedelta(minutes=90)
+        assert cancellation.payload.reason
+    assert {created.payload.courier for created, _ in cancelled} == {"sf", "ems"}
+
+
+def test_only_ems_shipments_are_lost(shipments):
+    lost = Counter(created.payload.courier for created, story in shipments if fate(story) == "lost")
+    ems = sum(created.payload.courier == "ems" for created, _ in shipments)
+    assert set(lost) == {"ems"}
+    assert 0.01 < lost["ems"] / ems < 0.035
 
 
 def test_the_people_are_made_up_and_look_it(many):
