@@ -54,6 +54,7 @@ def reconcile(
             business_date=business_date,
             fee_rates=config["fee_rates_bps"],
             cutoff_grace=config["cutoff_grace"],
+            day_turns_at=config["day_turns_at"].get(party.name),
             matched_columns=(),  # a run keeps no pair, only the clearing
         )
         return LegOutcome(result, matching.clearing(result.cleared, config["settlement_lag_days"]))

@@ -1,22 +1,25 @@
 """Our side of each leg for one business date, frozen by its own times.
 
 A payment belongs to the business date of its paid_at in Asia/Shanghai, a refund to its
-refunded_at's, a shipment to its booking's, an issued receipt to its issued_at's: times
-that never change once set, so running a date again sees the same rows, plus any late
-item (补单) that was applied meanwhile. A remittance belongs to the statements from its
-requested execution date to the one that shows it.
+refunded_at's (for leg 1, the processor's date, whose day may turn before 24:00:
+RECONCILIATION["day_turns_at"]), a shipment to its booking's, an issued receipt to its
+issued_at's: times that never change once set, so running a date again sees the same
+rows, plus any late item (补单) that was applied meanwhile. A remittance belongs to the
+statements from its requested execution date to the one that shows it.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 import pandas as pd
+from django.conf import settings
 
 from billing.models import Department
 from billing.revenue import revenue_system_for_region
-from core.money import BEIJING as BUSINESS_TZ
+from core.money import BEIJING as BUSINESS_TZ  # noqa: F401 - the business dates' zone, for callers
 from reconciliation.frames import empty_frame, frame_from_query
+from reconciliation.matching.transactions import day_bounds
 
 TRANSACTIONS = {
     "kind": "string",
@@ -63,14 +66,9 @@ REMITTANCES = {
 }
 
 
-def day_bounds(business_date: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(business_date, time.min, tzinfo=BUSINESS_TZ)
-    return start, start + timedelta(days=1)
-
-
 def transactions(channel: str, business_date: date) -> pd.DataFrame:
-    """Leg 1: our succeeded payments and refunds at a channel on the date."""
-    start, end = day_bounds(business_date)
+    """Leg 1: our succeeded payments and refunds at a channel on its own date."""
+    start, end = day_bounds(business_date, settings.RECONCILIATION["day_turns_at"].get(channel))
     sql = """
         SELECT 'payment', a.public_id, a.provider_trade_no, a.received_amount, d.code,
                a.paid_at, a.refund_due

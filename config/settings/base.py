@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -296,6 +296,9 @@ RECONCILIATION = {
     "processor_accounts": {},
     # A one-sided item this close to 24:00 is expected on the other side's next day.
     "cutoff_grace": timedelta(minutes=5),
+    # A channel whose day turns before 24:00 (Beijing): its date D runs from that time on
+    # D-1 to that time on D, for its bill and our side of it alike.
+    "day_turns_at": {"unionpay": time(23, 0)},
     # Timing items are matched again for this many days, then escalated.
     "carry_over_days": 3,
 }

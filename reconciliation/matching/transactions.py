@@ -49,6 +49,7 @@ def match_transactions(
     business_date: date,
     fee_rates: Mapping[str, int] | None = None,
     cutoff_grace: timedelta = timedelta(minutes=5),
+    day_turns_at: time | None = None,
     matched_columns: Collection[str] | None = None,
 ) -> LegResult:
     """Leg 1: our payments and refunds against a processor's bill.
@@ -58,8 +59,12 @@ def match_transactions(
     processor's rate in basis points; a payment's expected fee is amount × rate / 10000
     rounded half up to the fen, taken on the amount the processor billed. Refund fees are
     not checked: whether a processor gives its fee back on a refund is its own policy.
-    A one-sided item within `cutoff_grace` of the business date's 00:00 or 24:00
-    (Asia/Shanghai) is `timing_cutoff`: the other side has it on the neighbouring day.
+    A one-sided item within `cutoff_grace` of the business date's start or end is
+    `timing_cutoff`: the other side has it on the neighbouring day. The date runs from
+    00:00 to 24:00 (Asia/Shanghai), or, for a processor whose day turns at `day_turns_at`
+    (UnionPay's settlement day at 23:00), from that time the day before to that time on
+    the date (`day_bounds`); a pair's business date, the clearing's, is then the
+    processor's date of our line's time.
 
     `cleared` holds every pair the processor's money moved on, at the bill's amount and
     fee: the matched ones and those whose discrepancy is about amounts, fees or a payment
@@ -70,7 +75,10 @@ def match_transactions(
     keeps no pair (its clearing reads `cleared`), and building them would copy each of the
     day's millions of pairs column by column for nothing.
     """
-    o = _ours_transactions(ours, need_processor=fee_rates is not None)
+    start, end = (pd.Timestamp(bound).value for bound in day_bounds(business_date, day_turns_at))
+    o = _ours_transactions(
+        ours, need_processor=fee_rates is not None, lead=_lead(business_date, start)
+    )
     t = _their_transactions(theirs)
     n_o, n_t = len(o), len(t)
 
@@ -135,7 +143,6 @@ def match_transactions(
     # One-sided rows.
     o_only = _unpaired(n_o, oi)
     t_only = _unpaired(n_t, ti)
-    start, end = _day_bounds(business_date)
     grace = int(pd.Timedelta(cutoff_grace).value)
     o_near = _near(o_time[o_only], start, end, grace)
     t_near = _near(t_time[t_only], start, end, grace)
@@ -190,7 +197,9 @@ def match_transactions(
     return LegResult(matched=matched, discrepancies=discrepancies, totals=totals, cleared=cleared)
 
 
-def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFrame:
+def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool, lead: int) -> pd.DataFrame:
+    """Our lines, each with its business date: the local date of its time, moved on by
+    ``lead`` nanoseconds where the processor's day turns before 24:00."""
     _require(ours, _OURS_TRANSACTION, "ours")
     if need_processor:
         _require(ours, ("processor",), "ours (fee_rates are per processor)")
@@ -214,7 +223,9 @@ def _ours_transactions(ours: pd.DataFrame, *, need_processor: bool) -> pd.DataFr
     frame["business_date"] = (
         pd.to_datetime(ours["business_date"]).astype("datetime64[ns]").reset_index(drop=True)
         if "business_date" in ours
-        else _local_date(frame["occurred_at"])
+        else _local_date(
+            frame["occurred_at"] + pd.Timedelta(lead) if lead else frame["occurred_at"]
+        )
     )
     return frame
 
@@ -351,9 +362,21 @@ def _shanghai_dates(ns: np.ndarray) -> np.ndarray:
     return utc.tz_convert(SHANGHAI).tz_localize(None).normalize().to_numpy()
 
 
-def _day_bounds(business_date: date) -> tuple[int, int]:
-    start = datetime.combine(business_date, time(0), tzinfo=SHANGHAI)
-    return pd.Timestamp(start).value, pd.Timestamp(start + timedelta(days=1)).value
+def day_bounds(business_date: date, turns_at: time | None = None) -> tuple[datetime, datetime]:
+    """The span of a business date in Beijing, its start in and its end out: 00:00 to
+    24:00, or, for a party whose day turns at ``turns_at``, from that time the day before
+    to that time on the date (a payment at 23:00:00 on D is UnionPay's D+1's)."""
+    if turns_at is None:
+        start = datetime.combine(business_date, time.min, tzinfo=SHANGHAI)
+    else:
+        start = datetime.combine(business_date - timedelta(days=1), turns_at, tzinfo=SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def _lead(business_date: date, start: int) -> int:
+    """How long before the date's 00:00 its day starts, in nanoseconds (0 at 24:00)."""
+    midnight = datetime.combine(business_date, time.min, tzinfo=SHANGHAI)
+    return pd.Timestamp(midnight).value - start
 
 
 def _near(times: np.ndarray, start: int, end: int, grace: int) -> np.ndarray:

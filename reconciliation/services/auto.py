@@ -4,10 +4,11 @@
   and, if paid, the answer is applied as a late notification (补单);
 - duplicate: a second payment of one order is refunded (billing does so on its own; this
   confirms the refund exists and queues one if not);
-- timing_cutoff: an item on one side of 24:00 is looked for on the other date; found, both
-  are resolved; not yet, it is carried over, and escalated after some days. A fiscal
-  receipt still being asked of the platform (pending) is resolved once it is issued: the
-  run of the date it was issued on checks it against that day's file.
+- timing_cutoff: an item on one side of the day's turn (24:00, or the processor's own) is
+  looked for on the other date; found, both are resolved; not yet, it is carried over,
+  and escalated after some days. A fiscal receipt still being asked of the platform
+  (pending) is resolved once it is issued: the run of the date it was issued on checks it
+  against that day's file.
 """
 
 from __future__ import annotations

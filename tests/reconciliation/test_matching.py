@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 import pytest
 
+from core.money import BEIJING
 from integrations.statements import (
     BANK_COLUMNS,
     FREIGHT_COLUMNS,
@@ -26,6 +27,7 @@ from reconciliation.matching import (
     match_settlements,
     match_transactions,
 )
+from reconciliation.matching.transactions import day_bounds
 
 DAY = date(2024, 3, 1)
 
@@ -286,6 +288,52 @@ def test_one_sided_items_near_midnight_are_timing_cutoff():
         cutoff_grace=timedelta(minutes=6),
     )
     assert list(wider.discrepancies["type"]) == ["timing_cutoff"]
+
+
+def test_a_processor_whose_day_turns_at_23_00_has_the_hour_before_the_date_and_not_its_last():
+    """UnionPay's date D runs from 23:00:00 on D-1 (in) to 23:00:00 on D (out): a line
+    of 23:30 on D-1 is D's, cleared as D's, and the cut-off's grace is about 23:00."""
+    assert day_bounds(DAY, time(23)) == (
+        datetime(2024, 2, 29, 23, tzinfo=BEIJING),
+        datetime(2024, 3, 1, 23, tzinfo=BEIJING),
+    )
+    lines = [
+        {"ref": "pay_2330", "amount": 1000, "at": "2024-02-29 23:30:00"},
+        {"ref": "pay_2300", "amount": 2000, "at": "2024-02-29 23:00:00"},
+        {"ref": "pay_2259", "amount": 3000, "at": "2024-03-01 22:59:59"},
+    ]
+    ours = ours_frame([{**line, "processor": "unionpay"} for line in lines])
+    same = checked(
+        match_transactions(
+            ours.drop(columns="business_date"),
+            theirs_frame(lines),
+            business_date=DAY,
+            day_turns_at=time(23),
+        )
+    )
+    assert found(same) == []
+    assert list(same.cleared["business_date"]) == [pd.Timestamp(DAY)] * 3
+
+    one_sided = checked(
+        match_transactions(
+            ours_frame(
+                [
+                    {"ref": "pay_early", "amount": 1, "at": "2024-02-29 23:04:59"},
+                    {"ref": "pay_midnight", "amount": 2, "at": "2024-03-01 00:00:00"},
+                ]
+            ),
+            theirs_frame(
+                [{"ref": "pay_late", "amount": 3, "provider_ref": "T3", "at": "2024-03-01 22:57"}]
+            ),
+            business_date=DAY,
+            day_turns_at=time(23),
+        )
+    )
+    assert sorted(found(one_sided)) == [
+        ("missing_in_channel", "missing_in_channel:payment:pay_midnight:"),
+        ("timing_cutoff", "timing_cutoff:payment:pay_early:"),
+        ("timing_cutoff", "timing_cutoff:payment:pay_late:T3"),
+    ]
 
 
 def test_a_closed_line_for_money_we_hold_is_status_mismatch():
