@@ -37,6 +37,9 @@ from simulation.traffic import (
 FAULTS_PER_DAY = (2, 4)  # the fewest and most faults a day, as many days each
 # RECONCILIATION["cutoff_grace"]: a line on one side only this close to 24:00 is a timing item.
 CUTOFF_GRACE = timedelta(minutes=5)
+# Where a processor's own day turns before 24:00, as RECONCILIATION["day_turns_at"] says:
+# a line missing near it is a timing item, not one missing.
+DAY_TURNS_AT = {"unionpay": time(23, 0)}
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 # Faults on a payment aim at orders paid once and not refunded: what they become is theirs alone.
@@ -373,6 +376,7 @@ def _bill_line(kind: FaultKind, rng: Random, day: _Day) -> Iterator[Candidate]:
         paid
         for paid in day.plain
         if day.start + CUTOFF_GRACE < paid.at < day.end - 2 * CUTOFF_GRACE
+        and not _near_day_turn(paid)
     ]
     for paid in rng.sample(inside, len(inside)):
         yield _order_fault(
@@ -383,6 +387,14 @@ def _bill_line(kind: FaultKind, rng: Random, day: _Day) -> Iterator[Candidate]:
             {},
             Expectation(Outcome.DISCREPANCY, "missing_in_channel", "processor", paid.channel),
         )
+
+
+def _near_day_turn(paid: _Paid) -> bool:
+    turn = DAY_TURNS_AT.get(paid.channel)
+    if turn is None:
+        return False
+    turns = datetime.combine(paid.at.date(), turn, paid.at.tzinfo)
+    return abs(paid.at - turns) <= 2 * CUTOFF_GRACE
 
 
 def _cutoff(kind: FaultKind, rng: Random, day: _Day) -> Iterator[Candidate]:
