@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from kombu import Connection
 from psycopg import sql
 
 from config import queues
+from config.celery_app import app as celery_app
 from core import embedded_postgres
 from simulation.clock import CLOCK_ENV
 from simulation.cluster import Cluster, answers, free_port
@@ -39,6 +41,7 @@ SETTLE_SECONDS = 60  # the longest wait for the queues to empty before a jump
 QUIET_SECONDS = 0.3  # empty for this long: what was taken is done
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 PREFIX = "simulation-"
+WORKER_NAMES = ("payments", "background")  # each worker's node name, before the prefix
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,19 @@ class Deployment:
                 elif now - quiet_since >= QUIET_SECONDS:
                     return
                 time.sleep(0.05)
+
+    def idle(self) -> None:
+        """Wait until the queues are empty and the workers hold no task: a task taken off
+        its queue may still be about to send others (beat's retry of the runs waiting for a
+        file asks for the runs). Asks the run's workers, so it is kept for the night."""
+        names = [f"{name}-{self.prefix}@{socket.gethostname()}" for name in WORKER_NAMES]
+        inspector = celery_app.control.inspect(destination=names, timeout=1.0)
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            self.settle()
+            held = [inspector.active() or {}, inspector.reserved() or {}]
+            if not any(tasks for replies in held for tasks in replies.values()):
+                return
 
 
 def run_environment() -> dict[str, str] | None:
@@ -209,8 +225,9 @@ def _start(
     cluster.start(
         "sandboxes", [sys.executable, "manage.py", "sandboxes", "--port", str(sandbox_port)]
     )
-    cluster.start("worker-payments", worker_command(prefix, queues.PAYMENTS, name="payments"))
+    payments, background = WORKER_NAMES
+    cluster.start("worker-payments", worker_command(prefix, queues.PAYMENTS, name=payments))
     cluster.start(
         "worker-background",
-        worker_command(prefix, queues.RECONCILIATION, queues.HOUSEKEEPING, name="background"),
+        worker_command(prefix, queues.RECONCILIATION, queues.HOUSEKEEPING, name=background),
     )

@@ -109,7 +109,7 @@ def _simulate(options: Options, running: Deployment, days, events, say) -> bool:
             _night(line, running, world, injector, receiver, day, results, say)
             day += timedelta(days=1)
         line.play(before_jump=running.settle, tick=Beat.from_settings().tick)
-        running.settle()
+        running.idle()
         night.runs_idle(running.cluster)
         final = _checks(running, world, receiver, through=last, final=True)
         kinds = Counter(fault.kind.value for fault in injector.planned)
@@ -136,7 +136,7 @@ def _night(line, running, world, injector, receiver, day, results, say) -> None:
     line.add(night.at(after, night.time(0)), f"end of {day}", midnight)
 
     def runs() -> None:
-        running.settle()  # beat's tasks sent at the jump have asked for the runs
+        running.idle()  # beat's tasks sent at the jump have asked for the runs
         night.runs_finished(running.cluster, day)
 
     line.add(night.at(after, night.RUNS_START), f"runs of {day}", runs)
