@@ -37,13 +37,15 @@ test: install services browser lint
 	$(BIN)/pytest
 
 # Thirty business days of seeded traffic and faults through the whole service on a simulated
-# clock (docs/simulation.md): `make simulate SEED=42`, or DAYS=5 for a week. Without SEED,
-# one is drawn and printed; the same seed replays the same days.
+# clock (docs/simulation.md): `make simulate SEED=42`, or DAYS=5 for a week, SCALE for the
+# orders per department a day. Without SEED, one is drawn and printed; the same seed (and
+# days and scale) replays the same days.
 DAYS ?= 30
+SCALE ?= 6
 SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 simulate: install services
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
-		$(BIN)/python manage.py simulate --days $(DAYS) --seed $(SEED)
+		$(BIN)/python manage.py simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE)
 
 # Retakes the console screenshots that the README links, from the browser tests.
 screenshots: install services browser
