@@ -8,7 +8,6 @@ fault's expectation is recorded in ``Truth`` for the invariants to hold the run 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -24,7 +23,6 @@ from simulation.invariants import Truth
 from simulation.night import CreditFaults
 from simulation.world import World
 
-logger = logging.getLogger(__name__)
 HTTP_TIMEOUT = 30
 RESTART_SECONDS = 90
 K = FaultKind

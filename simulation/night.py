@@ -11,7 +11,6 @@ remittance to the bank. Then the day's figures and invariants are printed.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -25,7 +24,6 @@ from reconciliation.parties import all_parties
 from reconciliation.services import runs
 from simulation.cluster import Cluster
 
-logger = logging.getLogger(__name__)
 RUNS_START = time(0, 30, 20)  # just after Beat's 00:30 start_yesterday
 MORNING = time(12, 20)  # the bills are due (noon), and the 12:15 retry has run
 RUNS_SECONDS = 600

@@ -28,6 +28,10 @@ UNAVAILABLE = frozenset({502, 503, 504})
 class PortalRefused(RuntimeError):
     """The service answered a portal call with an error the simulation did not expect."""
 
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -49,7 +53,10 @@ class Portal:
             method, f"{self.base_url}{path}", json=body, headers=headers, timeout=HTTP_TIMEOUT
         )
         if answer.status_code >= 400:
-            raise PortalRefused(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
+            raise PortalRefused(
+                f"{method} {path}: {answer.status_code} {answer.text[:500]}",
+                status=answer.status_code,
+            )
         return answer.json() if answer.content else {}
 
     def open_order(self, body: dict[str, Any]) -> Opened:
@@ -63,7 +70,7 @@ class Portal:
                 "POST", f"/api/v1/payment-orders/{order_id}/payments", {"channel": channel}
             )
         except PortalRefused as refused:
-            if any(f": {status} " in str(refused) for status in UNAVAILABLE):
+            if refused.status in UNAVAILABLE:
                 return {}
             raise
 
