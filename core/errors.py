@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -94,6 +95,8 @@ def api_exception_handler(exc, context):
         response = Response(error_body(code, str(exc.detail)), status=exc.status_code)
         if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
             response["WWW-Authenticate"] = 'Bearer realm="api"'
+        if isinstance(exc, drf.Throttled) and exc.wait is not None:
+            response["Retry-After"] = str(math.ceil(exc.wait))
         return response
     logger.exception("unhandled error in %s", context.get("view").__class__.__name__)
     return Response(
