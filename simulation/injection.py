@@ -18,6 +18,7 @@ from core.business_days import add_business_days
 from demo.reference import DEMO_REVENUE_SYSTEM
 from reconciliation.ours import BUSINESS_TZ
 from simulation.cluster import Cluster, answers
+from simulation.fault_items import ExpectedItem
 from simulation.faults import Fault, FaultKind, Outcome
 from simulation.invariants import Truth
 from simulation.night import CreditFaults
@@ -52,6 +53,28 @@ def shown_on(fault: Fault) -> date:
     return day
 
 
+def expected_item(fault: Fault) -> ExpectedItem:
+    """The item the fault must leave, named as closely as the fault knows it."""
+    expectation = fault.expectation
+    day = shown_on(fault)
+    named = {}
+    if fault.kind == K.BILL_LINE_MISSING:
+        named["trade_of"] = fault.target
+    elif fault.kind in (K.BANK_CREDIT_LATE, K.BANK_CREDIT_SHORT):
+        named["our_ref"] = f"{fault.target}:{day.isoformat()}"  # processor:department:date
+        named["short_fen"] = fault.parameters.get("short_fen")
+    elif fault.kind == K.REVENUE_DOWN_DAY:
+        named["per_record"] = True
+    return ExpectedItem(
+        day,
+        expectation.discrepancy,
+        expectation.party_kind,
+        expectation.party,
+        auto=expectation.auto_resolves,
+        **named,
+    )
+
+
 @dataclass
 class Injector:
     world: World
@@ -62,10 +85,8 @@ class Injector:
 
     def plan(self, faults: list[Fault]) -> None:
         for fault in faults:
-            expectation = fault.expectation
-            if expectation.outcome == Outcome.DISCREPANCY:
-                key = (expectation.discrepancy, expectation.party_kind, expectation.party)
-                self.truth.expected_items.append((shown_on(fault), key, expectation.auto_resolves))
+            if fault.expectation.outcome == Outcome.DISCREPANCY:
+                self.truth.expected_items.append(expected_item(fault))
             if fault.kind in NOTIFICATION_FAULTS:
                 self.world.payment_faults[fault.target] = fault
             elif fault.kind in PUSH_FAULTS:

@@ -44,6 +44,7 @@ from reconciliation.models import (
     RunStatus,
 )
 from reconciliation.services.runs import WAITING_FOR_FILE
+from simulation.fault_items import ExpectedItem, Item, explain
 from simulation.portal import Receiver
 
 OPEN = (DiscrepancyStatus.OPEN, DiscrepancyStatus.ASSIGNED, DiscrepancyStatus.PROPOSED)
@@ -66,9 +67,8 @@ class Truth:
     paid_at_cashiers: int = 0  # fen the payers paid, every cashier payment
     cashier_payments: int = 0
     personal_data: set[str] = field(default_factory=set)  # names, phones, ID numbers given
-    # (the date whose reconciliation shows it, (type, party kind, party), whether the
-    # reconciliation settles it itself) of each item a fault makes
-    expected_items: list[tuple[date, tuple[str, str, str], bool]] = field(default_factory=list)
+    expected_items: list[ExpectedItem] = field(default_factory=list)  # the faults' items
+    trades: dict[str, str] = field(default_factory=dict)  # a bent order's out_trade_no
     ledger_fingerprint: tuple[int, str] = (0, "")  # (last entry id, digest) at the last check
     down: set[str] = field(default_factory=set)  # parties a fault has down now (their kind)
 
@@ -276,38 +276,42 @@ def delivered(receiver: Receiver, outside: dict[str, Counter], *, final: bool) -
 
 
 def faults_explained(truth: Truth, through: date, *, final: bool) -> Check:
-    """Each open item is one a fault should have made: one for a person, or (until the
-    end) one the reconciliation settles itself once the fault has passed or the next day's
-    run has seen the other side of a cut-off; and each fault of
-    a date reconciled by now (``through``) that leaves an item for a person made it. Items
-    are told apart by (type, party kind, party), a bank's party being its department."""
-    made = Discrepancy.objects.select_related("run", "department")
-    open_items = Counter(_item_key(item) for item in made.filter(status__in=OPEN))
-    expected = {key for day, key, auto in truth.expected_items if day <= through and not auto}
-    passing = {key for _, key, auto in truth.expected_items if auto and not final}
-    # A line on either side of a cut-off is matched across it by the next day's run.
-    timing = set() if final else {key for key in open_items if key[0] == "timing_cutoff"}
-    passing |= timing
-    seen = {_item_key(item) for item in made.filter(type__in={key[0] for key in expected})}
-    unexplained = {
-        key: n for key, n in open_items.items() if key not in expected and key not in passing
-    }
-    not_made = sorted(expected - seen)
+    """Every open item is exactly the one a fault should have left (simulation.fault_items),
+    and every fault of a date reconciled by now that leaves an item for a person left it."""
+    items = [_item(row) for row in Discrepancy.objects.select_related("run", "department")]
+    explanation = explain(truth.expected_items, items, truth.trades, through=through, final=final)
+    unexplained = Counter(
+        (item.type, item.party_kind, item.party) for item in explanation.unexplained
+    )
+    not_made = [f"{e.type} {e.party_kind} {e.party} {e.shown_on}" for e in explanation.not_made]
+    person = sum(1 for e in truth.expected_items if not e.auto and e.shown_on <= through)
     return Check(
-        "faults healed or shown as their items",
-        not unexplained and not not_made,
-        f"{len(expected)} kinds of item expected, {sum(open_items.values())} items open;"
-        f" unexplained {unexplained or 'none'}, not made {not_made or 'none'}",
+        "faults shown as exactly their items",
+        explanation.exact,
+        f"{person} items for a person expected, {sum(item.open for item in items)} items open;"
+        f" unexplained {dict(unexplained) or 'none'}, not made {not_made or 'none'}",
     )
 
 
-def _item_key(item: Discrepancy) -> tuple[str, str, str]:
-    kind = item.run.party_kind
+def _item(row: Discrepancy) -> Item:
+    kind = row.run.party_kind
     if kind == PartyKind.BANK:
-        return item.type, kind, item.department.code if item.department else ""
-    if kind == PartyKind.REVENUE:
-        return item.type, kind, ""
-    return item.type, kind, item.party
+        party = row.department.code if row.department else ""
+    elif kind == PartyKind.REVENUE:
+        party = ""
+    else:
+        party = row.party
+    return Item(
+        id=row.pk,
+        type=row.type,
+        party_kind=kind,
+        party=party,
+        business_date=row.business_date,
+        our_ref=row.our_ref,
+        our_amount=row.our_amount,
+        their_amount=row.their_amount,
+        open=row.status in OPEN,
+    )
 
 
 def no_personal_data_in_logs(truth: Truth, logs: Iterable[Path]) -> Check:

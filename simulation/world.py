@@ -179,6 +179,7 @@ class World:
             return
         self.figures[f"fault {kind}"] += 1
         out_trade_no = PaymentAttempt.objects.get(public_id=attempt["id"]).out_trade_no
+        self.truth.trades[ref] = out_trade_no
         parameters = fault.parameters
         if kind == FaultKind.NOTIFICATION_DUPLICATED:
             for _ in range(int(parameters["copies"]) - 1):
