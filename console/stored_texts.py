@@ -89,6 +89,7 @@ SENTENCES = [
     Sentence(auto.SECOND_PAYMENT_REFUNDED, _("the second payment is refunded (%(refund)s)")),
     Sentence(auto.RECEIPT_ISSUED, _("the receipt was issued on %(day)s (%(receipt)s)")),
     Sentence(auto.ACROSS_THE_CUTOFF, _("matched across the cut-off: %(other_day)s ↔ %(day)s")),
+    Sentence(auto.COUNTED_LATE, _("counted late by the revenue system: %(other_day)s → %(day)s")),
     Sentence(runs.GONE, _("not found when the date was reconciled again")),
     # as reconciliation.services.settlement and closing.services.remittances write them
     Sentence(

@@ -44,6 +44,7 @@ LATE_NOTIFICATION = "the channel confirmed the payment: applied as a late notifi
 SECOND_PAYMENT_REFUNDED = "the second payment is refunded ({refund})"
 RECEIPT_ISSUED = "the receipt was issued on {day} ({receipt})"
 ACROSS_THE_CUTOFF = "matched across the cut-off: {other_day} ↔ {day}"
+COUNTED_LATE = "counted late by the revenue system: {other_day} → {day}"
 
 
 def run_auto_resolve(*, run_id: int) -> int:
@@ -58,6 +59,12 @@ def run_auto_resolve(*, run_id: int) -> int:
             settled += _duplicate_refunded(item)
     if run.party_kind == PartyKind.RECEIPT:
         settled += _receipts_issued_since(run)
+    if run.party_kind == PartyKind.REVENUE:
+        theirs_only = open_items.filter(
+            type=DiscrepancyType.REVENUE_MISMATCH, our_amount__isnull=True
+        )
+        for item in theirs_only:
+            settled += _counted_late(item)
     for item in open_items.filter(type=DiscrepancyType.TIMING_CUTOFF):
         settled += _across_the_cutoff(item)
     escalate_carried_over(today=run.business_date)
@@ -109,6 +116,31 @@ def _receipts_issued_since(run: ReconciliationRun) -> int:
             )
             settled += discrepancy_auto_resolve(item, why)
     return settled
+
+
+def _counted_late(item: Discrepancy) -> int:
+    """The earlier day's item that found this record missing, if there is one."""
+    window = settings.RECONCILIATION["carry_over_days"]
+    missing = (
+        Discrepancy.objects.filter(
+            party=item.party,
+            type=DiscrepancyType.REVENUE_MISMATCH,
+            kind=item.kind,
+            our_ref=item.our_ref,
+            department_id=item.department_id,
+            our_amount=item.their_amount,
+            their_amount__isnull=True,
+            status__in=(DiscrepancyStatus.OPEN, DiscrepancyStatus.CARRIED_OVER),
+            business_date__lt=item.business_date,
+            business_date__gte=item.business_date - timedelta(days=window),
+        )
+        .order_by("business_date")
+        .first()
+    )
+    if missing is None:
+        return 0
+    why = COUNTED_LATE.format(day=item.business_date, other_day=missing.business_date)
+    return discrepancy_auto_resolve(missing, why) + discrepancy_auto_resolve(item, why)
 
 
 def _across_the_cutoff(item: Discrepancy) -> int:

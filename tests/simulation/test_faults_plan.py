@@ -34,7 +34,7 @@ BECOMES = {
     F.CUTOFF_CLOCK: (Outcome.DISCREPANCY, "timing_cutoff", "processor", True),
     F.BANK_CREDIT_LATE: (Outcome.DISCREPANCY, "settlement_mismatch", "bank", True),
     F.BANK_CREDIT_SHORT: (Outcome.DISCREPANCY, "settlement_mismatch", "bank", False),
-    F.REVENUE_DOWN_DAY: (Outcome.DISCREPANCY, "revenue_mismatch", "revenue", False),
+    F.REVENUE_DOWN_DAY: (Outcome.DISCREPANCY, "revenue_mismatch", "revenue", True),
     F.RECEIPTS_DOWN_DAY: (Outcome.DISCREPANCY, "timing_cutoff", "receipt", True),
 }
 SEEDS = tuple(range(1, 11))
