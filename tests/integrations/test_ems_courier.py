@@ -258,6 +258,37 @@ def test_a_freight_bill_with_other_columns_is_refused():
         courier().parse_freight_bill(b"waybill,amount\n1,2.00\n")
 
 
+EMS_BILL = (
+    "waybillNo,logisticsOrderNo,billDate,freight\n"
+    "1100000000001,sh_1,2026-11-02,12.00\n"
+    "1100000000002,sh_2,2026-11-02,8.50\n"
+)
+
+
+def test_a_freight_bill_is_read_line_by_line_in_fen():
+    lines = courier().parse_freight_bill(EMS_BILL.encode())
+
+    assert [(line.waybill_no, line.order_no, line.amount) for line in lines] == [
+        ("1100000000001", "sh_1", 1200),
+        ("1100000000002", "sh_2", 850),
+    ]
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        (EMS_BILL + "11000000").encode(),  # cut short within a line's first field
+        EMS_BILL.replace("8.50", "8.5x").encode(),
+        EMS_BILL.replace("2026-11-02,8", "2026-11-31,8").encode(),
+        EMS_BILL.encode().replace(b"sh_2", b"sh_\xff"),  # not UTF-8
+    ],
+    ids=["cut_short", "amount", "date", "encoding"],
+)
+def test_a_damaged_freight_bill_is_refused_as_the_couriers_error(damaged):
+    with pytest.raises(ProviderError):
+        courier().parse_freight_bill(damaged)
+
+
 def test_an_unreachable_platform_is_unavailable():
     with pytest.raises(ProviderUnavailable):
         courier(unreachable_url()).track("1100000000001")

@@ -167,6 +167,20 @@ def test_yuan_become_fen_without_floats() -> None:
         bill.fen_from_yuan("1.234")
 
 
+SF_BILL = "waybill_no,order_no,date,weight_kg,amount_yuan\nSF1,sh_1,2026-11-02,1.0,23.00\n"
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [(SF_BILL + "SF2,sh").encode(), SF_BILL.encode().replace(b"sh_1", b"sh_\xff")],
+    ids=["cut_short", "encoding"],
+)
+def test_a_damaged_freight_bill_is_refused_as_the_couriers_error(damaged) -> None:
+    assert [line.amount for line in bill.parse_freight_bill(SF_BILL.encode())] == [2300]
+    with pytest.raises(ProviderError):
+        bill.parse_freight_bill(damaged)
+
+
 # -- pushes -----------------------------------------------------------------------------
 
 

@@ -15,7 +15,10 @@ BILL_COLUMNS = ("waybill_no", "order_no", "date", "weight_kg", "amount_yuan")
 
 
 def parse_freight_bill(content: bytes) -> list[FreightLine]:
-    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    try:
+        rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ProviderError(f"the freight bill cannot be read: {exc}") from exc
     if not rows or tuple(rows[0]) != BILL_COLUMNS:
         raise ProviderError("the freight bill does not start with its header")
     return [_freight_line(row) for row in rows[1:] if row]
