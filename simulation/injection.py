@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.utils import timezone
 
 from core.business_days import add_business_days
 from demo.reference import DEMO_REVENUE_SYSTEM
@@ -26,6 +27,7 @@ from simulation.world import World
 
 HTTP_TIMEOUT = 30
 RESTART_SECONDS = 90
+WAITING_RETRIED_WITHIN = timedelta(hours=1)  # beat's retry of runs waiting for a file
 K = FaultKind
 # Faults bent into one payment's notification, and those into one courier scan's push.
 NOTIFICATION_FAULTS = frozenset(
@@ -122,10 +124,11 @@ class Injector:
                 else {"slow_seconds": p["latency_seconds"]}
             )
             self._faults(fault.target, bent)
+            self.truth.down.add(fault.target)
             self._later(
                 fault.at + timedelta(minutes=p["minutes"]),
                 f"{fault.target} back",
-                lambda: self._faults(fault.target, {"down": False, "slow_seconds": 0}),
+                lambda: self._back(fault.target),
             )
         elif fault.kind == K.REVENUE_DOWN_DAY:
             self._revenue_mode("down")
@@ -151,6 +154,16 @@ class Injector:
 
     def _later(self, at: datetime, label: str, run) -> None:
         self.world.timeline.add(at, label, run)
+
+    def _back(self, party: str) -> None:
+        """The party answers again; runs that waited for its file are asked for again by
+        the next hourly retry, and until then still wait for it."""
+        self._faults(party, {"down": False, "slow_seconds": 0})
+        self._later(
+            timezone.now() + WAITING_RETRIED_WITHIN,
+            f"{party}'s file asked for again",
+            lambda: self.truth.down.discard(party),
+        )
 
     def _faults(self, party: str, bent: dict) -> None:
         self._post(f"{self.world.sandbox}/sandbox/_control/faults/{party}", bent)

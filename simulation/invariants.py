@@ -70,7 +70,8 @@ class Truth:
     expected_items: list[ExpectedItem] = field(default_factory=list)  # the faults' items
     trades: dict[str, str] = field(default_factory=dict)  # a bent order's out_trade_no
     ledger_fingerprint: tuple[int, str] = (0, "")  # (last entry id, digest) at the last check
-    down: set[str] = field(default_factory=set)  # parties a fault has down now (their kind)
+    # Parties a fault has down or slow now (a processor's code, or "revenue", "receipts").
+    down: set[str] = field(default_factory=set)
 
 
 def money_conserved(truth: Truth) -> list[Check]:
@@ -170,7 +171,8 @@ def _ledger_digest(last_id: int) -> str:
 def runs_succeeded(truth: Truth, through: date) -> Check:
     """Every party's run of every date reconciled by now succeeded: a damaged file was
     fetched again, a party that had nothing to bill said so. One waiting for the file of a
-    party a fault has down right now (the revenue system's, down for a day) is waiting."""
+    party a fault has down or slow right now (or had, until the next hourly retry) is
+    waiting."""
     runs = ReconciliationRun.objects.filter(business_date__lte=through)
     stuck, waiting = [], []
     for run in runs.exclude(status=RunStatus.SUCCEEDED).order_by("business_date", "party"):
