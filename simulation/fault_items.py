@@ -60,9 +60,12 @@ class ExpectedItem:
                 timedelta(days=1)
             )
             return ours_only or theirs_only
-        if item.business_date != self.shown_on:
-            return False
-        if self.our_ref and item.our_ref != self.our_ref:
+        if self.our_ref:
+            # A clearing's reference holds its date: a credit still missing is found again
+            # by each later run of the account until it arrives.
+            if item.our_ref != self.our_ref or item.business_date < self.shown_on:
+                return False
+        elif item.business_date != self.shown_on:
             return False
         if self.trade_of and item.our_ref != trades.get(self.trade_of):
             return False

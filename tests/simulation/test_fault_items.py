@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from itertools import count
 
 from simulation.fault_items import ExpectedItem, Item, explain
@@ -28,8 +28,9 @@ def short(processor: str, fen: int) -> ExpectedItem:
     )  # fmt: skip
 
 
-def credit(processor: str, ours: int, theirs: int | None) -> Item:
-    return item("settlement_mismatch", "bank", "330100-RSJ", on=TUESDAY,
+def credit(processor: str, ours: int, theirs: int | None, *, run_on: date = TUESDAY) -> Item:
+    """The item of a clearing settled on Tuesday, found by the account's run of `run_on`."""
+    return item("settlement_mismatch", "bank", "330100-RSJ", on=run_on,
                 ref=f"{processor}:330100-RSJ:{TUESDAY}", ours=ours, theirs=theirs)  # fmt: skip
 
 
@@ -86,6 +87,22 @@ def test_items_the_reconciliation_settles_pass_until_the_end():
     assert held([late], [nothing_arrived, cutoff], final=True).unexplained == [
         nothing_arrived,
         cutoff,
+    ]
+
+
+def test_a_late_credit_is_found_again_by_each_run_until_it_arrives_and_only_its_own():
+    late = ExpectedItem(TUESDAY, "settlement_mismatch", "bank", "330100-RSJ", auto=True,
+                        our_ref=f"alipay:330100-RSJ:{TUESDAY}")  # fmt: skip
+    found_again = [
+        credit("alipay", 50_000, None, run_on=TUESDAY + timedelta(days=n)) for n in (1, 2)
+    ]
+    other_clearing = credit("wechatpay", 50_000, None, run_on=TUESDAY + timedelta(days=1))
+    before_its_date = credit("alipay", 50_000, None, run_on=MONDAY)
+
+    assert held([late], found_again, final=False).exact
+    assert held([late], [other_clearing, before_its_date], final=False).unexplained == [
+        other_clearing,
+        before_its_date,
     ]
 
 
