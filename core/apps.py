@@ -17,5 +17,7 @@ class CoreConfig(AppConfig):
         # is not even imported otherwise.
         if os.environ.get("SIMULATED_CLOCK_FILE"):
             from simulation.clock import clock_install_from_env
+            from simulation.in_hand import tasks_marked_from_env
 
             clock_install_from_env()
+            tasks_marked_from_env()

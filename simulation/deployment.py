@@ -35,6 +35,7 @@ from config.celery_app import app as celery_app
 from core import embedded_postgres
 from simulation.clock import CLOCK_ENV
 from simulation.cluster import Cluster, answers, free_port
+from simulation.in_hand import TASKS_ENV, tasks_in_hand
 
 STARTUP_SECONDS = 90
 SETTLE_SECONDS = 60  # the longest wait for the queues to empty before a jump
@@ -54,16 +55,17 @@ class Deployment:
     prefix: str  # of its queues' names
 
     def settle(self) -> None:
-        """Wait until the queues have been empty for a moment: the tasks sent so far have
-        been taken and (nearly always) done, before the clock jumps ahead of them. A task
-        still in hand across a jump meets a peer whose clock moved on (a signature's time
-        too old): the retries every outside call has are there for that."""
+        """Wait until the queues have been empty, and the workers have held no task, for a
+        moment: the tasks sent so far are done before the clock jumps ahead of them (a task
+        in hand across a jump would meet a peer whose clock moved on: a signature's time
+        hours old). After SETTLE_SECONDS the clock moves anyway; the retries every outside
+        call has are there for that."""
         with Connection(settings.CELERY_BROKER_URL) as broker:
             channel = broker.default_channel
             quiet_since = None
             deadline = time.monotonic() + SETTLE_SECONDS
             while time.monotonic() < deadline:
-                waiting = sum(
+                waiting = tasks_in_hand(tasks_dir(self.run_dir)) + sum(
                     channel.queue_declare(self.prefix + queue, passive=True).message_count
                     for queue in queues.QUEUES
                 )
@@ -88,6 +90,10 @@ class Deployment:
             held = [inspector.active() or {}, inspector.reserved() or {}]
             if not any(tasks for replies in held for tasks in replies.values()):
                 return
+
+
+def tasks_dir(run_dir: Path) -> Path:
+    return run_dir / "tasks"
 
 
 def run_environment() -> dict[str, str] | None:
@@ -155,9 +161,11 @@ def deployment(
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         CLOCK_ENV: str(clock_file),
+        TASKS_ENV: str(tasks_dir(run_dir)),
     }
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    tasks_dir(run_dir).mkdir(exist_ok=True)
     cluster = Cluster(logs=logs, env=env)
     with _admin(server) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,8 @@ import requests
 from billing.webhook_signing import WebhookVerificationError, verify
 
 HTTP_TIMEOUT = 30
+CALL_ATTEMPTS = 5
+RECONNECT_SECONDS = 1.0
 # Answers that mean "not now", which a portal meets and tries again after.
 UNAVAILABLE = frozenset({502, 503, 504})
 
@@ -46,12 +49,23 @@ class Portal:
     session: requests.Session = field(default_factory=requests.Session)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict:
+        """One call, sent again (a POST with its same Idempotency-Key, so it takes effect
+        once) when the connection broke: a kept-alive connection to a web server that has
+        restarted since is reset."""
         headers = {"Authorization": f"Bearer {self.api_key}"}
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
-        answer = self.session.request(
-            method, f"{self.base_url}{path}", json=body, headers=headers, timeout=HTTP_TIMEOUT
-        )
+        for attempt in range(1, CALL_ATTEMPTS + 1):
+            try:
+                answer = self.session.request(
+                    method, f"{self.base_url}{path}", json=body, headers=headers,
+                    timeout=HTTP_TIMEOUT,
+                )  # fmt: skip
+                break
+            except requests.ConnectionError:
+                if attempt == CALL_ATTEMPTS:
+                    raise
+                time.sleep(RECONNECT_SECONDS)
         if answer.status_code >= 400:
             raise PortalRefused(
                 f"{method} {path}: {answer.status_code} {answer.text[:500]}",
