@@ -62,14 +62,18 @@ def runs_idle(cluster: Cluster) -> None:
 
 def files_given_again(cluster: Cluster, business_date: date, parties: set[str], *, actor: str):
     """The runs that failed on a damaged file, run again once the party has given it again
-    (the sandbox serves it whole from its second download), as finance staff would."""
+    (the sandbox serves it whole from its second download), as finance staff would. A
+    party's damaged file is the next it serves, which may be of a later date than the
+    fault's (a day it has no file for comes between), or read by the retry of an earlier
+    date still waiting: the party waits until one of its runs failed."""
     failed = ReconciliationRun.objects.filter(
-        business_date=business_date, party__in=parties, status=RunStatus.FAILED
+        business_date__lte=business_date, party__in=parties, status=RunStatus.FAILED
     )
     for run in failed:
-        runs.run_request(business_date=business_date, party_code=run.party, actor=actor)
-    parties.clear()
+        runs.run_request(business_date=run.business_date, party_code=run.party, actor=actor)
+        parties.discard(run.party)
     runs_finished(cluster, business_date)
+    runs_idle(cluster)
 
 
 def book_transfers(sandbox: str, business_date: date, faults: CreditFaults) -> list[str]:
