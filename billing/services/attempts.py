@@ -98,7 +98,11 @@ def payment_attempt_start(
     in the one query that reads the order to route it.
     """
     now = timezone.now()
-    pending = PaymentAttempt.objects.filter(order=OuterRef("pk"), status=AttemptStatus.PENDING)
+    # A pending attempt whose create answer never came back (a status query found its
+    # trade) has no pay_url to hand out: the payer gets a new attempt instead.
+    pending = PaymentAttempt.objects.filter(
+        order=OuterRef("pk"), status=AttemptStatus.PENDING
+    ).exclude(pay_url="")
     if channel_code != AUTO:
         pending = pending.filter(channel=channel_code)
     # Read, not locked: an attempt is recorded under the order's lock, after a fresh check.

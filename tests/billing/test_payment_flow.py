@@ -22,8 +22,11 @@ from billing.models import (
 from billing.services import attempts, closing
 from config import dev_keys
 from core.money import business_date_of
+from core.outside import get_channel
 from integrations.payments import signing
+from integrations.payments.base import TradeStatus
 from ledger.models import LedgerEntry, LedgerPosting
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -291,6 +294,42 @@ def test_an_unreachable_platform_leaves_the_attempt_unknown_for_the_sweeper(port
     attempt = PaymentAttempt.objects.get(order__public_id=order["id"])
     assert attempt.status == AttemptStatus.UNKNOWN
     assert attempt.next_query_at is not None
+
+
+def test_a_trade_opened_while_the_answer_timed_out_is_not_handed_out_without_a_pay_url(
+    portal_http,
+):
+    """The platform answered the create after the adapter gave up; a status query then
+    found the trade, with no pay_url (only the create answer carries it). The next start
+    opens a trade the payer can pay."""
+    order = new_order(portal_http)
+    faults = f"{portal_http.base}/sandbox/_control/faults/public_platform"
+    requests.post(faults, json={"slow_seconds": 10.5}, timeout=5).raise_for_status()
+    try:
+        timed_out = portal_http.post(
+            f"{portal_http.base}/api/v1/payment-orders/{order['id']}/payments",
+            json={"channel": "public_platform"},
+        )
+    finally:
+        requests.delete(faults, timeout=5)
+    lost = PaymentAttempt.objects.get(order__public_id=order["id"])
+    platform = get_channel("public_platform")
+    eventually(  # the platform opens the trade half a second after the adapter gave up
+        lambda: platform.query_trade(lost.out_trade_no, opened_at=lost.created_at).status
+        == TradeStatus.PENDING
+    )
+    attempts.payment_attempt_query(public_id=lost.public_id, actor="test")
+    lost.refresh_from_db()
+
+    second = start_payment(portal_http, order)
+    paid = requests.post(second["pay_url"], json={"result": "success"})
+
+    assert timed_out.status_code == 503
+    assert (lost.status, lost.pay_url) == (AttemptStatus.PENDING, "")
+    assert second["id"] != lost.public_id
+    assert paid.status_code == 200
+    wait_for_status(portal_http, order, "paid")
+    assert LedgerPosting.objects.filter(kind="payment", reference=second["id"]).count() == 1
 
 
 def test_a_late_failure_notification_does_not_unpay_a_paid_order(portal_http):
