@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.utils import timezone
 
-from billing.models import PaymentAttempt
 from simulation import traffic
 from simulation.faults import Fault, FaultKind
 from simulation.invariants import Truth
@@ -178,12 +178,12 @@ class World:
         if fault is None:
             return
         self.figures[f"fault {kind}"] += 1
-        out_trade_no = PaymentAttempt.objects.get(public_id=attempt["id"]).out_trade_no
-        self.truth.trades[ref] = out_trade_no
+        self.truth.trades[ref] = attempt["id"]  # an attempt's id is its out_trade_no
+        number = channel_number(channel, attempt)
         parameters = fault.parameters
         if kind == FaultKind.NOTIFICATION_DUPLICATED:
             for _ in range(int(parameters["copies"]) - 1):
-                self.notify_again(channel, out_trade_no)
+                self.notify_again(channel, number)
         elif kind in (FaultKind.NOTIFICATION_REORDERED, FaultKind.NOTIFICATION_LATE):
             delay = timedelta(
                 seconds=int(parameters.get("delay_seconds", 0)),
@@ -192,23 +192,23 @@ class World:
             self.timeline.add(
                 timezone.now() + delay,
                 f"late notification {ref}",
-                lambda: self.notify_again(channel, out_trade_no),
+                lambda: self.notify_again(channel, number),
             )
         elif kind == FaultKind.BILL_LINE_MISSING:
             requests.post(
                 f"{self.sandbox}/sandbox/_control/faults/{channel}",
-                json={"leave_out_of_bill": [*self.left_out.get(channel, []), out_trade_no]},
+                json={"leave_out_of_bill": [*self.left_out.get(channel, []), number]},
                 timeout=HTTP_TIMEOUT,
             ).raise_for_status()
-            self.left_out.setdefault(channel, []).append(out_trade_no)
+            self.left_out.setdefault(channel, []).append(number)
 
-    def notify_again(self, channel: str, out_trade_no: str) -> None:
+    def notify_again(self, channel: str, number: str) -> None:
         """The channel sends the trade's notification (once more, or at last)."""
         requests.post(
-            f"{self.sandbox}/sandbox/{channel}/_control/trades/{out_trade_no}/notify",
+            f"{self.sandbox}/sandbox/{channel}/_control/trades/{number}/notify",
             json={},
             timeout=HTTP_TIMEOUT,
-        )
+        ).raise_for_status()
 
     def _refund_full(self, ref: str, refund: traffic.Refund) -> None:
         self._refund(ref, refund)
@@ -328,3 +328,14 @@ class World:
 
     def _department(self, ref: str) -> str:
         return self.portal.order(self.orders[ref].order_id)["department"]
+
+
+def channel_number(channel: str, attempt: dict) -> str:
+    """The trade's number as the channel knows it, which its sandbox's controls take.
+
+    UnionPay's orderId is letters and digits only, so our out_trade_no reaches it in
+    another form; the signed consume form behind the pay_url says which. The other
+    channels take our out_trade_no as it is."""
+    if channel == "unionpay":
+        return parse_qs(urlsplit(attempt["pay_url"]).query)["orderId"][0]
+    return attempt["id"]
